@@ -1,0 +1,167 @@
+//! `raftflow cluster`: status, members, membership changes and a probe write.
+
+use std::process::ExitCode;
+
+use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
+use raftflow_client::proto::{AddLearnerRequest, ChangeMembershipRequest, NodeStatus};
+use raftflow_client::Client;
+use serde_json::json;
+
+use crate::output::{table, Format};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Each node's id, address, role, term, leader and log indexes.
+    Status {
+        /// Also compute each node's state digest (scans the state machine).
+        #[arg(long)]
+        digest: bool,
+    },
+    /// The current members, as the leader sees them.
+    Members,
+    /// Add a node as a learner (it then catches up with the log).
+    AddLearner {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        raft_addr: String,
+        #[arg(long)]
+        api_addr: String,
+    },
+    /// Set the voters; every new voter must already be a learner.
+    ChangeMembership {
+        /// Node ids of the new voters, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        voters: Vec<u64>,
+        /// Keep removed voters as learners.
+        #[arg(long)]
+        retain: bool,
+    },
+    /// Commit a small write through the log and print its index and latency.
+    Probe {
+        #[arg(long, default_value = "cli")]
+        key: String,
+    },
+}
+
+pub async fn run(command: Command, endpoints: &[String], format: Format) -> anyhow::Result<ExitCode> {
+    let client = match Client::new(endpoints) {
+        Ok(c) => c,
+        Err(e) => return Ok(super::usage_error(e)),
+    };
+    match command {
+        Command::Status { digest } => status(&client, digest, format).await,
+        Command::Members => members(&client, format).await,
+        Command::AddLearner { id, raft_addr, api_addr } => {
+            let reply = client
+                .on_leader(false, |ch| {
+                    let req = AddLearnerRequest { id, raft_addr: raft_addr.clone(), api_addr: api_addr.clone() };
+                    async move { ClusterServiceClient::new(ch).add_learner(req).await.map(|r| r.into_inner()) }
+                })
+                .await?;
+            println!("node {id} added as a learner at log index {}", reply.log_index);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ChangeMembership { voters, retain } => {
+            let reply = client
+                .on_leader(false, |ch| {
+                    let req = ChangeMembershipRequest { voters: voters.clone(), retain };
+                    async move { ClusterServiceClient::new(ch).change_membership(req).await.map(|r| r.into_inner()) }
+                })
+                .await?;
+            println!("membership changed at log index {}", reply.log_index);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Probe { key } => {
+            let started = std::time::Instant::now();
+            let reply = client.probe(&key, b"probe").await?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            match format {
+                Format::Text => println!("committed at log index {} in {ms:.1} ms", reply.log_index),
+                _ => println!("{}", json!({"log_index": reply.log_index, "latency_ms": ms})),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn status_json(url: &str, status: &Result<NodeStatus, tonic::Status>) -> serde_json::Value {
+    match status {
+        Ok(s) => json!({
+            "endpoint": url, "up": true, "id": s.id, "api_addr": s.api_addr, "raft_addr": s.raft_addr,
+            "role": s.role, "term": s.term, "leader_id": s.leader_id, "last_log_index": s.last_log_index,
+            "applied_index": s.applied_index, "snapshot_index": s.snapshot_index, "purged_index": s.purged_index,
+            "state_digest": s.state_digest,
+        }),
+        Err(e) => json!({"endpoint": url, "up": false, "error": e.message()}),
+    }
+}
+
+async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result<ExitCode> {
+    let statuses = client.status_all(digest).await;
+    let any_up = statuses.iter().any(|(_, s)| s.is_ok());
+    match format {
+        Format::Json => {
+            let nodes: Vec<_> = statuses.iter().map(|(u, s)| status_json(u, s)).collect();
+            println!("{}", serde_json::to_string_pretty(&nodes)?);
+        }
+        Format::Jsonl => statuses.iter().for_each(|(u, s)| println!("{}", status_json(u, s))),
+        Format::Text => {
+            let rows: Vec<Vec<String>> = statuses
+                .iter()
+                .map(|(url, s)| match s {
+                    Ok(s) => {
+                        let mut row = vec![
+                            s.id.to_string(),
+                            s.api_addr.clone(),
+                            s.role.clone(),
+                            s.term.to_string(),
+                            if s.leader_id == 0 { "-".into() } else { s.leader_id.to_string() },
+                            s.last_log_index.to_string(),
+                            s.applied_index.to_string(),
+                        ];
+                        if digest {
+                            row.push(s.state_digest.chars().take(16).collect());
+                        }
+                        row
+                    }
+                    Err(_) => {
+                        let mut row = vec!["?".into(), url.trim_start_matches("http://").into(), "down".into()];
+                        row.extend(std::iter::repeat_n("-".to_string(), if digest { 5 } else { 4 }));
+                        row
+                    }
+                })
+                .collect();
+            let mut header = vec!["ID", "ADDRESS", "ROLE", "TERM", "LEADER", "LAST LOG", "APPLIED"];
+            if digest {
+                header.push("DIGEST");
+            }
+            table(&header, &rows);
+        }
+    }
+    Ok(if any_up { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn members(client: &Client, format: Format) -> anyhow::Result<ExitCode> {
+    let statuses = client.status_all(false).await;
+    let Some(s) = statuses.iter().filter_map(|(_, s)| s.as_ref().ok()).max_by_key(|s| (s.role == "leader", s.term)) else {
+        eprintln!("error: no node answered");
+        return Ok(ExitCode::from(1));
+    };
+    match format {
+        Format::Text => {
+            let rows: Vec<Vec<String>> = s
+                .members
+                .iter()
+                .map(|m| vec![m.id.to_string(), m.api_addr.clone(), m.raft_addr.clone(), if m.voter { "voter" } else { "learner" }.into()])
+                .collect();
+            table(&["ID", "API ADDRESS", "RAFT ADDRESS", "KIND"], &rows);
+        }
+        _ => {
+            for m in &s.members {
+                println!("{}", json!({"id": m.id, "api_addr": m.api_addr, "raft_addr": m.raft_addr, "voter": m.voter}));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,104 @@
+//! `raftflow dev`: the local three-node cluster as child processes.
+//!
+//! Each node's log lines are prefixed with its name. Ctrl-C or SIGTERM stops
+//! all three; children are also killed if this process dies.
+
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder holding node1.toml, node2.toml and node3.toml.
+    #[arg(long, default_value = "cluster-config")]
+    config_dir: PathBuf,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut configs = Vec::new();
+    for i in 1..=3 {
+        let path = args.config_dir.join(format!("node{i}.toml"));
+        match raftflow_server::NodeConfig::load(&path) {
+            Ok(config) => configs.push((path, config)),
+            Err(e) => return Ok(super::usage_error(e)),
+        }
+    }
+    let mut children = Vec::new();
+    for (path, config) in &configs {
+        children.push(spawn_node(path, config.id)?);
+    }
+    let endpoints: Vec<String> = configs.iter().map(|(_, c)| c.api_addr.clone()).collect();
+    let client = raftflow_client::Client::new(&endpoints)?;
+    let leader = wait_for_leader(&client, Duration::from_secs(30)).await;
+    match leader {
+        Some(id) => eprintln!("raftflow dev: cluster up, leader is node {id}"),
+        None => eprintln!("raftflow dev: no leader after 30 s; the nodes keep trying"),
+    }
+    println!("endpoints: {}", endpoints.join(","));
+    super::shutdown_signal().await;
+    eprintln!("raftflow dev: stopping the nodes");
+    stop_all(&mut children).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn spawn_node(config: &std::path::Path, id: u64) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("locating the raftflow binary")?;
+    let mut child = Command::new(exe)
+        .arg("server")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting node {id}"))?;
+    let prefix = format!("[node{id}]");
+    for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+                   child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)]
+        .into_iter()
+        .flatten()
+    {
+        let prefix = prefix.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{prefix} {line}");
+            }
+        });
+    }
+    Ok(child)
+}
+
+async fn wait_for_leader(client: &raftflow_client::Client, timeout: Duration) -> Option<u64> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        for (_, status) in client.status_all(false).await {
+            if let Ok(s) = status {
+                if s.role == "leader" {
+                    return Some(s.id);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// SIGTERM first so nodes close RocksDB cleanly; SIGKILL whatever is left.
+async fn stop_all(children: &mut [Child]) {
+    for child in children.iter() {
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+    for child in children.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+            let _ = child.kill().await;
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! `raftflow server`: runs one node until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use raftflow_server::{NodeConfig, NodeHandle};
+use tracing_subscriber::EnvFilter;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The node's TOML config, e.g. cluster-config/node1.toml.
+    #[arg(long)]
+    config: PathBuf,
+    /// Log format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = match NodeConfig::load(&args.config) {
+        Ok(config) => config,
+        Err(e) => return Ok(super::usage_error(e)),
+    };
+    init_tracing(&args.log_format);
+    let id = config.id;
+    let node = NodeHandle::start(config).await?;
+    tracing::info!(node = id, raft = %node.raft_addr, api = %node.api_addr, "node started");
+    super::shutdown_signal().await;
+    tracing::info!(node = id, "shutting down");
+    node.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_tracing(format: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,66 @@
+//! The `raftflow` command line: runs nodes and talks to a cluster.
+//!
+//! ```text
+//!  raftflow server --config F   one node (raftflow-server)
+//!  raftflow dev                 the three nodes of cluster-config/, as children
+//!  raftflow cluster …           status and membership, through raftflow-client
+//! ```
+//! Results go to stdout, diagnostics to stderr. Exit codes: 0 success,
+//! 1 the operation failed, 2 bad usage or configuration.
+
+mod cmd;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// The endpoints of the local cluster described by `cluster-config/`.
+pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203";
+
+#[derive(Parser)]
+#[command(name = "raftflow", version, about = "A highly available workflow scheduler on Raft")]
+struct Cli {
+    /// Client API endpoints of the cluster, comma-separated.
+    #[arg(long, global = true, env = "RAFTFLOW_ENDPOINTS", default_value = DEFAULT_ENDPOINTS, value_delimiter = ',')]
+    endpoints: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", global = true, default_value = "text")]
+    output: output::Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scheduler node.
+    Server(cmd::server::Args),
+    /// Run the local three-node cluster of `cluster-config/` in the foreground.
+    Dev(cmd::dev::Args),
+    /// Inspect and change the cluster.
+    #[command(subcommand)]
+    Cluster(cmd::cluster::Command),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Server(args) => cmd::server::run(args).await,
+            Command::Dev(args) => cmd::dev::run(args).await,
+            Command::Cluster(command) => cmd::cluster::run(command, &cli.endpoints, cli.output).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Typed async client for a raftflow cluster.
+//!
+//! ```text
+//!  Client ──(endpoint list)──▶ last known leader ──NotLeader + leader address──▶ retry there
+//!                                   │ connection refused / no leader known
+//!                                   └──▶ next endpoint, with back-off, until the deadline
+//! ```
+//! Only what is safe is retried: a request refused with "not the leader" had
+//! no effect; a request that timed out may have, and is retried only when the
+//! caller says the request is idempotent.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
+use raftflow_proto::v1::{NodeStatus, ProbeReply, ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+pub use raftflow_proto::v1 as proto;
+
+/// Metadata keys set by the server on a "not the leader" refusal.
+pub const LEADER_ADDR_KEY: &str = "x-raftflow-leader";
+pub const NOT_LEADER_KEY: &str = "x-raftflow-not-leader";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid endpoint `{0}`: expected host:port or http://host:port")]
+    InvalidEndpoint(String),
+    #[error("no endpoints given")]
+    NoEndpoints,
+    #[error("{0}")]
+    Status(#[from] Status),
+    #[error("no leader answered within {0:?}: {1}")]
+    NoLeader(Duration, String),
+}
+
+/// How long a call keeps looking for a leader before giving up.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(15);
+
+pub struct Client {
+    endpoints: Mutex<Vec<(String, Channel)>>,
+    leader: AtomicUsize,
+    deadline: Duration,
+}
+
+fn normalize(endpoint: &str) -> String {
+    let trimmed = endpoint.trim().trim_end_matches('/');
+    if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
+        trimmed.to_string()
+    } else {
+        format!("http://{trimmed}")
+    }
+}
+
+fn channel(url: &str) -> Result<Channel, ClientError> {
+    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|_| ClientError::InvalidEndpoint(url.to_string()))?;
+    Ok(endpoint
+        .connect_timeout(Duration::from_millis(500))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// Whether the call failed before it could have had any effect.
+fn is_safe_to_retry(status: &Status) -> bool {
+    status.metadata().get(NOT_LEADER_KEY).is_some()
+        || (status.code() == Code::Unavailable && status.message().contains("error trying to connect"))
+        || (status.code() == Code::Unavailable && status.message().contains("tcp connect error"))
+}
+
+impl Client {
+    pub fn new<S: AsRef<str>>(endpoints: &[S]) -> Result<Self, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::NoEndpoints);
+        }
+        let mut list = Vec::new();
+        for e in endpoints {
+            let url = normalize(e.as_ref());
+            list.push((url.clone(), channel(&url)?));
+        }
+        Ok(Self { endpoints: Mutex::new(list), leader: AtomicUsize::new(0), deadline: DEFAULT_DEADLINE })
+    }
+
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.endpoints.lock().expect("lock").iter().map(|(u, _)| u.clone()).collect()
+    }
+
+    fn channel_at(&self, index: usize) -> (usize, Channel) {
+        let list = self.endpoints.lock().expect("lock");
+        let index = index % list.len();
+        (index, list[index].1.clone())
+    }
+
+    /// Points the client at `addr`, adding it to the list if it is new.
+    fn follow(&self, addr: &str) -> Result<(), ClientError> {
+        let url = normalize(addr);
+        let mut list = self.endpoints.lock().expect("lock");
+        let index = match list.iter().position(|(u, _)| *u == url) {
+            Some(i) => i,
+            None => {
+                list.push((url.clone(), channel(&url)?));
+                list.len() - 1
+            }
+        };
+        self.leader.store(index, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs `call` against the leader, following redirects and skipping dead
+    /// nodes until the deadline. `idempotent` allows retrying after an
+    /// outcome-unknown failure too.
+    pub async fn on_leader<T, F, Fut>(&self, idempotent: bool, call: F) -> Result<T, ClientError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let (index, channel) = self.channel_at(self.leader.load(Ordering::Relaxed));
+            let status = match call(channel).await {
+                Ok(value) => return Ok(value),
+                Err(status) => status,
+            };
+            let retryable = is_safe_to_retry(&status)
+                || (idempotent && matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded));
+            if !retryable {
+                return Err(status.into());
+            }
+            if started.elapsed() >= self.deadline {
+                return Err(ClientError::NoLeader(self.deadline, status.message().to_string()));
+            }
+            match status.metadata().get(LEADER_ADDR_KEY).and_then(|v| v.to_str().ok()) {
+                Some(addr) => self.follow(addr)?,
+                None => {
+                    self.leader.store(index + 1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+
+    /// Every endpoint's own status, in endpoint order; a node that does not
+    /// answer is reported as an error, never skipped.
+    pub async fn status_all(&self, digest: bool) -> Vec<(String, Result<NodeStatus, Status>)> {
+        let list: Vec<(String, Channel)> = self.endpoints.lock().expect("lock").clone();
+        let calls = list.into_iter().map(|(url, channel)| async move {
+            let mut client = ClusterServiceClient::new(channel);
+            let mut request = tonic::Request::new(StatusRequest { digest });
+            request.set_timeout(Duration::from_secs(3));
+            (url, client.status(request).await.map(|r| r.into_inner()))
+        });
+        futures::future::join_all(calls).await
+    }
+
+    pub async fn probe(&self, key: &str, value: &[u8]) -> Result<ProbeReply, ClientError> {
+        self.on_leader(true, |channel| {
+            let request = ProbeRequest { key: key.to_string(), value: value.to_vec() };
+            async move { ClusterServiceClient::new(channel).probe(request).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+
+    pub async fn read_probe(&self, key: &str) -> Result<ReadProbeReply, ClientError> {
+        self.on_leader(true, |channel| {
+            let request = ReadProbeRequest { key: key.to_string(), local: false };
+            async move { ClusterServiceClient::new(channel).read_probe(request).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+}

@@ -1,0 +1,178 @@
+//! Executions: the configuration of active states, the history, and the one
+//! entry point `Execution::apply`.
+//!
+//! ```text
+//!  Execution::start(def, id, name, input, now_ms, seed) ──▶ (Execution, actions)
+//!  execution.apply(def, command, now_ms, seed)          ──▶ Ok(actions) | Err(Rejected)
+//! ```
+//! A rejected command (stale token, handled timer, finished execution) leaves
+//! the execution untouched.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::eval::{Failure, Random};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "RUNNING",
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+            Status::Aborted => "ABORTED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: u64,
+    pub previous_id: u64,
+    pub timestamp_ms: u64,
+    pub kind: &'static str,
+    pub details: Value,
+}
+
+/// What the caller (the scheduler's leader) must do after a command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    ScheduleTask { token: String, activity: String, input: Value, attempt: u32, timeout_at_ms: Option<u64>, wait_for_token: bool },
+    CancelTask { token: String },
+    ArmTimer { timer: u64, fire_at_ms: u64 },
+    Finished { status: Status },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    TaskStarted { token: String, worker: String },
+    TaskSucceeded { token: String, output: Value },
+    TaskFailed { token: String, error: String, cause: String },
+    TaskHeartbeat { token: String },
+    TimerFired { timer: u64 },
+    Stop { error: String, cause: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("the execution has already finished")]
+    Finished,
+    #[error("task token `{0}` is unknown or its attempt is no longer open")]
+    StaleToken(String),
+    #[error("timer {0} is unknown or was already handled")]
+    StaleTimer(u64),
+}
+
+/// One step of the path from the root machine to a nested one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeStep {
+    pub state: String,
+    /// The Parallel branch; `None` for a Map's processor.
+    pub branch: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub scope: Vec<ScopeStep>,
+    /// The frame waiting on this one, and this frame's slot there.
+    pub parent: Option<(u32, usize)>,
+    pub active: Option<Active>,
+    /// The Map item of this iteration (for `$$.Map.Item`).
+    pub map_item: Option<(usize, Value)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Active {
+    pub name: String,
+    /// The state's input as it arrived (before InputPath): ResultPath merges into it.
+    pub raw_input: Value,
+    /// After InputPath (and Parameters, for Task).
+    pub effective: Value,
+    pub entered_ms: u64,
+    /// Attempts used per retrier, by index.
+    pub retries: Vec<u32>,
+    pub phase: Phase,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    Task { token: String },
+    Backoff { timer: u64 },
+    Wait { timer: u64 },
+    Parallel { results: Vec<Option<Value>>, children: Vec<u32> },
+    Map { items: Vec<Value>, next: usize, results: Vec<Option<Value>>, running: BTreeMap<u32, usize>, failed: u64, max_concurrency: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    pub frame: u32,
+    pub attempt: u32,
+    pub started: bool,
+    pub heartbeat_ms: Option<u64>,
+    pub heartbeat_timer: Option<u64>,
+    pub timeout_timer: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimerPurpose {
+    Wait { frame: u32 },
+    Backoff { frame: u32 },
+    TaskTimeout,
+    Heartbeat,
+    Execution,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    pub id: String,
+    pub name: String,
+    pub input: Value,
+    pub start_ms: u64,
+    pub status: Status,
+    pub output: Option<Value>,
+    pub failure: Option<Failure>,
+    pub events: Vec<Event>,
+    pub frames: BTreeMap<u32, Frame>,
+    pub next_frame: u32,
+    pub next_timer: u64,
+    pub next_attempt: u32,
+    pub tasks: BTreeMap<String, TaskRecord>,
+    pub timers: BTreeMap<u64, (TimerPurpose, Option<String>)>,
+}
+
+/// The command's environment: its time and its random values.
+pub struct Ctx {
+    pub now_ms: u64,
+    pub rng: Random,
+    pub actions: Vec<Action>,
+}
+
+impl Execution {
+    pub fn event(&mut self, ctx: &Ctx, kind: &'static str, details: Value) {
+        let previous_id = self.events.last().map_or(0, |e| e.id);
+        self.events.push(Event { id: previous_id + 1, previous_id, timestamp_ms: ctx.now_ms, kind, details });
+    }
+
+    pub fn arm(&mut self, ctx: &mut Ctx, fire_at_ms: u64, purpose: TimerPurpose, token: Option<String>) -> u64 {
+        self.next_timer += 1;
+        let timer = self.next_timer;
+        self.timers.insert(timer, (purpose, token));
+        ctx.actions.push(Action::ArmTimer { timer, fire_at_ms });
+        timer
+    }
+
+    /// Open task tokens, for the scheduler's queues and for StopExecution.
+    pub fn open_tasks(&self) -> impl Iterator<Item = &String> {
+        self.tasks.keys()
+    }
+}

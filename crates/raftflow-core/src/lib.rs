@@ -1,0 +1,29 @@
+//! raftflow-core: the Amazon States Language, pure and deterministic.
+//!
+//! ```text
+//!  ASL JSON ──parse──▶ StateMachine (validated; every problem reported at once)
+//!                          │
+//!  Command + now_ms + seed ┴──▶ execution::apply ──▶ new Execution state + Vec<Action>
+//!                                                       (schedule task, arm timer, finish)
+//! ```
+//! No I/O, no clock, no randomness, no async: time and random values arrive
+//! with each command, so every replica that applies the same commands reaches
+//! the same state and emits the same actions.
+
+pub mod choice;
+pub mod dataflow;
+pub mod definition;
+pub mod eval;
+pub mod execution;
+mod fanout;
+pub mod intrinsic;
+pub mod local;
+pub mod parse;
+pub mod path;
+mod run;
+pub mod time;
+
+pub use definition::StateMachine;
+pub use execution::{Action, Command, Event, Execution, Rejected, Status};
+pub use eval::Failure;
+pub use parse::{parse_definition, Diagnostic};

@@ -1,0 +1,176 @@
+//! Node configuration: one typed struct with defaults, loaded from TOML and
+//! checked before anything starts.
+//!
+//! A wrong or missing field is an error that names the file and the field.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid { path: PathBuf, field: &'static str, message: String },
+}
+
+/// A member of the initial cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub id: u64,
+    pub raft_addr: String,
+    pub api_addr: String,
+}
+
+/// Raft timing. Defaults suit three nodes, workers and tests sharing two cores:
+/// an idle cluster must never see a spurious election.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTiming {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub install_snapshot_timeout_ms: u64,
+    /// Build a snapshot after this many entries were applied since the last one.
+    pub snapshot_after_entries: u64,
+    /// Entries kept behind a snapshot, so that a slow follower can catch up from the log.
+    pub keep_entries_after_snapshot: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 150,
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 2000,
+            install_snapshot_timeout_ms: 10_000,
+            snapshot_after_entries: 20_000,
+            keep_entries_after_snapshot: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub id: u64,
+    /// Address of the internal Raft service (other nodes dial it).
+    pub raft_addr: String,
+    /// Address of the client API (gRPC: cluster, workflows, workers).
+    pub api_addr: String,
+    /// RocksDB directory. A relative path is taken from the config file's folder.
+    pub data_dir: PathBuf,
+    /// The cluster bootstrapped on first start. Empty for a node that will be
+    /// added later as a learner.
+    #[serde(default)]
+    pub initial_members: Vec<PeerConfig>,
+    #[serde(default)]
+    pub raft: RaftTiming,
+    /// Deadline of one replicated write, after which the caller gets UNAVAILABLE.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+    /// Largest number of commands the proposer gathers into one log entry.
+    #[serde(default = "default_max_batch")]
+    pub max_batch_commands: usize,
+}
+
+fn default_write_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_max_batch() -> usize {
+    1_024
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        if config.data_dir.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.data_dir = base.join(&config.data_dir);
+        }
+        config.validate().map_err(|(field, message)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field,
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges, addresses and cross-field rules.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.id == 0 {
+            return Err(("id", "must be at least 1 (0 means \"no leader\" in status)".into()));
+        }
+        check_addr("raft_addr", &self.raft_addr)?;
+        check_addr("api_addr", &self.api_addr)?;
+        if self.raft_addr == self.api_addr {
+            return Err(("api_addr", "must differ from raft_addr".into()));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for peer in &self.initial_members {
+            check_addr("initial_members.raft_addr", &peer.raft_addr)?;
+            check_addr("initial_members.api_addr", &peer.api_addr)?;
+            if !ids.insert(peer.id) {
+                return Err(("initial_members", format!("node id {} appears twice", peer.id)));
+            }
+        }
+        if !self.initial_members.is_empty() {
+            let me = self.initial_members.iter().find(|p| p.id == self.id).ok_or((
+                "initial_members",
+                format!("does not list this node's own id {}", self.id),
+            ))?;
+            if me.raft_addr != self.raft_addr || me.api_addr != self.api_addr {
+                return Err(("initial_members", format!("entry for id {} disagrees with raft_addr/api_addr", self.id)));
+            }
+        }
+        let t = &self.raft;
+        if t.heartbeat_interval_ms == 0 {
+            return Err(("raft.heartbeat_interval_ms", "must be positive".into()));
+        }
+        if t.election_timeout_min_ms <= t.heartbeat_interval_ms * 2 {
+            return Err(("raft.election_timeout_min_ms", "must exceed twice the heartbeat interval".into()));
+        }
+        if t.election_timeout_max_ms <= t.election_timeout_min_ms {
+            return Err(("raft.election_timeout_max_ms", "must exceed election_timeout_min_ms".into()));
+        }
+        if self.write_timeout_ms == 0 {
+            return Err(("write_timeout_ms", "must be positive".into()));
+        }
+        if self.max_batch_commands == 0 {
+            return Err(("max_batch_commands", "must be positive".into()));
+        }
+        Ok(())
+    }
+
+    pub fn openraft_config(&self) -> openraft::Config {
+        let t = &self.raft;
+        openraft::Config {
+            cluster_name: "raftflow".into(),
+            heartbeat_interval: t.heartbeat_interval_ms,
+            election_timeout_min: t.election_timeout_min_ms,
+            election_timeout_max: t.election_timeout_max_ms,
+            install_snapshot_timeout: t.install_snapshot_timeout_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_after_entries),
+            max_in_snapshot_log_to_keep: t.keep_entries_after_snapshot,
+            purge_batch_size: 1024,
+            max_payload_entries: 256,
+            ..Default::default()
+        }
+    }
+}
+
+fn check_addr(field: &'static str, addr: &str) -> Result<(), (&'static str, String)> {
+    addr.parse::<std::net::SocketAddr>()
+        .map(|_| ())
+        .map_err(|_| (field, format!("`{addr}` is not a host:port socket address (e.g. 127.0.0.1:7101)")))
+}

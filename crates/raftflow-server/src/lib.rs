@@ -1,0 +1,21 @@
+//! One raftflow scheduler node.
+//!
+//! ```text
+//!  NodeConfig ──▶ NodeHandle::start
+//!                   ├─ raftflow-store (RocksDB log + state machine)
+//!                   ├─ openraft::Raft ◀──▶ network (gRPC to peers) / raft_service (gRPC from peers)
+//!                   ├─ proposer (batches client commands into log entries)
+//!                   └─ API server: ClusterService, grpc.health.v1, reflection v1 + v1alpha
+//! ```
+//! Errors are mapped to gRPC status codes in one place: `error`.
+
+pub mod cluster_service;
+pub mod config;
+pub mod error;
+pub mod network;
+pub mod node;
+pub mod proposer;
+pub mod raft_service;
+
+pub use config::{ConfigError, NodeConfig, PeerConfig, RaftTiming};
+pub use node::{NodeContext, NodeError, NodeHandle};

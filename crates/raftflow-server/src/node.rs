@@ -1,0 +1,207 @@
+//! One scheduler node: storage, Raft, the proposer and the gRPC servers.
+//!
+//! ```text
+//!            raft_addr                        api_addr
+//!  peers ──▶ RaftService ──▶ Raft ◀── ClusterService, health, reflection ◀── clients
+//!                             │  ▲                 │
+//!                  LogStore ◀─┘  └── Proposer ◀────┘ (writes, batched)
+//!              StateMachineStore ──▶ StateReader ──▶ (reads)
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InitializeError, RaftError};
+use openraft::storage::RaftLogStorage;
+use raftflow_proto::v1::cluster_service_server::ClusterServiceServer;
+use raftflow_proto::v1::raft_service_server::RaftServiceServer;
+use raftflow_store::{NodeInfo, StateReader};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::cluster_service::ClusterServiceImpl;
+use crate::config::NodeConfig;
+use crate::network::{Network, MAX_MESSAGE_BYTES};
+use crate::proposer::{BatchStats, Proposer};
+use crate::raft_service::{Raft, RaftServiceImpl};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot open the data directory {path}: {message}")]
+    Store { path: String, message: String },
+    #[error("invalid raft configuration: {0}")]
+    RaftConfig(String),
+    #[error("raft failed to start: {0}")]
+    Raft(String),
+}
+
+/// Everything the API layer needs to serve one node.
+#[derive(Clone)]
+pub struct NodeContext {
+    pub id: u64,
+    pub config: Arc<NodeConfig>,
+    pub raft: Raft,
+    pub reader: StateReader,
+    pub proposer: Proposer,
+    pub batch_stats: Arc<BatchStats>,
+}
+
+pub struct NodeHandle {
+    pub context: NodeContext,
+    pub raft_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+impl NodeHandle {
+    /// Binds the configured addresses and starts the node.
+    pub async fn start(config: NodeConfig) -> Result<Self, NodeError> {
+        let raft_listener = bind(&config.raft_addr).await?;
+        let api_listener = bind(&config.api_addr).await?;
+        Self::start_with_listeners(config, raft_listener, api_listener).await
+    }
+
+    /// Starts the node on listeners the caller bound (tests bind port 0).
+    pub async fn start_with_listeners(
+        config: NodeConfig,
+        raft_listener: TcpListener,
+        api_listener: TcpListener,
+    ) -> Result<Self, NodeError> {
+        let raft_config = Arc::new(
+            config.openraft_config().validate().map_err(|e| NodeError::RaftConfig(e.to_string()))?,
+        );
+        let path = config.data_dir.clone();
+        std::fs::create_dir_all(&path)
+            .map_err(|e| NodeError::Store { path: path.display().to_string(), message: e.to_string() })?;
+        let opened = tokio::task::spawn_blocking(move || raftflow_store::open(&path))
+            .await
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
+        let (mut log_store, state_machine) = opened.map_err(|e| NodeError::Store {
+            path: config.data_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let fresh = is_pristine(&mut log_store).await?;
+        let reader = state_machine.reader();
+        let raft = Raft::new(config.id, raft_config, Network, log_store, state_machine)
+            .await
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
+
+        let batch_stats = Arc::new(BatchStats::default());
+        let proposer = Proposer::spawn(
+            raft.clone(),
+            config.max_batch_commands,
+            Duration::from_millis(config.write_timeout_ms),
+            batch_stats.clone(),
+        );
+        let context = NodeContext {
+            id: config.id,
+            config: Arc::new(config.clone()),
+            raft: raft.clone(),
+            reader,
+            proposer,
+            batch_stats,
+        };
+        let raft_addr = raft_listener.local_addr().map_err(|e| NodeError::Raft(e.to_string()))?;
+        let api_addr = api_listener.local_addr().map_err(|e| NodeError::Raft(e.to_string()))?;
+        let (stop, stopped) = watch::channel(false);
+        let servers = vec![
+            tokio::spawn(serve_raft(context.clone(), raft_listener, stopped.clone())),
+            tokio::spawn(serve_api(context.clone(), api_listener, stopped)),
+        ];
+
+        // Bootstrap only a pristine node. Every initial member may do it at
+        // once: openraft writes the same membership entry on each, which is
+        // safe. A restarted node has state and never re-initialises.
+        if fresh && !config.initial_members.is_empty() {
+            let members: BTreeMap<u64, NodeInfo> = config
+                .initial_members
+                .iter()
+                .map(|p| (p.id, NodeInfo { raft_addr: p.raft_addr.clone(), api_addr: p.api_addr.clone() }))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(node = config.id, "bootstrapped the initial membership"),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(NodeError::Raft(format!("initialize: {e}"))),
+            }
+        }
+        Ok(Self { context, raft_addr, api_addr, stop, servers })
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.context.raft
+    }
+
+    /// Stops serving, shuts Raft down and waits until the store is released.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for server in self.servers {
+            let _ = server.await;
+        }
+        let _ = self.context.raft.shutdown().await;
+    }
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { addr: addr.to_string(), source })
+}
+
+async fn is_pristine(log_store: &mut raftflow_store::LogStore) -> Result<bool, NodeError> {
+    let state = log_store.get_log_state().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+    let vote = log_store.read_vote().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+    Ok(state.last_log_id.is_none() && vote.is_none())
+}
+
+async fn wait_stop(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+async fn serve_raft(
+    ctx: NodeContext,
+    listener: TcpListener,
+    stopped: watch::Receiver<bool>,
+) -> Result<(), tonic::transport::Error> {
+    let service = RaftServiceServer::new(RaftServiceImpl::new(ctx.id, ctx.raft.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_stop(stopped))
+        .await
+}
+
+async fn serve_api(
+    ctx: NodeContext,
+    listener: TcpListener,
+    stopped: watch::Receiver<bool>,
+) -> Result<(), tonic::transport::Error> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<ClusterServiceServer<ClusterServiceImpl>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(raftflow_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the embedded descriptor set is valid");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(raftflow_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("the embedded descriptor set is valid");
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ClusterServiceServer::new(ClusterServiceImpl::new(ctx)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_stop(stopped))
+        .await
+}

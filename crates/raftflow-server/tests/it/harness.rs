@@ -1,0 +1,156 @@
+//! A cluster of in-process nodes on ports the test binds itself.
+
+use std::time::{Duration, Instant};
+
+use raftflow_client::Client;
+use raftflow_server::{NodeConfig, NodeHandle, PeerConfig, RaftTiming};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+pub struct TestCluster {
+    pub dir: TempDir,
+    pub configs: Vec<NodeConfig>,
+    pub nodes: Vec<Option<NodeHandle>>,
+}
+
+pub fn timing() -> RaftTiming {
+    RaftTiming {
+        heartbeat_interval_ms: 100,
+        election_timeout_min_ms: 600,
+        election_timeout_max_ms: 1200,
+        install_snapshot_timeout_ms: 10_000,
+        snapshot_after_entries: 20_000,
+        keep_entries_after_snapshot: 5_000,
+    }
+}
+
+async fn local_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port")
+}
+
+impl TestCluster {
+    /// Starts `n` voters, bootstrapped together, with `tweak` applied to every config.
+    pub async fn start(n: u64, tweak: impl Fn(&mut NodeConfig)) -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let mut listeners = Vec::new();
+        for _ in 0..n {
+            listeners.push((local_listener().await, local_listener().await));
+        }
+        let peers: Vec<PeerConfig> = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, (r, a))| PeerConfig {
+                id: i as u64 + 1,
+                raft_addr: r.local_addr().unwrap().to_string(),
+                api_addr: a.local_addr().unwrap().to_string(),
+            })
+            .collect();
+        let mut configs = Vec::new();
+        for peer in &peers {
+            let mut config = NodeConfig {
+                id: peer.id,
+                raft_addr: peer.raft_addr.clone(),
+                api_addr: peer.api_addr.clone(),
+                data_dir: dir.path().join(format!("node{}", peer.id)),
+                initial_members: peers.clone(),
+                raft: timing(),
+                write_timeout_ms: 3_000,
+                max_batch_commands: 1024,
+            };
+            tweak(&mut config);
+            config.validate().expect("test config is valid");
+            configs.push(config);
+        }
+        let mut nodes = Vec::new();
+        for (config, (raft, api)) in configs.iter().zip(listeners) {
+            nodes.push(Some(NodeHandle::start_with_listeners(config.clone(), raft, api).await.expect("node starts")));
+        }
+        Self { dir, configs, nodes }
+    }
+
+    pub fn node(&self, id: u64) -> &NodeHandle {
+        self.nodes[id as usize - 1].as_ref().expect("node is running")
+    }
+
+    pub fn running(&self) -> impl Iterator<Item = &NodeHandle> {
+        self.nodes.iter().flatten()
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.configs.iter().map(|c| c.api_addr.clone()).collect()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.endpoints()).expect("client")
+    }
+
+    /// Waits until some running node is leader and every running node knows it.
+    pub async fn wait_leader(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let leaders: Vec<Option<u64>> =
+                self.running().map(|n| n.raft().metrics().borrow().current_leader).collect();
+            if let Some(Some(leader)) = leaders.first() {
+                let agreed = leaders.iter().all(|l| *l == Some(*leader));
+                let alive = self.nodes.get(*leader as usize - 1).is_some_and(|n| n.is_some());
+                if agreed && alive {
+                    return *leader;
+                }
+            }
+            assert!(Instant::now() < deadline, "no agreed leader within {timeout:?}: {leaders:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every running node applied at least `index`.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) {
+        for node in self.running() {
+            node.raft()
+                .wait(Some(timeout))
+                .applied_index_at_least(Some(index), "applied index")
+                .await
+                .unwrap_or_else(|e| panic!("node {} did not apply {index}: {e}", node.context.id));
+        }
+    }
+
+    pub async fn stop(&mut self, id: u64) {
+        if let Some(node) = self.nodes[id as usize - 1].take() {
+            node.shutdown().await;
+        }
+    }
+
+    /// Restarts a stopped node from its own data, on its old ports.
+    pub async fn restart(&mut self, id: u64) {
+        assert!(self.nodes[id as usize - 1].is_none(), "node {id} is still running");
+        let config = self.configs[id as usize - 1].clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The old sockets may linger for a moment after shutdown.
+        let node = loop {
+            match NodeHandle::start(config.clone()).await {
+                Ok(node) => break node,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("restart of node {id} retried: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("node {id} did not restart: {e}"),
+            }
+        };
+        self.nodes[id as usize - 1] = Some(node);
+    }
+
+    /// (applied index, digest) of every running node.
+    pub fn digests(&self) -> Vec<(u64, u64, String)> {
+        self.running()
+            .map(|n| {
+                let (applied, digest) = n.context.reader.digest().expect("digest");
+                (n.context.id, applied, digest)
+            })
+            .collect()
+    }
+
+    pub async fn shutdown(mut self) {
+        for id in 1..=self.nodes.len() as u64 {
+            self.stop(id).await;
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Replication, restarts and snapshots.
+
+use std::time::Duration;
+
+use crate::harness::TestCluster;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn write_many(cluster: &TestCluster, prefix: &str, count: usize) -> u64 {
+    let client = cluster.client();
+    let mut last = 0;
+    // 16 concurrent writers, so the proposer batches for real.
+    let chunks: Vec<Vec<usize>> = (0..count).collect::<Vec<_>>().chunks(count.div_ceil(16)).map(|c| c.to_vec()).collect();
+    let results = futures::future::join_all(chunks.into_iter().map(|chunk| {
+        let client = &client;
+        async move {
+            let mut max = 0;
+            for i in chunk {
+                let reply = client.probe(&format!("{prefix}-{i}"), &i.to_be_bytes()).await.expect("probe write");
+                max = max.max(reply.log_index);
+            }
+            max
+        }
+    }))
+    .await;
+    for r in results {
+        last = last.max(r);
+    }
+    last
+}
+
+async fn assert_all_present(cluster: &TestCluster, prefix: &str, count: usize) {
+    let client = cluster.client();
+    for i in 0..count {
+        let reply = client.read_probe(&format!("{prefix}-{i}")).await.expect("read probe");
+        assert!(reply.found, "acknowledged write {prefix}-{i} is missing");
+        assert_eq!(reply.value, i.to_be_bytes().to_vec());
+    }
+}
+
+fn assert_same_digest(cluster: &TestCluster) {
+    let digests = cluster.digests();
+    let first = &digests[0];
+    for d in &digests {
+        assert_eq!((d.1, &d.2), (first.1, &first.2), "replicas diverge: {digests:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_commit_a_thousand_commands_and_agree() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    cluster.wait_leader(WAIT).await;
+    let last = write_many(&cluster, "k", 1000).await;
+    cluster.wait_applied(last, WAIT).await;
+    assert_same_digest(&cluster);
+    assert_all_present(&cluster, "k", 1000).await;
+    let batches = cluster.running().map(|n| n.context.batch_stats.entries.load(std::sync::atomic::Ordering::Relaxed)).sum::<u64>();
+    assert!(batches < 1000, "the proposer should batch concurrent commands, made {batches} entries");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_stops_and_a_new_one_keeps_every_acknowledged_write() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let old = cluster.wait_leader(WAIT).await;
+    write_many(&cluster, "before", 200).await;
+    cluster.stop(old).await;
+    let new = cluster.wait_leader(WAIT).await;
+    assert_ne!(new, old);
+    let last = write_many(&cluster, "after", 200).await;
+    cluster.restart(old).await;
+    cluster.wait_applied(last, WAIT).await;
+    assert_all_present(&cluster, "before", 200).await;
+    assert_all_present(&cluster, "after", 200).await;
+    assert_same_digest(&cluster);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_the_purged_log_catches_up_through_a_snapshot() {
+    let mut cluster = TestCluster::start(3, |c| {
+        c.raft.snapshot_after_entries = 50;
+        c.raft.keep_entries_after_snapshot = 0;
+        c.max_batch_commands = 1;
+    })
+    .await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let lagging = if leader == 3 { 2 } else { 3 };
+    cluster.stop(lagging).await;
+    let last = write_many(&cluster, "snap", 300).await;
+    // Wait until the survivors purged the log past what the lagging node has.
+    let survivor = cluster.node(leader);
+    survivor
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(|m| m.purged.is_some_and(|p| p.index > 100), "log purged behind a snapshot")
+        .await
+        .expect("leader purges its log");
+    cluster.restart(lagging).await;
+    cluster.wait_applied(last, WAIT).await;
+    let node = cluster.node(lagging);
+    let snapshot = node.raft().metrics().borrow().snapshot;
+    assert!(snapshot.is_some_and(|s| s.index > 100), "lagging node installed no snapshot: {snapshot:?}");
+    assert_same_digest(&cluster);
+    assert_all_present(&cluster, "snap", 300).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn all_nodes_stopped_and_started_keep_every_committed_command() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    cluster.wait_leader(WAIT).await;
+    let last = write_many(&cluster, "durable", 300).await;
+    for id in 1..=3 {
+        cluster.stop(id).await;
+    }
+    for id in 1..=3 {
+        cluster.restart(id).await;
+    }
+    cluster.wait_leader(WAIT).await;
+    cluster.wait_applied(last, WAIT).await;
+    assert_all_present(&cluster, "durable", 300).await;
+    assert_same_digest(&cluster);
+    cluster.shutdown().await;
+}

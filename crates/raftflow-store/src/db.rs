@@ -1,0 +1,77 @@
+//! The node's single RocksDB instance and its column families.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+
+use crate::error::StoreError;
+
+/// Raft log entries, keyed by index (big-endian u64, so keys sort by index).
+pub const CF_LOG: &str = "log";
+/// Raft metadata: vote, committed, last purged log id, current snapshot.
+pub const CF_META: &str = "meta";
+/// The replicated state machine's tables, plus its own `last_applied`.
+pub const CF_SM: &str = "sm";
+
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DB>,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = [CF_LOG, CF_META, CF_SM]
+            .into_iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        Ok(Self { inner: Arc::new(db) })
+    }
+
+    pub fn raw(&self) -> &DB {
+        &self.inner
+    }
+
+    pub fn cf(&self, name: &str) -> &ColumnFamily {
+        // The three families are created in `open`; a missing one is a bug.
+        self.inner
+            .cf_handle(name)
+            .unwrap_or_else(|| panic!("column family {name} was not opened"))
+    }
+
+    /// Writes `batch` and fsyncs the write-ahead log before returning. Use it
+    /// for everything Raft is told is durable: log appends, votes, truncation.
+    pub fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.inner.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    /// Writes `batch` to the write-ahead log without an fsync. State-machine
+    /// applies use it: the entries are already durable in the log, and the next
+    /// synced write makes this one durable too (one WAL, written in order).
+    pub fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.inner.write(batch)?;
+        Ok(())
+    }
+
+    pub fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.get_cf(self.cf(cf), key)?)
+    }
+}
+
+/// Log keys are big-endian so that RocksDB's byte order is index order.
+pub fn log_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+pub fn log_index(key: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("log key of {} bytes", key.len())))?;
+    Ok(u64::from_be_bytes(bytes))
+}

@@ -1,0 +1,21 @@
+//! openraft's own storage test suite, run against the RocksDB stores.
+
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::StorageError;
+use raftflow_store::{LogStore, NodeId, StateMachineStore, TypeConfig};
+use tempfile::TempDir;
+
+struct RocksBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for RocksBuilder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<NodeId>> {
+        let dir = TempDir::new().expect("temp dir");
+        let (log, sm) = raftflow_store::open(dir.path()).expect("open store");
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite() -> Result<(), StorageError<NodeId>> {
+    Suite::test_all(RocksBuilder)
+}
