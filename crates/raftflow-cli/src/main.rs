@@ -35,6 +35,8 @@ enum Command {
     Server(cmd::server::Args),
     /// Run the local three-node cluster of `cluster-config/` in the foreground.
     Dev(cmd::dev::Args),
+    /// Run a definition in-process, in virtual time, with answered tasks.
+    RunLocal(cmd::run_local::Args),
     /// Inspect and change the cluster.
     #[command(subcommand)]
     Cluster(cmd::cluster::Command),
@@ -53,6 +55,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(args) => cmd::server::run(args).await,
             Command::Dev(args) => cmd::dev::run(args).await,
+            Command::RunLocal(args) => cmd::run_local::run(args, cli.output),
             Command::Cluster(command) => cmd::cluster::run(command, &cli.endpoints, cli.output).await,
         }
     });

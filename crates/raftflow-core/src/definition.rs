@@ -29,6 +29,9 @@ pub struct State {
     pub input_path: Option<Path>,
     pub output_path: Option<Path>,
     pub transition: Transition,
+    /// Whether any field of the state reads the context object `$$`; the
+    /// engine builds the context only for states that do.
+    pub uses_context: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -67,22 +67,26 @@ fn exec_new_frame(exec: &mut Execution, scope: Vec<ScopeStep>, parent: Option<(u
 
 /// Starts iterations until MaxConcurrency (0 = unbounded) are running.
 fn launch_map_items(exec: &mut Execution, def: &StateMachine, ctx: &mut Ctx, frame: u32) {
+    let Some(f) = exec.frames.get(&frame) else { return };
+    let Some(active) = f.active.as_ref() else { return };
+    let scope = f.scope.clone();
+    let state = machine_at(def, &scope).state(&active.name).expect("validated");
+    let StateKind::Map { processor, item_selector, .. } = &state.kind else { unreachable!("phase is Map") };
     loop {
-        let Some(Phase::Map { items, next, running, max_concurrency, .. }) = exec.frames.get(&frame).and_then(|f| f.active.as_ref()).map(|a| a.phase.clone()) else { return };
-        if next >= items.len() || (max_concurrency > 0 && running.len() as u64 >= max_concurrency) {
+        let Some(active) = exec.frames.get(&frame).and_then(|f| f.active.as_ref()) else { return };
+        let Phase::Map { items, next, running, max_concurrency, .. } = &active.phase else { return };
+        if *next >= items.len() || (*max_concurrency > 0 && running.len() as u64 >= *max_concurrency) {
             return;
         }
-        let active = exec.frames[&frame].active.clone().expect("map is active");
-        let state = machine_at(def, &exec.frames[&frame].scope).state(&active.name).expect("validated").clone();
-        let StateKind::Map { processor, item_selector, .. } = &state.kind else { unreachable!("phase is Map") };
-        let item = items[next].clone();
-        let mut scope = exec.frames[&frame].scope.clone();
-        scope.push(ScopeStep { state: state.name.clone(), branch: None });
-        let child = exec_new_frame(exec, scope, Some((frame, next)), Some((next, item.clone())));
-        let input = match item_selector {
-            Some(t) => {
+        let (index, item) = (*next, items[*next].clone());
+        let effective = item_selector.as_ref().map(|_| active.effective.clone());
+        let mut child_scope = scope.clone();
+        child_scope.push(ScopeStep { state: state.name.clone(), branch: None });
+        let child = exec_new_frame(exec, child_scope, Some((frame, index)), Some((index, item.clone())));
+        let input = match (item_selector, effective) {
+            (Some(t), Some(data)) => {
                 let context = exec.context(child, ctx, None);
-                match render(t, &Scope { data: &active.effective, context: &context }, &mut ctx.rng) {
+                match render(t, &Scope { data: &data, context: &context }, &mut ctx.rng) {
                     Ok(v) => v,
                     Err(f) => {
                         exec.frames.remove(&child);
@@ -90,21 +94,14 @@ fn launch_map_items(exec: &mut Execution, def: &StateMachine, ctx: &mut Ctx, fra
                     }
                 }
             }
-            None => item,
+            _ => item,
         };
         if let Some(Phase::Map { next, running, .. }) = exec.frames.get_mut(&frame).and_then(|f| f.active.as_mut()).map(|a| &mut a.phase) {
             *next += 1;
-            running.insert(child, next.saturating_sub(1));
+            running.insert(child, index);
         }
-        exec.event(ctx, "MapIterationStarted", json!({"index": child_index(exec, frame, child)}));
-        exec.enter(def, ctx, child, &processor.start_at.clone(), input);
-    }
-}
-
-fn child_index(exec: &Execution, frame: u32, child: u32) -> usize {
-    match exec.frames.get(&frame).and_then(|f| f.active.as_ref()).map(|a| &a.phase) {
-        Some(Phase::Map { running, .. }) => running.get(&child).copied().unwrap_or(0),
-        _ => 0,
+        exec.event(ctx, "MapIterationStarted", json!({"index": index}));
+        exec.enter(def, ctx, child, &processor.start_at, input);
     }
 }
 
@@ -175,9 +172,9 @@ pub(crate) fn child_failed(exec: &mut Execution, def: &StateMachine, ctx: &mut C
 
 fn map_progress(exec: &mut Execution, def: &StateMachine, ctx: &mut Ctx, frame: u32) {
     launch_map_items(exec, def, ctx, frame);
-    let Some(Phase::Map { results, running, next, items, .. }) = exec.frames.get(&frame).and_then(|f| f.active.as_ref()).map(|a| a.phase.clone()) else { return };
-    if running.is_empty() && next >= items.len() {
-        let all: Vec<Value> = results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect();
+    let Some(Phase::Map { results, running, next, items, .. }) = exec.frames.get_mut(&frame).and_then(|f| f.active.as_mut()).map(|a| &mut a.phase) else { return };
+    if running.is_empty() && *next >= items.len() {
+        let all: Vec<Value> = std::mem::take(results).into_iter().map(|r| r.unwrap_or(Value::Null)).collect();
         exec.event(ctx, "MapStateSucceeded", json!({}));
         exec.state_result(def, ctx, frame, Value::Array(all));
     }

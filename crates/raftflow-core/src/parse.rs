@@ -300,7 +300,8 @@ impl Parser {
         let input_path = self.io_path(obj, "InputPath", at);
         let output_path = self.io_path(obj, "OutputPath", at);
         let kind = self.kind(&type_name, obj, at)?;
-        Some(State { name: name.to_string(), kind, input_path, output_path, transition: transition? })
+        let uses_context = value.to_string().contains("$$");
+        Some(State { name: name.to_string(), kind, input_path, output_path, transition: transition?, uses_context })
     }
 
     fn transition(&mut self, obj: &Map<String, Value>, type_name: &str, at: &str) -> Option<Transition> {

@@ -132,7 +132,14 @@ impl Execution {
             }
             TimerPurpose::Backoff { frame } => {
                 let Some(active) = self.frames.get(&frame).and_then(|f| f.active.clone()) else { return };
-                self.schedule_task(def, ctx, frame, active);
+                let state = self.state(def, frame, &active.name);
+                if let StateKind::Task { .. } = state.kind {
+                    self.schedule_task(def, ctx, frame, active);
+                } else {
+                    // A retried Parallel or Map runs all of its work again.
+                    let context = self.context_for(state, frame, ctx, None);
+                    crate::fanout::start(self, def, ctx, frame, state, active.effective, &context);
+                }
             }
         }
     }
@@ -155,6 +162,11 @@ impl Execution {
         context_object(self, frame, ctx.now_ms, token)
     }
 
+    /// The context object, or `null` for states that never read it.
+    pub(crate) fn context_for(&self, state: &State, frame: u32, ctx: &Ctx, token: Option<&str>) -> Value {
+        if state.uses_context { self.context(frame, ctx, token) } else { Value::Null }
+    }
+
     fn state<'a>(&self, def: &'a StateMachine, frame: u32, name: &str) -> &'a State {
         let scope = &self.frames[&frame].scope;
         machine_at(def, scope).state(name).expect("transitions were validated")
@@ -165,7 +177,7 @@ impl Execution {
         self.event(ctx, entered(&state.kind).0, json!({"name": name, "input": input}));
         let active = Active { name: name.to_string(), raw_input: input.clone(), effective: Value::Null, entered_ms: ctx.now_ms, retries: Vec::new(), phase: Phase::Backoff { timer: 0 } };
         self.frames.get_mut(&frame).expect("frame exists").active = Some(active);
-        let context = self.context(frame, ctx, None);
+        let context = self.context_for(state, frame, ctx, None);
         let effective = match effective_input(state, &input, &context) {
             Ok(v) => v,
             Err(f) => return self.state_failed(def, ctx, frame, f),
@@ -226,7 +238,7 @@ impl Execution {
         let StateKind::Task { activity, handling, timeout, heartbeat } = &state.kind else { unreachable!("only Task states schedule tasks") };
         self.next_attempt += 1;
         let token = format!("{}#{}", self.id, self.next_attempt);
-        let context = self.context(frame, ctx, Some(&token));
+        let context = self.context_for(state, frame, ctx, Some(&token));
         let scope = Scope { data: &active.effective, context: &context };
         let input = match &handling.parameters {
             Some(p) => match render(p, &scope, &mut ctx.rng) {
@@ -252,7 +264,7 @@ impl Execution {
     pub(crate) fn state_result(&mut self, def: &StateMachine, ctx: &mut Ctx, frame: u32, result: Value) {
         let Some(active) = self.frames[&frame].active.clone() else { return };
         let state = self.state(def, frame, &active.name);
-        let context = self.context(frame, ctx, None);
+        let context = self.context_for(state, frame, ctx, None);
         match shape_result(state, &active.raw_input, result, &context, &mut ctx.rng) {
             Ok(output) => self.leave(def, ctx, frame, output),
             Err(f) => self.state_failed(def, ctx, frame, f),

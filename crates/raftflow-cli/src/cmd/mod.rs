@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod dev;
+pub mod run_local;
 pub mod server;
 
 use std::process::ExitCode;

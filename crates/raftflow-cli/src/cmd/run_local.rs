@@ -1,0 +1,160 @@
+//! `raftflow run-local`: runs a definition in-process, in virtual time, with
+//! tasks answered from a file or by a shell command. No cluster needed.
+//!
+//! The task-results file maps each activity to one answer or a list of
+//! answers used in turn (the last one repeats):
+//! ```json
+//! { "charge":  [{"error": "Declined", "cause": "card"}, {"output": {"ok": true}}],
+//!   "ship":    {"output": {"tracking": "T1"}},
+//!   "review":  {"silent": true},
+//!   "notify":  {"command": "jq '{sent: true}'"} }
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+
+use anyhow::{bail, Context};
+use raftflow_core::local::{run_local, Answer};
+use raftflow_core::{parse_definition, Status};
+use serde_json::{json, Value};
+
+use crate::output::Format;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The state machine definition (ASL JSON).
+    #[arg(long)]
+    definition: PathBuf,
+    /// The execution input: JSON text, or @FILE.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    /// Answers per activity (see `raftflow run-local --help`).
+    #[arg(long)]
+    task_results: Option<PathBuf>,
+    /// Print the event history too.
+    #[arg(long)]
+    history: bool,
+    /// Seed for the random values the run draws (UUIDs, jitter).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub fn read_json_arg(text: &str) -> anyhow::Result<Value> {
+    let raw = match text.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+        None => text.to_string(),
+    };
+    serde_json::from_str(&raw).with_context(|| "the input is not valid JSON".to_string())
+}
+
+fn answer_from(spec: &Value, activity: &str, input: &Value) -> anyhow::Result<Answer> {
+    if let Some(output) = spec.get("output") {
+        return Ok(Answer::Succeed(output.clone()));
+    }
+    if let Some(error) = spec.get("error").and_then(Value::as_str) {
+        let cause = spec.get("cause").and_then(Value::as_str).unwrap_or_default();
+        return Ok(Answer::Fail { error: error.into(), cause: cause.into() });
+    }
+    if spec.get("silent").and_then(Value::as_bool) == Some(true) {
+        return Ok(Answer::Silent);
+    }
+    if let Some(command) = spec.get("command").and_then(Value::as_str) {
+        return run_command(command, input);
+    }
+    bail!("the answer for `{activity}` needs one of output, error, silent or command: {spec}")
+}
+
+/// The shell-worker contract: input JSON on stdin; exit 0 with JSON on stdout
+/// is success; otherwise the last stderr line `Error: cause` names the failure.
+fn run_command(command: &str, input: &Value) -> anyhow::Result<Answer> {
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting `{command}`"))?;
+    child.stdin.take().expect("piped").write_all(input.to_string().as_bytes())?;
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let output = if text.trim().is_empty() { json!({}) } else { serde_json::from_str(&text).with_context(|| format!("`{command}` printed no valid JSON"))? };
+        return Ok(Answer::Succeed(output));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or("").trim();
+    let (error, cause) = match last.split_once(':') {
+        Some((e, c)) if !e.contains(' ') && !e.is_empty() => (e.to_string(), c.trim().to_string()),
+        _ => ("States.TaskFailed".to_string(), last.to_string()),
+    };
+    Ok(Answer::Fail { error, cause })
+}
+
+pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.definition).with_context(|| format!("reading {}", args.definition.display()))?;
+    let machine = match parse_definition(&text) {
+        Ok(m) => m,
+        Err(diagnostics) => {
+            eprintln!("error: {} is not a valid state machine:", args.definition.display());
+            for d in diagnostics {
+                eprintln!("  {d}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let input = read_json_arg(&args.input)?;
+    let results: BTreeMap<String, Value> = match &args.task_results {
+        Some(path) => serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
+            .with_context(|| format!("{} must be a JSON object of activity → answer", path.display()))?,
+        None => BTreeMap::new(),
+    };
+    let mut calls: BTreeMap<String, usize> = BTreeMap::new();
+    let mut problem: Option<anyhow::Error> = None;
+    let outcome = run_local(&machine, input, 0, args.seed, |activity, input, _| {
+        let n = calls.entry(activity.to_string()).or_default();
+        *n += 1;
+        let spec = match results.get(activity) {
+            Some(Value::Array(list)) if !list.is_empty() => list[(*n - 1).min(list.len() - 1)].clone(),
+            Some(other) if !other.is_array() => other.clone(),
+            _ => {
+                problem.get_or_insert_with(|| anyhow::anyhow!("no answer for activity `{activity}` in --task-results"));
+                return Answer::Silent;
+            }
+        };
+        answer_from(&spec, activity, input).unwrap_or_else(|e| {
+            problem.get_or_insert(e);
+            Answer::Silent
+        })
+    });
+    if let Some(e) = problem {
+        return Err(e);
+    }
+    let exec = &outcome.execution;
+    let result = json!({
+        "status": exec.status.as_str(),
+        "output": exec.output,
+        "error": exec.failure.as_ref().map(|f| &f.error),
+        "cause": exec.failure.as_ref().map(|f| &f.cause),
+        "virtual_duration_ms": outcome.end_ms,
+    });
+    if args.history {
+        for e in &exec.events {
+            match format {
+                Format::Text => eprintln!("{:>4} {:>9}ms {:<28} {}", e.id, e.timestamp_ms, e.kind, e.details),
+                _ => eprintln!("{}", json!({"id": e.id, "previous_id": e.previous_id, "timestamp_ms": e.timestamp_ms, "type": e.kind, "details": e.details})),
+            }
+        }
+    }
+    match format {
+        Format::Text => match exec.status {
+            Status::Succeeded => println!("{}", serde_json::to_string_pretty(exec.output.as_ref().unwrap_or(&Value::Null))?),
+            Status::Running => println!("RUNNING: the execution waits for a callback that no task answer provides"),
+            other => println!("{}: {} {}", other.as_str(), result["error"].as_str().unwrap_or(""), result["cause"].as_str().unwrap_or("")),
+        },
+        _ => println!("{result}"),
+    }
+    Ok(if exec.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
