@@ -66,6 +66,13 @@ pub enum Seconds {
     Path(Path),
 }
 
+/// A number given in the definition or read from the input by a `…Path` field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Amount {
+    Fixed(f64),
+    Path(Path),
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Text {
     Fixed(String),
@@ -130,9 +137,9 @@ pub enum StateKind {
         handling: Handling,
         items_path: Option<Path>,
         item_selector: Option<Template>,
-        max_concurrency: u64,
-        tolerated_failure_percentage: Option<f64>,
-        tolerated_failure_count: Option<u64>,
+        max_concurrency: Option<Amount>,
+        tolerated_failure_percentage: Option<Amount>,
+        tolerated_failure_count: Option<Amount>,
     },
 }
 

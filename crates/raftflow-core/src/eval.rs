@@ -104,6 +104,8 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
     let arity = |n: usize| if args.len() == n { Ok(()) } else { Err(fail(&format!("takes {n} arguments, got {}", args.len()))) };
     let string = |v: &Value| v.as_str().map(String::from).ok_or_else(|| fail(&format!("expected a string, got {}", type_name(v))));
     let integer = |v: &Value| v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)).ok_or_else(|| fail(&format!("expected an integer, got {v}")));
+    // MathAdd rounds its operands half away from zero, as Step Functions does.
+    let rounded = |v: &Value| v.as_i64().or_else(|| v.as_f64().map(|f| f.round() as i64)).ok_or_else(|| fail(&format!("expected a number, got {v}")));
     let array = |v: &Value| v.as_array().cloned().ok_or_else(|| fail(&format!("expected an array, got {}", type_name(v))));
     Ok(match call.name.as_str() {
         "States.Format" => {
@@ -117,11 +119,7 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
                     '{' if chars.peek() == Some(&'}') => {
                         chars.next();
                         let v = rest.next().ok_or_else(|| fail("more {} than arguments"))?;
-                        match v {
-                            Value::String(s) => out.push_str(s),
-                            Value::Object(_) | Value::Array(_) => return Err(fail("arguments must be strings, numbers, booleans or null")),
-                            other => out.push_str(&other.to_string()),
-                        }
+                        format_arg(v, &mut out);
                     }
                     c => out.push(c),
                 }
@@ -133,7 +131,12 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
         }
         "States.StringToJson" => {
             arity(1)?;
-            serde_json::from_str(&string(&args[0])?).map_err(|e| fail(&e.to_string()))?
+            let text = string(&args[0])?;
+            if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).map_err(|e| fail(&e.to_string()))?
+            }
         }
         "States.JsonToString" => {
             arity(1)?;
@@ -235,7 +238,7 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
         }
         "States.MathAdd" => {
             arity(2)?;
-            json!(integer(&args[0])?.checked_add(integer(&args[1])?).ok_or_else(|| fail("overflow"))?)
+            json!(rounded(&args[0])?.checked_add(rounded(&args[1])?).ok_or_else(|| fail("overflow"))?)
         }
         "States.StringSplit" => {
             arity(2)?;
@@ -250,6 +253,37 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
         }
         other => return Err(fail(&format!("unknown function {other}"))),
     })
+}
+
+/// How `States.Format` prints an argument: strings bare, objects and arrays
+/// in Step Functions' own `{key=value, …}` / `[a, b]` notation.
+fn format_arg(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                format_arg(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push('=');
+                format_arg(item, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 fn hash(algorithm: &str, data: &[u8]) -> Option<String> {

@@ -110,7 +110,16 @@ pub enum Phase {
     Backoff { timer: u64 },
     Wait { timer: u64 },
     Parallel { results: Vec<Option<Value>>, children: Vec<u32> },
-    Map { items: Vec<Value>, next: usize, results: Vec<Option<Value>>, running: BTreeMap<u32, usize>, failed: u64, max_concurrency: u64 },
+    Map { items: Vec<Value>, next: usize, results: Vec<Option<Value>>, running: BTreeMap<u32, usize>, failed: u64, limits: MapLimits },
+}
+
+/// A Map state's limits, resolved against its input when it starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MapLimits {
+    /// 0 means unbounded.
+    pub max_concurrency: u64,
+    pub tolerated_count: Option<u64>,
+    pub tolerated_percentage: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use crate::definition::{State, StateKind, StateMachine};
+use crate::definition::{Amount, State, StateKind, StateMachine};
 use crate::eval::{render, Failure, Scope};
 use crate::execution::*;
 use crate::run::machine_at;
@@ -40,7 +40,11 @@ pub(crate) fn start(exec: &mut Execution, def: &StateMachine, ctx: &mut Ctx, fra
                 exec.enter(def, ctx, child, &start_at, input.clone());
             }
         }
-        StateKind::Map { items_path, max_concurrency, .. } => {
+        StateKind::Map { items_path, max_concurrency, tolerated_failure_count, tolerated_failure_percentage, .. } => {
+            let limits = match resolve_limits(&effective, max_concurrency, tolerated_failure_count, tolerated_failure_percentage) {
+                Ok(l) => l,
+                Err(f) => return exec.state_failed(def, ctx, frame, f),
+            };
             let items = match items_path.as_ref().map_or(Some(effective.clone()), |p| p.select(&effective)) {
                 Some(Value::Array(items)) => items,
                 Some(other) => return exec.state_failed(def, ctx, frame, Failure::new("States.Runtime", format!("ItemsPath must select an array, got {other}"))),
@@ -48,7 +52,7 @@ pub(crate) fn start(exec: &mut Execution, def: &StateMachine, ctx: &mut Ctx, fra
             };
             exec.event(ctx, "MapStateStarted", json!({"length": items.len()}));
             let count = items.len();
-            exec.set_phase(frame, Phase::Map { items, next: 0, results: vec![None; count], running: Default::default(), failed: 0, max_concurrency: *max_concurrency });
+            exec.set_phase(frame, Phase::Map { items, next: 0, results: vec![None; count], running: Default::default(), failed: 0, limits });
             if count == 0 {
                 exec.event(ctx, "MapStateSucceeded", json!({}));
                 return exec.state_result(def, ctx, frame, json!([]));
@@ -74,8 +78,8 @@ fn launch_map_items(exec: &mut Execution, def: &StateMachine, ctx: &mut Ctx, fra
     let StateKind::Map { processor, item_selector, .. } = &state.kind else { unreachable!("phase is Map") };
     loop {
         let Some(active) = exec.frames.get(&frame).and_then(|f| f.active.as_ref()) else { return };
-        let Phase::Map { items, next, running, max_concurrency, .. } = &active.phase else { return };
-        if *next >= items.len() || (*max_concurrency > 0 && running.len() as u64 >= *max_concurrency) {
+        let Phase::Map { items, next, running, limits, .. } = &active.phase else { return };
+        if *next >= items.len() || (limits.max_concurrency > 0 && running.len() as u64 >= limits.max_concurrency) {
             return;
         }
         let (index, item) = (*next, items[*next].clone());
@@ -112,7 +116,6 @@ pub(crate) fn child_succeeded(exec: &mut Execution, def: &StateMachine, ctx: &mu
             results[slot] = Some(output);
             if results.iter().all(Option::is_some) {
                 let all: Vec<Value> = results.iter().map(|r| r.clone().expect("all set")).collect();
-                exec.event(ctx, "ParallelStateSucceeded", json!({}));
                 exec.state_result(def, ctx, parent, Value::Array(all));
             }
         }
@@ -133,21 +136,19 @@ pub(crate) fn child_failed(exec: &mut Execution, def: &StateMachine, ctx: &mut C
             for c in children {
                 exec.drop_frame(ctx, c);
             }
-            exec.event(ctx, "ParallelStateFailed", json!({"error": failure.error, "cause": failure.cause}));
             exec.state_failed(def, ctx, parent, failure);
         }
         Phase::Map { .. } => {
-            let state = machine_at(def, &exec.frames[&parent].scope).state(&active.name).expect("validated").clone();
-            let StateKind::Map { tolerated_failure_percentage, tolerated_failure_count, .. } = &state.kind else { return };
-            let (failed, total) = match exec.frames.get_mut(&parent).and_then(|f| f.active.as_mut()).map(|a| &mut a.phase) {
-                Some(Phase::Map { running, failed, results, .. }) => {
+            let (failed, total, limits) = match exec.frames.get_mut(&parent).and_then(|f| f.active.as_mut()).map(|a| &mut a.phase) {
+                Some(Phase::Map { running, failed, results, limits, .. }) => {
                     running.remove(&child);
                     *failed += 1;
                     results[slot] = Some(json!({"Error": failure.error, "Cause": failure.cause}));
-                    (*failed, results.len() as u64)
+                    (*failed, results.len() as u64, *limits)
                 }
                 _ => return,
             };
+            let (tolerated_failure_count, tolerated_failure_percentage) = (limits.tolerated_count, limits.tolerated_percentage);
             exec.event(ctx, "MapIterationFailed", json!({"index": slot, "error": failure.error}));
             let tolerated = tolerated_failure_count.is_some() || tolerated_failure_percentage.is_some();
             let within_count = tolerated_failure_count.is_some_and(|c| failed <= c);
@@ -163,7 +164,6 @@ pub(crate) fn child_failed(exec: &mut Execution, def: &StateMachine, ctx: &mut C
             for c in running {
                 exec.drop_frame(ctx, c);
             }
-            exec.event(ctx, "MapStateFailed", json!({"error": failure.error}));
             exec.state_failed(def, ctx, parent, failure);
         }
         _ => {}
@@ -178,4 +178,28 @@ fn map_progress(exec: &mut Execution, def: &StateMachine, ctx: &mut Ctx, frame: 
         exec.event(ctx, "MapStateSucceeded", json!({}));
         exec.state_result(def, ctx, frame, Value::Array(all));
     }
+}
+
+fn resolve_limits(input: &Value, max: &Option<Amount>, count: &Option<Amount>, pct: &Option<Amount>) -> Result<MapLimits, Failure> {
+    let read = |amount: &Option<Amount>, name: &str, upper: f64| -> Result<Option<f64>, Failure> {
+        match amount {
+            None => Ok(None),
+            Some(Amount::Fixed(n)) => Ok(Some(*n)),
+            Some(Amount::Path(p)) => match p.select(input).as_ref().and_then(Value::as_f64) {
+                Some(n) if (0.0..=upper).contains(&n) => Ok(Some(n)),
+                _ => Err(Failure::new("States.Runtime", format!("{name}Path {} must name a number from 0 to {upper}", p.raw))),
+            },
+        }
+    };
+    let whole = |n: Option<f64>, name: &str| -> Result<Option<u64>, Failure> {
+        match n {
+            Some(n) if n.fract() != 0.0 => Err(Failure::new("States.Runtime", format!("{name} must be a whole number, not {n}"))),
+            other => Ok(other.map(|n| n as u64)),
+        }
+    };
+    Ok(MapLimits {
+        max_concurrency: whole(read(max, "MaxConcurrency", u32::MAX as f64)?, "MaxConcurrency")?.unwrap_or(0),
+        tolerated_count: whole(read(count, "ToleratedFailureCount", u32::MAX as f64)?, "ToleratedFailureCount")?,
+        tolerated_percentage: read(pct, "ToleratedFailurePercentage", 100.0)?,
+    })
 }

@@ -104,6 +104,26 @@ impl Parser {
         }
     }
 
+    /// `Field` (a number from 0 to `max`) or `FieldPath` (checked when it runs).
+    fn amount(&mut self, obj: &Map<String, Value>, field: &str, at: &str, max: f64) -> Option<Amount> {
+        let path_field = format!("{field}Path");
+        if obj.contains_key(field) && obj.contains_key(&path_field) {
+            self.err(at.to_string(), "INVALID_VALUE", format!("use either `{field}` or `{path_field}`, not both"));
+            return None;
+        }
+        if obj.contains_key(&path_field) {
+            return self.path(obj, &path_field, at, true).map(Amount::Path);
+        }
+        let v = obj.get(field)?;
+        match v.as_f64() {
+            Some(n) if (0.0..=max).contains(&n) => Some(Amount::Fixed(n)),
+            _ => {
+                self.err(loc(at, field), "INVALID_VALUE", format!("`{field}` must be a number from 0 to {max}, not {v}"));
+                None
+            }
+        }
+    }
+
     fn text(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<Text> {
         let path_field = format!("{field}Path");
         if let Some(raw) = self.string(obj, &path_field, at) {
@@ -336,9 +356,11 @@ impl Parser {
         };
         let mut processor_value = processor.clone();
         if let Some(o) = processor_value.as_object_mut() {
+            // DISTRIBUTED mode without an ItemReader or ResultWriter runs the
+            // same iterations; raftflow runs them inline (see docs/asl.md).
             if let Some(cfg) = o.remove("ProcessorConfig") {
-                if cfg.get("Mode").and_then(Value::as_str).is_some_and(|m| m != "INLINE") {
-                    self.err(loc(&loc(at, field), "ProcessorConfig"), "NOT_SUPPORTED", "only INLINE Map processing is supported");
+                if let Some(mode) = cfg.get("Mode").and_then(Value::as_str).filter(|m| !matches!(*m, "INLINE" | "DISTRIBUTED")) {
+                    self.err(loc(&loc(at, field), "ProcessorConfig"), "INVALID_VALUE", format!("unknown Map processing mode `{mode}`"));
                 }
             }
         }
@@ -352,16 +374,6 @@ impl Parser {
             .or_else(|| obj.get("Parameters").map(|v| self.template(v, &loc(at, "Parameters"))));
         let mut handling = self.handling(obj, at);
         handling.parameters = None;
-        let tolerated_failure_percentage = match obj.get("ToleratedFailurePercentage") {
-            None => None,
-            Some(v) => match v.as_f64() {
-                Some(p) if (0.0..=100.0).contains(&p) => Some(p),
-                _ => {
-                    self.err(loc(at, "ToleratedFailurePercentage"), "INVALID_VALUE", "must be a number from 0 to 100");
-                    None
-                }
-            },
-        };
         Some(StateKind::Map {
             processor: Box::new(processor),
             handling,
@@ -370,9 +382,9 @@ impl Parser {
                 None => None,
             },
             item_selector,
-            max_concurrency: self.uint(obj, "MaxConcurrency", at).unwrap_or(0),
-            tolerated_failure_percentage,
-            tolerated_failure_count: self.uint(obj, "ToleratedFailureCount", at),
+            max_concurrency: self.amount(obj, "MaxConcurrency", at, f64::MAX),
+            tolerated_failure_percentage: self.amount(obj, "ToleratedFailurePercentage", at, 100.0),
+            tolerated_failure_count: self.amount(obj, "ToleratedFailureCount", at, f64::MAX),
         })
     }
 }

@@ -318,6 +318,11 @@ impl Execution {
                 self.frames.get_mut(&frame).expect("frame exists").active = Some(active);
                 return;
             }
+            match &state.kind {
+                StateKind::Parallel { .. } => self.event(ctx, "ParallelStateFailed", json!({"error": failure.error, "cause": failure.cause})),
+                StateKind::Map { .. } => self.event(ctx, "MapStateFailed", json!({"error": failure.error, "cause": failure.cause})),
+                _ => {}
+            }
             if let Some(catcher) = find_catcher(&h.catch, &failure) {
                 return self.caught(def, ctx, frame, &active, catcher.clone(), failure);
             }
