@@ -53,23 +53,41 @@ def template_constants(gitdir):
     return out
 
 
+def refs_in(text, aliases, constants):
+    """Template paths referenced in `text`, in order of appearance."""
+    out = []
+    for cls, const in re.findall(r'\b(\w+)\.([A-Z][A-Z0-9_]+)\b', text):
+        real = aliases.get(cls, cls)
+        if f"{real}.{const}" in constants:
+            out.append(constants[f"{real}.{const}"])
+    return out
+
+
 def test_templates(gitdir, module_path, constants):
-    """Maps each test function to the templates it loads, and notes edits."""
+    """Maps each test function (and parametrised id) to the templates it loads."""
     text = git_show(gitdir, module_path) or ""
-    aliases = dict(re.findall(r'import \(?\s*(\w+) as (\w+)', text))
-    aliases.update({v: k for k, v in re.findall(r'(\w+) as (\w+)', text)})
+    aliases = {v: k for k, v in re.findall(r'(\w+) as (\w+)', text)}
     result = {}
-    for m in re.finditer(r'\n    (?:async )?def (test_\w+)\((.*?)(?=\n    (?:@|def |async def )|\nclass |\Z)', text, re.S):
-        name, body = m.group(1), m.group(2)
-        refs = set()
-        for cls, const in re.findall(r'\b(\w+)\.([A-Z][A-Z0-9_]+)\b', body):
-            real = aliases.get(cls, cls)
-            if f"{real}.{const}" in constants:
-                refs.add(constants[f"{real}.{const}"])
-        helpers = sorted(r for r in refs if not r.endswith(".json5"))
-        refs = {r for r in refs if r.endswith(".json5")}
+    defs = list(re.finditer(r'\n    (?:async )?def (test_\w+)\(', text))
+    for i, m in enumerate(defs):
+        name = m.group(1)
+        body_end = defs[i + 1].start() if i + 1 < len(defs) else len(text)
+        body = text[m.end():body_end]
+        # Decorators sit between the blank line before the def and the def.
+        deco_start = text.rfind("\n\n", 0, m.start())
+        decorators = text[deco_start:m.start()]
+        deco_refs = refs_in(decorators, aliases, constants)
+        ids = re.findall(r'ids=\[([^\]]*)\]', decorators)
+        id_list = re.findall(r'"([^"]+)"', ids[0]) if ids else []
+        body_refs = refs_in(body, aliases, constants)
+        helpers = sorted({r for r in body_refs + deco_refs if not r.endswith(".json5")})
         edited = bool(helpers) or bool(re.search(r'template\[[^\]]+\](\[[^\]]+\])*\s*=|\.replace\(|_tbd_', body))
-        result[name] = (sorted(refs), edited)
+        by_id = {}
+        json5_deco = [r for r in deco_refs if r.endswith(".json5")]
+        if id_list and len(id_list) == len(json5_deco):
+            by_id = dict(zip(id_list, json5_deco))
+        refs = sorted({r for r in body_refs if r.endswith(".json5")})
+        result[name] = (refs, edited, by_id)
     return result
 
 
@@ -130,7 +148,9 @@ def main():
             param = re.search(r"\[(.*)\]$", rest)
             if module_path not in mapping_cache:
                 mapping_cache[module_path] = test_templates(args.localstack, module_path, constants)
-            refs, edited = mapping_cache[module_path].get(test_name, ([], False))
+            refs, edited, by_id = mapping_cache[module_path].get(test_name, ([], False, {}))
+            if param and param.group(1) in by_id:
+                refs = [by_id[param.group(1)]]
             for key, value in content["recorded-content"].items():
                 if not (isinstance(value, dict) and isinstance(value.get("events"), list) and value["events"]):
                     continue
