@@ -40,6 +40,20 @@ enum Command {
     /// Inspect and change the cluster.
     #[command(subcommand)]
     Cluster(cmd::cluster::Command),
+    /// Create, inspect and draw state machines.
+    #[command(subcommand)]
+    Workflow(cmd::workflow::Command),
+    /// Start, watch and inspect executions.
+    #[command(subcommand, alias = "exec")]
+    Execution(cmd::execution::Command),
+    /// Run workers.
+    #[command(subcommand)]
+    Worker(cmd::worker::Command),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +71,22 @@ fn main() -> std::process::ExitCode {
             Command::Dev(args) => cmd::dev::run(args).await,
             Command::RunLocal(args) => cmd::run_local::run(args, cli.output),
             Command::Cluster(command) => cmd::cluster::run(command, &cli.endpoints, cli.output).await,
+            Command::Workflow(command) => match raftflow_client::Client::new(&cli.endpoints) {
+                Ok(client) => cmd::workflow::run(command, &client, cli.output).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
+            Command::Execution(command) => match raftflow_client::Client::new(&cli.endpoints) {
+                Ok(client) => cmd::execution::run(command, &client, cli.output).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
+            Command::Worker(command) => match raftflow_client::Client::new(&cli.endpoints) {
+                Ok(client) => cmd::worker::run(command, client).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
+            Command::Completions { shell } => {
+                clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "raftflow", &mut std::io::stdout());
+                Ok(std::process::ExitCode::SUCCESS)
+            }
         }
     });
     match result {

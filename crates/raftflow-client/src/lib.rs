@@ -20,6 +20,11 @@ use tonic::{Code, Status};
 
 pub use raftflow_proto::v1 as proto;
 
+pub mod worker;
+pub mod workflow;
+
+pub use worker::{Task, TaskError, Worker};
+
 /// Metadata keys set by the server on a "not the leader" refusal.
 pub const LEADER_ADDR_KEY: &str = "x-raftflow-leader";
 pub const NOT_LEADER_KEY: &str = "x-raftflow-not-leader";
@@ -91,7 +96,7 @@ impl Client {
         self.endpoints.lock().expect("lock").iter().map(|(u, _)| u.clone()).collect()
     }
 
-    fn channel_at(&self, index: usize) -> (usize, Channel) {
+    pub(crate) fn channel_at(&self, index: usize) -> (usize, Channel) {
         let list = self.endpoints.lock().expect("lock");
         let index = index % list.len();
         (index, list[index].1.clone())

@@ -11,7 +11,7 @@ use crate::intrinsic::{Arg, Call};
 use crate::path::{type_name, Path};
 
 /// A failure with a Step Functions error name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     pub error: String,
     pub cause: String,

@@ -35,17 +35,17 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub id: u64,
     pub previous_id: u64,
     pub timestamp_ms: u64,
-    pub kind: &'static str,
+    pub kind: String,
     pub details: Value,
 }
 
 /// What the caller (the scheduler's leader) must do after a command.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     ScheduleTask { token: String, activity: String, input: Value, attempt: u32, timeout_at_ms: Option<u64>, wait_for_token: bool },
     CancelTask { token: String },
@@ -53,7 +53,7 @@ pub enum Action {
     Finished { status: Status },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     TaskStarted { token: String, worker: String },
     TaskSucceeded { token: String, output: Value },
@@ -63,7 +63,7 @@ pub enum Command {
     Stop { error: String, cause: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Rejected {
     #[error("the execution has already finished")]
     Finished,
@@ -74,14 +74,14 @@ pub enum Rejected {
 }
 
 /// One step of the path from the root machine to a nested one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScopeStep {
     pub state: String,
     /// The Parallel branch; `None` for a Map's processor.
     pub branch: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Frame {
     pub scope: Vec<ScopeStep>,
     /// The frame waiting on this one, and this frame's slot there.
@@ -91,7 +91,7 @@ pub struct Frame {
     pub map_item: Option<(usize, Value)>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Active {
     pub name: String,
     /// The state's input as it arrived (before InputPath): ResultPath merges into it.
@@ -104,7 +104,7 @@ pub struct Active {
     pub phase: Phase,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     Task { token: String },
     Backoff { timer: u64 },
@@ -114,7 +114,7 @@ pub enum Phase {
 }
 
 /// A Map state's limits, resolved against its input when it starts.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapLimits {
     /// 0 means unbounded.
     pub max_concurrency: u64,
@@ -122,7 +122,7 @@ pub struct MapLimits {
     pub tolerated_percentage: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TaskRecord {
     pub frame: u32,
     pub attempt: u32,
@@ -132,7 +132,7 @@ pub struct TaskRecord {
     pub timeout_timer: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TimerPurpose {
     Wait { frame: u32 },
     Backoff { frame: u32 },
@@ -141,7 +141,7 @@ pub enum TimerPurpose {
     Execution,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Execution {
     pub id: String,
     pub name: String,
@@ -150,7 +150,12 @@ pub struct Execution {
     pub status: Status,
     pub output: Option<Value>,
     pub failure: Option<Failure>,
+    /// Events not yet taken by `take_events` (all of them, if nobody takes).
     pub events: Vec<Event>,
+    pub last_event_id: u64,
+    /// Lease for tasks whose state sets neither TimeoutSeconds nor
+    /// HeartbeatSeconds (callback tasks excepted), so no task waits forever.
+    pub default_task_timeout_s: Option<u64>,
     pub frames: BTreeMap<u32, Frame>,
     pub next_frame: u32,
     pub next_timer: u64,
@@ -167,9 +172,16 @@ pub struct Ctx {
 }
 
 impl Execution {
-    pub fn event(&mut self, ctx: &Ctx, kind: &'static str, details: Value) {
-        let previous_id = self.events.last().map_or(0, |e| e.id);
-        self.events.push(Event { id: previous_id + 1, previous_id, timestamp_ms: ctx.now_ms, kind, details });
+    pub fn event(&mut self, ctx: &Ctx, kind: &str, details: Value) {
+        let previous_id = self.last_event_id;
+        self.last_event_id += 1;
+        self.events.push(Event { id: self.last_event_id, previous_id, timestamp_ms: ctx.now_ms, kind: kind.to_string(), details });
+    }
+
+    /// Hands over the events recorded since the last call, so that a caller
+    /// that stores history elsewhere need not keep it in the execution.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     pub fn arm(&mut self, ctx: &mut Ctx, fire_at_ms: u64, purpose: TimerPurpose, token: Option<String>) -> u64 {

@@ -14,6 +14,7 @@ pub mod choice;
 pub mod dataflow;
 pub mod definition;
 pub mod eval;
+pub mod graph;
 pub mod execution;
 mod fanout;
 pub mod intrinsic;

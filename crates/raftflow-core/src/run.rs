@@ -37,6 +37,11 @@ pub fn machine_at<'a>(def: &'a StateMachine, scope: &[ScopeStep]) -> &'a StateMa
 
 impl Execution {
     pub fn start(def: &StateMachine, id: &str, name: &str, input: Value, now_ms: u64, seed: u64) -> (Execution, Vec<Action>) {
+        Self::start_with_lease(def, id, name, input, now_ms, seed, None)
+    }
+
+    /// Starts an execution whose tasks without timeouts get `default_task_timeout_s`.
+    pub fn start_with_lease(def: &StateMachine, id: &str, name: &str, input: Value, now_ms: u64, seed: u64, default_task_timeout_s: Option<u64>) -> (Execution, Vec<Action>) {
         let mut exec = Execution {
             id: id.to_string(),
             name: name.to_string(),
@@ -46,6 +51,8 @@ impl Execution {
             output: None,
             failure: None,
             events: Vec::new(),
+            last_event_id: 0,
+            default_task_timeout_s,
             frames: Default::default(),
             next_frame: 0,
             next_timer: 0,
@@ -252,6 +259,10 @@ impl Execution {
             (Err(f), _) | (_, Err(f)) => return self.state_failed(def, ctx, frame, f),
         };
         let attempt = active.retries.iter().sum::<u32>() + 1;
+        let timeout_s = match (timeout_s, heartbeat_s, activity.wait_for_token) {
+            (None, None, false) => self.default_task_timeout_s,
+            _ => timeout_s,
+        };
         self.event(ctx, "ActivityScheduled", json!({"resource": activity.resource, "input": input, "timeoutInSeconds": timeout_s, "heartbeatInSeconds": heartbeat_s}));
         let timeout_at_ms = timeout_s.map(|s| ctx.now_ms + s * 1000);
         let timeout_timer = timeout_at_ms.map(|at| self.arm(ctx, at, TimerPurpose::TaskTimeout, Some(token.clone())));

@@ -47,7 +47,7 @@ fn run_case(case: &Value) -> Result<(), String> {
             return Err(format!("error {}, expected {}", failure.error, expected["error"]));
         }
     }
-    let mut ours: Vec<&str> = exec.events.iter().map(|e| e.kind).collect();
+    let mut ours: Vec<&str> = exec.events.iter().map(|e| e.kind.as_str()).collect();
     let mut theirs: Vec<&str> = case["events"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     // Parallel branches and Map iterations interleave by timing in AWS; with
     // concurrency compare the same events in any order.

@@ -9,8 +9,8 @@ fn run(def: Value, input: Value, answer: impl FnMut(&str, &Value, u32) -> Answer
     run_local(&machine, input, 1_700_000_000_000, 42, answer)
 }
 
-fn kinds(outcome: &raftflow_core::local::Outcome) -> Vec<&'static str> {
-    outcome.execution.events.iter().map(|e| e.kind).collect()
+fn kinds(outcome: &raftflow_core::local::Outcome) -> Vec<&str> {
+    outcome.execution.events.iter().map(|e| e.kind.as_str()).collect()
 }
 
 #[test]

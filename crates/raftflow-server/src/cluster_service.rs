@@ -152,8 +152,10 @@ impl ClusterService for ClusterServiceImpl {
             .propose(Command::Probe { key: req.key, value: req.value })
             .await
             .map_err(ApiError::from)?;
-        let CommandResult::Probe { log_index } = result;
-        Ok(Response::new(ProbeReply { log_index }))
+        match result {
+            CommandResult::Probe { log_index } => Ok(Response::new(ProbeReply { log_index })),
+            other => Err(ApiError::Internal(format!("a probe answered {other:?}")).into()),
+        }
     }
 
     async fn read_probe(&self, request: Request<ReadProbeRequest>) -> Result<Response<ReadProbeReply>, Status> {

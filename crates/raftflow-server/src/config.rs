@@ -76,6 +76,30 @@ pub struct NodeConfig {
     /// Largest number of commands the proposer gathers into one log entry.
     #[serde(default = "default_max_batch")]
     pub max_batch_commands: usize,
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+}
+
+/// How the leader runs workflows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Lease of a task whose state sets neither TimeoutSeconds nor
+    /// HeartbeatSeconds: after it, the attempt times out (States.Timeout) and
+    /// the state's Retry decides. Callback tasks have no lease.
+    pub task_lease_s: u64,
+    /// How long PollTask waits for a task by default.
+    pub poll_timeout_ms: u64,
+    /// Largest execution input, task output or definition, in bytes.
+    pub max_payload_bytes: usize,
+    /// Finished executions are removed after this many hours.
+    pub retention_hours: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self { task_lease_s: 300, poll_timeout_ms: 60_000, max_payload_bytes: 256 * 1024, retention_hours: 24 * 7 }
+    }
 }
 
 fn default_write_timeout_ms() -> u64 {
@@ -145,6 +169,12 @@ impl NodeConfig {
         }
         if self.write_timeout_ms == 0 {
             return Err(("write_timeout_ms", "must be positive".into()));
+        }
+        if self.scheduler.task_lease_s == 0 {
+            return Err(("scheduler.task_lease_s", "must be positive".into()));
+        }
+        if self.scheduler.max_payload_bytes < 1024 {
+            return Err(("scheduler.max_payload_bytes", "must be at least 1024".into()));
         }
         if self.max_batch_commands == 0 {
             return Err(("max_batch_commands", "must be positive".into()));

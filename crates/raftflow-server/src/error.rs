@@ -36,6 +36,26 @@ pub enum ApiError {
     Storage(#[from] raftflow_store::StoreError),
     #[error("internal: {0}")]
     Internal(String),
+    /// A task report whose attempt is over (Step Functions' TaskTimedOut).
+    #[error("TaskTimedOut: {0}")]
+    TaskTimedOut(String),
+    /// A malformed task token (Step Functions' InvalidToken).
+    #[error("InvalidToken: {0}")]
+    InvalidToken(String),
+}
+
+impl ApiError {
+    /// Turns a state-machine refusal into the API's error.
+    pub fn rejected(code: raftflow_store::Reject, message: String) -> Self {
+        use raftflow_store::Reject;
+        match code {
+            Reject::NotFound => ApiError::NotFound(message),
+            Reject::AlreadyExists => ApiError::AlreadyExists(message),
+            Reject::InvalidArgument => ApiError::InvalidArgument(message),
+            Reject::FailedPrecondition => ApiError::FailedPrecondition(message),
+            Reject::StaleToken => ApiError::TaskTimedOut(message),
+        }
+    }
 }
 
 impl From<ApiError> for Status {
@@ -61,7 +81,8 @@ impl From<ApiError> for Status {
             ApiError::InvalidArgument(_) => Status::invalid_argument(message),
             ApiError::NotFound(_) => Status::not_found(message),
             ApiError::AlreadyExists(_) => Status::already_exists(message),
-            ApiError::FailedPrecondition(_) => Status::failed_precondition(message),
+            ApiError::FailedPrecondition(_) | ApiError::TaskTimedOut(_) => Status::failed_precondition(message),
+            ApiError::InvalidToken(_) => Status::invalid_argument(message),
             ApiError::Storage(_) | ApiError::Internal(_) => Status::internal(message),
         }
     }

@@ -16,6 +16,10 @@ pub mod network;
 pub mod node;
 pub mod proposer;
 pub mod raft_service;
+pub mod scheduler;
+pub mod watch;
+pub mod worker_service;
+pub mod workflow_service;
 
 pub use config::{ConfigError, NodeConfig, PeerConfig, RaftTiming};
 pub use node::{NodeContext, NodeError, NodeHandle};

@@ -28,6 +28,11 @@ use crate::config::NodeConfig;
 use crate::network::{Network, MAX_MESSAGE_BYTES};
 use crate::proposer::{BatchStats, Proposer};
 use crate::raft_service::{Raft, RaftServiceImpl};
+use crate::scheduler::Scheduler;
+use crate::worker_service::WorkerServiceImpl;
+use crate::workflow_service::WorkflowServiceImpl;
+use raftflow_proto::v1::worker_service_server::WorkerServiceServer;
+use raftflow_proto::v1::workflow_service_server::WorkflowServiceServer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -50,6 +55,7 @@ pub struct NodeContext {
     pub reader: StateReader,
     pub proposer: Proposer,
     pub batch_stats: Arc<BatchStats>,
+    pub scheduler: Arc<Scheduler>,
 }
 
 pub struct NodeHandle {
@@ -107,7 +113,9 @@ impl NodeHandle {
             reader,
             proposer,
             batch_stats,
+            scheduler: Scheduler::new(),
         };
+        tokio::spawn(crate::scheduler::run(context.clone()));
         let raft_addr = raft_listener.local_addr().map_err(|e| NodeError::Raft(e.to_string()))?;
         let api_addr = api_listener.local_addr().map_err(|e| NodeError::Raft(e.to_string()))?;
         let (stop, stopped) = watch::channel(false);
@@ -201,7 +209,17 @@ async fn serve_api(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ClusterServiceServer::new(ClusterServiceImpl::new(ctx)))
+        .add_service(ClusterServiceServer::new(ClusterServiceImpl::new(ctx.clone())))
+        .add_service(
+            WorkflowServiceServer::new(WorkflowServiceImpl::new(ctx.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            WorkerServiceServer::new(WorkerServiceImpl::new(ctx))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_stop(stopped))
         .await
 }

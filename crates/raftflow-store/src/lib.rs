@@ -22,12 +22,15 @@ pub mod log_store;
 pub mod machine;
 pub mod state_machine;
 pub mod types;
+pub mod workflow;
 
-pub use command::{Command, CommandResult, Envelope, EnvelopeResult};
+pub use command::{Command, CommandResult, Envelope, EnvelopeResult, Reject};
 pub use db::Db;
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use machine::{Machine, StateReader};
+pub use workflow::records;
+pub use workflow::Effect;
 pub use state_machine::StateMachineStore;
 pub use types::{NodeId, NodeInfo, TypeConfig};
 

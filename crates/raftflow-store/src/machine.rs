@@ -4,7 +4,9 @@
 //! themselves live in column family `sm`. Every replica applies the same
 //! commands in the same order and so writes the same bytes.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{mpsc, watch};
 
 use rocksdb::{IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,7 @@ use crate::command::{Command, CommandResult, Envelope, EnvelopeResult};
 use crate::db::{Db, CF_SM};
 use crate::error::StoreError;
 use crate::types::{LogId, StoredMembership};
+use crate::workflow::{Effect, Workflows};
 
 /// Keys of the state machine's own bookkeeping; they sort before every table.
 pub const KEY_APPLIED: &[u8] = b"\0applied";
@@ -27,10 +30,10 @@ pub struct ProbeRecord {
     pub log_index: u64,
 }
 
-#[derive(Debug, Default)]
 pub struct Machine {
     pub applied: Option<LogId>,
     pub membership: StoredMembership,
+    pub workflows: Workflows,
 }
 
 impl Machine {
@@ -43,7 +46,8 @@ impl Machine {
             .map(|b| decode(&b))
             .transpose()?
             .unwrap_or_default();
-        Ok(Self { applied, membership })
+        let workflows = Workflows::load(db)?;
+        Ok(Self { applied, membership, workflows })
     }
 
     pub fn apply_envelope(
@@ -73,6 +77,7 @@ impl Machine {
                 batch.put_cf(db.cf(CF_SM), probe_key(key), encode(&record)?);
                 Ok(CommandResult::Probe { log_index: log_id.index })
             }
+            other => self.workflows.apply(db, other),
         }
     }
 
@@ -99,14 +104,71 @@ fn probe_key(key: &str) -> Vec<u8> {
     format!("{PROBE_PREFIX}{key}").into_bytes()
 }
 
+/// Where applies announce themselves: effects for the leader's driver, and
+/// the applied index for anyone waiting on new state (watch streams).
+pub struct Hub {
+    effects: Mutex<Option<mpsc::UnboundedSender<Vec<Effect>>>>,
+    applied: watch::Sender<u64>,
+}
+
+impl Hub {
+    pub fn new(applied: u64) -> Self {
+        Self { effects: Mutex::new(None), applied: watch::channel(applied).0 }
+    }
+
+    pub(crate) fn publish(&self, applied: u64, effects: Vec<Effect>) {
+        if !effects.is_empty() {
+            let mut guard = self.effects.lock().expect("hub lock poisoned");
+            if let Some(tx) = guard.as_ref() {
+                if tx.send(effects).is_err() {
+                    *guard = None;
+                }
+            }
+        }
+        self.applied.send_replace(applied);
+    }
+}
+
 /// A cheap, cloneable read handle on the applied state, for the API layer.
 #[derive(Clone)]
 pub struct StateReader {
     pub(crate) db: Db,
     pub(crate) machine: Arc<RwLock<Machine>>,
+    pub(crate) hub: Arc<Hub>,
 }
 
 impl StateReader {
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Routes every later apply's effects to the returned receiver (one
+    /// subscriber: the leader's driver). Subscribe before reading the tables.
+    pub fn subscribe_effects(&self) -> mpsc::UnboundedReceiver<Vec<Effect>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.hub.effects.lock().expect("hub lock poisoned") = Some(tx);
+        rx
+    }
+
+    pub fn unsubscribe_effects(&self) {
+        *self.hub.effects.lock().expect("hub lock poisoned") = None;
+    }
+
+    /// The applied log index, updated after every apply.
+    pub fn watch_applied(&self) -> watch::Receiver<u64> {
+        self.hub.applied.subscribe()
+    }
+
+    /// The current leader epoch, as applied here.
+    pub fn epoch(&self) -> u64 {
+        self.machine.read().expect("state machine lock poisoned").workflows.epoch
+    }
+
+    /// How many executions are running here.
+    pub fn running_executions(&self) -> usize {
+        self.machine.read().expect("state machine lock poisoned").workflows.running.len()
+    }
+
     pub fn applied(&self) -> Option<LogId> {
         self.machine.read().expect("state machine lock poisoned").applied
     }

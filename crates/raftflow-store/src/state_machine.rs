@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{decode, encode};
 use crate::db::{Db, CF_META, CF_SM};
 use crate::error::{blocking, sm_err, snap_err, StoreError};
-use crate::machine::{Machine, StateReader, KEY_APPLIED, KEY_MEMBERSHIP};
+use crate::machine::{Hub, Machine, StateReader, KEY_APPLIED, KEY_MEMBERSHIP};
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::EnvelopeResult;
 
@@ -34,6 +34,7 @@ struct SnapshotPairs {
 pub struct StateMachineStore {
     db: Db,
     machine: Arc<RwLock<Machine>>,
+    hub: Arc<Hub>,
 }
 
 impl StateMachineStore {
@@ -41,11 +42,12 @@ impl StateMachineStore {
     /// openraft 0.9 does not rebuild a state machine on start.
     pub fn open(db: Db) -> Result<Self, StoreError> {
         let machine = Machine::load(&db)?;
-        Ok(Self { db, machine: Arc::new(RwLock::new(machine)) })
+        let hub = Arc::new(Hub::new(machine.applied.map_or(0, |l| l.index)));
+        Ok(Self { db, machine: Arc::new(RwLock::new(machine)), hub })
     }
 
     pub fn reader(&self) -> StateReader {
-        StateReader { db: self.db.clone(), machine: self.machine.clone() }
+        StateReader { db: self.db.clone(), machine: self.machine.clone(), hub: self.hub.clone() }
     }
 
     fn build(db: &Db) -> Result<(SnapshotMeta, Vec<u8>), StoreError> {
@@ -94,7 +96,7 @@ impl StateMachineStore {
         Ok(())
     }
 
-    fn apply_entries(db: &Db, machine: &RwLock<Machine>, entries: Vec<Entry>) -> Result<Vec<EnvelopeResult>, StoreError> {
+    fn apply_entries(db: &Db, machine: &RwLock<Machine>, hub: &Hub, entries: Vec<Entry>) -> Result<Vec<EnvelopeResult>, StoreError> {
         let mut guard = machine.write().expect("state machine lock poisoned");
         let mut batch = WriteBatch::default();
         let mut results = Vec::with_capacity(entries.len());
@@ -116,8 +118,11 @@ impl StateMachineStore {
                 }
             }
         }
+        guard.workflows.flush(&mut batch, db)?;
         guard.record_position(db, last, membership, &mut batch)?;
         db.write(batch)?;
+        let effects = guard.workflows.take_effects();
+        hub.publish(last.map_or(0, |l| l.index), effects);
         Ok(results)
     }
 }
@@ -146,8 +151,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let (db, machine) = (self.db.clone(), self.machine.clone());
-        blocking(move || Self::apply_entries(&db, &machine, entries))
+        let (db, machine, hub) = (self.db.clone(), self.machine.clone(), self.hub.clone());
+        blocking(move || Self::apply_entries(&db, &machine, &hub, entries))
             .await
             .map_err(|e| sm_err(e, ErrorVerb::Write))
     }

@@ -2,7 +2,11 @@
 
 pub mod cluster;
 pub mod dev;
+pub mod execution;
 pub mod run_local;
+pub mod shell;
+pub mod worker;
+pub mod workflow;
 pub mod server;
 
 use std::process::ExitCode;

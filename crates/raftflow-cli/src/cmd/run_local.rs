@@ -11,9 +11,8 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use raftflow_core::local::{run_local, Answer};
@@ -66,31 +65,14 @@ fn answer_from(spec: &Value, activity: &str, input: &Value) -> anyhow::Result<An
     bail!("the answer for `{activity}` needs one of output, error, silent or command: {spec}")
 }
 
-/// The shell-worker contract: input JSON on stdin; exit 0 with JSON on stdout
-/// is success; otherwise the last stderr line `Error: cause` names the failure.
 fn run_command(command: &str, input: &Value) -> anyhow::Result<Answer> {
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting `{command}`"))?;
-    child.stdin.take().expect("piped").write_all(input.to_string().as_bytes())?;
-    let out = child.wait_with_output()?;
-    if out.status.success() {
-        let text = String::from_utf8_lossy(&out.stdout);
-        let output = if text.trim().is_empty() { json!({}) } else { serde_json::from_str(&text).with_context(|| format!("`{command}` printed no valid JSON"))? };
-        return Ok(Answer::Succeed(output));
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().last().unwrap_or("").trim();
-    let (error, cause) = match last.split_once(':') {
-        Some((e, c)) if !e.contains(' ') && !e.is_empty() => (e.to_string(), c.trim().to_string()),
-        _ => ("States.TaskFailed".to_string(), last.to_string()),
-    };
-    Ok(Answer::Fail { error, cause })
+    let argv = vec!["sh".to_string(), "-c".to_string(), command.to_string()];
+    let runtime = tokio::runtime::Handle::current();
+    let outcome = tokio::task::block_in_place(|| runtime.block_on(super::shell::run(&argv, &input.to_string())));
+    Ok(match outcome.result {
+        Ok(text) => Answer::Succeed(serde_json::from_str(&text)?),
+        Err((error, cause)) => Answer::Fail { error, cause },
+    })
 }
 
 pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {

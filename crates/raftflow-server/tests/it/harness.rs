@@ -56,6 +56,7 @@ impl TestCluster {
                 raft: timing(),
                 write_timeout_ms: 3_000,
                 max_batch_commands: 1024,
+                scheduler: Default::default(),
             };
             tweak(&mut config);
             config.validate().expect("test config is valid");

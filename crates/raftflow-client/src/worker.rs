@@ -1,0 +1,208 @@
+//! The worker SDK: handlers per activity, bounded concurrency, automatic
+//! heartbeats and a graceful shutdown that finishes the tasks in hand.
+//!
+//! ```text
+//!  pollers (≤ concurrency) ──PollTask──▶ leader ──task──▶ handler(task)
+//!                                                  │ heartbeat every heartbeat/3
+//!                                                  └─▶ CompleteTask / FailTask
+//! ```
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use raftflow_proto::v1::worker_service_client::WorkerServiceClient;
+use raftflow_proto::v1::*;
+use tokio::sync::{watch, Semaphore};
+
+use crate::{Client, ClientError};
+
+/// A task as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub token: String,
+    pub activity: String,
+    /// JSON text.
+    pub input: String,
+    pub execution_id: String,
+    pub attempt: u32,
+    pub heartbeat_ms: u64,
+}
+
+/// A handler's failure: reported as the task's error and cause, which the
+/// state's Retry and Catch match on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    pub error: String,
+    pub cause: String,
+}
+
+impl TaskError {
+    pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
+        Self { error: error.into(), cause: cause.into() }
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<String, TaskError>> + Send>>;
+type Handler = Arc<dyn Fn(Task) -> BoxFuture + Send + Sync>;
+
+pub struct Worker {
+    client: Arc<Client>,
+    identity: String,
+    concurrency: usize,
+    poll_timeout: Duration,
+    handlers: BTreeMap<String, Handler>,
+}
+
+fn worker_client(channel: tonic::transport::Channel) -> WorkerServiceClient<tonic::transport::Channel> {
+    WorkerServiceClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20)
+}
+
+impl Client {
+    pub async fn poll_task(&self, activities: &[String], worker: &str, timeout_ms: u32) -> Result<Option<Task>, ClientError> {
+        let req = PollTaskRequest { activities: activities.to_vec(), worker: worker.into(), timeout_ms };
+        let reply = self
+            .on_leader(false, |ch| {
+                let req = req.clone();
+                async move { worker_client(ch).poll_task(req).await.map(|r| r.into_inner()) }
+            })
+            .await?;
+        Ok((!reply.token.is_empty()).then(|| Task {
+            token: reply.token,
+            activity: reply.activity,
+            input: reply.input,
+            execution_id: reply.execution_id,
+            attempt: reply.attempt,
+            heartbeat_ms: reply.heartbeat_ms,
+        }))
+    }
+
+    /// Reports success. Safe to retry: a repeat is refused as TaskTimedOut
+    /// and changes nothing.
+    pub async fn complete_task(&self, token: &str, output: &str) -> Result<(), ClientError> {
+        let req = CompleteTaskRequest { token: token.into(), output: output.into() };
+        self.on_leader(true, |ch| {
+            let req = req.clone();
+            async move { worker_client(ch).complete_task(req).await.map(|_| ()) }
+        })
+        .await
+    }
+
+    pub async fn fail_task(&self, token: &str, error: &str, cause: &str) -> Result<(), ClientError> {
+        let req = FailTaskRequest { token: token.into(), error: error.into(), cause: cause.into() };
+        self.on_leader(true, |ch| {
+            let req = req.clone();
+            async move { worker_client(ch).fail_task(req).await.map(|_| ()) }
+        })
+        .await
+    }
+
+    pub async fn heartbeat_task(&self, token: &str) -> Result<(), ClientError> {
+        let req = HeartbeatTaskRequest { token: token.into() };
+        self.on_leader(true, |ch| {
+            let req = req.clone();
+            async move { worker_client(ch).heartbeat_task(req).await.map(|_| ()) }
+        })
+        .await
+    }
+}
+
+impl Worker {
+    pub fn new(client: Arc<Client>, identity: impl Into<String>) -> Self {
+        Self { client, identity: identity.into(), concurrency: 4, poll_timeout: Duration::from_secs(10), handlers: BTreeMap::new() }
+    }
+
+    pub fn concurrency(mut self, n: usize) -> Self {
+        assert!(n > 0, "concurrency must be positive");
+        self.concurrency = n;
+        self
+    }
+
+    pub fn poll_timeout(mut self, timeout: Duration) -> Self {
+        self.poll_timeout = timeout;
+        self
+    }
+
+    /// Registers the handler of one activity: it gets the task and returns
+    /// its output as JSON text, or a `TaskError`.
+    pub fn handle<F, Fut>(mut self, activity: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(Task) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, TaskError>> + Send + 'static,
+    {
+        self.handlers.insert(activity.into(), Arc::new(move |task| Box::pin(handler(task)) as BoxFuture));
+        self
+    }
+
+    /// Polls and runs tasks until `shutdown` resolves, then stops polling and
+    /// waits for the tasks in hand to finish and be reported.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let activities: Vec<String> = self.handlers.keys().cloned().collect();
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let this = Arc::new(self);
+        let mut pollers = Vec::new();
+        for i in 0..this.concurrency {
+            let (this, activities, slots, stop) = (this.clone(), activities.clone(), slots.clone(), stop_rx.clone());
+            pollers.push(tokio::spawn(async move {
+                loop {
+                    if *stop.borrow() {
+                        return;
+                    }
+                    let Ok(permit) = slots.clone().acquire_owned().await else { return };
+                    let identity = format!("{}/{i}", this.identity);
+                    // A poll in flight is never cancelled: the leader may already
+                    // have recorded the task as handed to us.
+                    let polled = this.client.poll_task(&activities, &identity, this.poll_timeout.as_millis() as u32).await;
+                    match polled {
+                        Ok(Some(task)) => this.execute(task).await,
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::debug!("poll failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                    drop(permit);
+                }
+            }));
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        for p in pollers {
+            let _ = p.await;
+        }
+    }
+
+    async fn execute(&self, task: Task) {
+        let Some(handler) = self.handlers.get(&task.activity).cloned() else {
+            let _ = self.client.fail_task(&task.token, "Worker.NoHandler", &format!("no handler for {}", task.activity)).await;
+            return;
+        };
+        let token = task.token.clone();
+        let beat_every = (task.heartbeat_ms > 0).then(|| Duration::from_millis((task.heartbeat_ms / 3).max(50)));
+        let work = handler(task);
+        tokio::pin!(work);
+        let result = loop {
+            match beat_every {
+                Some(every) => tokio::select! {
+                    r = &mut work => break r,
+                    _ = tokio::time::sleep(every) => {
+                        if let Err(e) = self.client.heartbeat_task(&token).await {
+                            tracing::debug!("heartbeat failed: {e}");
+                        }
+                    }
+                },
+                None => break (&mut work).await,
+            }
+        };
+        let report = match result {
+            Ok(output) => self.client.complete_task(&token, &output).await,
+            Err(e) => self.client.fail_task(&token, &e.error, &e.cause).await,
+        };
+        if let Err(e) = report {
+            tracing::warn!("reporting task {token} failed: {e}");
+        }
+    }
+}

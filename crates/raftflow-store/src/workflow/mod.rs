@@ -1,0 +1,156 @@
+//! The scheduler's replicated state: state machines, executions, open tasks
+//! and timers, changed only by applying committed commands.
+//!
+//! ```text
+//!  Command ──▶ Workflows::apply ──▶ raftflow-core (Execution::apply) ──▶ actions + events
+//!                 │                                                        │
+//!                 ├─ overlay (this batch's writes, readable at once) ◀─────┘
+//!                 └─ effects (task ready/gone, timer armed) ──▶ the leader's driver
+//!  flush: overlay + dirty runtimes ──▶ the apply's WriteBatch
+//! ```
+//! Every replica applies; only the leader acts on the effects.
+
+mod apply;
+pub mod reads;
+pub mod records;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use raftflow_core::{Execution, StateMachine};
+use rocksdb::{IteratorMode, WriteBatch};
+
+use crate::codec::{decode, encode};
+use crate::db::{Db, CF_SM};
+use crate::error::StoreError;
+use records::*;
+
+/// What the leader's driver learns from each apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    TaskReady(TaskEntry),
+    TaskGone { token: String },
+    TimerArmed { execution_id: String, timer: u64, fire_at_ms: u64 },
+    ExecutionFinished { execution_id: String },
+}
+
+pub(crate) struct Running {
+    pub def: Arc<StateMachine>,
+    pub exec: Execution,
+    pub record: ExecutionRecord,
+}
+
+#[derive(Default)]
+pub struct Workflows {
+    pub(crate) metas: BTreeMap<String, StateMachineMeta>,
+    pub(crate) defs: BTreeMap<(String, u32), Arc<StateMachine>>,
+    pub(crate) running: BTreeMap<String, Running>,
+    pub(crate) epoch: u64,
+    pub(crate) seq: u64,
+    /// This batch's writes: `None` deletes. Reads see them before RocksDB.
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    range_deletes: Vec<(Vec<u8>, Vec<u8>)>,
+    dirty: BTreeSet<String>,
+    pub(crate) effects: Vec<Effect>,
+}
+
+impl Workflows {
+    pub fn load(db: &Db) -> Result<Self, StoreError> {
+        let mut w = Workflows::default();
+        let get_u64 = |key: &[u8]| -> Result<u64, StoreError> { Ok(db.get(CF_SM, key)?.map(|b| decode(&b)).transpose()?.unwrap_or(0)) };
+        w.epoch = get_u64(KEY_EPOCH)?;
+        w.seq = get_u64(KEY_SEQ)?;
+        for (_, value) in scan(db, b"m/")? {
+            let meta: StateMachineMeta = decode(&value)?;
+            w.metas.insert(meta.name.clone(), meta);
+        }
+        for (key, value) in scan(db, b"r/")? {
+            let id = String::from_utf8_lossy(&key[2..]).to_string();
+            let exec: Execution = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt(format!("runtime of {id}: {e}")))?;
+            let record: ExecutionRecord = decode(&db.get(CF_SM, &execution_key(&id))?.ok_or_else(|| StoreError::Corrupt(format!("runtime without record: {id}")))?)?;
+            let def = w.definition(db, &record.state_machine, record.version)?;
+            w.running.insert(id, Running { def, exec, record });
+        }
+        Ok(w)
+    }
+
+    fn get(&self, db: &Db, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.overlay.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => db.get(CF_SM, key),
+        }
+    }
+
+    fn get_decoded<T: serde::de::DeserializeOwned>(&self, db: &Db, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.get(db, key)?.map(|b| decode(&b)).transpose()
+    }
+
+    fn put<T: serde::Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<(), StoreError> {
+        self.overlay.insert(key, Some(encode(value)?));
+        Ok(())
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.overlay.insert(key, None);
+    }
+
+    fn delete_prefix(&mut self, prefix: Vec<u8>) {
+        let end = prefix_end(&prefix);
+        self.overlay.retain(|k, _| !(k.as_slice() >= prefix.as_slice() && k.as_slice() < end.as_slice()));
+        self.range_deletes.push((prefix, end));
+    }
+
+    pub(crate) fn definition(&mut self, db: &Db, name: &str, version: u32) -> Result<Arc<StateMachine>, StoreError> {
+        if let Some(def) = self.defs.get(&(name.to_string(), version)) {
+            return Ok(def.clone());
+        }
+        let record: StateMachineVersion = self
+            .get_decoded(db, &version_key(name, version))?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing version {version} of {name}")))?;
+        let def = raftflow_core::parse_definition(&record.definition)
+            .map_err(|d| StoreError::Corrupt(format!("stored definition {name}:{version} no longer parses: {:?}", d.first())))?;
+        let def = Arc::new(def);
+        self.defs.insert((name.to_string(), version), def.clone());
+        Ok(def)
+    }
+
+    /// Writes this batch's changes into `batch`: the overlay, and the runtime
+    /// of every execution that changed (once per batch, not per command).
+    pub fn flush(&mut self, batch: &mut WriteBatch, db: &Db) -> Result<(), StoreError> {
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(r) = self.running.get(&id) {
+                let json = serde_json::to_vec(&r.exec).map_err(|e| StoreError::Encode(e.to_string()))?;
+                self.overlay.insert(runtime_key(&id), Some(json));
+            }
+        }
+        let cf = db.cf(CF_SM);
+        for (start, end) in std::mem::take(&mut self.range_deletes) {
+            batch.delete_range_cf(cf, start, end);
+        }
+        for (key, value) in std::mem::take(&mut self.overlay) {
+            match value {
+                Some(v) => batch.put_cf(cf, key, v),
+                None => batch.delete_cf(cf, key),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+}
+
+/// Every pair under `prefix`, in key order.
+pub(crate) fn scan(db: &Db, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    let iter = db.raw().iterator_cf(db.cf(CF_SM), IteratorMode::From(prefix, rocksdb::Direction::Forward));
+    for item in iter {
+        let (k, v) = item?;
+        if !k.starts_with(prefix) {
+            break;
+        }
+        out.push((k.to_vec(), v.to_vec()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,138 @@
+//! The workflow tables in column family `sm`: record types and key layout.
+//!
+//! ```text
+//!  m/<name>                      StateMachineMeta     latest version, deleted flag
+//!  v/<name>/<version:010>        StateMachineVersion  immutable definition
+//!  x/<execution>                 ExecutionRecord      status, input, output, times
+//!  r/<execution>                 runtime (JSON)       the engine's state, while running
+//!  e/<execution>/<event:020>     EventRecord          history
+//!  l/<inverse seq:020>           execution id         newest-first listing
+//!  t/<token>                     TaskEntry            open task attempts
+//!  w/<execution>/<timer:020>     fire_at_ms           armed timers
+//!  epoch                         u64                  current leader epoch
+//!  seq                           u64                  executions started so far
+//! ```
+//! Keys are ASCII; numbers are zero-padded so byte order is numeric order.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMachineMeta {
+    pub name: String,
+    pub latest: u32,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateMachineVersion {
+    pub name: String,
+    pub version: u32,
+    pub definition: String,
+    pub description: String,
+    pub created_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub name: String,
+    pub state_machine: String,
+    pub version: u32,
+    pub status: String,
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub start_ms: u64,
+    pub stop_ms: Option<u64>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub id: u64,
+    pub previous_id: u64,
+    pub timestamp_ms: u64,
+    pub kind: String,
+    /// JSON text.
+    pub details: String,
+}
+
+/// An open task attempt, as the leader's queues need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEntry {
+    pub token: String,
+    pub execution_id: String,
+    pub activity: String,
+    /// JSON text.
+    pub input: String,
+    pub attempt: u32,
+    pub heartbeat_ms: Option<u64>,
+    pub wait_for_token: bool,
+    pub scheduled_ms: u64,
+    /// Set once a leader recorded handing the task to a worker.
+    pub dispatched: Option<Dispatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dispatch {
+    pub epoch: u64,
+    pub worker: String,
+    pub at_ms: u64,
+}
+
+pub const KEY_EPOCH: &[u8] = b"epoch";
+pub const KEY_SEQ: &[u8] = b"seq";
+
+pub fn meta_key(name: &str) -> Vec<u8> {
+    format!("m/{name}").into_bytes()
+}
+
+pub fn version_key(name: &str, version: u32) -> Vec<u8> {
+    format!("v/{name}/{version:010}").into_bytes()
+}
+
+pub fn execution_key(id: &str) -> Vec<u8> {
+    format!("x/{id}").into_bytes()
+}
+
+pub fn runtime_key(id: &str) -> Vec<u8> {
+    format!("r/{id}").into_bytes()
+}
+
+pub fn event_prefix(id: &str) -> Vec<u8> {
+    format!("e/{id}/").into_bytes()
+}
+
+pub fn event_key(id: &str, event: u64) -> Vec<u8> {
+    format!("e/{id}/{event:020}").into_bytes()
+}
+
+pub fn list_key(seq: u64) -> Vec<u8> {
+    format!("l/{:020}", u64::MAX - seq).into_bytes()
+}
+
+pub fn task_key(token: &str) -> Vec<u8> {
+    format!("t/{token}").into_bytes()
+}
+
+pub fn timer_key(id: &str, timer: u64) -> Vec<u8> {
+    format!("w/{id}/{timer:020}").into_bytes()
+}
+
+/// The execution id of a state machine's execution: `<state machine>:<name>`.
+pub fn execution_id(state_machine: &str, name: &str) -> String {
+    format!("{state_machine}:{name}")
+}
+
+/// The key just past every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; 64]
+}
