@@ -31,6 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: a three-node cluster, flaky workers, orders, and a leader kill.
+    Demo(cmd::demo::Args),
     /// Run one scheduler node.
     Server(cmd::server::Args),
     /// Run the local three-node cluster of `cluster-config/` in the foreground.
@@ -49,6 +51,9 @@ enum Command {
     /// Run workers.
     #[command(subcommand)]
     Worker(cmd::worker::Command),
+    /// Measure a running cluster.
+    #[command(subcommand)]
+    Bench(cmd::bench::Command),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -68,6 +73,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Server(args) => cmd::server::run(args).await,
+            Command::Demo(args) => cmd::demo::run(args, &cli.endpoints).await,
             Command::Dev(args) => cmd::dev::run(args).await,
             Command::RunLocal(args) => cmd::run_local::run(args, cli.output),
             Command::Cluster(command) => cmd::cluster::run(command, &cli.endpoints, cli.output).await,
@@ -81,6 +87,10 @@ fn main() -> std::process::ExitCode {
             },
             Command::Worker(command) => match raftflow_client::Client::new(&cli.endpoints) {
                 Ok(client) => cmd::worker::run(command, client).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
+            Command::Bench(command) => match raftflow_client::Client::new(&cli.endpoints) {
+                Ok(client) => cmd::bench::run(command, client).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
             Command::Completions { shell } => {

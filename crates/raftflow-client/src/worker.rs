@@ -29,6 +29,9 @@ pub struct Task {
     pub execution_id: String,
     pub attempt: u32,
     pub heartbeat_ms: u64,
+    /// A `.waitForTaskToken` task: the worker's success is not reported; the
+    /// task ends when someone reports the callback token from its input.
+    pub callback: bool,
 }
 
 /// A handler's failure: reported as the task's error and cause, which the
@@ -76,6 +79,7 @@ impl Client {
             execution_id: reply.execution_id,
             attempt: reply.attempt,
             heartbeat_ms: reply.heartbeat_ms,
+            callback: reply.callback,
         }))
     }
 
@@ -181,6 +185,7 @@ impl Worker {
             return;
         };
         let token = task.token.clone();
+        let callback = task.callback;
         let beat_every = (task.heartbeat_ms > 0).then(|| Duration::from_millis((task.heartbeat_ms / 3).max(50)));
         let work = handler(task);
         tokio::pin!(work);
@@ -198,6 +203,7 @@ impl Worker {
             }
         };
         let report = match result {
+            Ok(_) if callback => Ok(()),
             Ok(output) => self.client.complete_task(&token, &output).await,
             Err(e) => self.client.fail_task(&token, &e.error, &e.cause).await,
         };

@@ -77,6 +77,7 @@ impl WorkerService for WorkerServiceImpl {
                 attempt: d.task.attempt,
                 epoch: d.epoch,
                 heartbeat_ms: d.task.heartbeat_ms.unwrap_or(0),
+                callback: d.task.wait_for_token,
             },
         }))
     }

@@ -20,10 +20,11 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     let (value, read) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| StoreError::Decode(e.to_string()))?;
+        .map_err(|e| StoreError::Decode(format!("{}: {e}", std::any::type_name::<T>())))?;
     if read != bytes.len() {
         return Err(StoreError::Decode(format!(
-            "{} trailing bytes after a {}-byte value",
+            "{}: {} trailing bytes after a {}-byte value",
+            std::any::type_name::<T>(),
             bytes.len() - read,
             read
         )));

@@ -40,7 +40,7 @@ impl Machine {
     /// Rebuilds the in-memory part from the tables, after a restart or a
     /// snapshot install.
     pub fn load(db: &Db) -> Result<Self, StoreError> {
-        let applied = db.get(CF_SM, KEY_APPLIED)?.map(|b| decode(&b)).transpose()?;
+        let applied: Option<LogId> = db.get(CF_SM, KEY_APPLIED)?.map(|b| decode::<Option<LogId>>(&b)).transpose()?.flatten();
         let membership = db
             .get(CF_SM, KEY_MEMBERSHIP)?
             .map(|b| decode(&b))

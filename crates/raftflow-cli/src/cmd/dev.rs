@@ -45,6 +45,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A node whose output goes to `<data dir>/../node<id>.log` instead of the terminal.
+pub fn spawn_node_quiet(config: &std::path::Path, id: u64) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("locating the raftflow binary")?;
+    let log_dir = config.parent().unwrap_or(std::path::Path::new(".")).join("../data");
+    std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join(format!("node{id}.log")))?;
+    Command::new(exe)
+        .arg("server")
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting node {id}"))
+}
+
 fn spawn_node(config: &std::path::Path, id: u64) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the raftflow binary")?;
     let mut child = Command::new(exe)

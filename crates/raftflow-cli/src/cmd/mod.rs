@@ -1,6 +1,9 @@
 //! One module per top-level command.
 
+pub mod bench;
 pub mod cluster;
+pub mod demo;
+mod demo_workers;
 pub mod dev;
 pub mod execution;
 pub mod run_local;

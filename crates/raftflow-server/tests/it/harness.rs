@@ -8,7 +8,8 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 
 pub struct TestCluster {
-    pub dir: TempDir,
+    /// Holds the nodes' data directories until the cluster is dropped.
+    pub _dir: TempDir,
     pub configs: Vec<NodeConfig>,
     pub nodes: Vec<Option<NodeHandle>>,
 }
@@ -66,7 +67,7 @@ impl TestCluster {
         for (config, (raft, api)) in configs.iter().zip(listeners) {
             nodes.push(Some(NodeHandle::start_with_listeners(config.clone(), raft, api).await.expect("node starts")));
         }
-        Self { dir, configs, nodes }
+        Self { _dir: dir, configs, nodes }
     }
 
     pub fn node(&self, id: u64) -> &NodeHandle {

@@ -6,3 +6,4 @@ mod replication;
 mod availability;
 mod config;
 mod workflows;
+mod failover;

@@ -23,7 +23,8 @@ impl Workflows {
             Command::Probe { .. } => unreachable!("probes are applied by the machine"),
             Command::BeginEpoch { .. } => {
                 self.epoch += 1;
-                self.put(KEY_EPOCH.to_vec(), &self.epoch)?;
+                let epoch = self.epoch;
+                self.put(KEY_EPOCH.to_vec(), &epoch)?;
                 Ok(CommandResult::Epoch { epoch: self.epoch })
             }
             Command::CreateStateMachine { name, definition, description, now_ms } => self.create(db, name, definition, description, *now_ms),
@@ -132,7 +133,8 @@ impl Workflows {
         };
         let def = self.definition(db, sm, version)?;
         self.seq += 1;
-        self.put(KEY_SEQ.to_vec(), &self.seq)?;
+        let seq = self.seq;
+        self.put(KEY_SEQ.to_vec(), &seq)?;
         let lease = (lease_s > 0).then_some(lease_s);
         let (exec, actions) = Execution::start_with_lease(&def, &id, name, input_value, now_ms, seed, lease);
         let record = ExecutionRecord {

@@ -1,0 +1,131 @@
+//! `raftflow bench`: measures a running cluster and prints a table and a JSON
+//! record. Targets are checked here, never by timed assertions in tests.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use raftflow_client::{Client, Worker};
+use serde_json::json;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// The replicated log alone: probe writes from N concurrent writers.
+    Log {
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Workflows at saturation: executions of a one-task or three-task
+    /// workflow, answered at once by in-process workers.
+    Workflow {
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+        tasks: u8,
+        #[arg(long, default_value_t = 1000)]
+        executions: usize,
+        /// Starts in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
+    let client = Arc::new(client);
+    match command {
+        Command::Log { writers, seconds } => {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..writers)
+                .map(|w| {
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        let mut latencies = Vec::new();
+                        let mut i = 0u64;
+                        while Instant::now() < deadline {
+                            let t = Instant::now();
+                            if client.probe(&format!("bench-{w}"), &i.to_be_bytes()).await.is_ok() {
+                                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                            }
+                            i += 1;
+                        }
+                        latencies
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await?);
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            all.sort_by(|a, b| a.partial_cmp(b).expect("latencies are finite"));
+            let record = json!({"bench": "log", "writers": writers, "commands": all.len(), "seconds": elapsed,
+                "commands_per_s": all.len() as f64 / elapsed, "p50_ms": percentile(&all, 50.0), "p99_ms": percentile(&all, 99.0)});
+            println!("writers  commands/s  p50 ms  p99 ms\n{writers:>7}  {:>10.0}  {:>6.2}  {:>6.2}", record["commands_per_s"].as_f64().unwrap_or(0.0), record["p50_ms"].as_f64().unwrap_or(0.0), record["p99_ms"].as_f64().unwrap_or(0.0));
+            println!("{record}");
+        }
+        Command::Workflow { tasks, executions, concurrency } => {
+            let states: Vec<String> = (1..=tasks)
+                .map(|i| {
+                    let next = if i == tasks { r#""End": true"#.to_string() } else { format!(r#""Next": "T{}""#, i + 1) };
+                    format!(r#""T{i}": {{"Type": "Task", "Resource": "activity:bench-{i}", {next}}}"#)
+                })
+                .collect();
+            let def = format!(r#"{{"StartAt": "T1", "States": {{{}}}}}"#, states.join(","));
+            let name = format!("bench-{tasks}");
+            client.create_state_machine(&name, &def, "raftflow bench").await?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let mut worker = Worker::new(client.clone(), "bench").concurrency(64).poll_timeout(Duration::from_secs(1));
+            for i in 1..=tasks {
+                worker = worker.handle(format!("bench-{i}"), |_| async { Ok("{}".to_string()) });
+            }
+            let worker = tokio::spawn(worker.run(async { stopped.await.ok(); }));
+            let run = raftflow_server::scheduler::now_ms();
+            let started = Instant::now();
+            let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+            let mut handles = Vec::new();
+            for i in 0..executions {
+                let permit = slots.clone().acquire_owned().await?;
+                let (client, name) = (client.clone(), name.clone());
+                handles.push(tokio::spawn(async move {
+                    let t = Instant::now();
+                    let id = client.start_execution(&name, Some(&format!("b{run}-{i}")), "{}").await?.execution_id;
+                    let info = client.wait_for_end(&id).await?;
+                    drop(permit);
+                    anyhow::Ok((info.status == "SUCCEEDED", t.elapsed().as_secs_f64() * 1000.0))
+                }));
+            }
+            let mut latencies = Vec::new();
+            let mut failed = 0;
+            for h in handles {
+                match h.await? {
+                    Ok((true, ms)) => latencies.push(ms),
+                    _ => failed += 1,
+                }
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let _ = stop.send(());
+            let _ = worker.await;
+            latencies.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+            // History events per execution: started + succeeded, and per task
+            // entered, scheduled, started, succeeded, exited. Each is one
+            // state transition recorded through the replicated log.
+            let transitions = executions as f64 * (2.0 + 5.0 * tasks as f64);
+            let record = json!({"bench": "workflow", "tasks": tasks, "executions": executions, "failed": failed, "seconds": elapsed,
+                "executions_per_s": executions as f64 / elapsed, "transitions_per_s": transitions / elapsed,
+                "p50_ms": percentile(&latencies, 50.0), "p99_ms": percentile(&latencies, 99.0)});
+            println!("tasks  executions/s  transitions/s  start→end p50 ms  p99 ms  failed");
+            println!("{tasks:>5}  {:>12.1}  {:>13.0}  {:>16.1}  {:>6.1}  {failed}", record["executions_per_s"].as_f64().unwrap_or(0.0), record["transitions_per_s"].as_f64().unwrap_or(0.0), record["p50_ms"].as_f64().unwrap_or(0.0), record["p99_ms"].as_f64().unwrap_or(0.0));
+            println!("{record}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,199 @@
+//! `raftflow demo`: the whole promise in one command.
+//!
+//! Starts the local three-node cluster (or uses one that answers), registers
+//! the order workflow, runs flaky workers, submits orders, kills the leader
+//! halfway, and checks that every order still ends correctly.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::{Rng, SeedableRng};
+use raftflow_client::Client;
+use serde_json::json;
+
+use super::demo_workers::{order_workers, Chaos, Ledger};
+
+const ORDER_WORKFLOW: &str = include_str!("../../../../examples/order/order.asl.json");
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 200)]
+    orders: usize,
+    /// Seed for the orders and for the workers' failures.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// No injected failures and no leader kill.
+    #[arg(long)]
+    no_chaos: bool,
+    /// Folder with node1.toml … node3.toml.
+    #[arg(long, default_value = "cluster-config")]
+    config_dir: PathBuf,
+}
+
+struct Nodes {
+    children: BTreeMap<u64, tokio::process::Child>,
+    configs: BTreeMap<u64, PathBuf>,
+}
+
+pub async fn run(args: Args, endpoints: &[String]) -> anyhow::Result<ExitCode> {
+    let mut configs = BTreeMap::new();
+    let mut api = Vec::new();
+    for i in 1..=3u64 {
+        let path = args.config_dir.join(format!("node{i}.toml"));
+        let config = match raftflow_server::NodeConfig::load(&path) {
+            Ok(c) => c,
+            Err(e) => return Ok(super::usage_error(e)),
+        };
+        api.push(config.api_addr.clone());
+        configs.insert(i, path);
+    }
+    let endpoints: Vec<String> = if endpoints.join(",") == crate::DEFAULT_ENDPOINTS { api } else { endpoints.to_vec() };
+    let client = Arc::new(Client::new(&endpoints)?);
+    let mut nodes = Nodes { children: BTreeMap::new(), configs };
+    let running = client.status_all(false).await.iter().any(|(_, s)| s.is_ok());
+    if running {
+        println!("using the running cluster at {}", endpoints.join(","));
+    } else {
+        println!("starting the local three-node cluster from {}", args.config_dir.display());
+        for (id, path) in nodes.configs.clone() {
+            nodes.children.insert(id, super::dev::spawn_node_quiet(&path, id)?);
+        }
+    }
+    let leader = wait_leader(&client, Duration::from_secs(60)).await.context("no leader was elected within 60 s")?;
+    println!("leader: node {leader}");
+    let sm = client.create_state_machine("order-demo", ORDER_WORKFLOW, "the raftflow demo").await?;
+    println!("registered order-demo version {}", sm.version);
+
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let chaos = Arc::new(Chaos::new(args.seed, !args.no_chaos));
+    let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = tokio::spawn(order_workers(client.clone(), chaos, ledger.clone()).run(async { workers_stopped.await.ok(); }));
+
+    let run_id = format!("{}-{}", args.seed, raftflow_server::scheduler::now_ms());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for i in 0..args.orders {
+        let card = if rng.gen_bool(0.05) { "declined" } else { "ok" };
+        let fraud = if rng.gen_bool(0.1) { rng.gen_range(50..100) } else { rng.gen_range(0..50) };
+        let items: Vec<&str> = if rng.gen_bool(0.02) { vec![] } else { vec!["book", "lamp"] };
+        let input = json!({"orderId": format!("{run_id}-{i}"), "items": items, "card": card, "fraudScore": fraud});
+        ids.push(client.start_execution("order-demo", Some(&format!("order-{run_id}-{i}")), &input.to_string()).await?.execution_id);
+    }
+    println!("submitted {} orders", ids.len());
+
+    let mut kill: Option<(u64, Duration)> = None;
+    let mut finished: BTreeMap<String, String> = BTreeMap::new();
+    let total = ids.len();
+    let deadline = Instant::now() + Duration::from_secs(300 + total as u64);
+    while finished.len() < total && Instant::now() < deadline {
+        for id in &ids {
+            if finished.contains_key(id) {
+                continue;
+            }
+            if let Ok(info) = client.describe_execution(id).await {
+                if info.status != "RUNNING" {
+                    finished.insert(id.clone(), if info.status == "FAILED" { info.error } else { info.status });
+                }
+            }
+        }
+        progress(finished.len(), total);
+        if kill.is_none() && !args.no_chaos && !nodes.children.is_empty() && finished.len() * 2 >= total {
+            kill = Some(kill_leader(&client, &mut nodes).await?);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!();
+    let elapsed = started.elapsed();
+    let _ = stop_workers.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(15), workers).await;
+    let ok = summary(&finished, total, &ledger.lock().expect("ledger"), kill, elapsed, &client).await;
+    for (_, child) in nodes.children.iter_mut() {
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn progress(done: usize, total: usize) {
+    let width = 40;
+    let filled = done * width / total.max(1);
+    print!("\r[{}{}] {done}/{total} orders finished", "#".repeat(filled), ".".repeat(width - filled));
+    let _ = std::io::stdout().flush();
+}
+
+async fn wait_leader(client: &Client, timeout: Duration) -> Option<u64> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for (_, s) in client.status_all(false).await {
+            if let Ok(s) = s {
+                if s.role == "leader" {
+                    return Some(s.id);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// SIGKILLs the leader, measures how long until a write commits again, and
+/// restarts the killed node from its own data.
+async fn kill_leader(client: &Client, nodes: &mut Nodes) -> anyhow::Result<(u64, Duration)> {
+    let leader = wait_leader(client, Duration::from_secs(30)).await.context("no leader to kill")?;
+    let child = nodes.children.get_mut(&leader).context("the leader is not one of our nodes")?;
+    println!("\nkilling the leader, node {leader} (SIGKILL)");
+    child.kill().await?;
+    let killed_at = Instant::now();
+    loop {
+        if client.probe("demo-failover", b"x").await.is_ok() {
+            break;
+        }
+    }
+    let resumed = killed_at.elapsed();
+    println!("the cluster accepted writes again after {} ms; restarting node {leader}", resumed.as_millis());
+    let path = nodes.configs[&leader].clone();
+    nodes.children.insert(leader, super::dev::spawn_node_quiet(&path, leader)?);
+    Ok((leader, resumed))
+}
+
+async fn summary(finished: &BTreeMap<String, String>, total: usize, ledger: &Ledger, kill: Option<(u64, Duration)>, elapsed: Duration, client: &Client) -> bool {
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in finished.values() {
+        *by_status.entry(s.as_str()).or_default() += 1;
+    }
+    println!("\n== summary ==");
+    for (status, n) in &by_status {
+        println!("  {status:<24} {n}");
+    }
+    println!("  service calls: {} (injected failures {}, stalls {})", ledger.calls, ledger.injected_failures, ledger.injected_stalls);
+    match kill {
+        Some((node, resumed)) => println!("  killed leader: node {node}; writes resumed after {} ms", resumed.as_millis()),
+        None => println!("  no leader was killed"),
+    }
+    println!("  throughput: {:.1} orders/s over {:.1} s", total as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
+    let doubly = ledger.captured.keys().filter(|k| ledger.refunded.contains_key(*k)).count();
+    let refund_without_auth = ledger.refunded.keys().filter(|k| !ledger.authorized.contains_key(*k)).count();
+    let captured_without_auth = ledger.captured.keys().filter(|k| !ledger.authorized.contains_key(*k)).count();
+    let digests: Vec<String> = client.status_all(true).await.into_iter().filter_map(|(_, s)| s.ok()).map(|s| format!("{}@{}", s.state_digest, s.applied_index)).collect();
+    let checks = [
+        ("every submitted order reached a final status", finished.len() == total),
+        ("no order was both captured and refunded", doubly == 0),
+        ("no refund without an authorization", refund_without_auth == 0),
+        ("no capture without an authorization", captured_without_auth == 0),
+        ("the cluster's nodes answer after the failover", !digests.is_empty()),
+    ];
+    let mut ok = true;
+    for (name, pass) in checks {
+        println!("  [{}] {name}", if pass { "ok" } else { "FAILED" });
+        ok &= pass;
+    }
+    ok
+}

@@ -1,0 +1,208 @@
+//! The `raftflow` binary end to end: real processes, SIGKILL, the CLI's
+//! commands and a short demo. One test binary keeps link time down.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_raftflow");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Writes node1..node3.toml for a cluster on ports this test allocated.
+fn write_configs(dir: &Path) -> Vec<String> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let members: String = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (r, a))| format!("[[initial_members]]\nid = {}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\n\n", i + 1))
+        .collect();
+    std::fs::create_dir_all(dir.join("cluster-config")).unwrap();
+    for (i, (r, a)) in ports.iter().enumerate() {
+        let text = format!(
+            "id = {}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n",
+            i + 1,
+            i + 1
+        );
+        std::fs::write(dir.join(format!("cluster-config/node{}.toml", i + 1)), text).unwrap();
+    }
+    ports.iter().map(|(_, a)| format!("127.0.0.1:{a}")).collect()
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    endpoints: Vec<String>,
+    nodes: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let endpoints = write_configs(dir.path());
+        let mut cluster = Cluster { dir, endpoints, nodes: vec![None, None, None] };
+        for id in 1..=3 {
+            cluster.spawn(id);
+        }
+        cluster
+    }
+
+    fn config(&self, id: usize) -> PathBuf {
+        self.dir.path().join(format!("cluster-config/node{id}.toml"))
+    }
+
+    fn spawn(&mut self, id: usize) {
+        let log = std::fs::File::create(self.dir.path().join(format!("node{id}.{}.log", Instant::now().elapsed().as_nanos()))).unwrap();
+        let child = Command::new(BIN)
+            .args(["server", "--config"])
+            .arg(self.config(id))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.nodes[id - 1] = Some(child);
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN).arg("--endpoints").arg(self.endpoints.join(",")).args(args).output().unwrap()
+    }
+
+    fn status(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["-o", "json", "cluster", "status"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    }
+
+    fn wait_leader(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let leaders: Vec<u64> = self.status().iter().filter(|s| s["role"] == "leader").filter_map(|s| s["id"].as_u64()).collect();
+            if let [leader] = leaders.as_slice() {
+                return *leader as usize;
+            }
+            assert!(Instant::now() < deadline, "no single leader within {timeout:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn sigkill(&mut self, id: usize) {
+        let mut child = self.nodes[id - 1].take().expect("running");
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.nodes.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn a_bad_config_names_the_file_and_the_field() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, "id = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"nowhere\"\ndata_dir = \"d\"\n").unwrap();
+    let out = Command::new(BIN).args(["server", "--config"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("node.toml") && err.contains("api_addr"), "{err}");
+}
+
+#[test]
+fn run_local_and_validate_need_no_cluster() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let def = root.join("examples/order/order.asl.json");
+    let answers = root.join("examples/order/task-results.json");
+    let out = Command::new(BIN)
+        .args(["-o", "json", "run-local", "--definition"])
+        .arg(&def)
+        .args(["--input", r#"{"orderId": "o-1", "items": ["book"]}"#, "--task-results"])
+        .arg(&answers)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(result["status"], "SUCCEEDED");
+    assert_eq!(result["output"]["settlement"]["settled"], true);
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}"#).unwrap();
+    let out = Command::new(BIN).args(["--endpoints", "127.0.0.1:1", "workflow", "validate", "--definition"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("/States/A/Next [MISSING_TRANSITION_TARGET]"), "{}", stdout(&out));
+}
+
+#[test]
+fn sigkill_the_leader_process_and_lose_nothing() {
+    let mut cluster = Cluster::start();
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let def = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/order/order.asl.json");
+    let out = cluster.cli(&["workflow", "create", "--name", "order", "--definition", def.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for i in 0..20 {
+        let out = cluster.cli(&["cluster", "probe", "--key", &format!("before-{i}")]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    cluster.sigkill(leader);
+    let new_leader = cluster.wait_leader(Duration::from_secs(30));
+    assert_ne!(new_leader, leader);
+    // The killed leader's acknowledged writes are all on the new leader.
+    let out = cluster.cli(&["workflow", "describe", "order"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cluster.cli(&["cluster", "probe", "--key", "after"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The killed node restarts from its own data, catches up, never re-initialises.
+    cluster.spawn(leader);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = cluster.status();
+        let applied: Vec<u64> = status.iter().filter_map(|s| s["applied_index"].as_u64()).collect();
+        if applied.len() == 3 && applied.iter().all(|a| *a == applied[0]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the restarted node did not catch up: {status:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs: String = std::fs::read_dir(cluster.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("node{leader}.")))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert_eq!(logs.matches("bootstrapped the initial membership").count(), 1, "node {leader} bootstrapped once, at first start only");
+    let out = cluster.cli(&["-o", "json", "cluster", "status", "--digest"]);
+    let status: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let digests: Vec<&str> = status.iter().filter_map(|s| s["state_digest"].as_str()).collect();
+    assert_eq!(digests.len(), 3);
+    assert!(digests.iter().all(|d| *d == digests[0]), "replicas agree: {status:?}");
+}
+
+#[test]
+fn a_short_demo_passes_its_checks() {
+    let dir = tempfile::TempDir::new().unwrap();
+    write_configs(dir.path());
+    let out = Command::new(BIN)
+        .args(["demo", "--orders", "24", "--seed", "5", "--config-dir"])
+        .arg(dir.path().join("cluster-config"))
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert!(text.contains("[ok] every submitted order reached a final status"), "{text}");
+    assert!(text.contains("killing the leader"), "{text}");
+}

@@ -1,0 +1,82 @@
+//! The failover contract: kill the leader with executions in flight.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use raftflow_client::Worker;
+use serde_json::json;
+
+use crate::harness::TestCluster;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const TWO_STEPS: &str = r#"{"StartAt": "A", "States": {
+  "A": {"Type": "Task", "Resource": "activity:step-a", "TimeoutSeconds": 4, "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 5}], "Next": "B"},
+  "B": {"Type": "Task", "Resource": "activity:step-b", "TimeoutSeconds": 4, "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 5}], "End": true}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_loses_no_execution_and_applies_no_completion_twice() {
+    let mut cluster = TestCluster::start(3, |c| c.write_timeout_ms = 3_000).await;
+    cluster.wait_leader(WAIT).await;
+    let client = Arc::new(cluster.client());
+    client.create_state_machine("two", TWO_STEPS, "").await.unwrap();
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = Worker::new(client.clone(), "failover-worker")
+        .concurrency(16)
+        .poll_timeout(Duration::from_secs(1))
+        .handle("step-a", |t| async move { Ok(json!({"a": t.attempt}).to_string()) })
+        .handle("step-b", |t| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(json!({"b": t.attempt}).to_string())
+        });
+    let worker = tokio::spawn(worker.run(async { stopped.await.ok(); }));
+
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        ids.push(client.start_execution("two", Some(&format!("e-{i}")), &json!({"i": i}).to_string()).await.expect("start").execution_id);
+    }
+    // Watch a few executions through the failover.
+    let watchers: Vec<_> = ids.iter().take(5).map(|id| {
+        let (client, id) = (client.clone(), id.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let info = client.watch(&id, |e| seen.push(e.id)).await.expect("watch");
+            (info, seen)
+        })
+    }).collect();
+
+    let leader = cluster.wait_leader(WAIT).await;
+    cluster.stop(leader).await;
+    cluster.wait_leader(WAIT).await;
+
+    for id in &ids {
+        let info = tokio::time::timeout(WAIT, client.wait_for_end(id)).await.expect("in time").expect("wait");
+        assert_eq!(info.status, "SUCCEEDED", "{id}: {info:?}");
+        let history = client.history(id, false).await.unwrap();
+        let mut succeeded: BTreeMap<String, usize> = BTreeMap::new();
+        let mut current = String::new();
+        for e in &history {
+            let details: serde_json::Value = serde_json::from_str(&e.details).unwrap();
+            if e.r#type == "TaskStateEntered" {
+                current = details["name"].as_str().unwrap().to_string();
+            }
+            if e.r#type == "ActivitySucceeded" {
+                *succeeded.entry(current.clone()).or_default() += 1;
+            }
+        }
+        assert_eq!(succeeded, BTreeMap::from([("A".to_string(), 1), ("B".to_string(), 1)]), "{id}: each completion exactly once");
+        let ids_in_order: Vec<u64> = history.iter().map(|e| e.id).collect();
+        assert_eq!(ids_in_order, (1..=history.len() as u64).collect::<Vec<_>>());
+    }
+    for w in watchers {
+        let (info, seen) = w.await.unwrap();
+        assert_eq!(info.status, "SUCCEEDED");
+        assert_eq!(seen, (1..=seen.len() as u64).collect::<Vec<_>>(), "the watch resumed without gaps or repeats");
+    }
+    let _ = stop.send(());
+    worker.await.unwrap();
+    cluster.restart(leader).await;
+    cluster.shutdown().await;
+}
