@@ -192,7 +192,7 @@ impl NodeConfig {
             install_snapshot_timeout: t.install_snapshot_timeout_ms,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_after_entries),
             max_in_snapshot_log_to_keep: t.keep_entries_after_snapshot,
-            purge_batch_size: 1024,
+            purge_batch_size: t.snapshot_after_entries.clamp(1, 1024),
             max_payload_entries: 256,
             ..Default::default()
         }

@@ -70,6 +70,23 @@ impl TestCluster {
         Self { _dir: dir, configs, nodes }
     }
 
+    /// Starts one more node, with no initial membership: it joins only when
+    /// added as a learner.
+    pub async fn add_node(&mut self) -> u64 {
+        let id = self.nodes.len() as u64 + 1;
+        let (raft, api) = (local_listener().await, local_listener().await);
+        let mut config = self.configs[0].clone();
+        config.id = id;
+        config.raft_addr = raft.local_addr().unwrap().to_string();
+        config.api_addr = api.local_addr().unwrap().to_string();
+        config.data_dir = self._dir.path().join(format!("node{id}"));
+        config.initial_members.clear();
+        config.validate().expect("test config is valid");
+        self.nodes.push(Some(NodeHandle::start_with_listeners(config.clone(), raft, api).await.expect("node starts")));
+        self.configs.push(config);
+        id
+    }
+
     pub fn node(&self, id: u64) -> &NodeHandle {
         self.nodes[id as usize - 1].as_ref().expect("node is running")
     }

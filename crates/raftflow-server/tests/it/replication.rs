@@ -77,7 +77,7 @@ async fn leader_stops_and_a_new_one_keeps_every_acknowledged_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_node_behind_the_purged_log_catches_up_through_a_snapshot() {
+async fn a_node_that_was_down_while_the_log_was_purged_catches_up_through_a_snapshot() {
     let mut cluster = TestCluster::start(3, |c| {
         c.raft.snapshot_after_entries = 50;
         c.raft.keep_entries_after_snapshot = 0;
@@ -87,22 +87,48 @@ async fn a_node_behind_the_purged_log_catches_up_through_a_snapshot() {
     let leader = cluster.wait_leader(WAIT).await;
     let lagging = if leader == 3 { 2 } else { 3 };
     cluster.stop(lagging).await;
+    let last = write_many(&cluster, "down", 300).await;
+    cluster
+        .node(leader)
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(|m| m.purged.is_some_and(|p| p.index > 100), "log purged behind a snapshot")
+        .await
+        .expect("leader purges its log while a follower is down");
+    cluster.restart(lagging).await;
+    cluster.wait_applied(last, WAIT).await;
+    let snapshot = cluster.node(lagging).raft().metrics().borrow().snapshot;
+    assert!(snapshot.is_some_and(|s| s.index > 100), "the restarted node installed no snapshot: {snapshot:?}");
+    assert_same_digest(&cluster);
+    assert_all_present(&cluster, "down", 300).await;
+    cluster.shutdown().await;
+}
+
+/// A node that joins after the log was purged can only catch up from a snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_the_purged_log_catches_up_through_a_snapshot() {
+    let mut cluster = TestCluster::start(3, |c| {
+        c.raft.snapshot_after_entries = 50;
+        c.raft.keep_entries_after_snapshot = 0;
+        c.max_batch_commands = 1;
+    })
+    .await;
+    let leader = cluster.wait_leader(WAIT).await;
     let last = write_many(&cluster, "snap", 300).await;
-    // Wait until the survivors purged the log past what the lagging node has.
-    let survivor = cluster.node(leader);
-    survivor
+    cluster
+        .node(leader)
         .raft()
         .wait(Some(WAIT))
         .metrics(|m| m.purged.is_some_and(|p| p.index > 100), "log purged behind a snapshot")
         .await
         .expect("leader purges its log");
-    cluster.restart(lagging).await;
+    let new = cluster.add_node().await;
+    let info = raftflow_store::NodeInfo { raft_addr: cluster.configs[new as usize - 1].raft_addr.clone(), api_addr: cluster.configs[new as usize - 1].api_addr.clone() };
+    cluster.node(leader).raft().add_learner(new, info, true).await.expect("add learner");
     cluster.wait_applied(last, WAIT).await;
-    let node = cluster.node(lagging);
-    let snapshot = node.raft().metrics().borrow().snapshot;
-    assert!(snapshot.is_some_and(|s| s.index > 100), "lagging node installed no snapshot: {snapshot:?}");
+    let snapshot = cluster.node(new).raft().metrics().borrow().snapshot;
+    assert!(snapshot.is_some_and(|s| s.index > 100), "the new node installed no snapshot: {snapshot:?}");
     assert_same_digest(&cluster);
-    assert_all_present(&cluster, "snap", 300).await;
     cluster.shutdown().await;
 }
 

@@ -142,6 +142,7 @@ impl Workflows {
             output: None, error: None, cause: None, start_ms: now_ms, stop_ms: None, seq: self.seq,
         };
         self.put(list_key(self.seq), &id)?;
+        self.put(execution_key(&id), &record)?;
         self.running.insert(id.clone(), Running { def, exec, record });
         self.settle(&id, actions, BTreeSet::new(), BTreeSet::new(), now_ms)?;
         Ok(CommandResult::ExecutionStarted { execution_id: id, start_ms: now_ms, created: true })
