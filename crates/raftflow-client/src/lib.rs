@@ -133,8 +133,10 @@ impl Client {
                 Ok(value) => return Ok(value),
                 Err(status) => status,
             };
+            // A dying node's connection ends with Cancelled or Unknown: the
+            // outcome is unknown, like a timeout.
             let retryable = is_safe_to_retry(&status)
-                || (idempotent && matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded));
+                || (idempotent && matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown));
             if !retryable {
                 return Err(status.into());
             }

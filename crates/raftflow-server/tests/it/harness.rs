@@ -157,6 +157,25 @@ impl TestCluster {
         self.nodes[id as usize - 1] = Some(node);
     }
 
+    /// Waits until every running node reports the same applied index and
+    /// state digest. (The leader keeps proposing its own commands, such as
+    /// its epoch, so replicas are compared at one index.)
+    pub async fn wait_same_digest(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let digests = self.digests();
+            if digests.iter().all(|d| (d.1, &d.2) == (digests[0].1, &digests[0].2)) {
+                return;
+            }
+            let applied: Vec<u64> = digests.iter().map(|d| d.1).collect();
+            if applied.iter().all(|a| *a == applied[0]) {
+                panic!("replicas diverge at the same applied index: {digests:?}");
+            }
+            assert!(Instant::now() < deadline, "replicas did not converge within {timeout:?}: {digests:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// (applied index, digest) of every running node.
     pub fn digests(&self) -> Vec<(u64, u64, String)> {
         self.running()

@@ -38,21 +38,13 @@ async fn assert_all_present(cluster: &TestCluster, prefix: &str, count: usize) {
     }
 }
 
-fn assert_same_digest(cluster: &TestCluster) {
-    let digests = cluster.digests();
-    let first = &digests[0];
-    for d in &digests {
-        assert_eq!((d.1, &d.2), (first.1, &first.2), "replicas diverge: {digests:?}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_commit_a_thousand_commands_and_agree() {
     let cluster = TestCluster::start(3, |_| {}).await;
     cluster.wait_leader(WAIT).await;
     let last = write_many(&cluster, "k", 1000).await;
     cluster.wait_applied(last, WAIT).await;
-    assert_same_digest(&cluster);
+    cluster.wait_same_digest(WAIT).await;
     assert_all_present(&cluster, "k", 1000).await;
     let batches = cluster.running().map(|n| n.context.batch_stats.entries.load(std::sync::atomic::Ordering::Relaxed)).sum::<u64>();
     assert!(batches < 1000, "the proposer should batch concurrent commands, made {batches} entries");
@@ -72,7 +64,7 @@ async fn leader_stops_and_a_new_one_keeps_every_acknowledged_write() {
     cluster.wait_applied(last, WAIT).await;
     assert_all_present(&cluster, "before", 200).await;
     assert_all_present(&cluster, "after", 200).await;
-    assert_same_digest(&cluster);
+    cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }
 
@@ -99,7 +91,7 @@ async fn a_node_that_was_down_while_the_log_was_purged_catches_up_through_a_snap
     cluster.wait_applied(last, WAIT).await;
     let snapshot = cluster.node(lagging).raft().metrics().borrow().snapshot;
     assert!(snapshot.is_some_and(|s| s.index > 100), "the restarted node installed no snapshot: {snapshot:?}");
-    assert_same_digest(&cluster);
+    cluster.wait_same_digest(WAIT).await;
     assert_all_present(&cluster, "down", 300).await;
     cluster.shutdown().await;
 }
@@ -128,7 +120,7 @@ async fn a_node_behind_the_purged_log_catches_up_through_a_snapshot() {
     cluster.wait_applied(last, WAIT).await;
     let snapshot = cluster.node(new).raft().metrics().borrow().snapshot;
     assert!(snapshot.is_some_and(|s| s.index > 100), "the new node installed no snapshot: {snapshot:?}");
-    assert_same_digest(&cluster);
+    cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }
 
@@ -146,6 +138,6 @@ async fn all_nodes_stopped_and_started_keep_every_committed_command() {
     cluster.wait_leader(WAIT).await;
     cluster.wait_applied(last, WAIT).await;
     assert_all_present(&cluster, "durable", 300).await;
-    assert_same_digest(&cluster);
+    cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }
