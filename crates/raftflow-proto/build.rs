@@ -6,7 +6,12 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["raftflow/v1/raft.proto", "raftflow/v1/cluster.proto", "raftflow/v1/workflow.proto", "raftflow/v1/worker.proto"];
+    let files = [
+        "raftflow/v1/raft.proto",
+        "raftflow/v1/cluster.proto",
+        "raftflow/v1/workflow.proto",
+        "raftflow/v1/worker.proto",
+    ];
     let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
     let fds = protox::compile(&paths, [&root])?;
 

@@ -17,7 +17,11 @@ use clap::{Parser, Subcommand};
 pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203";
 
 #[derive(Parser)]
-#[command(name = "raftflow", version, about = "A highly available workflow scheduler on Raft")]
+#[command(
+    name = "raftflow",
+    version,
+    about = "A highly available workflow scheduler on Raft"
+)]
 struct Cli {
     /// Client API endpoints of the cluster, comma-separated.
     #[arg(long, global = true, env = "RAFTFLOW_ENDPOINTS", default_value = DEFAULT_ENDPOINTS, value_delimiter = ',')]
@@ -63,7 +67,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -76,7 +83,9 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => cmd::demo::run(args, &cli.endpoints).await,
             Command::Dev(args) => cmd::dev::run(args).await,
             Command::RunLocal(args) => cmd::run_local::run(args, cli.output),
-            Command::Cluster(command) => cmd::cluster::run(command, &cli.endpoints, cli.output).await,
+            Command::Cluster(command) => {
+                cmd::cluster::run(command, &cli.endpoints, cli.output).await
+            }
             Command::Workflow(command) => match raftflow_client::Client::new(&cli.endpoints) {
                 Ok(client) => cmd::workflow::run(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),
@@ -94,7 +103,12 @@ fn main() -> std::process::ExitCode {
                 Err(e) => Ok(cmd::usage_error(e)),
             },
             Command::Completions { shell } => {
-                clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "raftflow", &mut std::io::stdout());
+                clap_complete::generate(
+                    shell,
+                    &mut <Cli as clap::CommandFactory>::command(),
+                    "raftflow",
+                    &mut std::io::stdout(),
+                );
                 Ok(std::process::ExitCode::SUCCESS)
             }
         }

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_raftflow");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Writes node1..node3.toml for a cluster on ports this test allocated.
@@ -29,7 +33,10 @@ fn write_configs(dir: &Path) -> Vec<String> {
         );
         std::fs::write(dir.join(format!("cluster-config/node{}.toml", i + 1)), text).unwrap();
     }
-    ports.iter().map(|(_, a)| format!("127.0.0.1:{a}")).collect()
+    ports
+        .iter()
+        .map(|(_, a)| format!("127.0.0.1:{a}"))
+        .collect()
 }
 
 struct Cluster {
@@ -42,7 +49,11 @@ impl Cluster {
     fn start() -> Self {
         let dir = tempfile::TempDir::new().unwrap();
         let endpoints = write_configs(dir.path());
-        let mut cluster = Cluster { dir, endpoints, nodes: vec![None, None, None] };
+        let mut cluster = Cluster {
+            dir,
+            endpoints,
+            nodes: vec![None, None, None],
+        };
         for id in 1..=3 {
             cluster.spawn(id);
         }
@@ -50,11 +61,17 @@ impl Cluster {
     }
 
     fn config(&self, id: usize) -> PathBuf {
-        self.dir.path().join(format!("cluster-config/node{id}.toml"))
+        self.dir
+            .path()
+            .join(format!("cluster-config/node{id}.toml"))
     }
 
     fn spawn(&mut self, id: usize) {
-        let log = std::fs::File::create(self.dir.path().join(format!("node{id}.{}.log", Instant::now().elapsed().as_nanos()))).unwrap();
+        let log = std::fs::File::create(self.dir.path().join(format!(
+            "node{id}.{}.log",
+            Instant::now().elapsed().as_nanos()
+        )))
+        .unwrap();
         let child = Command::new(BIN)
             .args(["server", "--config"])
             .arg(self.config(id))
@@ -66,7 +83,12 @@ impl Cluster {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN).arg("--endpoints").arg(self.endpoints.join(",")).args(args).output().unwrap()
+        Command::new(BIN)
+            .arg("--endpoints")
+            .arg(self.endpoints.join(","))
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     fn status(&self) -> Vec<serde_json::Value> {
@@ -77,11 +99,19 @@ impl Cluster {
     fn wait_leader(&self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
         loop {
-            let leaders: Vec<u64> = self.status().iter().filter(|s| s["role"] == "leader").filter_map(|s| s["id"].as_u64()).collect();
+            let leaders: Vec<u64> = self
+                .status()
+                .iter()
+                .filter(|s| s["role"] == "leader")
+                .filter_map(|s| s["id"].as_u64())
+                .collect();
             if let [leader] = leaders.as_slice() {
                 return *leader as usize;
             }
-            assert!(Instant::now() < deadline, "no single leader within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no single leader within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -114,11 +144,22 @@ fn stderr(out: &Output) -> String {
 fn a_bad_config_names_the_file_and_the_field() {
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("node.toml");
-    std::fs::write(&path, "id = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"nowhere\"\ndata_dir = \"d\"\n").unwrap();
-    let out = Command::new(BIN).args(["server", "--config"]).arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        "id = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"nowhere\"\ndata_dir = \"d\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["server", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("node.toml") && err.contains("api_addr"), "{err}");
+    assert!(
+        err.contains("node.toml") && err.contains("api_addr"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -129,7 +170,11 @@ fn run_local_and_validate_need_no_cluster() {
     let out = Command::new(BIN)
         .args(["-o", "json", "run-local", "--definition"])
         .arg(&def)
-        .args(["--input", r#"{"orderId": "o-1", "items": ["book"]}"#, "--task-results"])
+        .args([
+            "--input",
+            r#"{"orderId": "o-1", "items": ["book"]}"#,
+            "--task-results",
+        ])
         .arg(&answers)
         .output()
         .unwrap();
@@ -140,10 +185,28 @@ fn run_local_and_validate_need_no_cluster() {
 
     let dir = tempfile::TempDir::new().unwrap();
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}"#).unwrap();
-    let out = Command::new(BIN).args(["--endpoints", "127.0.0.1:1", "workflow", "validate", "--definition"]).arg(&bad).output().unwrap();
+    std::fs::write(
+        &bad,
+        r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}"#,
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--endpoints",
+            "127.0.0.1:1",
+            "workflow",
+            "validate",
+            "--definition",
+        ])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("/States/A/Next [MISSING_TRANSITION_TARGET]"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("/States/A/Next [MISSING_TRANSITION_TARGET]"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -151,7 +214,14 @@ fn sigkill_the_leader_process_and_lose_nothing() {
     let mut cluster = Cluster::start();
     let leader = cluster.wait_leader(Duration::from_secs(30));
     let def = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/order/order.asl.json");
-    let out = cluster.cli(&["workflow", "create", "--name", "order", "--definition", def.to_str().unwrap()]);
+    let out = cluster.cli(&[
+        "workflow",
+        "create",
+        "--name",
+        "order",
+        "--definition",
+        def.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     for i in 0..20 {
         let out = cluster.cli(&["cluster", "probe", "--key", &format!("before-{i}")]);
@@ -171,25 +241,45 @@ fn sigkill_the_leader_process_and_lose_nothing() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status = cluster.status();
-        let applied: Vec<u64> = status.iter().filter_map(|s| s["applied_index"].as_u64()).collect();
+        let applied: Vec<u64> = status
+            .iter()
+            .filter_map(|s| s["applied_index"].as_u64())
+            .collect();
         if applied.len() == 3 && applied.iter().all(|a| *a == applied[0]) {
             break;
         }
-        assert!(Instant::now() < deadline, "the restarted node did not catch up: {status:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the restarted node did not catch up: {status:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let logs: String = std::fs::read_dir(cluster.dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("node{leader}.")))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("node{leader}."))
+        })
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .collect();
-    assert_eq!(logs.matches("bootstrapped the initial membership").count(), 1, "node {leader} bootstrapped once, at first start only");
+    assert_eq!(
+        logs.matches("bootstrapped the initial membership").count(),
+        1,
+        "node {leader} bootstrapped once, at first start only"
+    );
     let out = cluster.cli(&["-o", "json", "cluster", "status", "--digest"]);
     let status: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let digests: Vec<&str> = status.iter().filter_map(|s| s["state_digest"].as_str()).collect();
+    let digests: Vec<&str> = status
+        .iter()
+        .filter_map(|s| s["state_digest"].as_str())
+        .collect();
     assert_eq!(digests.len(), 3);
-    assert!(digests.iter().all(|d| *d == digests[0]), "replicas agree: {status:?}");
+    assert!(
+        digests.iter().all(|d| *d == digests[0]),
+        "replicas agree: {status:?}"
+    );
 }
 
 #[test]
@@ -203,6 +293,9 @@ fn a_short_demo_passes_its_checks() {
         .unwrap();
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    assert!(text.contains("[ok] every submitted order reached a final status"), "{text}");
+    assert!(
+        text.contains("[ok] every submitted order reached a final status"),
+        "{text}"
+    );
     assert!(text.contains("killing the leader"), "{text}");
 }

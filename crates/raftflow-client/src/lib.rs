@@ -14,7 +14,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
-use raftflow_proto::v1::{NodeStatus, ProbeReply, ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest};
+use raftflow_proto::v1::{
+    NodeStatus, ProbeReply, ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest,
+};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -60,7 +62,8 @@ fn normalize(endpoint: &str) -> String {
 }
 
 fn channel(url: &str) -> Result<Channel, ClientError> {
-    let endpoint = Endpoint::from_shared(url.to_string()).map_err(|_| ClientError::InvalidEndpoint(url.to_string()))?;
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|_| ClientError::InvalidEndpoint(url.to_string()))?;
     Ok(endpoint
         .connect_timeout(Duration::from_millis(500))
         .tcp_nodelay(true)
@@ -70,7 +73,8 @@ fn channel(url: &str) -> Result<Channel, ClientError> {
 /// Whether the call failed before it could have had any effect.
 fn is_safe_to_retry(status: &Status) -> bool {
     status.metadata().get(NOT_LEADER_KEY).is_some()
-        || (status.code() == Code::Unavailable && status.message().contains("error trying to connect"))
+        || (status.code() == Code::Unavailable
+            && status.message().contains("error trying to connect"))
         || (status.code() == Code::Unavailable && status.message().contains("tcp connect error"))
 }
 
@@ -84,7 +88,11 @@ impl Client {
             let url = normalize(e.as_ref());
             list.push((url.clone(), channel(&url)?));
         }
-        Ok(Self { endpoints: Mutex::new(list), leader: AtomicUsize::new(0), deadline: DEFAULT_DEADLINE })
+        Ok(Self {
+            endpoints: Mutex::new(list),
+            leader: AtomicUsize::new(0),
+            deadline: DEFAULT_DEADLINE,
+        })
     }
 
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
@@ -93,7 +101,12 @@ impl Client {
     }
 
     pub fn endpoints(&self) -> Vec<String> {
-        self.endpoints.lock().expect("lock").iter().map(|(u, _)| u.clone()).collect()
+        self.endpoints
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(u, _)| u.clone())
+            .collect()
     }
 
     pub(crate) fn channel_at(&self, index: usize) -> (usize, Channel) {
@@ -136,14 +149,28 @@ impl Client {
             // A dying node's connection ends with Cancelled or Unknown: the
             // outcome is unknown, like a timeout.
             let retryable = is_safe_to_retry(&status)
-                || (idempotent && matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown));
+                || (idempotent
+                    && matches!(
+                        status.code(),
+                        Code::Unavailable
+                            | Code::DeadlineExceeded
+                            | Code::Cancelled
+                            | Code::Unknown
+                    ));
             if !retryable {
                 return Err(status.into());
             }
             if started.elapsed() >= self.deadline {
-                return Err(ClientError::NoLeader(self.deadline, status.message().to_string()));
+                return Err(ClientError::NoLeader(
+                    self.deadline,
+                    status.message().to_string(),
+                ));
             }
-            match status.metadata().get(LEADER_ADDR_KEY).and_then(|v| v.to_str().ok()) {
+            match status
+                .metadata()
+                .get(LEADER_ADDR_KEY)
+                .and_then(|v| v.to_str().ok())
+            {
                 Some(addr) => self.follow(addr)?,
                 None => {
                     self.leader.store(index + 1, Ordering::Relaxed);
@@ -169,16 +196,32 @@ impl Client {
 
     pub async fn probe(&self, key: &str, value: &[u8]) -> Result<ProbeReply, ClientError> {
         self.on_leader(true, |channel| {
-            let request = ProbeRequest { key: key.to_string(), value: value.to_vec() };
-            async move { ClusterServiceClient::new(channel).probe(request).await.map(|r| r.into_inner()) }
+            let request = ProbeRequest {
+                key: key.to_string(),
+                value: value.to_vec(),
+            };
+            async move {
+                ClusterServiceClient::new(channel)
+                    .probe(request)
+                    .await
+                    .map(|r| r.into_inner())
+            }
         })
         .await
     }
 
     pub async fn read_probe(&self, key: &str) -> Result<ReadProbeReply, ClientError> {
         self.on_leader(true, |channel| {
-            let request = ReadProbeRequest { key: key.to_string(), local: false };
-            async move { ClusterServiceClient::new(channel).read_probe(request).await.map(|r| r.into_inner()) }
+            let request = ReadProbeRequest {
+                key: key.to_string(),
+                local: false,
+            };
+            async move {
+                ClusterServiceClient::new(channel)
+                    .read_probe(request)
+                    .await
+                    .map(|r| r.into_inner())
+            }
         })
         .await
     }

@@ -44,7 +44,10 @@ pub struct TaskError {
 
 impl TaskError {
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        Self { error: error.into(), cause: cause.into() }
+        Self {
+            error: error.into(),
+            cause: cause.into(),
+        }
     }
 }
 
@@ -59,20 +62,38 @@ pub struct Worker {
     handlers: BTreeMap<String, Handler>,
 }
 
-fn worker_client(channel: tonic::transport::Channel) -> WorkerServiceClient<tonic::transport::Channel> {
-    WorkerServiceClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20)
+fn worker_client(
+    channel: tonic::transport::Channel,
+) -> WorkerServiceClient<tonic::transport::Channel> {
+    WorkerServiceClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20)
 }
 
 impl Client {
-    pub async fn poll_task(&self, activities: &[String], worker: &str, timeout_ms: u32) -> Result<Option<Task>, ClientError> {
-        let req = PollTaskRequest { activities: activities.to_vec(), worker: worker.into(), timeout_ms };
+    pub async fn poll_task(
+        &self,
+        activities: &[String],
+        worker: &str,
+        timeout_ms: u32,
+    ) -> Result<Option<Task>, ClientError> {
+        let req = PollTaskRequest {
+            activities: activities.to_vec(),
+            worker: worker.into(),
+            timeout_ms,
+        };
         let reply = self
             .on_leader(false, |ch| {
                 let req = req.clone();
-                async move { worker_client(ch).poll_task(req).await.map(|r| r.into_inner()) }
+                async move {
+                    worker_client(ch)
+                        .poll_task(req)
+                        .await
+                        .map(|r| r.into_inner())
+                }
             })
             .await?;
-        Ok((!reply.token.is_empty()).then(|| Task {
+        Ok((!reply.token.is_empty()).then_some(Task {
             token: reply.token,
             activity: reply.activity,
             input: reply.input,
@@ -86,7 +107,10 @@ impl Client {
     /// Reports success. Safe to retry: a repeat is refused as TaskTimedOut
     /// and changes nothing.
     pub async fn complete_task(&self, token: &str, output: &str) -> Result<(), ClientError> {
-        let req = CompleteTaskRequest { token: token.into(), output: output.into() };
+        let req = CompleteTaskRequest {
+            token: token.into(),
+            output: output.into(),
+        };
         self.on_leader(true, |ch| {
             let req = req.clone();
             async move { worker_client(ch).complete_task(req).await.map(|_| ()) }
@@ -94,8 +118,17 @@ impl Client {
         .await
     }
 
-    pub async fn fail_task(&self, token: &str, error: &str, cause: &str) -> Result<(), ClientError> {
-        let req = FailTaskRequest { token: token.into(), error: error.into(), cause: cause.into() };
+    pub async fn fail_task(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(), ClientError> {
+        let req = FailTaskRequest {
+            token: token.into(),
+            error: error.into(),
+            cause: cause.into(),
+        };
         self.on_leader(true, |ch| {
             let req = req.clone();
             async move { worker_client(ch).fail_task(req).await.map(|_| ()) }
@@ -104,7 +137,9 @@ impl Client {
     }
 
     pub async fn heartbeat_task(&self, token: &str) -> Result<(), ClientError> {
-        let req = HeartbeatTaskRequest { token: token.into() };
+        let req = HeartbeatTaskRequest {
+            token: token.into(),
+        };
         self.on_leader(true, |ch| {
             let req = req.clone();
             async move { worker_client(ch).heartbeat_task(req).await.map(|_| ()) }
@@ -115,7 +150,13 @@ impl Client {
 
 impl Worker {
     pub fn new(client: Arc<Client>, identity: impl Into<String>) -> Self {
-        Self { client, identity: identity.into(), concurrency: 4, poll_timeout: Duration::from_secs(10), handlers: BTreeMap::new() }
+        Self {
+            client,
+            identity: identity.into(),
+            concurrency: 4,
+            poll_timeout: Duration::from_secs(10),
+            handlers: BTreeMap::new(),
+        }
     }
 
     pub fn concurrency(mut self, n: usize) -> Self {
@@ -136,7 +177,10 @@ impl Worker {
         F: Fn(Task) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<String, TaskError>> + Send + 'static,
     {
-        self.handlers.insert(activity.into(), Arc::new(move |task| Box::pin(handler(task)) as BoxFuture));
+        self.handlers.insert(
+            activity.into(),
+            Arc::new(move |task| Box::pin(handler(task)) as BoxFuture),
+        );
         self
     }
 
@@ -149,17 +193,27 @@ impl Worker {
         let this = Arc::new(self);
         let mut pollers = Vec::new();
         for i in 0..this.concurrency {
-            let (this, activities, slots, stop) = (this.clone(), activities.clone(), slots.clone(), stop_rx.clone());
+            let (this, activities, slots, stop) = (
+                this.clone(),
+                activities.clone(),
+                slots.clone(),
+                stop_rx.clone(),
+            );
             pollers.push(tokio::spawn(async move {
                 loop {
                     if *stop.borrow() {
                         return;
                     }
-                    let Ok(permit) = slots.clone().acquire_owned().await else { return };
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
                     let identity = format!("{}/{i}", this.identity);
                     // A poll in flight is never cancelled: the leader may already
                     // have recorded the task as handed to us.
-                    let polled = this.client.poll_task(&activities, &identity, this.poll_timeout.as_millis() as u32).await;
+                    let polled = this
+                        .client
+                        .poll_task(&activities, &identity, this.poll_timeout.as_millis() as u32)
+                        .await;
                     match polled {
                         Ok(Some(task)) => this.execute(task).await,
                         Ok(None) => {}
@@ -181,12 +235,20 @@ impl Worker {
 
     async fn execute(&self, task: Task) {
         let Some(handler) = self.handlers.get(&task.activity).cloned() else {
-            let _ = self.client.fail_task(&task.token, "Worker.NoHandler", &format!("no handler for {}", task.activity)).await;
+            let _ = self
+                .client
+                .fail_task(
+                    &task.token,
+                    "Worker.NoHandler",
+                    &format!("no handler for {}", task.activity),
+                )
+                .await;
             return;
         };
         let token = task.token.clone();
         let callback = task.callback;
-        let beat_every = (task.heartbeat_ms > 0).then(|| Duration::from_millis((task.heartbeat_ms / 3).max(50)));
+        let beat_every =
+            (task.heartbeat_ms > 0).then(|| Duration::from_millis((task.heartbeat_ms / 3).max(50)));
         let work = handler(task);
         tokio::pin!(work);
         let result = loop {

@@ -11,7 +11,9 @@ use tonic::Status;
 use crate::{Client, ClientError};
 
 fn wf(channel: Channel) -> WorkflowServiceClient<Channel> {
-    WorkflowServiceClient::new(channel).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20)
+    WorkflowServiceClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20)
 }
 
 /// A random execution name, chosen by the client so that a retried start
@@ -19,45 +21,97 @@ fn wf(channel: Channel) -> WorkflowServiceClient<Channel> {
 pub fn new_execution_name() -> String {
     let bytes: [u8; 16] = rand::random();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 impl Client {
-    pub async fn create_state_machine(&self, name: &str, definition: &str, description: &str) -> Result<CreateStateMachineReply, ClientError> {
-        let req = CreateStateMachineRequest { name: name.into(), definition: definition.into(), description: description.into() };
+    pub async fn create_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        description: &str,
+    ) -> Result<CreateStateMachineReply, ClientError> {
+        let req = CreateStateMachineRequest {
+            name: name.into(),
+            definition: definition.into(),
+            description: description.into(),
+        };
         // Idempotent: the same definition again adds no version.
         self.on_leader(true, |ch| {
             let req = req.clone();
-            async move { wf(ch).create_state_machine(req).await.map(|r| r.into_inner()) }
+            async move {
+                wf(ch)
+                    .create_state_machine(req)
+                    .await
+                    .map(|r| r.into_inner())
+            }
         })
         .await
     }
 
-    pub async fn validate_definition(&self, definition: &str) -> Result<ValidateReply, ClientError> {
-        let req = ValidateRequest { definition: definition.into() };
+    pub async fn validate_definition(
+        &self,
+        definition: &str,
+    ) -> Result<ValidateReply, ClientError> {
+        let req = ValidateRequest {
+            definition: definition.into(),
+        };
         self.on_any(|ch| {
             let req = req.clone();
-            async move { wf(ch).validate_state_machine_definition(req).await.map(|r| r.into_inner()) }
+            async move {
+                wf(ch)
+                    .validate_state_machine_definition(req)
+                    .await
+                    .map(|r| r.into_inner())
+            }
         })
         .await
     }
 
-    pub async fn describe_state_machine(&self, name: &str, version: u32) -> Result<StateMachineInfo, ClientError> {
-        let req = DescribeStateMachineRequest { name: name.into(), version, consistency: 0 };
+    pub async fn describe_state_machine(
+        &self,
+        name: &str,
+        version: u32,
+    ) -> Result<StateMachineInfo, ClientError> {
+        let req = DescribeStateMachineRequest {
+            name: name.into(),
+            version,
+            consistency: 0,
+        };
         self.on_leader(true, |ch| {
             let req = req.clone();
-            async move { wf(ch).describe_state_machine(req).await.map(|r| r.into_inner()) }
+            async move {
+                wf(ch)
+                    .describe_state_machine(req)
+                    .await
+                    .map(|r| r.into_inner())
+            }
         })
         .await
     }
 
     pub async fn list_state_machines(&self) -> Result<Vec<StateMachineInfo>, ClientError> {
-        self.on_leader(true, |ch| async move { wf(ch).list_state_machines(ListStateMachinesRequest::default()).await.map(|r| r.into_inner().state_machines) })
-            .await
+        self.on_leader(true, |ch| async move {
+            wf(ch)
+                .list_state_machines(ListStateMachinesRequest::default())
+                .await
+                .map(|r| r.into_inner().state_machines)
+        })
+        .await
     }
 
     pub async fn delete_state_machine(&self, name: &str, force: bool) -> Result<(), ClientError> {
-        let req = DeleteStateMachineRequest { name: name.into(), force };
+        let req = DeleteStateMachineRequest {
+            name: name.into(),
+            force,
+        };
         self.on_leader(false, |ch| {
             let req = req.clone();
             async move { wf(ch).delete_state_machine(req).await.map(|_| ()) }
@@ -67,9 +121,18 @@ impl Client {
 
     /// Starts an execution. With no name, one is generated here, so that a
     /// start retried across a failover is recognised and never runs twice.
-    pub async fn start_execution(&self, state_machine: &str, name: Option<&str>, input: &str) -> Result<StartExecutionReply, ClientError> {
+    pub async fn start_execution(
+        &self,
+        state_machine: &str,
+        name: Option<&str>,
+        input: &str,
+    ) -> Result<StartExecutionReply, ClientError> {
         let name = name.map(String::from).unwrap_or_else(new_execution_name);
-        let req = StartExecutionRequest { state_machine: state_machine.into(), name, input: input.into() };
+        let req = StartExecutionRequest {
+            state_machine: state_machine.into(),
+            name,
+            input: input.into(),
+        };
         self.on_leader(true, |ch| {
             let req = req.clone();
             async move { wf(ch).start_execution(req).await.map(|r| r.into_inner()) }
@@ -77,8 +140,14 @@ impl Client {
         .await
     }
 
-    pub async fn describe_execution(&self, execution_id: &str) -> Result<ExecutionInfo, ClientError> {
-        let req = DescribeExecutionRequest { execution_id: execution_id.into(), consistency: 0 };
+    pub async fn describe_execution(
+        &self,
+        execution_id: &str,
+    ) -> Result<ExecutionInfo, ClientError> {
+        let req = DescribeExecutionRequest {
+            execution_id: execution_id.into(),
+            consistency: 0,
+        };
         self.on_leader(true, |ch| {
             let req = req.clone();
             async move { wf(ch).describe_execution(req).await.map(|r| r.into_inner()) }
@@ -86,8 +155,20 @@ impl Client {
         .await
     }
 
-    pub async fn list_executions(&self, state_machine: &str, status: &str, page_size: u32, page_token: &str) -> Result<ListExecutionsReply, ClientError> {
-        let req = ListExecutionsRequest { state_machine: state_machine.into(), status: status.into(), page_size, page_token: page_token.into(), consistency: 0 };
+    pub async fn list_executions(
+        &self,
+        state_machine: &str,
+        status: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<ListExecutionsReply, ClientError> {
+        let req = ListExecutionsRequest {
+            state_machine: state_machine.into(),
+            status: status.into(),
+            page_size,
+            page_token: page_token.into(),
+            consistency: 0,
+        };
         self.on_leader(true, |ch| {
             let req = req.clone();
             async move { wf(ch).list_executions(req).await.map(|r| r.into_inner()) }
@@ -96,15 +177,30 @@ impl Client {
     }
 
     /// The whole history, oldest first (or newest first with `reverse`).
-    pub async fn history(&self, execution_id: &str, reverse: bool) -> Result<Vec<HistoryEvent>, ClientError> {
+    pub async fn history(
+        &self,
+        execution_id: &str,
+        reverse: bool,
+    ) -> Result<Vec<HistoryEvent>, ClientError> {
         let mut events = Vec::new();
         let mut token = String::new();
         loop {
-            let req = GetExecutionHistoryRequest { execution_id: execution_id.into(), page_size: 1000, page_token: token.clone(), reverse_order: reverse, consistency: 0 };
+            let req = GetExecutionHistoryRequest {
+                execution_id: execution_id.into(),
+                page_size: 1000,
+                page_token: token.clone(),
+                reverse_order: reverse,
+                consistency: 0,
+            };
             let page = self
                 .on_leader(true, |ch| {
                     let req = req.clone();
-                    async move { wf(ch).get_execution_history(req).await.map(|r| r.into_inner()) }
+                    async move {
+                        wf(ch)
+                            .get_execution_history(req)
+                            .await
+                            .map(|r| r.into_inner())
+                    }
                 })
                 .await?;
             events.extend(page.events);
@@ -115,8 +211,17 @@ impl Client {
         }
     }
 
-    pub async fn stop_execution(&self, execution_id: &str, error: &str, cause: &str) -> Result<StopExecutionReply, ClientError> {
-        let req = StopExecutionRequest { execution_id: execution_id.into(), error: error.into(), cause: cause.into() };
+    pub async fn stop_execution(
+        &self,
+        execution_id: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<StopExecutionReply, ClientError> {
+        let req = StopExecutionRequest {
+            execution_id: execution_id.into(),
+            error: error.into(),
+            cause: cause.into(),
+        };
         self.on_leader(false, |ch| {
             let req = req.clone();
             async move { wf(ch).stop_execution(req).await.map(|r| r.into_inner()) }
@@ -127,13 +232,20 @@ impl Client {
     /// Follows an execution's history to its end, calling `on_event` once per
     /// event in order. A broken stream resumes on another node from the last
     /// event seen, so a failover neither repeats nor loses events.
-    pub async fn watch(&self, execution_id: &str, mut on_event: impl FnMut(&HistoryEvent)) -> Result<ExecutionInfo, ClientError> {
+    pub async fn watch(
+        &self,
+        execution_id: &str,
+        mut on_event: impl FnMut(&HistoryEvent),
+    ) -> Result<ExecutionInfo, ClientError> {
         let mut last = 0u64;
         let mut node = 0usize;
         let mut failures = 0u32;
         loop {
             let (_, channel) = self.channel_at(node);
-            let req = WatchExecutionRequest { execution_id: execution_id.into(), after_event_id: last };
+            let req = WatchExecutionRequest {
+                execution_id: execution_id.into(),
+                after_event_id: last,
+            };
             match wf(channel).watch_execution(req).await {
                 Ok(stream) => {
                     let mut stream = stream.into_inner();
@@ -161,12 +273,17 @@ impl Client {
                         }
                     }
                 }
-                Err(status) if status.code() == tonic::Code::NotFound && failures > 20 => return Err(status.into()),
+                Err(status) if status.code() == tonic::Code::NotFound && failures > 20 => {
+                    return Err(status.into())
+                }
                 Err(_) => {}
             }
             failures += 1;
             if failures > 200 {
-                return Err(ClientError::NoLeader(Duration::from_secs(60), format!("could not follow {execution_id}")));
+                return Err(ClientError::NoLeader(
+                    Duration::from_secs(60),
+                    format!("could not follow {execution_id}"),
+                ));
             }
             node += 1;
             tokio::time::sleep(Duration::from_millis(50.min(10 * failures as u64))).await;
@@ -194,6 +311,8 @@ impl Client {
                 Err(s) => return Err(s.into()),
             }
         }
-        Err(last.map(ClientError::from).unwrap_or(ClientError::NoEndpoints))
+        Err(last
+            .map(ClientError::from)
+            .unwrap_or(ClientError::NoEndpoints))
     }
 }

@@ -10,7 +10,11 @@ pub enum ChoiceRule {
     And(Vec<ChoiceRule>),
     Or(Vec<ChoiceRule>),
     Not(Box<ChoiceRule>),
-    Compare { variable: Path, op: Op, operand: Operand },
+    Compare {
+        variable: Path,
+        op: Op,
+        operand: Operand,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +54,12 @@ pub enum Op {
 
 /// Maps an ASL operator name (without a `Path` suffix) to its meaning.
 pub fn operator(name: &str) -> Option<Op> {
-    let kinds = [("String", Kind::String), ("Numeric", Kind::Numeric), ("Boolean", Kind::Boolean), ("Timestamp", Kind::Timestamp)];
+    let kinds = [
+        ("String", Kind::String),
+        ("Numeric", Kind::Numeric),
+        ("Boolean", Kind::Boolean),
+        ("Timestamp", Kind::Timestamp),
+    ];
     let cmps = [
         ("Equals", Cmp::Eq),
         ("LessThan", Cmp::Lt),
@@ -67,14 +76,17 @@ pub fn operator(name: &str) -> Option<Op> {
         "IsBoolean" => Op::IsBoolean,
         "IsTimestamp" => Op::IsTimestamp,
         _ => {
-        for (prefix, kind) in kinds {
-            if let Some(rest) = name.strip_prefix(prefix) {
-                if kind == Kind::Boolean && rest != "Equals" {
-                    return None;
+            for (prefix, kind) in kinds {
+                if let Some(rest) = name.strip_prefix(prefix) {
+                    if kind == Kind::Boolean && rest != "Equals" {
+                        return None;
+                    }
+                    return cmps
+                        .iter()
+                        .find(|(n, _)| *n == rest)
+                        .map(|(_, c)| Op::Compare(kind, *c));
                 }
-                return cmps.iter().find(|(n, _)| *n == rest).map(|(_, c)| Op::Compare(kind, *c));
             }
-        }
             return None;
         }
     })
@@ -87,7 +99,11 @@ pub fn evaluate(rule: &ChoiceRule, input: &Value, context: &Value) -> bool {
         ChoiceRule::And(rules) => rules.iter().all(|r| evaluate(r, input, context)),
         ChoiceRule::Or(rules) => rules.iter().any(|r| evaluate(r, input, context)),
         ChoiceRule::Not(rule) => !evaluate(rule, input, context),
-        ChoiceRule::Compare { variable, op, operand } => {
+        ChoiceRule::Compare {
+            variable,
+            op,
+            operand,
+        } => {
             let select = |p: &Path| p.select(if p.context { context } else { input });
             let value = select(variable);
             let expected = match operand {
@@ -108,18 +124,28 @@ fn compare(value: Option<&Value>, op: Op, expected: Option<&Value>) -> bool {
         Op::IsString => value.is_some_and(Value::is_string) == truth(expected).unwrap_or(true),
         Op::IsBoolean => value.is_some_and(Value::is_boolean) == truth(expected).unwrap_or(true),
         Op::IsTimestamp => {
-            let is_ts = value.and_then(Value::as_str).is_some_and(|s| parse_timestamp(s).is_some());
+            let is_ts = value
+                .and_then(Value::as_str)
+                .is_some_and(|s| parse_timestamp(s).is_some());
             is_ts == truth(expected).unwrap_or(true)
         }
-        Op::StringMatches => match (value.and_then(Value::as_str), expected.and_then(Value::as_str)) {
+        Op::StringMatches => match (
+            value.and_then(Value::as_str),
+            expected.and_then(Value::as_str),
+        ) {
             (Some(s), Some(pattern)) => wildcard_match(pattern, s),
             _ => false,
         },
         Op::Compare(kind, cmp) => {
-            let (Some(a), Some(b)) = (value, expected) else { return false };
+            let (Some(a), Some(b)) = (value, expected) else {
+                return false;
+            };
             let ordering = match kind {
                 Kind::String => a.as_str().zip(b.as_str()).map(|(a, b)| a.cmp(b)),
-                Kind::Numeric => a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
+                Kind::Numeric => a
+                    .as_f64()
+                    .zip(b.as_f64())
+                    .and_then(|(a, b)| a.partial_cmp(&b)),
                 Kind::Boolean => a.as_bool().zip(b.as_bool()).map(|(a, b)| a.cmp(&b)),
                 Kind::Timestamp => a
                     .as_str()
@@ -127,7 +153,9 @@ fn compare(value: Option<&Value>, op: Op, expected: Option<&Value>) -> bool {
                     .zip(b.as_str().and_then(parse_timestamp))
                     .map(|(a, b)| a.cmp(&b)),
             };
-            let Some(ordering) = ordering else { return false };
+            let Some(ordering) = ordering else {
+                return false;
+            };
             match cmp {
                 Cmp::Eq => ordering.is_eq(),
                 Cmp::Lt => ordering.is_lt(),
@@ -189,12 +217,17 @@ mod tests {
     use super::*;
 
     fn cmp(var: &str, op: &str, operand: Value) -> ChoiceRule {
-        ChoiceRule::Compare { variable: Path::parse(var).unwrap(), op: operator(op).unwrap(), operand: Operand::Value(operand) }
+        ChoiceRule::Compare {
+            variable: Path::parse(var).unwrap(),
+            op: operator(op).unwrap(),
+            operand: Operand::Value(operand),
+        }
     }
 
     #[test]
     fn comparisons() {
-        let input = json!({"n": 5, "s": "abc", "b": true, "t": "2024-01-02T03:04:05Z", "nil": null});
+        let input =
+            json!({"n": 5, "s": "abc", "b": true, "t": "2024-01-02T03:04:05Z", "nil": null});
         let ctx = json!({});
         let cases = [
             (cmp("$.n", "NumericEquals", json!(5)), true),
@@ -205,7 +238,14 @@ mod tests {
             (cmp("$.s", "StringMatches", json!("a*c")), true),
             (cmp("$.s", "StringMatches", json!("a\\*c")), false),
             (cmp("$.b", "BooleanEquals", json!(true)), true),
-            (cmp("$.t", "TimestampLessThan", json!("2024-01-02T03:04:06+00:00")), true),
+            (
+                cmp(
+                    "$.t",
+                    "TimestampLessThan",
+                    json!("2024-01-02T03:04:06+00:00"),
+                ),
+                true,
+            ),
             (cmp("$.nil", "IsNull", json!(true)), true),
             (cmp("$.missing", "IsPresent", json!(false)), true),
             (cmp("$.n", "StringEquals", json!("5")), false),

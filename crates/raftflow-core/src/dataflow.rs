@@ -16,21 +16,42 @@ fn runtime(message: String) -> Failure {
 pub fn effective_input(state: &State, input: &Value, _context: &Value) -> Result<Value, Failure> {
     match &state.input_path {
         None => Ok(json!({})),
-        Some(p) => p.select(input).ok_or_else(|| runtime(format!("Invalid path '{}' : No results for path: {}", p.raw, p.raw))),
+        Some(p) => p.select(input).ok_or_else(|| {
+            runtime(format!(
+                "Invalid path '{}' : No results for path: {}",
+                p.raw, p.raw
+            ))
+        }),
     }
 }
 
 /// ResultSelector then ResultPath, merging the result into the raw input.
-pub fn shape_result(state: &State, raw_input: &Value, result: Value, context: &Value, rng: &mut Random) -> Result<Value, Failure> {
+pub fn shape_result(
+    state: &State,
+    raw_input: &Value,
+    result: Value,
+    context: &Value,
+    rng: &mut Random,
+) -> Result<Value, Failure> {
     let (selector, result_path) = match &state.kind {
         StateKind::Pass { result_path, .. } => (None, result_path.as_ref()),
-        StateKind::Task { handling, .. } | StateKind::Parallel { handling, .. } | StateKind::Map { handling, .. } => {
-            (handling.result_selector.as_ref(), handling.result_path.as_ref())
-        }
+        StateKind::Task { handling, .. }
+        | StateKind::Parallel { handling, .. }
+        | StateKind::Map { handling, .. } => (
+            handling.result_selector.as_ref(),
+            handling.result_path.as_ref(),
+        ),
         _ => (None, None),
     };
     let result = match selector {
-        Some(t) => render(t, &Scope { data: &result, context }, rng)?,
+        Some(t) => render(
+            t,
+            &Scope {
+                data: &result,
+                context,
+            },
+            rng,
+        )?,
         None => result,
     };
     match result_path {
@@ -40,7 +61,13 @@ pub fn shape_result(state: &State, raw_input: &Value, result: Value, context: &V
         Some(ResultPath::At(p)) => {
             let mut data = raw_input.clone();
             p.set(&mut data, result).map_err(|e| {
-                Failure::new("States.ResultPathMatchFailure", format!("Unable to apply ResultPath {} to input {raw_input}: {e}", p.raw))
+                Failure::new(
+                    "States.ResultPathMatchFailure",
+                    format!(
+                        "Unable to apply ResultPath {} to input {raw_input}: {e}",
+                        p.raw
+                    ),
+                )
             })?;
             Ok(data)
         }
@@ -52,7 +79,12 @@ pub fn apply_output(state: &State, data: Value) -> Result<Value, Failure> {
     match &state.output_path {
         None => Ok(json!({})),
         Some(p) if p.segments.is_empty() => Ok(data),
-        Some(p) => p.select(&data).ok_or_else(|| runtime(format!("Invalid path '{}' : No results for path: {}", p.raw, p.raw))),
+        Some(p) => p.select(&data).ok_or_else(|| {
+            runtime(format!(
+                "Invalid path '{}' : No results for path: {}",
+                p.raw, p.raw
+            ))
+        }),
     }
 }
 
@@ -62,7 +94,10 @@ pub fn seconds(spec: Option<&Seconds>, input: &Value) -> Result<Option<u64>, Fai
         Some(Seconds::Fixed(s)) => Ok(Some(*s)),
         Some(Seconds::Path(p)) => match p.select(input).and_then(|v| v.as_u64()) {
             Some(s) if s > 0 => Ok(Some(s)),
-            _ => Err(runtime(format!("{} does not name a positive integer of seconds", p.raw))),
+            _ => Err(runtime(format!(
+                "{} does not name a positive integer of seconds",
+                p.raw
+            ))),
         },
     }
 }

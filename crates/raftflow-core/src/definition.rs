@@ -125,13 +125,33 @@ pub struct Activity {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateKind {
-    Pass { parameters: Option<Template>, result: Option<Value>, result_path: Option<ResultPath> },
-    Task { activity: Activity, handling: Handling, timeout: Option<Seconds>, heartbeat: Option<Seconds> },
-    Choice { choices: Vec<(ChoiceRule, String)>, default: Option<String> },
-    Wait { wait: WaitFor },
+    Pass {
+        parameters: Option<Template>,
+        result: Option<Value>,
+        result_path: Option<ResultPath>,
+    },
+    Task {
+        activity: Activity,
+        handling: Handling,
+        timeout: Option<Seconds>,
+        heartbeat: Option<Seconds>,
+    },
+    Choice {
+        choices: Vec<(ChoiceRule, String)>,
+        default: Option<String>,
+    },
+    Wait {
+        wait: WaitFor,
+    },
     Succeed,
-    Fail { error: Option<Text>, cause: Option<Text> },
-    Parallel { branches: Vec<StateMachine>, handling: Handling },
+    Fail {
+        error: Option<Text>,
+        cause: Option<Text>,
+    },
+    Parallel {
+        branches: Vec<StateMachine>,
+        handling: Handling,
+    },
     Map {
         processor: Box<StateMachine>,
         handling: Handling,

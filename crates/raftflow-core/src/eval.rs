@@ -19,7 +19,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(error: &str, cause: impl Into<String>) -> Self {
-        Self { error: error.to_string(), cause: cause.into() }
+        Self {
+            error: error.to_string(),
+            cause: cause.into(),
+        }
     }
 }
 
@@ -49,7 +52,14 @@ impl Random {
         let (a, b) = (self.next_u64(), self.next_u64());
         let a = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
         let b = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-        format!("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFFF, b >> 48, b & 0xFFFF_FFFF_FFFF)
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xFFFF,
+            a & 0xFFFF,
+            b >> 48,
+            b & 0xFFFF_FFFF_FFFF
+        )
     }
 }
 
@@ -61,7 +71,11 @@ pub struct Scope<'a> {
 
 impl Scope<'_> {
     pub fn read(&self, path: &Path) -> Option<Value> {
-        path.select(if path.context { self.context } else { self.data })
+        path.select(if path.context {
+            self.context
+        } else {
+            self.data
+        })
     }
 }
 
@@ -69,7 +83,13 @@ pub fn render(template: &Template, scope: &Scope, rng: &mut Random) -> Result<Va
     Ok(match template {
         Template::Literal(v) => v.clone(),
         Template::Path(p) => scope.read(p).ok_or_else(|| {
-            Failure::new("States.Runtime", format!("The JSONPath '{}' could not be found in the input '{}'", p.raw, scope.data))
+            Failure::new(
+                "States.Runtime",
+                format!(
+                    "The JSONPath '{}' could not be found in the input '{}'",
+                    p.raw, scope.data
+                ),
+            )
         })?,
         Template::Intrinsic(call) => call_intrinsic(call, scope, rng)?,
         Template::Object(fields) => {
@@ -79,12 +99,20 @@ pub fn render(template: &Template, scope: &Scope, rng: &mut Random) -> Result<Va
             }
             Value::Object(map)
         }
-        Template::Array(items) => Value::Array(items.iter().map(|t| render(t, scope, rng)).collect::<Result<_, _>>()?),
+        Template::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|t| render(t, scope, rng))
+                .collect::<Result<_, _>>()?,
+        ),
     })
 }
 
 fn intrinsic_failure(call: &Call, message: impl std::fmt::Display) -> Failure {
-    Failure::new("States.IntrinsicFailure", format!("{}: {message}", call.name))
+    Failure::new(
+        "States.IntrinsicFailure",
+        format!("{}: {message}", call.name),
+    )
 }
 
 fn arg_value(arg: &Arg, scope: &Scope, rng: &mut Random, call: &Call) -> Result<Value, Failure> {
@@ -93,20 +121,48 @@ fn arg_value(arg: &Arg, scope: &Scope, rng: &mut Random, call: &Call) -> Result<
         Arg::Number(n) => Value::Number(n.clone()),
         Arg::Bool(b) => Value::Bool(*b),
         Arg::Null => Value::Null,
-        Arg::Path(p) => scope.read(p).ok_or_else(|| intrinsic_failure(call, format!("the path {} matched nothing", p.raw)))?,
+        Arg::Path(p) => scope.read(p).ok_or_else(|| {
+            intrinsic_failure(call, format!("the path {} matched nothing", p.raw))
+        })?,
         Arg::Call(inner) => call_intrinsic(inner, scope, rng)?,
     })
 }
 
 pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Value, Failure> {
-    let args: Vec<Value> = call.args.iter().map(|a| arg_value(a, scope, rng, call)).collect::<Result<_, _>>()?;
+    let args: Vec<Value> = call
+        .args
+        .iter()
+        .map(|a| arg_value(a, scope, rng, call))
+        .collect::<Result<_, _>>()?;
     let fail = |m: &str| intrinsic_failure(call, m);
-    let arity = |n: usize| if args.len() == n { Ok(()) } else { Err(fail(&format!("takes {n} arguments, got {}", args.len()))) };
-    let string = |v: &Value| v.as_str().map(String::from).ok_or_else(|| fail(&format!("expected a string, got {}", type_name(v))));
-    let integer = |v: &Value| v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)).ok_or_else(|| fail(&format!("expected an integer, got {v}")));
+    let arity = |n: usize| {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(fail(&format!("takes {n} arguments, got {}", args.len())))
+        }
+    };
+    let string = |v: &Value| {
+        v.as_str()
+            .map(String::from)
+            .ok_or_else(|| fail(&format!("expected a string, got {}", type_name(v))))
+    };
+    let integer = |v: &Value| {
+        v.as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .ok_or_else(|| fail(&format!("expected an integer, got {v}")))
+    };
     // MathAdd rounds its operands half away from zero, as Step Functions does.
-    let rounded = |v: &Value| v.as_i64().or_else(|| v.as_f64().map(|f| f.round() as i64)).ok_or_else(|| fail(&format!("expected a number, got {v}")));
-    let array = |v: &Value| v.as_array().cloned().ok_or_else(|| fail(&format!("expected an array, got {}", type_name(v))));
+    let rounded = |v: &Value| {
+        v.as_i64()
+            .or_else(|| v.as_f64().map(|f| f.round() as i64))
+            .ok_or_else(|| fail(&format!("expected a number, got {v}")))
+    };
+    let array = |v: &Value| {
+        v.as_array()
+            .cloned()
+            .ok_or_else(|| fail(&format!("expected an array, got {}", type_name(v))))
+    };
     Ok(match call.name.as_str() {
         "States.Format" => {
             let template = string(args.first().ok_or_else(|| fail("needs a format string"))?)?;
@@ -149,7 +205,12 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
             if size <= 0 {
                 return Err(fail("the chunk size must be positive"));
             }
-            Value::Array(items.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect())
+            Value::Array(
+                items
+                    .chunks(size as usize)
+                    .map(|c| Value::Array(c.to_vec()))
+                    .collect(),
+            )
         }
         "States.ArrayContains" => {
             arity(2)?;
@@ -175,7 +236,10 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
         "States.ArrayGetItem" => {
             arity(2)?;
             let (items, index) = (array(&args[0])?, integer(&args[1])?);
-            items.get(usize::try_from(index).map_err(|_| fail("negative index"))?).cloned().ok_or_else(|| fail("index out of bounds"))?
+            items
+                .get(usize::try_from(index).map_err(|_| fail("negative index"))?)
+                .cloned()
+                .ok_or_else(|| fail("index out of bounds"))?
         }
         "States.ArrayLength" => {
             arity(1)?;
@@ -197,8 +261,12 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
         }
         "States.Base64Decode" => {
             arity(1)?;
-            let bytes = base64::engine::general_purpose::STANDARD.decode(string(&args[0])?).map_err(|e| fail(&e.to_string()))?;
-            Value::String(String::from_utf8(bytes).map_err(|_| fail("the decoded bytes are not UTF-8"))?)
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(string(&args[0])?)
+                .map_err(|e| fail(&e.to_string()))?;
+            Value::String(
+                String::from_utf8(bytes).map_err(|_| fail("the decoded bytes are not UTF-8"))?,
+            )
         }
         "States.Hash" => {
             arity(2)?;
@@ -206,14 +274,19 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            Value::String(hash(&string(&args[1])?, data.as_bytes()).ok_or_else(|| fail("the algorithm must be MD5, SHA-1, SHA-256, SHA-384 or SHA-512"))?)
+            Value::String(hash(&string(&args[1])?, data.as_bytes()).ok_or_else(|| {
+                fail("the algorithm must be MD5, SHA-1, SHA-256, SHA-384 or SHA-512")
+            })?)
         }
         "States.JsonMerge" => {
             arity(3)?;
             if args[2] != Value::Bool(false) {
-                return Err(fail("only shallow merges (false) are supported, as in Step Functions"));
+                return Err(fail(
+                    "only shallow merges (false) are supported, as in Step Functions",
+                ));
             }
-            let (Value::Object(mut a), Value::Object(b)) = (args[0].clone(), args[1].clone()) else {
+            let (Value::Object(mut a), Value::Object(b)) = (args[0].clone(), args[1].clone())
+            else {
                 return Err(fail("both arguments must be objects"));
             };
             a.extend(b);
@@ -238,13 +311,18 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
         }
         "States.MathAdd" => {
             arity(2)?;
-            json!(rounded(&args[0])?.checked_add(rounded(&args[1])?).ok_or_else(|| fail("overflow"))?)
+            json!(rounded(&args[0])?
+                .checked_add(rounded(&args[1])?)
+                .ok_or_else(|| fail("overflow"))?)
         }
         "States.StringSplit" => {
             arity(2)?;
             let (s, delimiters) = (string(&args[0])?, string(&args[1])?);
             Value::Array(
-                s.split(|c| delimiters.contains(c)).filter(|p| !p.is_empty()).map(|p| Value::String(p.to_string())).collect(),
+                s.split(|c| delimiters.contains(c))
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Value::String(p.to_string()))
+                    .collect(),
             )
         }
         "States.UUID" => {
@@ -306,32 +384,97 @@ mod tests {
 
     fn eval(text: &str, data: Value) -> Result<Value, Failure> {
         let ctx = json!({});
-        call_intrinsic(&parse(text).unwrap(), &Scope { data: &data, context: &ctx }, &mut Random::new(7))
+        call_intrinsic(
+            &parse(text).unwrap(),
+            &Scope {
+                data: &data,
+                context: &ctx,
+            },
+            &mut Random::new(7),
+        )
     }
 
     #[test]
     fn intrinsics() {
-        assert_eq!(eval("States.Format('Hello, {}! {}', $.n, 3)", json!({"n": "Ann"})).unwrap(), json!("Hello, Ann! 3"));
-        assert_eq!(eval("States.ArrayPartition(States.Array(1,2,3,4,5), 2)", json!({})).unwrap(), json!([[1, 2], [3, 4], [5]]));
-        assert_eq!(eval("States.ArrayRange(1, 9, 2)", json!({})).unwrap(), json!([1, 3, 5, 7, 9]));
-        assert_eq!(eval("States.ArrayUnique(States.Array(1,1,2))", json!({})).unwrap(), json!([1, 2]));
-        assert_eq!(eval("States.Base64Decode(States.Base64Encode('hi'))", json!({})).unwrap(), json!("hi"));
-        assert_eq!(eval("States.Hash('input', 'SHA-1')", json!({})).unwrap(), json!("140f86aae51ab9e1cda9b4254fe98a74eb54c1a1"));
-        assert_eq!(eval("States.JsonMerge($.a, $.b, false)", json!({"a": {"x": 1}, "b": {"y": 2}})).unwrap(), json!({"x": 1, "y": 2}));
+        assert_eq!(
+            eval(
+                "States.Format('Hello, {}! {}', $.n, 3)",
+                json!({"n": "Ann"})
+            )
+            .unwrap(),
+            json!("Hello, Ann! 3")
+        );
+        assert_eq!(
+            eval(
+                "States.ArrayPartition(States.Array(1,2,3,4,5), 2)",
+                json!({})
+            )
+            .unwrap(),
+            json!([[1, 2], [3, 4], [5]])
+        );
+        assert_eq!(
+            eval("States.ArrayRange(1, 9, 2)", json!({})).unwrap(),
+            json!([1, 3, 5, 7, 9])
+        );
+        assert_eq!(
+            eval("States.ArrayUnique(States.Array(1,1,2))", json!({})).unwrap(),
+            json!([1, 2])
+        );
+        assert_eq!(
+            eval("States.Base64Decode(States.Base64Encode('hi'))", json!({})).unwrap(),
+            json!("hi")
+        );
+        assert_eq!(
+            eval("States.Hash('input', 'SHA-1')", json!({})).unwrap(),
+            json!("140f86aae51ab9e1cda9b4254fe98a74eb54c1a1")
+        );
+        assert_eq!(
+            eval(
+                "States.JsonMerge($.a, $.b, false)",
+                json!({"a": {"x": 1}, "b": {"y": 2}})
+            )
+            .unwrap(),
+            json!({"x": 1, "y": 2})
+        );
         assert_eq!(eval("States.MathAdd(3, -1)", json!({})).unwrap(), json!(2));
-        assert_eq!(eval("States.StringSplit('a,b,,c', ',')", json!({})).unwrap(), json!(["a", "b", "c"]));
-        assert_eq!(eval("States.StringToJson('{\"a\":1}')", json!({})).unwrap(), json!({"a": 1}));
-        assert_eq!(eval("States.JsonToString($.a)", json!({"a": {"b": 1}})).unwrap(), json!("{\"b\":1}"));
-        assert_eq!(eval("States.ArrayLength($.a)", json!({"a": [1, 2]})).unwrap(), json!(2));
-        assert_eq!(eval("States.ArrayContains($.a, 2)", json!({"a": [1, 2]})).unwrap(), json!(true));
-        assert_eq!(eval("States.ArrayGetItem($.a, 1)", json!({"a": [1, 2]})).unwrap(), json!(2));
+        assert_eq!(
+            eval("States.StringSplit('a,b,,c', ',')", json!({})).unwrap(),
+            json!(["a", "b", "c"])
+        );
+        assert_eq!(
+            eval("States.StringToJson('{\"a\":1}')", json!({})).unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            eval("States.JsonToString($.a)", json!({"a": {"b": 1}})).unwrap(),
+            json!("{\"b\":1}")
+        );
+        assert_eq!(
+            eval("States.ArrayLength($.a)", json!({"a": [1, 2]})).unwrap(),
+            json!(2)
+        );
+        assert_eq!(
+            eval("States.ArrayContains($.a, 2)", json!({"a": [1, 2]})).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("States.ArrayGetItem($.a, 1)", json!({"a": [1, 2]})).unwrap(),
+            json!(2)
+        );
     }
 
     #[test]
     fn randomness_is_seeded() {
         let a = eval("States.UUID()", json!({})).unwrap();
-        assert_eq!(a, eval("States.UUID()", json!({})).unwrap(), "same seed, same UUID");
-        let n = eval("States.MathRandom(1, 10)", json!({})).unwrap().as_i64().unwrap();
+        assert_eq!(
+            a,
+            eval("States.UUID()", json!({})).unwrap(),
+            "same seed, same UUID"
+        );
+        let n = eval("States.MathRandom(1, 10)", json!({}))
+            .unwrap()
+            .as_i64()
+            .unwrap();
         assert!((1..10).contains(&n));
     }
 

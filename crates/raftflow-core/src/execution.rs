@@ -47,20 +47,51 @@ pub struct Event {
 /// What the caller (the scheduler's leader) must do after a command.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Action {
-    ScheduleTask { token: String, activity: String, input: Value, attempt: u32, timeout_at_ms: Option<u64>, wait_for_token: bool },
-    CancelTask { token: String },
-    ArmTimer { timer: u64, fire_at_ms: u64 },
-    Finished { status: Status },
+    ScheduleTask {
+        token: String,
+        activity: String,
+        input: Value,
+        attempt: u32,
+        timeout_at_ms: Option<u64>,
+        wait_for_token: bool,
+    },
+    CancelTask {
+        token: String,
+    },
+    ArmTimer {
+        timer: u64,
+        fire_at_ms: u64,
+    },
+    Finished {
+        status: Status,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
-    TaskStarted { token: String, worker: String },
-    TaskSucceeded { token: String, output: Value },
-    TaskFailed { token: String, error: String, cause: String },
-    TaskHeartbeat { token: String },
-    TimerFired { timer: u64 },
-    Stop { error: String, cause: String },
+    TaskStarted {
+        token: String,
+        worker: String,
+    },
+    TaskSucceeded {
+        token: String,
+        output: Value,
+    },
+    TaskFailed {
+        token: String,
+        error: String,
+        cause: String,
+    },
+    TaskHeartbeat {
+        token: String,
+    },
+    TimerFired {
+        timer: u64,
+    },
+    Stop {
+        error: String,
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -106,11 +137,27 @@ pub struct Active {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
-    Task { token: String },
-    Backoff { timer: u64 },
-    Wait { timer: u64 },
-    Parallel { results: Vec<Option<Value>>, children: Vec<u32> },
-    Map { items: Vec<Value>, next: usize, results: Vec<Option<Value>>, running: BTreeMap<u32, usize>, failed: u64, limits: MapLimits },
+    Task {
+        token: String,
+    },
+    Backoff {
+        timer: u64,
+    },
+    Wait {
+        timer: u64,
+    },
+    Parallel {
+        results: Vec<Option<Value>>,
+        children: Vec<u32>,
+    },
+    Map {
+        items: Vec<Value>,
+        next: usize,
+        results: Vec<Option<Value>>,
+        running: BTreeMap<u32, usize>,
+        failed: u64,
+        limits: MapLimits,
+    },
 }
 
 /// A Map state's limits, resolved against its input when it starts.
@@ -175,7 +222,13 @@ impl Execution {
     pub fn event(&mut self, ctx: &Ctx, kind: &str, details: Value) {
         let previous_id = self.last_event_id;
         self.last_event_id += 1;
-        self.events.push(Event { id: self.last_event_id, previous_id, timestamp_ms: ctx.now_ms, kind: kind.to_string(), details });
+        self.events.push(Event {
+            id: self.last_event_id,
+            previous_id,
+            timestamp_ms: ctx.now_ms,
+            kind: kind.to_string(),
+            details,
+        });
     }
 
     /// Hands over the events recorded since the last call, so that a caller
@@ -184,7 +237,13 @@ impl Execution {
         std::mem::take(&mut self.events)
     }
 
-    pub fn arm(&mut self, ctx: &mut Ctx, fire_at_ms: u64, purpose: TimerPurpose, token: Option<String>) -> u64 {
+    pub fn arm(
+        &mut self,
+        ctx: &mut Ctx,
+        fire_at_ms: u64,
+        purpose: TimerPurpose,
+        token: Option<String>,
+    ) -> u64 {
         self.next_timer += 1;
         let timer = self.next_timer;
         self.timers.insert(timer, (purpose, token));

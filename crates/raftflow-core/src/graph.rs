@@ -13,18 +13,32 @@ struct Edge {
 
 fn id(scope: &str, name: &str) -> String {
     let raw = format!("{scope}{name}");
-    let mut out: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let mut out: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     out.insert(0, 's');
     out
 }
 
-fn walk(machine: &StateMachine, scope: &str, lines: &mut Vec<String>, edges: &mut Vec<Edge>, dot: bool, depth: usize) {
+fn walk(
+    machine: &StateMachine,
+    scope: &str,
+    lines: &mut Vec<String>,
+    edges: &mut Vec<Edge>,
+    dot: bool,
+    depth: usize,
+) {
     let pad = "  ".repeat(depth);
     for state in &machine.states {
         let me = id(scope, &state.name);
         let label = format!("{}\\n({})", state.name, state.kind.type_name());
         let nested: Vec<(String, &StateMachine)> = match &state.kind {
-            StateKind::Parallel { branches, .. } => branches.iter().enumerate().map(|(i, b)| (format!("branch {}", i + 1), b)).collect(),
+            StateKind::Parallel { branches, .. } => branches
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (format!("branch {}", i + 1), b))
+                .collect(),
             StateKind::Map { processor, .. } => vec![("each item".to_string(), processor.as_ref())],
             _ => Vec::new(),
         };
@@ -37,8 +51,12 @@ fn walk(machine: &StateMachine, scope: &str, lines: &mut Vec<String>, edges: &mu
             lines.push(format!("{pad}{me} [label=\"{label}\", shape={shape}];"));
         } else {
             let shape = match state.kind {
-                StateKind::Choice { .. } => format!("{me}{{\"{}\"}}", label.replace("\\n", "<br/>")),
-                StateKind::Succeed | StateKind::Fail { .. } => format!("{me}((\"{}\"))", label.replace("\\n", "<br/>")),
+                StateKind::Choice { .. } => {
+                    format!("{me}{{\"{}\"}}", label.replace("\\n", "<br/>"))
+                }
+                StateKind::Succeed | StateKind::Fail { .. } => {
+                    format!("{me}((\"{}\"))", label.replace("\\n", "<br/>"))
+                }
                 _ => format!("{me}[\"{}\"]", label.replace("\\n", "<br/>")),
             };
             lines.push(format!("{pad}{shape}"));
@@ -47,29 +65,57 @@ fn walk(machine: &StateMachine, scope: &str, lines: &mut Vec<String>, edges: &mu
             let inner = format!("{scope}{}__{i}__", state.name);
             let cluster = id(&inner, "cluster");
             if dot {
-                lines.push(format!("{pad}subgraph cluster_{cluster} {{ label=\"{} {title}\";", state.name));
+                lines.push(format!(
+                    "{pad}subgraph cluster_{cluster} {{ label=\"{} {title}\";",
+                    state.name
+                ));
             } else {
-                lines.push(format!("{pad}subgraph {cluster} [\"{} {title}\"]", state.name));
+                lines.push(format!(
+                    "{pad}subgraph {cluster} [\"{} {title}\"]",
+                    state.name
+                ));
             }
             walk(sub, &inner, lines, edges, dot, depth + 1);
             lines.push(format!("{pad}{}", if dot { "}" } else { "end" }));
-            edges.push(Edge { from: me.clone(), to: id(&inner, &sub.start_at), label: String::new() });
+            edges.push(Edge {
+                from: me.clone(),
+                to: id(&inner, &sub.start_at),
+                label: String::new(),
+            });
         }
         if let Transition::Next(n) = &state.transition {
-            edges.push(Edge { from: me.clone(), to: id(scope, n), label: String::new() });
+            edges.push(Edge {
+                from: me.clone(),
+                to: id(scope, n),
+                label: String::new(),
+            });
         }
         match &state.kind {
             StateKind::Choice { choices, default } => {
                 for (i, (_, next)) in choices.iter().enumerate() {
-                    edges.push(Edge { from: me.clone(), to: id(scope, next), label: format!("rule {}", i + 1) });
+                    edges.push(Edge {
+                        from: me.clone(),
+                        to: id(scope, next),
+                        label: format!("rule {}", i + 1),
+                    });
                 }
                 if let Some(d) = default {
-                    edges.push(Edge { from: me.clone(), to: id(scope, d), label: "default".into() });
+                    edges.push(Edge {
+                        from: me.clone(),
+                        to: id(scope, d),
+                        label: "default".into(),
+                    });
                 }
             }
-            StateKind::Task { handling, .. } | StateKind::Parallel { handling, .. } | StateKind::Map { handling, .. } => {
+            StateKind::Task { handling, .. }
+            | StateKind::Parallel { handling, .. }
+            | StateKind::Map { handling, .. } => {
                 for c in &handling.catch {
-                    edges.push(Edge { from: me.clone(), to: id(scope, &c.next), label: format!("catch {}", c.error_equals.join(",")) });
+                    edges.push(Edge {
+                        from: me.clone(),
+                        to: id(scope, &c.next),
+                        label: format!("catch {}", c.error_equals.join(",")),
+                    });
                 }
             }
             _ => {}
@@ -90,7 +136,10 @@ pub fn to_dot(machine: &StateMachine) -> String {
         if e.label.is_empty() {
             out.push_str(&format!("  {} -> {};\n", e.from, e.to));
         } else {
-            out.push_str(&format!("  {} -> {} [label=\"{}\"];\n", e.from, e.to, e.label));
+            out.push_str(&format!(
+                "  {} -> {} [label=\"{}\"];\n",
+                e.from, e.to, e.label
+            ));
         }
     }
     out.push_str("}\n");

@@ -20,10 +20,24 @@ pub struct Call {
 }
 
 pub const FUNCTIONS: &[&str] = &[
-    "States.Format", "States.StringToJson", "States.JsonToString", "States.Array", "States.ArrayPartition",
-    "States.ArrayContains", "States.ArrayRange", "States.ArrayGetItem", "States.ArrayLength", "States.ArrayUnique",
-    "States.Base64Encode", "States.Base64Decode", "States.Hash", "States.JsonMerge", "States.MathRandom",
-    "States.MathAdd", "States.StringSplit", "States.UUID",
+    "States.Format",
+    "States.StringToJson",
+    "States.JsonToString",
+    "States.Array",
+    "States.ArrayPartition",
+    "States.ArrayContains",
+    "States.ArrayRange",
+    "States.ArrayGetItem",
+    "States.ArrayLength",
+    "States.ArrayUnique",
+    "States.Base64Encode",
+    "States.Base64Decode",
+    "States.Hash",
+    "States.JsonMerge",
+    "States.MathRandom",
+    "States.MathAdd",
+    "States.StringSplit",
+    "States.UUID",
 ];
 
 pub fn is_intrinsic(text: &str) -> bool {
@@ -92,7 +106,9 @@ fn parse_arg(chars: &[char], pos: &mut usize) -> Result<Arg, String> {
                 match chars.get(*pos) {
                     None => return Err("unterminated string argument".into()),
                     Some('\\') => {
-                        let next = chars.get(*pos + 1).ok_or("dangling `\\` in a string argument")?;
+                        let next = chars
+                            .get(*pos + 1)
+                            .ok_or("dangling `\\` in a string argument")?;
                         s.push(*next);
                         *pos += 2;
                     }
@@ -125,7 +141,10 @@ fn parse_arg(chars: &[char], pos: &mut usize) -> Result<Arg, String> {
         }
         Some(c) if c.is_ascii_digit() || *c == '-' => {
             let start = *pos;
-            while chars.get(*pos).is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | 'e' | 'E' | '+')) {
+            while chars
+                .get(*pos)
+                .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '.' | 'e' | 'E' | '+'))
+            {
                 *pos += 1;
             }
             let raw: String = chars[start..*pos].iter().collect();
@@ -135,7 +154,11 @@ fn parse_arg(chars: &[char], pos: &mut usize) -> Result<Arg, String> {
         }
         Some(_) => {
             let rest: String = chars[*pos..].iter().collect();
-            for (word, arg) in [("true", Arg::Bool(true)), ("false", Arg::Bool(false)), ("null", Arg::Null)] {
+            for (word, arg) in [
+                ("true", Arg::Bool(true)),
+                ("false", Arg::Bool(false)),
+                ("null", Arg::Null),
+            ] {
                 if rest.starts_with(word) {
                     *pos += word.len();
                     return Ok(arg);
@@ -153,11 +176,15 @@ mod tests {
 
     #[test]
     fn parses_nested_calls() {
-        let call = parse("States.Format('Hi {} \\'x\\'', States.ArrayGetItem($.a[0], 1), true, null)").unwrap();
+        let call =
+            parse("States.Format('Hi {} \\'x\\'', States.ArrayGetItem($.a[0], 1), true, null)")
+                .unwrap();
         assert_eq!(call.name, "States.Format");
         assert_eq!(call.args.len(), 4);
         assert_eq!(call.args[0], Arg::Str("Hi {} 'x'".into()));
-        assert!(matches!(&call.args[1], Arg::Call(c) if c.name == "States.ArrayGetItem" && c.args.len() == 2));
+        assert!(
+            matches!(&call.args[1], Arg::Call(c) if c.name == "States.ArrayGetItem" && c.args.len() == 2)
+        );
     }
 
     #[test]

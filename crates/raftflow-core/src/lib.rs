@@ -14,9 +14,9 @@ pub mod choice;
 pub mod dataflow;
 pub mod definition;
 pub mod eval;
-pub mod graph;
 pub mod execution;
 mod fanout;
+pub mod graph;
 pub mod intrinsic;
 pub mod local;
 pub mod parse;
@@ -25,6 +25,6 @@ mod run;
 pub mod time;
 
 pub use definition::StateMachine;
-pub use execution::{Action, Command, Event, Execution, Rejected, Status};
 pub use eval::Failure;
+pub use execution::{Action, Command, Event, Execution, Rejected, Status};
 pub use parse::{parse_definition, Diagnostic};

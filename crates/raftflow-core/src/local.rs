@@ -15,7 +15,10 @@ use crate::execution::{Action, Command, Execution, Status};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     Succeed(Value),
-    Fail { error: String, cause: String },
+    Fail {
+        error: String,
+        cause: String,
+    },
     /// Never answer: the task's timeouts decide.
     Silent,
 }
@@ -41,19 +44,40 @@ pub fn run_local(
     let mut pending: VecDeque<Command> = VecDeque::new();
     let mut commands = 0u64;
     let mut step_seed = seed;
-    let mut absorb = |actions: Vec<Action>, pending: &mut VecDeque<Command>, timers: &mut BTreeMap<(u64, u64), ()>| {
+    let mut absorb = |actions: Vec<Action>,
+                      pending: &mut VecDeque<Command>,
+                      timers: &mut BTreeMap<(u64, u64), ()>| {
         for action in actions {
             match action {
-                Action::ScheduleTask { token, activity, input, attempt, .. } => match answer(&activity, &input, attempt) {
+                Action::ScheduleTask {
+                    token,
+                    activity,
+                    input,
+                    attempt,
+                    ..
+                } => match answer(&activity, &input, attempt) {
                     Answer::Succeed(output) => {
-                        pending.push_back(Command::TaskStarted { token: token.clone(), worker: "local".into() });
+                        pending.push_back(Command::TaskStarted {
+                            token: token.clone(),
+                            worker: "local".into(),
+                        });
                         pending.push_back(Command::TaskSucceeded { token, output });
                     }
                     Answer::Fail { error, cause } => {
-                        pending.push_back(Command::TaskStarted { token: token.clone(), worker: "local".into() });
-                        pending.push_back(Command::TaskFailed { token, error, cause });
+                        pending.push_back(Command::TaskStarted {
+                            token: token.clone(),
+                            worker: "local".into(),
+                        });
+                        pending.push_back(Command::TaskFailed {
+                            token,
+                            error,
+                            cause,
+                        });
                     }
-                    Answer::Silent => pending.push_back(Command::TaskStarted { token, worker: "local".into() }),
+                    Answer::Silent => pending.push_back(Command::TaskStarted {
+                        token,
+                        worker: "local".into(),
+                    }),
                 },
                 Action::ArmTimer { timer, fire_at_ms } => {
                     timers.insert((fire_at_ms, timer), ());
@@ -74,11 +98,17 @@ pub fn run_local(
                 None => break, // waiting on a callback token that nobody will report
             },
         };
-        step_seed = step_seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        step_seed = step_seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         if let Ok(actions) = exec.apply(def, command, now, step_seed) {
             commands += 1;
             absorb(actions, &mut pending, &mut timers);
         }
     }
-    Outcome { execution: exec, commands, end_ms: now }
+    Outcome {
+        execution: exec,
+        commands,
+        end_ms: now,
+    }
 }

@@ -20,14 +20,28 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} [{}]: {}", if self.location.is_empty() { "/" } else { &self.location }, self.code, self.message)
+        write!(
+            f,
+            "{} [{}]: {}",
+            if self.location.is_empty() {
+                "/"
+            } else {
+                &self.location
+            },
+            self.code,
+            self.message
+        )
     }
 }
 
 /// Parses and validates a definition. Either a machine, or every problem found.
 pub fn parse_definition(text: &str) -> Result<StateMachine, Vec<Diagnostic>> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
-        vec![Diagnostic { location: String::new(), code: "INVALID_JSON".into(), message: e.to_string() }]
+        vec![Diagnostic {
+            location: String::new(),
+            code: "INVALID_JSON".into(),
+            message: e.to_string(),
+        }]
     })?;
     let mut parser = Parser { diags: Vec::new() };
     let machine = parser.machine(&value, "");
@@ -40,22 +54,60 @@ pub fn parse_definition(text: &str) -> Result<StateMachine, Vec<Diagnostic>> {
 const COMMON: &[&str] = &["Type", "Comment"];
 const IO: &[&str] = &["InputPath", "OutputPath"];
 const FLOW: &[&str] = &["Next", "End"];
-const HANDLING: &[&str] = &["Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"];
+const HANDLING: &[&str] = &[
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "Retry",
+    "Catch",
+];
 
 fn allowed(type_name: &str) -> Option<Vec<&'static str>> {
     let mut fields: Vec<&'static str> = COMMON.to_vec();
     let extra: &[&[&str]] = match type_name {
         "Pass" => &[IO, FLOW, &["Parameters", "Result", "ResultPath"]],
-        "Task" => &[IO, FLOW, HANDLING, &["Resource", "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath"]],
+        "Task" => &[
+            IO,
+            FLOW,
+            HANDLING,
+            &[
+                "Resource",
+                "TimeoutSeconds",
+                "TimeoutSecondsPath",
+                "HeartbeatSeconds",
+                "HeartbeatSecondsPath",
+            ],
+        ],
         "Choice" => &[IO, &["Choices", "Default"]],
-        "Wait" => &[IO, FLOW, &["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]],
+        "Wait" => &[
+            IO,
+            FLOW,
+            &["Seconds", "SecondsPath", "Timestamp", "TimestampPath"],
+        ],
         "Succeed" => &[IO],
         "Fail" => &[&["Error", "ErrorPath", "Cause", "CausePath"]],
         "Parallel" => &[IO, FLOW, HANDLING, &["Branches"]],
-        "Map" => &[IO, FLOW, HANDLING, &[
-            "ItemsPath", "ItemSelector", "ItemProcessor", "Iterator", "MaxConcurrency", "MaxConcurrencyPath",
-            "ToleratedFailurePercentage", "ToleratedFailurePercentagePath", "ToleratedFailureCount",
-            "ToleratedFailureCountPath", "Label", "ItemReader", "ResultWriter", "ItemBatcher"]],
+        "Map" => &[
+            IO,
+            FLOW,
+            HANDLING,
+            &[
+                "ItemsPath",
+                "ItemSelector",
+                "ItemProcessor",
+                "Iterator",
+                "MaxConcurrency",
+                "MaxConcurrencyPath",
+                "ToleratedFailurePercentage",
+                "ToleratedFailurePercentagePath",
+                "ToleratedFailureCount",
+                "ToleratedFailureCountPath",
+                "Label",
+                "ItemReader",
+                "ResultWriter",
+                "ItemBatcher",
+            ],
+        ],
         _ => return None,
     };
     for group in extra {
@@ -74,14 +126,27 @@ fn loc(base: &str, field: &str) -> String {
 
 impl Parser {
     fn err(&mut self, location: String, code: &str, message: impl Into<String>) {
-        self.diags.push(Diagnostic { location, code: code.into(), message: message.into() });
+        self.diags.push(Diagnostic {
+            location,
+            code: code.into(),
+            message: message.into(),
+        });
     }
 
-    fn object<'a>(&mut self, value: &'a Value, at: &str, what: &str) -> Option<&'a Map<String, Value>> {
+    fn object<'a>(
+        &mut self,
+        value: &'a Value,
+        at: &str,
+        what: &str,
+    ) -> Option<&'a Map<String, Value>> {
         match value.as_object() {
             Some(o) => Some(o),
             None => {
-                self.err(at.to_string(), "WRONG_TYPE", format!("{what} must be a JSON object"));
+                self.err(
+                    at.to_string(),
+                    "WRONG_TYPE",
+                    format!("{what} must be a JSON object"),
+                );
                 None
             }
         }
@@ -91,7 +156,11 @@ impl Parser {
         match obj.get(field)? {
             Value::String(s) => Some(s.clone()),
             _ => {
-                self.err(loc(at, field), "WRONG_TYPE", format!("`{field}` must be a string"));
+                self.err(
+                    loc(at, field),
+                    "WRONG_TYPE",
+                    format!("`{field}` must be a string"),
+                );
                 None
             }
         }
@@ -102,13 +171,23 @@ impl Parser {
         match v.as_u64() {
             Some(n) => Some(n),
             None => {
-                self.err(loc(at, field), "WRONG_TYPE", format!("`{field}` must be a non-negative integer, not {v}"));
+                self.err(
+                    loc(at, field),
+                    "WRONG_TYPE",
+                    format!("`{field}` must be a non-negative integer, not {v}"),
+                );
                 None
             }
         }
     }
 
-    fn path(&mut self, obj: &Map<String, Value>, field: &str, at: &str, reference: bool) -> Option<Path> {
+    fn path(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+        reference: bool,
+    ) -> Option<Path> {
         let raw = self.string(obj, field, at)?;
         self.parse_path(&raw, &loc(at, field), reference)
     }
@@ -116,7 +195,11 @@ impl Parser {
     fn parse_path(&mut self, raw: &str, at: &str, reference: bool) -> Option<Path> {
         match Path::parse(raw) {
             Ok(p) if reference && !p.is_reference() => {
-                self.err(at.to_string(), "INVALID_PATH", format!("`{raw}` must be a reference path (fields and indexes only)"));
+                self.err(
+                    at.to_string(),
+                    "INVALID_PATH",
+                    format!("`{raw}` must be a reference path (fields and indexes only)"),
+                );
                 None
             }
             Ok(p) => Some(p),
@@ -136,13 +219,22 @@ impl Parser {
         }
     }
 
-    fn result_path(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<ResultPath> {
+    fn result_path(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+    ) -> Option<ResultPath> {
         match obj.get(field)? {
             Value::Null => Some(ResultPath::Discard),
             _ => {
                 let p = self.path(obj, field, at, true)?;
                 if p.context {
-                    self.err(loc(at, field), "INVALID_PATH", "a ResultPath cannot write to the context object `$$`");
+                    self.err(
+                        loc(at, field),
+                        "INVALID_PATH",
+                        "a ResultPath cannot write to the context object `$$`",
+                    );
                     return None;
                 }
                 Some(ResultPath::At(p))
@@ -170,9 +262,13 @@ impl Parser {
                 }
                 Template::Object(fields)
             }
-            Value::Array(items) => {
-                Template::Array(items.iter().enumerate().map(|(i, v)| self.template(v, &format!("{at}/{i}"))).collect())
-            }
+            Value::Array(items) => Template::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.template(v, &format!("{at}/{i}")))
+                    .collect(),
+            ),
             other => Template::Literal(other.clone()),
         }
     }
@@ -194,13 +290,30 @@ impl Parser {
     fn machine(&mut self, value: &Value, at: &str) -> Option<StateMachine> {
         let obj = self.object(value, at, "a state machine")?;
         for key in obj.keys() {
-            if !["StartAt", "States", "Comment", "TimeoutSeconds", "Version", "QueryLanguage"].contains(&key.as_str()) {
-                self.err(loc(at, key), "UNKNOWN_FIELD", format!("unknown field `{key}`"));
+            if ![
+                "StartAt",
+                "States",
+                "Comment",
+                "TimeoutSeconds",
+                "Version",
+                "QueryLanguage",
+            ]
+            .contains(&key.as_str())
+            {
+                self.err(
+                    loc(at, key),
+                    "UNKNOWN_FIELD",
+                    format!("unknown field `{key}`"),
+                );
             }
         }
         if let Some(Value::String(lang)) = obj.get("QueryLanguage") {
             if lang != "JSONPath" {
-                self.err(loc(at, "QueryLanguage"), "NOT_SUPPORTED", format!("query language `{lang}` is not supported; use JSONPath"));
+                self.err(
+                    loc(at, "QueryLanguage"),
+                    "NOT_SUPPORTED",
+                    format!("query language `{lang}` is not supported; use JSONPath"),
+                );
             }
         }
         let start_at = self.string(obj, "StartAt", at);
@@ -214,11 +327,19 @@ impl Parser {
             Some(v) => {
                 if let Some(map) = self.object(v, &states_loc, "`States`") {
                     if map.is_empty() {
-                        self.err(states_loc.clone(), "MISSING_FIELD", "`States` must hold at least one state");
+                        self.err(
+                            states_loc.clone(),
+                            "MISSING_FIELD",
+                            "`States` must hold at least one state",
+                        );
                     }
                     for (name, state) in map {
                         if name.is_empty() || name.chars().count() > 80 {
-                            self.err(loc(&states_loc, name), "INVALID_VALUE", "a state name must be 1 to 80 characters");
+                            self.err(
+                                loc(&states_loc, name),
+                                "INVALID_VALUE",
+                                "a state name must be 1 to 80 characters",
+                            );
                         }
                         if let Some(s) = self.state(name, state, &loc(&states_loc, name)) {
                             states.push(s);
@@ -229,29 +350,52 @@ impl Parser {
         }
         let timeout_seconds = self.uint(obj, "TimeoutSeconds", at);
         let comment = self.string(obj, "Comment", at);
-        let machine = StateMachine { start_at: start_at?, states, timeout_seconds, comment };
+        let machine = StateMachine {
+            start_at: start_at?,
+            states,
+            timeout_seconds,
+            comment,
+        };
         self.check_graph(&machine, obj, at);
         Some(machine)
     }
 
     fn check_graph(&mut self, machine: &StateMachine, obj: &Map<String, Value>, at: &str) {
-        let Some(Value::Object(raw_states)) = obj.get("States") else { return };
+        let Some(Value::Object(raw_states)) = obj.get("States") else {
+            return;
+        };
         let names: BTreeSet<&str> = raw_states.keys().map(String::as_str).collect();
         if !names.contains(machine.start_at.as_str()) {
-            self.err(loc(at, "StartAt"), "MISSING_TRANSITION_TARGET", format!("`StartAt` names `{}`, which is not a state here", machine.start_at));
+            self.err(
+                loc(at, "StartAt"),
+                "MISSING_TRANSITION_TARGET",
+                format!(
+                    "`StartAt` names `{}`, which is not a state here",
+                    machine.start_at
+                ),
+            );
         }
         let mut terminal = false;
         for state in &machine.states {
             let here = loc(&loc(at, "States"), &state.name);
             for (field, target) in targets(state) {
                 if !names.contains(target.as_str()) {
-                    self.err(format!("{here}{field}"), "MISSING_TRANSITION_TARGET", format!("`{target}` is not a state in this scope"));
+                    self.err(
+                        format!("{here}{field}"),
+                        "MISSING_TRANSITION_TARGET",
+                        format!("`{target}` is not a state in this scope"),
+                    );
                 }
             }
-            terminal |= matches!(state.transition, Transition::End) || matches!(state.kind, StateKind::Succeed | StateKind::Fail { .. });
+            terminal |= matches!(state.transition, Transition::End)
+                || matches!(state.kind, StateKind::Succeed | StateKind::Fail { .. });
         }
         if !terminal && !machine.states.is_empty() {
-            self.err(loc(at, "States"), "NO_TERMINAL_STATE", "no state ends the machine (`End: true`, Succeed or Fail)");
+            self.err(
+                loc(at, "States"),
+                "NO_TERMINAL_STATE",
+                "no state ends the machine (`End: true`, Succeed or Fail)",
+            );
         }
         // Reachability from StartAt.
         let mut seen = BTreeSet::new();
@@ -266,7 +410,14 @@ impl Parser {
         }
         for state in &machine.states {
             if !seen.contains(&state.name) {
-                self.err(loc(&loc(at, "States"), &state.name), "UNREACHABLE_STATE", format!("`{}` cannot be reached from `{}`", state.name, machine.start_at));
+                self.err(
+                    loc(&loc(at, "States"), &state.name),
+                    "UNREACHABLE_STATE",
+                    format!(
+                        "`{}` cannot be reached from `{}`",
+                        state.name, machine.start_at
+                    ),
+                );
             }
         }
     }
@@ -280,16 +431,25 @@ impl Parser {
             return None;
         };
         let Some(fields) = allowed(&type_name) else {
-            self.err(loc(at, "Type"), "UNKNOWN_STATE_TYPE", format!("unknown state type `{type_name}`"));
+            self.err(
+                loc(at, "Type"),
+                "UNKNOWN_STATE_TYPE",
+                format!("unknown state type `{type_name}`"),
+            );
             return None;
         };
         for key in obj.keys() {
             if !fields.contains(&key.as_str()) {
-                let known = ["Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"]
-                    .iter()
-                    .any(|t| allowed(t).is_some_and(|f| f.contains(&key.as_str())));
+                let known = [
+                    "Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map",
+                ]
+                .iter()
+                .any(|t| allowed(t).is_some_and(|f| f.contains(&key.as_str())));
                 let (code, message) = if known {
-                    ("FIELD_NOT_ALLOWED", format!("`{key}` is not allowed on a {type_name} state"))
+                    (
+                        "FIELD_NOT_ALLOWED",
+                        format!("`{key}` is not allowed on a {type_name} state"),
+                    )
                 } else {
                     ("UNKNOWN_FIELD", format!("unknown field `{key}`"))
                 };
@@ -301,10 +461,22 @@ impl Parser {
         let output_path = self.io_path(obj, "OutputPath", at);
         let kind = self.kind(&type_name, obj, at)?;
         let uses_context = value.to_string().contains("$$");
-        Some(State { name: name.to_string(), kind, input_path, output_path, transition: transition?, uses_context })
+        Some(State {
+            name: name.to_string(),
+            kind,
+            input_path,
+            output_path,
+            transition: transition?,
+            uses_context,
+        })
     }
 
-    fn transition(&mut self, obj: &Map<String, Value>, type_name: &str, at: &str) -> Option<Transition> {
+    fn transition(
+        &mut self,
+        obj: &Map<String, Value>,
+        type_name: &str,
+        at: &str,
+    ) -> Option<Transition> {
         if matches!(type_name, "Choice" | "Succeed" | "Fail") {
             return Some(Transition::None);
         }
@@ -321,12 +493,20 @@ impl Parser {
             (Some(n), false) => Some(Transition::Next(n)),
             (None, true) => Some(Transition::End),
             (Some(_), true) => {
-                self.err(at.to_string(), "INVALID_VALUE", "a state cannot have both `Next` and `End: true`");
+                self.err(
+                    at.to_string(),
+                    "INVALID_VALUE",
+                    "a state cannot have both `Next` and `End: true`",
+                );
                 None
             }
             (None, false) => {
                 if !obj.contains_key("Next") {
-                    self.err(at.to_string(), "MISSING_TRANSITION", format!("a {type_name} state needs `Next` or `End: true`"));
+                    self.err(
+                        at.to_string(),
+                        "MISSING_TRANSITION",
+                        format!("a {type_name} state needs `Next` or `End: true`"),
+                    );
                 }
                 None
             }
@@ -349,7 +529,9 @@ fn targets(state: &State) -> Vec<(String, String)> {
                 out.push(("/Default".to_string(), d.clone()));
             }
         }
-        StateKind::Task { handling, .. } | StateKind::Parallel { handling, .. } | StateKind::Map { handling, .. } => {
+        StateKind::Task { handling, .. }
+        | StateKind::Parallel { handling, .. }
+        | StateKind::Map { handling, .. } => {
             for (i, c) in handling.catch.iter().enumerate() {
                 out.push((format!("/Catch/{i}/Next"), c.next.clone()));
             }

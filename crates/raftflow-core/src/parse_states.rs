@@ -7,24 +7,47 @@ use crate::choice::{operator, ChoiceRule, Operand};
 use crate::definition::*;
 
 const ERROR_NAMES: &[&str] = &[
-    "States.ALL", "States.TaskFailed", "States.Timeout", "States.HeartbeatTimeout", "States.Runtime",
-    "States.DataLimitExceeded", "States.BranchFailed", "States.NoChoiceMatched", "States.ParameterPathFailure",
-    "States.ResultPathMatchFailure", "States.IntrinsicFailure", "States.ExceedToleratedFailureThreshold",
-    "States.ItemReaderFailed", "States.ResultWriterFailed", "States.Permissions", "States.QueryEvaluationError",
+    "States.ALL",
+    "States.TaskFailed",
+    "States.Timeout",
+    "States.HeartbeatTimeout",
+    "States.Runtime",
+    "States.DataLimitExceeded",
+    "States.BranchFailed",
+    "States.NoChoiceMatched",
+    "States.ParameterPathFailure",
+    "States.ResultPathMatchFailure",
+    "States.IntrinsicFailure",
+    "States.ExceedToleratedFailureThreshold",
+    "States.ItemReaderFailed",
+    "States.ResultWriterFailed",
+    "States.Permissions",
+    "States.QueryEvaluationError",
 ];
 
 impl Parser {
-    pub(super) fn kind(&mut self, type_name: &str, obj: &Map<String, Value>, at: &str) -> Option<StateKind> {
+    pub(super) fn kind(
+        &mut self,
+        type_name: &str,
+        obj: &Map<String, Value>,
+        at: &str,
+    ) -> Option<StateKind> {
         Some(match type_name {
             "Pass" => StateKind::Pass {
-                parameters: obj.get("Parameters").map(|v| self.template(v, &loc(at, "Parameters"))),
+                parameters: obj
+                    .get("Parameters")
+                    .map(|v| self.template(v, &loc(at, "Parameters"))),
                 result: obj.get("Result").cloned(),
                 result_path: self.result_path(obj, "ResultPath", at),
             },
             "Task" => {
                 let resource = self.string(obj, "Resource", at);
                 if !obj.contains_key("Resource") {
-                    self.err(loc(at, "Resource"), "MISSING_FIELD", "a Task state needs `Resource`");
+                    self.err(
+                        loc(at, "Resource"),
+                        "MISSING_FIELD",
+                        "a Task state needs `Resource`",
+                    );
                 }
                 let activity = self.activity(&resource?, &loc(at, "Resource"))?;
                 StateKind::Task {
@@ -35,9 +58,14 @@ impl Parser {
                 }
             }
             "Choice" => self.choice(obj, at)?,
-            "Wait" => StateKind::Wait { wait: self.wait(obj, at)? },
+            "Wait" => StateKind::Wait {
+                wait: self.wait(obj, at)?,
+            },
             "Succeed" => StateKind::Succeed,
-            "Fail" => StateKind::Fail { error: self.text(obj, "Error", at), cause: self.text(obj, "Cause", at) },
+            "Fail" => StateKind::Fail {
+                error: self.text(obj, "Error", at),
+                cause: self.text(obj, "Cause", at),
+            },
             "Parallel" => {
                 let branches_loc = loc(at, "Branches");
                 let mut branches = Vec::new();
@@ -47,9 +75,16 @@ impl Parser {
                             branches.extend(self.machine(b, &format!("{branches_loc}/{i}")));
                         }
                     }
-                    _ => self.err(branches_loc, "MISSING_FIELD", "a Parallel state needs a non-empty `Branches` array"),
+                    _ => self.err(
+                        branches_loc,
+                        "MISSING_FIELD",
+                        "a Parallel state needs a non-empty `Branches` array",
+                    ),
                 }
-                StateKind::Parallel { branches, handling: self.handling(obj, at) }
+                StateKind::Parallel {
+                    branches,
+                    handling: self.handling(obj, at),
+                }
             }
             "Map" => self.map(obj, at)?,
             _ => unreachable!("type names were checked by `allowed`"),
@@ -73,8 +108,16 @@ impl Parser {
             base.strip_prefix("activity:")
         };
         match name {
-            Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
-                Some(Activity { name: n.to_string(), wait_for_token, resource: resource.to_string() })
+            Some(n)
+                if !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                Some(Activity {
+                    name: n.to_string(),
+                    wait_for_token,
+                    resource: resource.to_string(),
+                })
             }
             _ => {
                 self.err(at.to_string(), "INVALID_RESOURCE", format!(
@@ -85,17 +128,30 @@ impl Parser {
         }
     }
 
-    pub(super) fn seconds(&mut self, obj: &Map<String, Value>, field: &str, at: &str) -> Option<Seconds> {
+    pub(super) fn seconds(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+    ) -> Option<Seconds> {
         let path_field = format!("{field}Path");
         match (obj.contains_key(field), obj.contains_key(&path_field)) {
             (true, true) => {
-                self.err(at.to_string(), "INVALID_VALUE", format!("use either `{field}` or `{path_field}`, not both"));
+                self.err(
+                    at.to_string(),
+                    "INVALID_VALUE",
+                    format!("use either `{field}` or `{path_field}`, not both"),
+                );
                 None
             }
             (true, false) => {
                 let n = self.uint(obj, field, at)?;
                 if n == 0 {
-                    self.err(loc(at, field), "INVALID_VALUE", format!("`{field}` must be positive"));
+                    self.err(
+                        loc(at, field),
+                        "INVALID_VALUE",
+                        format!("`{field}` must be positive"),
+                    );
                 }
                 Some(Seconds::Fixed(n))
             }
@@ -105,10 +161,20 @@ impl Parser {
     }
 
     /// `Field` (a number from 0 to `max`) or `FieldPath` (checked when it runs).
-    fn amount(&mut self, obj: &Map<String, Value>, field: &str, at: &str, max: f64) -> Option<Amount> {
+    fn amount(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+        max: f64,
+    ) -> Option<Amount> {
         let path_field = format!("{field}Path");
         if obj.contains_key(field) && obj.contains_key(&path_field) {
-            self.err(at.to_string(), "INVALID_VALUE", format!("use either `{field}` or `{path_field}`, not both"));
+            self.err(
+                at.to_string(),
+                "INVALID_VALUE",
+                format!("use either `{field}` or `{path_field}`, not both"),
+            );
             return None;
         }
         if obj.contains_key(&path_field) {
@@ -118,7 +184,11 @@ impl Parser {
         match v.as_f64() {
             Some(n) if (0.0..=max).contains(&n) => Some(Amount::Fixed(n)),
             _ => {
-                self.err(loc(at, field), "INVALID_VALUE", format!("`{field}` must be a number from 0 to {max}, not {v}"));
+                self.err(
+                    loc(at, field),
+                    "INVALID_VALUE",
+                    format!("`{field}` must be a number from 0 to {max}, not {v}"),
+                );
                 None
             }
         }
@@ -128,7 +198,11 @@ impl Parser {
         let path_field = format!("{field}Path");
         if let Some(raw) = self.string(obj, &path_field, at) {
             if obj.contains_key(field) {
-                self.err(at.to_string(), "INVALID_VALUE", format!("use either `{field}` or `{path_field}`, not both"));
+                self.err(
+                    at.to_string(),
+                    "INVALID_VALUE",
+                    format!("use either `{field}` or `{path_field}`, not both"),
+                );
             }
             return self.dynamic(&raw, &loc(at, &path_field)).map(|t| match t {
                 Template::Intrinsic(c) => Text::Intrinsic(c),
@@ -141,15 +215,25 @@ impl Parser {
 
     pub(super) fn handling(&mut self, obj: &Map<String, Value>, at: &str) -> Handling {
         Handling {
-            parameters: obj.get("Parameters").map(|v| self.template(v, &loc(at, "Parameters"))),
-            result_selector: obj.get("ResultSelector").map(|v| self.template(v, &loc(at, "ResultSelector"))),
+            parameters: obj
+                .get("Parameters")
+                .map(|v| self.template(v, &loc(at, "Parameters"))),
+            result_selector: obj
+                .get("ResultSelector")
+                .map(|v| self.template(v, &loc(at, "ResultSelector"))),
             result_path: self.result_path(obj, "ResultPath", at),
             retry: self.list(obj, "Retry", at, Self::retrier),
             catch: self.list(obj, "Catch", at, Self::catcher),
         }
     }
 
-    fn list<T>(&mut self, obj: &Map<String, Value>, field: &str, at: &str, f: fn(&mut Self, &Map<String, Value>, &str) -> Option<T>) -> Vec<T> {
+    fn list<T>(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        at: &str,
+        f: fn(&mut Self, &Map<String, Value>, &str) -> Option<T>,
+    ) -> Vec<T> {
         let here = loc(at, field);
         match obj.get(field) {
             None => Vec::new(),
@@ -172,18 +256,33 @@ impl Parser {
     fn error_equals(&mut self, obj: &Map<String, Value>, at: &str) -> Vec<String> {
         let here = loc(at, "ErrorEquals");
         let names: Vec<String> = match obj.get("ErrorEquals") {
-            Some(Value::Array(items)) if !items.is_empty() => items.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             _ => {
-                self.err(here, "MISSING_FIELD", "`ErrorEquals` must be a non-empty array of error names");
+                self.err(
+                    here,
+                    "MISSING_FIELD",
+                    "`ErrorEquals` must be a non-empty array of error names",
+                );
                 return Vec::new();
             }
         };
         for (i, n) in names.iter().enumerate() {
             if n.starts_with("States.") && !ERROR_NAMES.contains(&n.as_str()) {
-                self.err(format!("{here}/{i}"), "INVALID_VALUE", format!("`{n}` is not a predefined error"));
+                self.err(
+                    format!("{here}/{i}"),
+                    "INVALID_VALUE",
+                    format!("`{n}` is not a predefined error"),
+                );
             }
             if n == "States.ALL" && names.len() > 1 {
-                self.err(format!("{here}/{i}"), "INVALID_VALUE", "`States.ALL` must appear alone");
+                self.err(
+                    format!("{here}/{i}"),
+                    "INVALID_VALUE",
+                    "`States.ALL` must appear alone",
+                );
             }
         }
         names
@@ -191,8 +290,22 @@ impl Parser {
 
     fn retrier(&mut self, obj: &Map<String, Value>, at: &str) -> Option<Retrier> {
         for key in obj.keys() {
-            if !["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"].contains(&key.as_str()) {
-                self.err(loc(at, key), "UNKNOWN_FIELD", format!("unknown field `{key}` in a retrier"));
+            if ![
+                "ErrorEquals",
+                "IntervalSeconds",
+                "MaxAttempts",
+                "BackoffRate",
+                "MaxDelaySeconds",
+                "JitterStrategy",
+                "Comment",
+            ]
+            .contains(&key.as_str())
+            {
+                self.err(
+                    loc(at, key),
+                    "UNKNOWN_FIELD",
+                    format!("unknown field `{key}` in a retrier"),
+                );
             }
         }
         let error_equals = self.error_equals(obj, at);
@@ -203,7 +316,11 @@ impl Parser {
             Some(v) => match v.as_f64() {
                 Some(r) if r >= 1.0 => r,
                 _ => {
-                    self.err(loc(at, "BackoffRate"), "INVALID_VALUE", "`BackoffRate` must be a number of at least 1.0");
+                    self.err(
+                        loc(at, "BackoffRate"),
+                        "INVALID_VALUE",
+                        "`BackoffRate` must be a number of at least 1.0",
+                    );
                     2.0
                 }
             },
@@ -212,7 +329,11 @@ impl Parser {
             None | Some("NONE") => false,
             Some("FULL") => true,
             Some(other) => {
-                self.err(loc(at, "JitterStrategy"), "INVALID_VALUE", format!("`JitterStrategy` must be FULL or NONE, not `{other}`"));
+                self.err(
+                    loc(at, "JitterStrategy"),
+                    "INVALID_VALUE",
+                    format!("`JitterStrategy` must be FULL or NONE, not `{other}`"),
+                );
                 false
             }
         };
@@ -229,7 +350,11 @@ impl Parser {
     fn catcher(&mut self, obj: &Map<String, Value>, at: &str) -> Option<Catcher> {
         for key in obj.keys() {
             if !["ErrorEquals", "Next", "ResultPath", "Comment"].contains(&key.as_str()) {
-                self.err(loc(at, key), "UNKNOWN_FIELD", format!("unknown field `{key}` in a catcher"));
+                self.err(
+                    loc(at, key),
+                    "UNKNOWN_FIELD",
+                    format!("unknown field `{key}` in a catcher"),
+                );
             }
         }
         let error_equals = self.error_equals(obj, at);
@@ -237,8 +362,16 @@ impl Parser {
         if next.is_none() {
             self.err(loc(at, "Next"), "MISSING_FIELD", "a catcher needs `Next`");
         }
-        let result_path = self.result_path(obj, "ResultPath", at).unwrap_or(ResultPath::At(crate::path::Path::parse("$").expect("`$` parses")));
-        Some(Catcher { error_equals, next: next?, result_path })
+        let result_path = self
+            .result_path(obj, "ResultPath", at)
+            .unwrap_or(ResultPath::At(
+                crate::path::Path::parse("$").expect("`$` parses"),
+            ));
+        Some(Catcher {
+            error_equals,
+            next: next?,
+            result_path,
+        })
     }
 
     fn choice(&mut self, obj: &Map<String, Value>, at: &str) -> Option<StateKind> {
@@ -248,28 +381,49 @@ impl Parser {
             Some(Value::Array(items)) if !items.is_empty() => {
                 for (i, item) in items.iter().enumerate() {
                     let item_loc = format!("{here}/{i}");
-                    let Some(o) = self.object(item, &item_loc, "a choice rule") else { continue };
+                    let Some(o) = self.object(item, &item_loc, "a choice rule") else {
+                        continue;
+                    };
                     let next = self.string(o, "Next", &item_loc);
                     if next.is_none() {
-                        self.err(loc(&item_loc, "Next"), "MISSING_FIELD", "a top-level choice rule needs `Next`");
+                        self.err(
+                            loc(&item_loc, "Next"),
+                            "MISSING_FIELD",
+                            "a top-level choice rule needs `Next`",
+                        );
                     }
                     if let (Some(rule), Some(next)) = (self.rule(o, &item_loc, true), next) {
                         choices.push((rule, next));
                     }
                 }
             }
-            _ => self.err(here, "MISSING_FIELD", "a Choice state needs a non-empty `Choices` array"),
+            _ => self.err(
+                here,
+                "MISSING_FIELD",
+                "a Choice state needs a non-empty `Choices` array",
+            ),
         }
-        Some(StateKind::Choice { choices, default: self.string(obj, "Default", at) })
+        Some(StateKind::Choice {
+            choices,
+            default: self.string(obj, "Default", at),
+        })
     }
 
     fn rule(&mut self, obj: &Map<String, Value>, at: &str, top: bool) -> Option<ChoiceRule> {
-        let allowed_extra = if top { &["Next", "Comment"][..] } else { &["Comment"][..] };
+        let allowed_extra = if top {
+            &["Next", "Comment"][..]
+        } else {
+            &["Comment"][..]
+        };
         for combinator in ["And", "Or"] {
             if let Some(v) = obj.get(combinator) {
                 let here = loc(at, combinator);
                 let Some(items) = v.as_array().filter(|a| !a.is_empty()) else {
-                    self.err(here, "WRONG_TYPE", format!("`{combinator}` must be a non-empty array of rules"));
+                    self.err(
+                        here,
+                        "WRONG_TYPE",
+                        format!("`{combinator}` must be a non-empty array of rules"),
+                    );
                     return None;
                 };
                 let mut rules = Vec::new();
@@ -278,7 +432,11 @@ impl Parser {
                     let o = self.object(item, &item_loc, "a choice rule")?;
                     rules.push(self.rule(o, &item_loc, false)?);
                 }
-                return Some(if combinator == "And" { ChoiceRule::And(rules) } else { ChoiceRule::Or(rules) });
+                return Some(if combinator == "And" {
+                    ChoiceRule::And(rules)
+                } else {
+                    ChoiceRule::Or(rules)
+                });
             }
         }
         if let Some(v) = obj.get("Not") {
@@ -289,13 +447,27 @@ impl Parser {
         let variable = match obj.get("Variable") {
             Some(_) => self.path(obj, "Variable", at, false)?,
             None => {
-                self.err(loc(at, "Variable"), "MISSING_FIELD", "a comparison needs `Variable` (or use And, Or, Not)");
+                self.err(
+                    loc(at, "Variable"),
+                    "MISSING_FIELD",
+                    "a comparison needs `Variable` (or use And, Or, Not)",
+                );
                 return None;
             }
         };
-        let ops: Vec<&String> = obj.keys().filter(|k| k.as_str() != "Variable" && !allowed_extra.contains(&k.as_str())).collect();
+        let ops: Vec<&String> = obj
+            .keys()
+            .filter(|k| k.as_str() != "Variable" && !allowed_extra.contains(&k.as_str()))
+            .collect();
         if ops.len() != 1 {
-            self.err(at.to_string(), "INVALID_VALUE", format!("a comparison needs exactly one operator, found {}", ops.len()));
+            self.err(
+                at.to_string(),
+                "INVALID_VALUE",
+                format!(
+                    "a comparison needs exactly one operator, found {}",
+                    ops.len()
+                ),
+            );
             return None;
         }
         let key = ops[0];
@@ -304,7 +476,11 @@ impl Parser {
             _ => (key.as_str(), false),
         };
         let Some(op) = operator(name) else {
-            self.err(loc(at, key), "UNKNOWN_FIELD", format!("unknown comparison operator `{key}`"));
+            self.err(
+                loc(at, key),
+                "UNKNOWN_FIELD",
+                format!("unknown comparison operator `{key}`"),
+            );
             return None;
         };
         let operand = if is_path {
@@ -317,13 +493,24 @@ impl Parser {
             }
             Operand::Value(v)
         };
-        Some(ChoiceRule::Compare { variable, op, operand })
+        Some(ChoiceRule::Compare {
+            variable,
+            op,
+            operand,
+        })
     }
 
     fn wait(&mut self, obj: &Map<String, Value>, at: &str) -> Option<WaitFor> {
-        let present: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"].into_iter().filter(|k| obj.contains_key(*k)).collect();
+        let present: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+            .into_iter()
+            .filter(|k| obj.contains_key(*k))
+            .collect();
         if present.len() != 1 {
-            self.err(at.to_string(), "INVALID_VALUE", "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath");
+            self.err(
+                at.to_string(),
+                "INVALID_VALUE",
+                "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath",
+            );
             return None;
         }
         Some(match present[0] {
@@ -332,7 +519,11 @@ impl Parser {
             "Timestamp" => {
                 let ts = self.string(obj, "Timestamp", at)?;
                 if crate::time::parse_timestamp(&ts).is_none() {
-                    self.err(loc(at, "Timestamp"), "INVALID_VALUE", format!("`{ts}` is not an RFC 3339 timestamp"));
+                    self.err(
+                        loc(at, "Timestamp"),
+                        "INVALID_VALUE",
+                        format!("`{ts}` is not an RFC 3339 timestamp"),
+                    );
                 }
                 WaitFor::Timestamp(ts)
             }
@@ -343,14 +534,24 @@ impl Parser {
     fn map(&mut self, obj: &Map<String, Value>, at: &str) -> Option<StateKind> {
         for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher"] {
             if obj.contains_key(unsupported) {
-                self.err(loc(at, unsupported), "NOT_SUPPORTED", format!("`{unsupported}` (distributed Map) is not supported; use an inline Map"));
+                self.err(
+                    loc(at, unsupported),
+                    "NOT_SUPPORTED",
+                    format!(
+                        "`{unsupported}` (distributed Map) is not supported; use an inline Map"
+                    ),
+                );
             }
         }
         let (field, processor) = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(p), None) => ("ItemProcessor", p),
             (None, Some(p)) => ("Iterator", p),
             _ => {
-                self.err(at.to_string(), "MISSING_FIELD", "a Map state needs exactly one of `ItemProcessor` or `Iterator`");
+                self.err(
+                    at.to_string(),
+                    "MISSING_FIELD",
+                    "a Map state needs exactly one of `ItemProcessor` or `Iterator`",
+                );
                 return None;
             }
         };
@@ -359,19 +560,34 @@ impl Parser {
             // DISTRIBUTED mode without an ItemReader or ResultWriter runs the
             // same iterations; raftflow runs them inline (see docs/asl.md).
             if let Some(cfg) = o.remove("ProcessorConfig") {
-                if let Some(mode) = cfg.get("Mode").and_then(Value::as_str).filter(|m| !matches!(*m, "INLINE" | "DISTRIBUTED")) {
-                    self.err(loc(&loc(at, field), "ProcessorConfig"), "INVALID_VALUE", format!("unknown Map processing mode `{mode}`"));
+                if let Some(mode) = cfg
+                    .get("Mode")
+                    .and_then(Value::as_str)
+                    .filter(|m| !matches!(*m, "INLINE" | "DISTRIBUTED"))
+                {
+                    self.err(
+                        loc(&loc(at, field), "ProcessorConfig"),
+                        "INVALID_VALUE",
+                        format!("unknown Map processing mode `{mode}`"),
+                    );
                 }
             }
         }
         let processor = self.machine(&processor_value, &loc(at, field))?;
         if obj.contains_key("Parameters") && obj.contains_key("ItemSelector") {
-            self.err(at.to_string(), "INVALID_VALUE", "use either `ItemSelector` or `Parameters`, not both");
+            self.err(
+                at.to_string(),
+                "INVALID_VALUE",
+                "use either `ItemSelector` or `Parameters`, not both",
+            );
         }
         let item_selector = obj
             .get("ItemSelector")
             .map(|v| self.template(v, &loc(at, "ItemSelector")))
-            .or_else(|| obj.get("Parameters").map(|v| self.template(v, &loc(at, "Parameters"))));
+            .or_else(|| {
+                obj.get("Parameters")
+                    .map(|v| self.template(v, &loc(at, "Parameters")))
+            });
         let mut handling = self.handling(obj, at);
         handling.parameters = None;
         Some(StateKind::Map {
@@ -395,8 +611,14 @@ fn check_operand(op: crate::choice::Op, v: &Value) -> Result<(), &'static str> {
         Op::Compare(Kind::String, _) | Op::StringMatches => v.is_string(),
         Op::Compare(Kind::Numeric, _) => v.is_number(),
         Op::Compare(Kind::Boolean, _) => v.is_boolean(),
-        Op::Compare(Kind::Timestamp, _) => v.as_str().and_then(crate::time::parse_timestamp).is_some(),
+        Op::Compare(Kind::Timestamp, _) => {
+            v.as_str().and_then(crate::time::parse_timestamp).is_some()
+        }
         _ => v.is_boolean(),
     };
-    if ok { Ok(()) } else { Err("has an operand of the wrong type") }
+    if ok {
+        Ok(())
+    } else {
+        Err("has an operand of the wrong type")
+    }
 }

@@ -35,7 +35,10 @@ pub struct PathSyntaxError {
 
 impl Path {
     pub fn parse(raw: &str) -> Result<Path, PathSyntaxError> {
-        let err = |reason: &str| PathSyntaxError { path: raw.to_string(), reason: reason.to_string() };
+        let err = |reason: &str| PathSyntaxError {
+            path: raw.to_string(),
+            reason: reason.to_string(),
+        };
         let (context, rest) = if let Some(r) = raw.strip_prefix("$$") {
             (true, r)
         } else if let Some(r) = raw.strip_prefix('$') {
@@ -77,12 +80,18 @@ impl Path {
                 c => return Err(err(&format!("unexpected `{c}`"))),
             }
         }
-        Ok(Path { raw: raw.to_string(), context, segments })
+        Ok(Path {
+            raw: raw.to_string(),
+            context,
+            segments,
+        })
     }
 
     /// Whether the path names at most one node (fields and indexes only).
     pub fn is_reference(&self) -> bool {
-        self.segments.iter().all(|s| matches!(s, Segment::Field(_) | Segment::Index(_)))
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Field(_) | Segment::Index(_)))
     }
 
     /// Selects from `root`. A reference path yields its node or `None`; any
@@ -93,7 +102,9 @@ impl Path {
             for segment in &self.segments {
                 node = match (segment, node) {
                     (Segment::Field(name), Value::Object(map)) => map.get(name)?,
-                    (Segment::Index(i), Value::Array(items)) => items.get(resolve_index(*i, items.len())?)?,
+                    (Segment::Index(i), Value::Array(items)) => {
+                        items.get(resolve_index(*i, items.len())?)?
+                    }
                     _ => return None,
                 };
             }
@@ -123,13 +134,19 @@ impl Path {
                     }
                     match node {
                         Value::Object(map) => map.entry(name.clone()).or_insert(Value::Null),
-                        other => return Err(format!("cannot set field `{name}` on a {}", type_name(other))),
+                        other => {
+                            return Err(format!(
+                                "cannot set field `{name}` on a {}",
+                                type_name(other)
+                            ))
+                        }
                     }
                 }
                 Segment::Index(i) => match node {
                     Value::Array(items) => {
                         let len = items.len();
-                        let idx = resolve_index(*i, len).ok_or_else(|| format!("index {i} is out of bounds"))?;
+                        let idx = resolve_index(*i, len)
+                            .ok_or_else(|| format!("index {i} is out of bounds"))?;
                         &mut items[idx]
                     }
                     other => return Err(format!("cannot index a {}", type_name(other))),
@@ -223,7 +240,8 @@ fn parse_bracket(inner: &str) -> Result<Segment, String> {
     if inner == "*" {
         return Ok(Segment::Wildcard);
     }
-    if (inner.starts_with('\'') && inner.ends_with('\'') || inner.starts_with('"') && inner.ends_with('"'))
+    if (inner.starts_with('\'') && inner.ends_with('\'')
+        || inner.starts_with('"') && inner.ends_with('"'))
         && inner.len() >= 2
     {
         return Ok(Segment::Field(inner[1..inner.len() - 1].to_string()));
@@ -234,7 +252,13 @@ fn parse_bracket(inner: &str) -> Result<Segment, String> {
     if let Some((a, b)) = inner.split_once(':') {
         let bound = |s: &str| -> Result<Option<i64>, String> {
             let s = s.trim();
-            if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| format!("bad slice bound `{s}`")) }
+            if s.is_empty() {
+                Ok(None)
+            } else {
+                s.parse()
+                    .map(Some)
+                    .map_err(|_| format!("bad slice bound `{s}`"))
+            }
         };
         if b.contains(':') {
             return Err("slice steps are not supported".into());
@@ -242,10 +266,16 @@ fn parse_bracket(inner: &str) -> Result<Segment, String> {
         return Ok(Segment::Slice(bound(a)?, bound(b)?));
     }
     if inner.contains(',') {
-        let indexes: Result<Vec<i64>, _> = inner.split(',').map(|s| s.trim().parse::<i64>()).collect();
-        return indexes.map(Segment::Union).map_err(|_| format!("bad index list `{inner}`"));
+        let indexes: Result<Vec<i64>, _> =
+            inner.split(',').map(|s| s.trim().parse::<i64>()).collect();
+        return indexes
+            .map(Segment::Union)
+            .map_err(|_| format!("bad index list `{inner}`"));
     }
-    inner.parse::<i64>().map(Segment::Index).map_err(|_| format!("bad index `{inner}`"))
+    inner
+        .parse::<i64>()
+        .map(Segment::Index)
+        .map_err(|_| format!("bad index `{inner}`"))
 }
 
 #[cfg(test)]
@@ -258,27 +288,54 @@ mod tests {
     fn reference_paths_select_one_node() {
         let data = json!({"a": {"b": [1, 2, {"c": "x"}]}, "weird key": 5});
         assert_eq!(Path::parse("$").unwrap().select(&data), Some(data.clone()));
-        assert_eq!(Path::parse("$.a.b[2].c").unwrap().select(&data), Some(json!("x")));
-        assert_eq!(Path::parse("$.a.b[-1].c").unwrap().select(&data), Some(json!("x")));
-        assert_eq!(Path::parse("$['weird key']").unwrap().select(&data), Some(json!(5)));
+        assert_eq!(
+            Path::parse("$.a.b[2].c").unwrap().select(&data),
+            Some(json!("x"))
+        );
+        assert_eq!(
+            Path::parse("$.a.b[-1].c").unwrap().select(&data),
+            Some(json!("x"))
+        );
+        assert_eq!(
+            Path::parse("$['weird key']").unwrap().select(&data),
+            Some(json!(5))
+        );
         assert_eq!(Path::parse("$.missing").unwrap().select(&data), None);
     }
 
     #[test]
     fn other_paths_select_arrays() {
         let data = json!({"items": [{"p": 1}, {"p": 2}, {"p": 3}]});
-        assert_eq!(Path::parse("$.items[*].p").unwrap().select(&data), Some(json!([1, 2, 3])));
-        assert_eq!(Path::parse("$.items[0:2].p").unwrap().select(&data), Some(json!([1, 2])));
-        assert_eq!(Path::parse("$..p").unwrap().select(&data), Some(json!([1, 2, 3])));
-        assert_eq!(Path::parse("$.items[0,2].p").unwrap().select(&data), Some(json!([1, 3])));
+        assert_eq!(
+            Path::parse("$.items[*].p").unwrap().select(&data),
+            Some(json!([1, 2, 3]))
+        );
+        assert_eq!(
+            Path::parse("$.items[0:2].p").unwrap().select(&data),
+            Some(json!([1, 2]))
+        );
+        assert_eq!(
+            Path::parse("$..p").unwrap().select(&data),
+            Some(json!([1, 2, 3]))
+        );
+        assert_eq!(
+            Path::parse("$.items[0,2].p").unwrap().select(&data),
+            Some(json!([1, 3]))
+        );
     }
 
     #[test]
     fn set_creates_objects() {
         let mut data = json!({"a": 1});
-        Path::parse("$.b.c").unwrap().set(&mut data, json!(2)).unwrap();
+        Path::parse("$.b.c")
+            .unwrap()
+            .set(&mut data, json!(2))
+            .unwrap();
         assert_eq!(data, json!({"a": 1, "b": {"c": 2}}));
-        assert!(Path::parse("$.a.x").unwrap().set(&mut data, json!(3)).is_err());
+        assert!(Path::parse("$.a.x")
+            .unwrap()
+            .set(&mut data, json!(3))
+            .is_err());
     }
 
     #[test]

@@ -4,13 +4,27 @@
 /// Parses an RFC 3339 timestamp into nanoseconds since the Unix epoch.
 pub fn parse_timestamp(s: &str) -> Option<i128> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { std::str::from_utf8(&b[r]).ok()?.parse().ok() };
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        std::str::from_utf8(&b[r]).ok()?.parse().ok()
+    };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -33,7 +47,11 @@ pub fn parse_timestamp(s: &str) -> Option<i128> {
             let h = (h1 - b'0') as i64 * 10 + (h2 - b'0') as i64;
             let m = (m1 - b'0') as i64 * 10 + (m2 - b'0') as i64;
             let total = h * 3600 + m * 60;
-            if *sign == b'+' { total } else { -total }
+            if *sign == b'+' {
+                total
+            } else {
+                -total
+            }
         }
         _ => return None,
     };
@@ -80,7 +98,13 @@ pub fn format_millis(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
 }
 
 #[cfg(test)]
@@ -91,11 +115,17 @@ mod tests {
     fn parses_and_formats() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(parse_timestamp("2024-02-29T12:00:00.5Z"), Some((1_709_208_000i128) * 1_000_000_000 + 500_000_000));
+        assert_eq!(
+            parse_timestamp("2024-02-29T12:00:00.5Z"),
+            Some((1_709_208_000i128) * 1_000_000_000 + 500_000_000)
+        );
         assert_eq!(parse_timestamp("2023-02-29T12:00:00Z"), None);
         assert_eq!(parse_timestamp("2024-01-01 00:00:00Z"), None);
         assert_eq!(format_millis(1_709_208_000_500), "2024-02-29T12:00:00.500Z");
         let ms = 1_700_000_123_456u64;
-        assert_eq!(parse_timestamp(&format_millis(ms)), Some(ms as i128 * 1_000_000));
+        assert_eq!(
+            parse_timestamp(&format_millis(ms)),
+            Some(ms as i128 * 1_000_000)
+        );
     }
 }

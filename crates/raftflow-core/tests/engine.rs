@@ -4,13 +4,22 @@ use raftflow_core::local::{run_local, Answer};
 use raftflow_core::{parse_definition, Status};
 use serde_json::{json, Value};
 
-fn run(def: Value, input: Value, answer: impl FnMut(&str, &Value, u32) -> Answer) -> raftflow_core::local::Outcome {
+fn run(
+    def: Value,
+    input: Value,
+    answer: impl FnMut(&str, &Value, u32) -> Answer,
+) -> raftflow_core::local::Outcome {
     let machine = parse_definition(&def.to_string()).unwrap_or_else(|d| panic!("{d:?}"));
     run_local(&machine, input, 1_700_000_000_000, 42, answer)
 }
 
 fn kinds(outcome: &raftflow_core::local::Outcome) -> Vec<&str> {
-    outcome.execution.events.iter().map(|e| e.kind.as_str()).collect()
+    outcome
+        .execution
+        .events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect()
 }
 
 #[test]
@@ -21,7 +30,17 @@ fn pass_chain_with_paths() {
     let out = run(def, json!({"n": 2}), |_, _, _| Answer::Silent);
     assert_eq!(out.execution.status, Status::Succeeded);
     assert_eq!(out.execution.output, Some(json!({"sum": 3, "ctx": "B"})));
-    assert_eq!(kinds(&out), ["ExecutionStarted", "PassStateEntered", "PassStateExited", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"]);
+    assert_eq!(
+        kinds(&out),
+        [
+            "ExecutionStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "PassStateEntered",
+            "PassStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
 }
 
 #[test]
@@ -38,12 +57,21 @@ fn task_retry_then_catch() {
         assert_eq!(input, &json!({"order": 7}));
         calls += 1;
         assert_eq!(attempt, calls);
-        Answer::Fail { error: "Flaky".into(), cause: "card network".into() }
+        Answer::Fail {
+            error: "Flaky".into(),
+            cause: "card network".into(),
+        }
     });
     assert_eq!(calls, 3, "one try and two retries");
     assert_eq!(out.execution.status, Status::Succeeded);
-    assert_eq!(out.execution.output, Some(json!({"order": 7, "error": {"Error": "Flaky", "Cause": "card network"}})));
-    assert!(out.end_ms >= 1_700_000_000_000 + 3_000, "back-off of 1 s then 2 s in virtual time");
+    assert_eq!(
+        out.execution.output,
+        Some(json!({"order": 7, "error": {"Error": "Flaky", "Cause": "card network"}}))
+    );
+    assert!(
+        out.end_ms >= 1_700_000_000_000 + 3_000,
+        "back-off of 1 s then 2 s in virtual time"
+    );
 }
 
 #[test]
@@ -60,16 +88,36 @@ fn choice_wait_parallel_map() {
                 "ItemProcessor": {"StartAt": "Pick", "States": {"Pick": {"Type": "Task", "Resource": "arn:aws:states:us-east-1:123456789012:activity:pick", "End": true}}},
                 "End": true}}}]},
         "Pause": {"Type": "Wait", "Seconds": 60, "End": true}}});
-    let out = run(def.clone(), json!({"score": 10, "vip": false, "items": ["a", "b", "c"]}), |activity, input, _| match activity {
-        "reserve" => Answer::Succeed(json!("reserved")),
-        "pick" => Answer::Succeed(json!(format!("{}@{}", input["sku"].as_str().unwrap(), input["i"]))),
-        other => panic!("unexpected activity {other}"),
-    });
-    assert_eq!(out.execution.status, Status::Succeeded, "{:?}", out.execution.failure);
-    assert_eq!(out.execution.output, Some(json!(["reserved", ["a@0", "b@1", "c@2"]])));
+    let out = run(
+        def.clone(),
+        json!({"score": 10, "vip": false, "items": ["a", "b", "c"]}),
+        |activity, input, _| match activity {
+            "reserve" => Answer::Succeed(json!("reserved")),
+            "pick" => Answer::Succeed(json!(format!(
+                "{}@{}",
+                input["sku"].as_str().unwrap(),
+                input["i"]
+            ))),
+            other => panic!("unexpected activity {other}"),
+        },
+    );
+    assert_eq!(
+        out.execution.status,
+        Status::Succeeded,
+        "{:?}",
+        out.execution.failure
+    );
+    assert_eq!(
+        out.execution.output,
+        Some(json!(["reserved", ["a@0", "b@1", "c@2"]]))
+    );
     assert_eq!(out.end_ms, 1_700_000_000_000 + 60_000);
 
-    let failed = run(def, json!({"score": 99, "vip": false, "items": []}), |_, _, _| Answer::Silent);
+    let failed = run(
+        def,
+        json!({"score": 99, "vip": false, "items": []}),
+        |_, _, _| Answer::Silent,
+    );
     assert_eq!(failed.execution.status, Status::Failed);
     assert_eq!(failed.execution.failure.as_ref().unwrap().error, "Review");
 }
@@ -81,7 +129,11 @@ fn heartbeat_timeout_triggers_retry() {
     let mut attempts = 0;
     let out = run(def, json!({}), |_, _, _| {
         attempts += 1;
-        if attempts == 1 { Answer::Silent } else { Answer::Succeed(json!("ok")) }
+        if attempts == 1 {
+            Answer::Silent
+        } else {
+            Answer::Succeed(json!("ok"))
+        }
     });
     assert_eq!(out.execution.status, Status::Succeeded);
     assert!(kinds(&out).contains(&"ActivityTimedOut"));
@@ -109,7 +161,10 @@ fn validation_reports_every_problem_with_its_location() {
         "B": {"Type": "Pass", "End": true, "Choices": []},
         "C": {"Type": "Pass", "InputPath": "not-a-path", "End": true}}});
     let diags = parse_definition(&def.to_string()).unwrap_err();
-    let found: Vec<(String, String)> = diags.iter().map(|d| (d.location.clone(), d.code.clone())).collect();
+    let found: Vec<(String, String)> = diags
+        .iter()
+        .map(|d| (d.location.clone(), d.code.clone()))
+        .collect();
     for expected in [
         ("/States/A/Next", "MISSING_TRANSITION_TARGET"),
         ("/States/A/Colour", "UNKNOWN_FIELD"),
@@ -117,6 +172,9 @@ fn validation_reports_every_problem_with_its_location() {
         ("/States/C/InputPath", "INVALID_PATH"),
         ("/States/B", "UNREACHABLE_STATE"),
     ] {
-        assert!(found.contains(&(expected.0.to_string(), expected.1.to_string())), "missing {expected:?} in {found:?}");
+        assert!(
+            found.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "missing {expected:?} in {found:?}"
+        );
     }
 }

@@ -7,8 +7,8 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::ServerState;
 use raftflow_proto::v1::cluster_service_server::ClusterService;
 use raftflow_proto::v1::{
-    AddLearnerRequest, ChangeMembershipRequest, Member, MembershipReply, NodeStatus, ProbeReply, ProbeRequest,
-    ReadProbeReply, ReadProbeRequest, StatusRequest,
+    AddLearnerRequest, ChangeMembershipRequest, Member, MembershipReply, NodeStatus, ProbeReply,
+    ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest,
 };
 use raftflow_store::{Command, CommandResult, NodeInfo};
 use tonic::{Request, Response, Status};
@@ -44,11 +44,15 @@ impl ClusterServiceImpl {
 /// Maps openraft's write errors onto the node's own.
 pub fn client_write_error(error: RaftError<u64, ClientWriteError<u64, NodeInfo>>) -> ApiError {
     match error {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ApiError::Write(WriteError::NotLeader {
-            leader_id: f.leader_id,
-            leader_api_addr: f.leader_node.map(|n| n.api_addr),
-        }),
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => ApiError::FailedPrecondition(e.to_string()),
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ApiError::Write(WriteError::NotLeader {
+                leader_id: f.leader_id,
+                leader_api_addr: f.leader_node.map(|n| n.api_addr),
+            })
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ApiError::FailedPrecondition(e.to_string())
+        }
         RaftError::Fatal(e) => ApiError::Write(WriteError::Raft(e.to_string())),
     }
 }
@@ -58,7 +62,9 @@ pub fn client_write_error(error: RaftError<u64, ClientWriteError<u64, NodeInfo>>
 pub async fn linearizable_barrier(ctx: &NodeContext) -> Result<(), ApiError> {
     let timeout = std::time::Duration::from_millis(ctx.config.write_timeout_ms);
     match tokio::time::timeout(timeout, ctx.raft.ensure_linearizable()).await {
-        Err(_) => Err(ApiError::Write(WriteError::Timeout { timeout_ms: ctx.config.write_timeout_ms })),
+        Err(_) => Err(ApiError::Write(WriteError::Timeout {
+            timeout_ms: ctx.config.write_timeout_ms,
+        })),
         Ok(Ok(_)) => Ok(()),
         Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
             Err(ApiError::Write(WriteError::NotLeader {
@@ -82,12 +88,21 @@ fn role(state: ServerState) -> &'static str {
 
 #[tonic::async_trait]
 impl ClusterService for ClusterServiceImpl {
-    async fn status(&self, request: Request<StatusRequest>) -> Result<Response<NodeStatus>, Status> {
+    async fn status(
+        &self,
+        request: Request<StatusRequest>,
+    ) -> Result<Response<NodeStatus>, Status> {
         let metrics = self.ctx.raft.metrics().borrow().clone();
         let leader_id = metrics.current_leader.unwrap_or(0);
         let leader_api_addr = metrics
             .current_leader
-            .and_then(|id| metrics.membership_config.membership().get_node(&id).map(|n| n.api_addr.clone()))
+            .and_then(|id| {
+                metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| n.api_addr.clone())
+            })
             .unwrap_or_default();
         let state_digest = if request.into_inner().digest {
             let reader = self.ctx.reader.clone();
@@ -116,15 +131,28 @@ impl ClusterService for ClusterServiceImpl {
         }))
     }
 
-    async fn add_learner(&self, request: Request<AddLearnerRequest>) -> Result<Response<MembershipReply>, Status> {
+    async fn add_learner(
+        &self,
+        request: Request<AddLearnerRequest>,
+    ) -> Result<Response<MembershipReply>, Status> {
         let req = request.into_inner();
         if req.id == 0 {
             return Err(ApiError::InvalidArgument("node id must be at least 1".into()).into());
         }
-        let node = NodeInfo { raft_addr: req.raft_addr, api_addr: req.api_addr };
-        let response =
-            self.ctx.raft.add_learner(req.id, node, true).await.map_err(client_write_error)?;
-        Ok(Response::new(MembershipReply { log_index: response.log_id.index, members: self.members() }))
+        let node = NodeInfo {
+            raft_addr: req.raft_addr,
+            api_addr: req.api_addr,
+        };
+        let response = self
+            .ctx
+            .raft
+            .add_learner(req.id, node, true)
+            .await
+            .map_err(client_write_error)?;
+        Ok(Response::new(MembershipReply {
+            log_index: response.log_id.index,
+            members: self.members(),
+        }))
     }
 
     async fn change_membership(
@@ -134,22 +162,37 @@ impl ClusterService for ClusterServiceImpl {
         let req = request.into_inner();
         let voters: BTreeSet<u64> = req.voters.into_iter().collect();
         if voters.is_empty() {
-            return Err(ApiError::InvalidArgument("the new membership needs at least one voter".into()).into());
+            return Err(ApiError::InvalidArgument(
+                "the new membership needs at least one voter".into(),
+            )
+            .into());
         }
-        let response =
-            self.ctx.raft.change_membership(voters, req.retain).await.map_err(client_write_error)?;
-        Ok(Response::new(MembershipReply { log_index: response.log_id.index, members: self.members() }))
+        let response = self
+            .ctx
+            .raft
+            .change_membership(voters, req.retain)
+            .await
+            .map_err(client_write_error)?;
+        Ok(Response::new(MembershipReply {
+            log_index: response.log_id.index,
+            members: self.members(),
+        }))
     }
 
     async fn probe(&self, request: Request<ProbeRequest>) -> Result<Response<ProbeReply>, Status> {
         let req = request.into_inner();
         if req.key.is_empty() || req.key.len() > 256 {
-            return Err(ApiError::InvalidArgument("probe key must be 1 to 256 bytes".into()).into());
+            return Err(
+                ApiError::InvalidArgument("probe key must be 1 to 256 bytes".into()).into(),
+            );
         }
         let result = self
             .ctx
             .proposer
-            .propose(Command::Probe { key: req.key, value: req.value })
+            .propose(Command::Probe {
+                key: req.key,
+                value: req.value,
+            })
             .await
             .map_err(ApiError::from)?;
         match result {
@@ -158,15 +201,26 @@ impl ClusterService for ClusterServiceImpl {
         }
     }
 
-    async fn read_probe(&self, request: Request<ReadProbeRequest>) -> Result<Response<ReadProbeReply>, Status> {
+    async fn read_probe(
+        &self,
+        request: Request<ReadProbeRequest>,
+    ) -> Result<Response<ReadProbeReply>, Status> {
         let req = request.into_inner();
         if !req.local {
             linearizable_barrier(&self.ctx).await?;
         }
         let record = self.ctx.reader.probe(&req.key).map_err(ApiError::from)?;
         Ok(Response::new(match record {
-            Some(r) => ReadProbeReply { found: true, value: r.value, log_index: r.log_index },
-            None => ReadProbeReply { found: false, value: Vec::new(), log_index: 0 },
+            Some(r) => ReadProbeReply {
+                found: true,
+                value: r.value,
+                log_index: r.log_index,
+            },
+            None => ReadProbeReply {
+                found: false,
+                value: Vec::new(),
+                log_index: 0,
+            },
         }))
     }
 }

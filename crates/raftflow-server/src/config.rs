@@ -10,11 +10,18 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: field `{field}`: {message}")]
-    Invalid { path: PathBuf, field: &'static str, message: String },
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// A member of the initial cluster.
@@ -98,7 +105,12 @@ pub struct SchedulerConfig {
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        Self { task_lease_s: 300, poll_timeout_ms: 60_000, max_payload_bytes: 256 * 1024, retention_hours: 24 * 7 }
+        Self {
+            task_lease_s: 300,
+            poll_timeout_ms: 60_000,
+            max_payload_bytes: 256 * 1024,
+            retention_hours: 24 * 7,
+        }
     }
 }
 
@@ -112,8 +124,10 @@ fn default_max_batch() -> usize {
 
 impl NodeConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
@@ -122,18 +136,23 @@ impl NodeConfig {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data_dir = base.join(&config.data_dir);
         }
-        config.validate().map_err(|(field, message)| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            field,
-            message,
-        })?;
+        config
+            .validate()
+            .map_err(|(field, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                field,
+                message,
+            })?;
         Ok(config)
     }
 
     /// Checks what serde cannot: ranges, addresses and cross-field rules.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.id == 0 {
-            return Err(("id", "must be at least 1 (0 means \"no leader\" in status)".into()));
+            return Err((
+                "id",
+                "must be at least 1 (0 means \"no leader\" in status)".into(),
+            ));
         }
         check_addr("raft_addr", &self.raft_addr)?;
         check_addr("api_addr", &self.api_addr)?;
@@ -145,16 +164,26 @@ impl NodeConfig {
             check_addr("initial_members.raft_addr", &peer.raft_addr)?;
             check_addr("initial_members.api_addr", &peer.api_addr)?;
             if !ids.insert(peer.id) {
-                return Err(("initial_members", format!("node id {} appears twice", peer.id)));
+                return Err((
+                    "initial_members",
+                    format!("node id {} appears twice", peer.id),
+                ));
             }
         }
         if !self.initial_members.is_empty() {
-            let me = self.initial_members.iter().find(|p| p.id == self.id).ok_or((
-                "initial_members",
-                format!("does not list this node's own id {}", self.id),
-            ))?;
+            let me = self
+                .initial_members
+                .iter()
+                .find(|p| p.id == self.id)
+                .ok_or((
+                    "initial_members",
+                    format!("does not list this node's own id {}", self.id),
+                ))?;
             if me.raft_addr != self.raft_addr || me.api_addr != self.api_addr {
-                return Err(("initial_members", format!("entry for id {} disagrees with raft_addr/api_addr", self.id)));
+                return Err((
+                    "initial_members",
+                    format!("entry for id {} disagrees with raft_addr/api_addr", self.id),
+                ));
             }
         }
         let t = &self.raft;
@@ -162,10 +191,16 @@ impl NodeConfig {
             return Err(("raft.heartbeat_interval_ms", "must be positive".into()));
         }
         if t.election_timeout_min_ms <= t.heartbeat_interval_ms * 2 {
-            return Err(("raft.election_timeout_min_ms", "must exceed twice the heartbeat interval".into()));
+            return Err((
+                "raft.election_timeout_min_ms",
+                "must exceed twice the heartbeat interval".into(),
+            ));
         }
         if t.election_timeout_max_ms <= t.election_timeout_min_ms {
-            return Err(("raft.election_timeout_max_ms", "must exceed election_timeout_min_ms".into()));
+            return Err((
+                "raft.election_timeout_max_ms",
+                "must exceed election_timeout_min_ms".into(),
+            ));
         }
         if self.write_timeout_ms == 0 {
             return Err(("write_timeout_ms", "must be positive".into()));
@@ -174,7 +209,10 @@ impl NodeConfig {
             return Err(("scheduler.task_lease_s", "must be positive".into()));
         }
         if self.scheduler.max_payload_bytes < 1024 {
-            return Err(("scheduler.max_payload_bytes", "must be at least 1024".into()));
+            return Err((
+                "scheduler.max_payload_bytes",
+                "must be at least 1024".into(),
+            ));
         }
         if self.max_batch_commands == 0 {
             return Err(("max_batch_commands", "must be positive".into()));
@@ -202,5 +240,10 @@ impl NodeConfig {
 fn check_addr(field: &'static str, addr: &str) -> Result<(), (&'static str, String)> {
     addr.parse::<std::net::SocketAddr>()
         .map(|_| ())
-        .map_err(|_| (field, format!("`{addr}` is not a host:port socket address (e.g. 127.0.0.1:7101)")))
+        .map_err(|_| {
+            (
+                field,
+                format!("`{addr}` is not a host:port socket address (e.g. 127.0.0.1:7101)"),
+            )
+        })
 }

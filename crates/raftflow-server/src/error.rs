@@ -11,7 +11,10 @@ pub const NOT_LEADER_KEY: &str = "x-raftflow-not-leader";
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     #[error("this node is not the leader")]
-    NotLeader { leader_id: Option<u64>, leader_api_addr: Option<String> },
+    NotLeader {
+        leader_id: Option<u64>,
+        leader_api_addr: Option<String>,
+    },
     #[error("no quorum committed the write within {timeout_ms} ms; it may still commit")]
     Timeout { timeout_ms: u64 },
     #[error("raft: {0}")]
@@ -62,26 +65,36 @@ impl From<ApiError> for Status {
     fn from(error: ApiError) -> Status {
         let message = error.to_string();
         match error {
-            ApiError::Write(WriteError::NotLeader { leader_id, leader_api_addr }) => {
+            ApiError::Write(WriteError::NotLeader {
+                leader_id,
+                leader_api_addr,
+            }) => {
                 let text = match (&leader_id, &leader_api_addr) {
-                    (Some(id), Some(addr)) => format!("not the leader; the leader is node {id} at {addr}"),
-                    _ => "not the leader, and no leader is known right now; retry shortly".to_string(),
+                    (Some(id), Some(addr)) => {
+                        format!("not the leader; the leader is node {id} at {addr}")
+                    }
+                    _ => "not the leader, and no leader is known right now; retry shortly"
+                        .to_string(),
                 };
                 let mut status = Status::unavailable(text);
-                status.metadata_mut().insert(NOT_LEADER_KEY, tonic::metadata::MetadataValue::from_static("1"));
+                status.metadata_mut().insert(
+                    NOT_LEADER_KEY,
+                    tonic::metadata::MetadataValue::from_static("1"),
+                );
                 if let Some(addr) = leader_api_addr.and_then(|a| a.parse().ok()) {
                     status.metadata_mut().insert(LEADER_ADDR_KEY, addr);
                 }
                 status
             }
-            ApiError::Write(WriteError::Timeout { .. }) | ApiError::Write(WriteError::ShuttingDown) => {
-                Status::unavailable(message)
-            }
+            ApiError::Write(WriteError::Timeout { .. })
+            | ApiError::Write(WriteError::ShuttingDown) => Status::unavailable(message),
             ApiError::Write(WriteError::Raft(_)) => Status::unavailable(message),
             ApiError::InvalidArgument(_) => Status::invalid_argument(message),
             ApiError::NotFound(_) => Status::not_found(message),
             ApiError::AlreadyExists(_) => Status::already_exists(message),
-            ApiError::FailedPrecondition(_) | ApiError::TaskTimedOut(_) => Status::failed_precondition(message),
+            ApiError::FailedPrecondition(_) | ApiError::TaskTimedOut(_) => {
+                Status::failed_precondition(message)
+            }
             ApiError::InvalidToken(_) => Status::invalid_argument(message),
             ApiError::Storage(_) | ApiError::Internal(_) => Status::internal(message),
         }

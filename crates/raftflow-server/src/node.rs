@@ -37,7 +37,10 @@ use raftflow_proto::v1::workflow_service_server::WorkflowServiceServer;
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the data directory {path}: {message}")]
     Store { path: String, message: String },
     #[error("invalid raft configuration: {0}")]
@@ -81,11 +84,16 @@ impl NodeHandle {
         api_listener: TcpListener,
     ) -> Result<Self, NodeError> {
         let raft_config = Arc::new(
-            config.openraft_config().validate().map_err(|e| NodeError::RaftConfig(e.to_string()))?,
+            config
+                .openraft_config()
+                .validate()
+                .map_err(|e| NodeError::RaftConfig(e.to_string()))?,
         );
         let path = config.data_dir.clone();
-        std::fs::create_dir_all(&path)
-            .map_err(|e| NodeError::Store { path: path.display().to_string(), message: e.to_string() })?;
+        std::fs::create_dir_all(&path).map_err(|e| NodeError::Store {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         let opened = tokio::task::spawn_blocking(move || raftflow_store::open(&path))
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
@@ -116,8 +124,12 @@ impl NodeHandle {
             scheduler: Scheduler::new(),
         };
         tokio::spawn(crate::scheduler::run(context.clone()));
-        let raft_addr = raft_listener.local_addr().map_err(|e| NodeError::Raft(e.to_string()))?;
-        let api_addr = api_listener.local_addr().map_err(|e| NodeError::Raft(e.to_string()))?;
+        let raft_addr = raft_listener
+            .local_addr()
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
+        let api_addr = api_listener
+            .local_addr()
+            .map_err(|e| NodeError::Raft(e.to_string()))?;
         let (stop, stopped) = watch::channel(false);
         let servers = vec![
             tokio::spawn(serve_raft(context.clone(), raft_listener, stopped.clone())),
@@ -131,7 +143,15 @@ impl NodeHandle {
             let members: BTreeMap<u64, NodeInfo> = config
                 .initial_members
                 .iter()
-                .map(|p| (p.id, NodeInfo { raft_addr: p.raft_addr.clone(), api_addr: p.api_addr.clone() }))
+                .map(|p| {
+                    (
+                        p.id,
+                        NodeInfo {
+                            raft_addr: p.raft_addr.clone(),
+                            api_addr: p.api_addr.clone(),
+                        },
+                    )
+                })
                 .collect();
             match raft.initialize(members).await {
                 Ok(()) => tracing::info!(node = config.id, "bootstrapped the initial membership"),
@@ -139,7 +159,13 @@ impl NodeHandle {
                 Err(e) => return Err(NodeError::Raft(format!("initialize: {e}"))),
             }
         }
-        Ok(Self { context, raft_addr, api_addr, stop, servers })
+        Ok(Self {
+            context,
+            raft_addr,
+            api_addr,
+            stop,
+            servers,
+        })
     }
 
     pub fn raft(&self) -> &Raft {
@@ -159,12 +185,21 @@ impl NodeHandle {
 async fn bind(addr: &str) -> Result<TcpListener, NodeError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| NodeError::Bind { addr: addr.to_string(), source })
+        .map_err(|source| NodeError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 async fn is_pristine(log_store: &mut raftflow_store::LogStore) -> Result<bool, NodeError> {
-    let state = log_store.get_log_state().await.map_err(|e| NodeError::Raft(e.to_string()))?;
-    let vote = log_store.read_vote().await.map_err(|e| NodeError::Raft(e.to_string()))?;
+    let state = log_store
+        .get_log_state()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    let vote = log_store
+        .read_vote()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
     Ok(state.last_log_id.is_none() && vote.is_none())
 }
 
@@ -193,7 +228,9 @@ async fn serve_api(
     stopped: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<ClusterServiceServer<ClusterServiceImpl>>().await;
+    health_reporter
+        .set_serving::<ClusterServiceServer<ClusterServiceImpl>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(raftflow_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -209,7 +246,9 @@ async fn serve_api(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ClusterServiceServer::new(ClusterServiceImpl::new(ctx.clone())))
+        .add_service(ClusterServiceServer::new(ClusterServiceImpl::new(
+            ctx.clone(),
+        )))
         .add_service(
             WorkflowServiceServer::new(WorkflowServiceImpl::new(ctx.clone()))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

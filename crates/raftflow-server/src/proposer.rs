@@ -74,7 +74,9 @@ async fn run(
     while let Some(first) = rx.recv().await {
         // Wait for a free slot before draining: commands that arrive while all
         // slots are busy join this batch instead of queueing behind it.
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match rx.try_recv() {
@@ -82,8 +84,12 @@ async fn run(
                 Err(_) => break,
             }
         }
-        stats.entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        stats.commands.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .entries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .commands
+            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let raft = raft.clone();
         tokio::spawn(async move {
             write_batch(&raft, batch, timeout).await;
@@ -93,15 +99,20 @@ async fn run(
 }
 
 async fn write_batch(raft: &Raft, batch: Vec<Proposal>, timeout: Duration) {
-    let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+    let (commands, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|p| (p.command, p.reply)).unzip();
     let outcome = tokio::time::timeout(timeout, raft.client_write(Envelope::V1(commands))).await;
     let results: Result<Vec<CommandResult>, WriteError> = match outcome {
-        Err(_) => Err(WriteError::Timeout { timeout_ms: timeout.as_millis() as u64 }),
-        Ok(Ok(response)) => Ok(response.data.results),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(WriteError::NotLeader {
-            leader_id: f.leader_id,
-            leader_api_addr: f.leader_node.map(|n| n.api_addr),
+        Err(_) => Err(WriteError::Timeout {
+            timeout_ms: timeout.as_millis() as u64,
         }),
+        Ok(Ok(response)) => Ok(response.data.results),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+            Err(WriteError::NotLeader {
+                leader_id: f.leader_id,
+                leader_api_addr: f.leader_node.map(|n| n.api_addr),
+            })
+        }
         Ok(Err(e)) => Err(WriteError::Raft(e.to_string())),
     };
     match results {

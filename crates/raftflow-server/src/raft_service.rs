@@ -30,18 +30,23 @@ impl RaftServiceImpl {
                 self.id, request.target
             )));
         }
-        codec::decode(&request.payload).map_err(|e| Status::invalid_argument(format!("raft payload: {e}")))
+        codec::decode(&request.payload)
+            .map_err(|e| Status::invalid_argument(format!("raft payload: {e}")))
     }
 }
 
 fn reply<T: Serialize>(result: &T) -> Result<Response<RaftReply>, Status> {
-    let payload = codec::encode(result).map_err(|e| Status::internal(format!("raft reply: {e}")))?;
+    let payload =
+        codec::encode(result).map_err(|e| Status::internal(format!("raft reply: {e}")))?;
     Ok(Response::new(RaftReply { payload }))
 }
 
 #[tonic::async_trait]
 impl RaftService for RaftServiceImpl {
-    async fn append_entries(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+    async fn append_entries(
+        &self,
+        request: Request<RaftRequest>,
+    ) -> Result<Response<RaftReply>, Status> {
         let rpc = self.open(request)?;
         reply(&self.raft.append_entries(rpc).await)
     }
@@ -51,7 +56,10 @@ impl RaftService for RaftServiceImpl {
         reply(&self.raft.vote(rpc).await)
     }
 
-    async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+    async fn install_snapshot(
+        &self,
+        request: Request<RaftRequest>,
+    ) -> Result<Response<RaftReply>, Status> {
         let rpc = self.open(request)?;
         reply(&self.raft.install_snapshot(rpc).await)
     }

@@ -23,7 +23,9 @@ use crate::error::{ApiError, WriteError};
 use crate::node::NodeContext;
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Default)]
@@ -41,8 +43,14 @@ impl Queues {
         if task.dispatched.is_some() || self.where_is.contains_key(&task.token) {
             return;
         }
-        self.where_is.insert(task.token.clone(), (task.activity.clone(), task.scheduled_ms));
-        self.ready.entry(task.activity.clone()).or_default().insert((task.scheduled_ms, task.token.clone()), task);
+        self.where_is.insert(
+            task.token.clone(),
+            (task.activity.clone(), task.scheduled_ms),
+        );
+        self.ready
+            .entry(task.activity.clone())
+            .or_default()
+            .insert((task.scheduled_ms, task.token.clone()), task);
     }
 
     fn remove_task(&mut self, token: &str) {
@@ -57,7 +65,11 @@ impl Queues {
     fn take(&mut self, activities: &[String]) -> Option<TaskEntry> {
         let (activity, key) = activities
             .iter()
-            .filter_map(|a| self.ready.get(a).and_then(|q| q.keys().next().map(|k| (a.clone(), k.clone()))))
+            .filter_map(|a| {
+                self.ready
+                    .get(a)
+                    .and_then(|q| q.keys().next().map(|k| (a.clone(), k.clone())))
+            })
             .min_by(|a, b| a.1.cmp(&b.1))?;
         self.where_is.remove(&key.1);
         self.ready.get_mut(&activity)?.remove(&key)
@@ -76,7 +88,10 @@ pub struct Dispatched {
 
 impl Scheduler {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self { queues: Mutex::new(Queues::default()), changed: Notify::new() })
+        Arc::new(Self {
+            queues: Mutex::new(Queues::default()),
+            changed: Notify::new(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
@@ -85,11 +100,21 @@ impl Scheduler {
 
     /// Tasks waiting per activity (for metrics and status).
     pub fn waiting(&self) -> BTreeMap<String, usize> {
-        self.lock().ready.iter().map(|(a, q)| (a.clone(), q.len())).collect()
+        self.lock()
+            .ready
+            .iter()
+            .map(|(a, q)| (a.clone(), q.len()))
+            .collect()
     }
 
     /// Long-polls for a task. The dispatch is committed before it returns.
-    pub async fn poll(&self, ctx: &NodeContext, activities: &[String], worker: &str, timeout: Duration) -> Result<Option<Dispatched>, ApiError> {
+    pub async fn poll(
+        &self,
+        ctx: &NodeContext,
+        activities: &[String],
+        worker: &str,
+        timeout: Duration,
+    ) -> Result<Option<Dispatched>, ApiError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();
@@ -97,11 +122,18 @@ impl Scheduler {
             notified.as_mut().enable();
             let (epoch, task) = {
                 let mut q = self.lock();
-                let Some(epoch) = q.epoch else { return Err(not_leader(ctx)) };
+                let Some(epoch) = q.epoch else {
+                    return Err(not_leader(ctx));
+                };
                 (epoch, q.take(activities))
             };
             if let Some(task) = task {
-                let command = Command::TaskDispatched { token: task.token.clone(), epoch, worker: worker.to_string(), now_ms: now_ms() };
+                let command = Command::TaskDispatched {
+                    token: task.token.clone(),
+                    epoch,
+                    worker: worker.to_string(),
+                    now_ms: now_ms(),
+                };
                 match ctx.proposer.propose(command).await {
                     Ok(CommandResult::Accepted) => return Ok(Some(Dispatched { task, epoch })),
                     Ok(_) => continue, // the attempt ended meanwhile
@@ -126,7 +158,11 @@ impl Scheduler {
             match effect {
                 Effect::TaskReady(task) => q.add_task(task),
                 Effect::TaskGone { token } => q.remove_task(&token),
-                Effect::TimerArmed { execution_id, timer, fire_at_ms } => {
+                Effect::TimerArmed {
+                    execution_id,
+                    timer,
+                    fire_at_ms,
+                } => {
                     q.timers.insert((fire_at_ms, execution_id, timer));
                 }
                 Effect::ExecutionFinished { .. } => {}
@@ -147,8 +183,17 @@ fn not_leader(ctx: &NodeContext) -> ApiError {
     let leader_api_addr = metrics
         .current_leader
         .filter(|l| *l != ctx.id)
-        .and_then(|id| metrics.membership_config.membership().get_node(&id).map(|n| n.api_addr.clone()));
-    ApiError::Write(WriteError::NotLeader { leader_id: metrics.current_leader.filter(|l| *l != ctx.id), leader_api_addr })
+        .and_then(|id| {
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| n.api_addr.clone())
+        });
+    ApiError::Write(WriteError::NotLeader {
+        leader_id: metrics.current_leader.filter(|l| *l != ctx.id),
+        leader_api_addr,
+    })
 }
 
 fn is_leader(ctx: &NodeContext) -> bool {
@@ -176,22 +221,42 @@ pub async fn run(ctx: NodeContext) {
 async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     crate::cluster_service::linearizable_barrier(ctx).await?;
     let mut effects = ctx.reader.subscribe_effects();
-    let epoch = match ctx.proposer.propose(Command::BeginEpoch { leader: ctx.id, now_ms: now_ms() }).await? {
+    let epoch = match ctx
+        .proposer
+        .propose(Command::BeginEpoch {
+            leader: ctx.id,
+            now_ms: now_ms(),
+        })
+        .await?
+    {
         CommandResult::Epoch { epoch } => epoch,
         other => return Err(ApiError::Internal(format!("BeginEpoch answered {other:?}"))),
     };
     let reader = ctx.reader.clone();
-    let (tasks, timers) = tokio::task::spawn_blocking(move || Ok::<_, raftflow_store::StoreError>((reads::open_tasks(reader.db())?, reads::timers(reader.db())?)))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let (tasks, timers) = tokio::task::spawn_blocking(move || {
+        Ok::<_, raftflow_store::StoreError>((
+            reads::open_tasks(reader.db())?,
+            reads::timers(reader.db())?,
+        ))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
     {
         let mut q = ctx.scheduler.lock();
-        *q = Queues { epoch: Some(epoch), ..Queues::default() };
+        *q = Queues {
+            epoch: Some(epoch),
+            ..Queues::default()
+        };
         tasks.into_iter().for_each(|t| q.add_task(t));
-        q.timers.extend(timers.into_iter().map(|(id, timer, at)| (at, id, timer)));
+        q.timers
+            .extend(timers.into_iter().map(|(id, timer, at)| (at, id, timer)));
     }
     ctx.scheduler.changed.notify_waiters();
-    tracing::info!(node = ctx.id, epoch, "leading: dispatching tasks and firing timers");
+    tracing::info!(
+        node = ctx.id,
+        epoch,
+        "leading: dispatching tasks and firing timers"
+    );
     let quorum_limit_ms = ctx.config.raft.election_timeout_max_ms;
     let mut metrics = ctx.raft.metrics();
     let mut last_purge = 0u64;
@@ -213,7 +278,9 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
         // A leader cut off from its quorum must stop handing out work at once.
         let since_ack = ctx.raft.metrics().borrow().millis_since_quorum_ack;
         if since_ack.is_some_and(|ms| ms > quorum_limit_ms) {
-            return Err(ApiError::Write(WriteError::Timeout { timeout_ms: quorum_limit_ms }));
+            return Err(ApiError::Write(WriteError::Timeout {
+                timeout_ms: quorum_limit_ms,
+            }));
         }
         fire_due_timers(ctx);
         let now = now_ms();
@@ -221,7 +288,14 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             last_purge = now;
             let before_ms = now.saturating_sub(ctx.config.scheduler.retention_hours * 3_600_000);
             let proposer = ctx.proposer.clone();
-            tokio::spawn(async move { proposer.propose(Command::PurgeFinished { before_ms, limit: 1000 }).await });
+            tokio::spawn(async move {
+                proposer
+                    .propose(Command::PurgeFinished {
+                        before_ms,
+                        limit: 1000,
+                    })
+                    .await
+            });
         }
     }
 }
@@ -239,7 +313,12 @@ fn fire_due_timers(ctx: &NodeContext) {
     for (at, execution_id, timer) in due {
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let command = Command::TimerFired { execution_id: execution_id.clone(), timer, now_ms: now_ms(), seed: rand::random() };
+            let command = Command::TimerFired {
+                execution_id: execution_id.clone(),
+                timer,
+                now_ms: now_ms(),
+                seed: rand::random(),
+            };
             if ctx.proposer.propose(command).await.is_err() {
                 // Outcome unknown: try again; a repeat is refused as stale.
                 let mut q = ctx.scheduler.lock();

@@ -12,7 +12,11 @@ use tonic::Status;
 
 use crate::workflow_service::history_event;
 
-pub fn stream(reader: StateReader, execution_id: String, after: u64) -> impl Stream<Item = Result<HistoryEvent, Status>> + Send {
+pub fn stream(
+    reader: StateReader,
+    execution_id: String,
+    after: u64,
+) -> impl Stream<Item = Result<HistoryEvent, Status>> + Send {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tokio::spawn(async move {
         let mut applied = reader.watch_applied();

@@ -36,9 +36,13 @@ impl WorkerServiceImpl {
     fn check_payload(&self, what: &str, json: &str) -> Result<(), ApiError> {
         let limit = self.ctx.config.scheduler.max_payload_bytes;
         if json.len() > limit {
-            return Err(ApiError::InvalidArgument(format!("the {what} is {} bytes; the limit is {limit}", json.len())));
+            return Err(ApiError::InvalidArgument(format!(
+                "the {what} is {} bytes; the limit is {limit}",
+                json.len()
+            )));
         }
-        serde_json::from_str::<serde_json::Value>(json).map_err(|e| ApiError::InvalidArgument(format!("the {what} is not JSON: {e}")))?;
+        serde_json::from_str::<serde_json::Value>(json)
+            .map_err(|e| ApiError::InvalidArgument(format!("the {what} is not JSON: {e}")))?;
         Ok(())
     }
 }
@@ -46,11 +50,15 @@ impl WorkerServiceImpl {
 /// Splits a token into the attempt and, for worker tokens, the epoch.
 pub fn parse_token(token: &str) -> Result<(String, Option<u64>), ApiError> {
     if token.is_empty() || !token.contains('#') {
-        return Err(ApiError::InvalidToken(format!("`{token}` is not a raftflow task token")));
+        return Err(ApiError::InvalidToken(format!(
+            "`{token}` is not a raftflow task token"
+        )));
     }
     match token.rsplit_once('@') {
         Some((attempt, epoch)) => {
-            let epoch = epoch.parse().map_err(|_| ApiError::InvalidToken(format!("`{token}` has a malformed epoch")))?;
+            let epoch = epoch
+                .parse()
+                .map_err(|_| ApiError::InvalidToken(format!("`{token}` has a malformed epoch")))?;
             Ok((attempt.to_string(), Some(epoch)))
         }
         None => Ok((token.to_string(), None)),
@@ -59,14 +67,36 @@ pub fn parse_token(token: &str) -> Result<(String, Option<u64>), ApiError> {
 
 #[tonic::async_trait]
 impl WorkerService for WorkerServiceImpl {
-    async fn poll_task(&self, request: Request<PollTaskRequest>) -> Result<Response<PollTaskReply>, Status> {
+    async fn poll_task(
+        &self,
+        request: Request<PollTaskRequest>,
+    ) -> Result<Response<PollTaskReply>, Status> {
         let req = request.into_inner();
         if req.activities.is_empty() {
-            return Err(ApiError::InvalidArgument("name at least one activity to poll".into()).into());
+            return Err(
+                ApiError::InvalidArgument("name at least one activity to poll".into()).into(),
+            );
         }
-        let timeout_ms = if req.timeout_ms == 0 { self.ctx.config.scheduler.poll_timeout_ms } else { u64::from(req.timeout_ms) };
-        let worker = if req.worker.is_empty() { "anonymous".to_string() } else { req.worker };
-        let polled = self.ctx.scheduler.poll(&self.ctx, &req.activities, &worker, Duration::from_millis(timeout_ms)).await?;
+        let timeout_ms = if req.timeout_ms == 0 {
+            self.ctx.config.scheduler.poll_timeout_ms
+        } else {
+            u64::from(req.timeout_ms)
+        };
+        let worker = if req.worker.is_empty() {
+            "anonymous".to_string()
+        } else {
+            req.worker
+        };
+        let polled = self
+            .ctx
+            .scheduler
+            .poll(
+                &self.ctx,
+                &req.activities,
+                &worker,
+                Duration::from_millis(timeout_ms),
+            )
+            .await?;
         Ok(Response::new(match polled {
             None => PollTaskReply::default(),
             Some(d) => PollTaskReply {
@@ -82,28 +112,64 @@ impl WorkerService for WorkerServiceImpl {
         }))
     }
 
-    async fn complete_task(&self, request: Request<CompleteTaskRequest>) -> Result<Response<CompleteTaskReply>, Status> {
+    async fn complete_task(
+        &self,
+        request: Request<CompleteTaskRequest>,
+    ) -> Result<Response<CompleteTaskReply>, Status> {
         let req = request.into_inner();
         let (token, epoch) = parse_token(&req.token)?;
-        let output = if req.output.trim().is_empty() { "{}".to_string() } else { req.output };
+        let output = if req.output.trim().is_empty() {
+            "{}".to_string()
+        } else {
+            req.output
+        };
         self.check_payload("output", &output)?;
-        self.report(Command::TaskCompleted { token, epoch, output, now_ms: now_ms(), seed: rand::random() }).await?;
+        self.report(Command::TaskCompleted {
+            token,
+            epoch,
+            output,
+            now_ms: now_ms(),
+            seed: rand::random(),
+        })
+        .await?;
         Ok(Response::new(CompleteTaskReply {}))
     }
 
-    async fn fail_task(&self, request: Request<FailTaskRequest>) -> Result<Response<FailTaskReply>, Status> {
+    async fn fail_task(
+        &self,
+        request: Request<FailTaskRequest>,
+    ) -> Result<Response<FailTaskReply>, Status> {
         let req = request.into_inner();
         let (token, epoch) = parse_token(&req.token)?;
         if req.error.len() > 256 || req.cause.len() > 32 * 1024 {
-            return Err(ApiError::InvalidArgument("error is limited to 256 bytes and cause to 32 KiB".into()).into());
+            return Err(ApiError::InvalidArgument(
+                "error is limited to 256 bytes and cause to 32 KiB".into(),
+            )
+            .into());
         }
-        self.report(Command::TaskFailed { token, epoch, error: req.error, cause: req.cause, now_ms: now_ms(), seed: rand::random() }).await?;
+        self.report(Command::TaskFailed {
+            token,
+            epoch,
+            error: req.error,
+            cause: req.cause,
+            now_ms: now_ms(),
+            seed: rand::random(),
+        })
+        .await?;
         Ok(Response::new(FailTaskReply {}))
     }
 
-    async fn heartbeat_task(&self, request: Request<HeartbeatTaskRequest>) -> Result<Response<HeartbeatTaskReply>, Status> {
+    async fn heartbeat_task(
+        &self,
+        request: Request<HeartbeatTaskRequest>,
+    ) -> Result<Response<HeartbeatTaskReply>, Status> {
         let (token, epoch) = parse_token(&request.into_inner().token)?;
-        self.report(Command::TaskHeartbeat { token, epoch, now_ms: now_ms() }).await?;
+        self.report(Command::TaskHeartbeat {
+            token,
+            epoch,
+            now_ms: now_ms(),
+        })
+        .await?;
         Ok(Response::new(HeartbeatTaskReply {}))
     }
 }

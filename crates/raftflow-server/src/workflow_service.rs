@@ -27,10 +27,17 @@ const MAX_NAME: usize = 80;
 /// Names as Step Functions allows them, minus the characters our ids use.
 pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     if name.is_empty() || name.len() > MAX_NAME {
-        return Err(ApiError::InvalidArgument(format!("{what} must be 1 to {MAX_NAME} characters")));
+        return Err(ApiError::InvalidArgument(format!(
+            "{what} must be 1 to {MAX_NAME} characters"
+        )));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
-        return Err(ApiError::InvalidArgument(format!("{what} `{name}` contains `{c}`; use letters, digits, `-`, `_` and `.`")));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(ApiError::InvalidArgument(format!(
+            "{what} `{name}` contains `{c}`; use letters, digits, `-`, `_` and `.`"
+        )));
     }
     Ok(())
 }
@@ -52,7 +59,13 @@ pub fn execution_info(r: ExecutionRecord) -> ExecutionInfo {
 }
 
 pub fn history_event(e: EventRecord) -> HistoryEvent {
-    HistoryEvent { id: e.id, previous_event_id: e.previous_id, timestamp_ms: e.timestamp_ms, r#type: e.kind, details: e.details }
+    HistoryEvent {
+        id: e.id,
+        previous_event_id: e.previous_id,
+        timestamp_ms: e.timestamp_ms,
+        r#type: e.kind,
+        details: e.details,
+    }
 }
 
 impl WorkflowServiceImpl {
@@ -77,16 +90,26 @@ impl WorkflowServiceImpl {
     fn check_json(&self, what: &str, text: &str) -> Result<(), ApiError> {
         let limit = self.ctx.config.scheduler.max_payload_bytes;
         if text.len() > limit {
-            return Err(ApiError::InvalidArgument(format!("the {what} is {} bytes; the limit is {limit}", text.len())));
+            return Err(ApiError::InvalidArgument(format!(
+                "the {what} is {} bytes; the limit is {limit}",
+                text.len()
+            )));
         }
-        serde_json::from_str::<serde_json::Value>(text).map_err(|e| ApiError::InvalidArgument(format!("the {what} is not valid JSON: {e}")))?;
+        serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| ApiError::InvalidArgument(format!("the {what} is not valid JSON: {e}")))?;
         Ok(())
     }
 
     /// Runs a blocking read of the tables off the executor.
-    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&raftflow_store::Db) -> Result<T, raftflow_store::StoreError> + Send + 'static) -> Result<T, ApiError> {
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&raftflow_store::Db) -> Result<T, raftflow_store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let reader = self.ctx.reader.clone();
-        tokio::task::spawn_blocking(move || f(reader.db())).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(ApiError::from)
+        tokio::task::spawn_blocking(move || f(reader.db()))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(ApiError::from)
     }
 }
 
@@ -94,65 +117,147 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<HistoryEvent, Status>> + Sen
 
 #[tonic::async_trait]
 impl WorkflowService for WorkflowServiceImpl {
-    async fn create_state_machine(&self, request: Request<CreateStateMachineRequest>) -> Result<Response<CreateStateMachineReply>, Status> {
+    async fn create_state_machine(
+        &self,
+        request: Request<CreateStateMachineRequest>,
+    ) -> Result<Response<CreateStateMachineReply>, Status> {
         let req = request.into_inner();
         check_name("the state machine name", &req.name)?;
         self.check_json("definition", &req.definition)?;
         if let Err(diagnostics) = raftflow_core::parse_definition(&req.definition) {
             let text: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
-            return Err(ApiError::InvalidArgument(format!("the definition is not valid:\n{}", text.join("\n"))).into());
+            return Err(ApiError::InvalidArgument(format!(
+                "the definition is not valid:\n{}",
+                text.join("\n")
+            ))
+            .into());
         }
-        let command = Command::CreateStateMachine { name: req.name.clone(), definition: req.definition, description: req.description, now_ms: now_ms() };
+        let command = Command::CreateStateMachine {
+            name: req.name.clone(),
+            definition: req.definition,
+            description: req.description,
+            now_ms: now_ms(),
+        };
         match self.write(command).await? {
-            CommandResult::StateMachineCreated { version, created } => Ok(Response::new(CreateStateMachineReply { name: req.name, version, created })),
+            CommandResult::StateMachineCreated { version, created } => {
+                Ok(Response::new(CreateStateMachineReply {
+                    name: req.name,
+                    version,
+                    created,
+                }))
+            }
             other => Err(ApiError::Internal(format!("unexpected result {other:?}")).into()),
         }
     }
 
-    async fn validate_state_machine_definition(&self, request: Request<ValidateRequest>) -> Result<Response<ValidateReply>, Status> {
+    async fn validate_state_machine_definition(
+        &self,
+        request: Request<ValidateRequest>,
+    ) -> Result<Response<ValidateReply>, Status> {
         let req = request.into_inner();
         let diagnostics = match raftflow_core::parse_definition(&req.definition) {
             Ok(_) => Vec::new(),
-            Err(d) => d.into_iter().map(|d| Diagnostic { location: d.location, code: d.code, message: d.message }).collect(),
+            Err(d) => d
+                .into_iter()
+                .map(|d| Diagnostic {
+                    location: d.location,
+                    code: d.code,
+                    message: d.message,
+                })
+                .collect(),
         };
-        Ok(Response::new(ValidateReply { valid: diagnostics.is_empty(), diagnostics }))
+        Ok(Response::new(ValidateReply {
+            valid: diagnostics.is_empty(),
+            diagnostics,
+        }))
     }
 
-    async fn describe_state_machine(&self, request: Request<DescribeStateMachineRequest>) -> Result<Response<StateMachineInfo>, Status> {
+    async fn describe_state_machine(
+        &self,
+        request: Request<DescribeStateMachineRequest>,
+    ) -> Result<Response<StateMachineInfo>, Status> {
         let req = request.into_inner();
         self.read_barrier(req.consistency).await?;
         let name = req.name.clone();
-        let found = self.read(move |db| reads::state_machine(db, &name, req.version)).await?;
-        let (meta, v) = found.ok_or_else(|| ApiError::NotFound(format!("state machine `{}` (version {}) does not exist", req.name, req.version)))?;
-        Ok(Response::new(StateMachineInfo { name: v.name, version: v.version, definition: v.definition, description: v.description, created_ms: v.created_ms, latest_version: meta.latest }))
+        let found = self
+            .read(move |db| reads::state_machine(db, &name, req.version))
+            .await?;
+        let (meta, v) = found.ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "state machine `{}` (version {}) does not exist",
+                req.name, req.version
+            ))
+        })?;
+        Ok(Response::new(StateMachineInfo {
+            name: v.name,
+            version: v.version,
+            definition: v.definition,
+            description: v.description,
+            created_ms: v.created_ms,
+            latest_version: meta.latest,
+        }))
     }
 
-    async fn list_state_machines(&self, request: Request<ListStateMachinesRequest>) -> Result<Response<ListStateMachinesReply>, Status> {
+    async fn list_state_machines(
+        &self,
+        request: Request<ListStateMachinesRequest>,
+    ) -> Result<Response<ListStateMachinesReply>, Status> {
         self.read_barrier(request.into_inner().consistency).await?;
         let all = self.read(reads::state_machines).await?;
         let state_machines = all
             .into_iter()
-            .map(|(m, v)| StateMachineInfo { name: v.name, version: v.version, definition: v.definition, description: v.description, created_ms: v.created_ms, latest_version: m.latest })
+            .map(|(m, v)| StateMachineInfo {
+                name: v.name,
+                version: v.version,
+                definition: v.definition,
+                description: v.description,
+                created_ms: v.created_ms,
+                latest_version: m.latest,
+            })
             .collect();
         Ok(Response::new(ListStateMachinesReply { state_machines }))
     }
 
-    async fn delete_state_machine(&self, request: Request<DeleteStateMachineRequest>) -> Result<Response<DeleteStateMachineReply>, Status> {
+    async fn delete_state_machine(
+        &self,
+        request: Request<DeleteStateMachineRequest>,
+    ) -> Result<Response<DeleteStateMachineReply>, Status> {
         let req = request.into_inner();
-        self.write(Command::DeleteStateMachine { name: req.name, force: req.force, now_ms: now_ms() }).await?;
+        self.write(Command::DeleteStateMachine {
+            name: req.name,
+            force: req.force,
+            now_ms: now_ms(),
+        })
+        .await?;
         Ok(Response::new(DeleteStateMachineReply {}))
     }
 
-    async fn start_execution(&self, request: Request<StartExecutionRequest>) -> Result<Response<StartExecutionReply>, Status> {
+    async fn start_execution(
+        &self,
+        request: Request<StartExecutionRequest>,
+    ) -> Result<Response<StartExecutionReply>, Status> {
         let req = request.into_inner();
         let (state_machine, version) = match req.state_machine.rsplit_once(':') {
-            Some((name, v)) => (name.to_string(), v.parse::<u32>().map_err(|_| ApiError::InvalidArgument(format!("`{v}` is not a version number")))?),
+            Some((name, v)) => (
+                name.to_string(),
+                v.parse::<u32>().map_err(|_| {
+                    ApiError::InvalidArgument(format!("`{v}` is not a version number"))
+                })?,
+            ),
             None => (req.state_machine.clone(), 0),
         };
         check_name("the state machine name", &state_machine)?;
-        let name = if req.name.is_empty() { uuid_name() } else { req.name };
+        let name = if req.name.is_empty() {
+            uuid_name()
+        } else {
+            req.name
+        };
         check_name("the execution name", &name)?;
-        let input = if req.input.trim().is_empty() { "{}".to_string() } else { req.input };
+        let input = if req.input.trim().is_empty() {
+            "{}".to_string()
+        } else {
+            req.input
+        };
         self.check_json("input", &input)?;
         let command = Command::StartExecution {
             state_machine,
@@ -164,73 +269,156 @@ impl WorkflowService for WorkflowServiceImpl {
             default_task_timeout_s: self.ctx.config.scheduler.task_lease_s,
         };
         match self.write(command).await? {
-            CommandResult::ExecutionStarted { execution_id, start_ms, created } => Ok(Response::new(StartExecutionReply { execution_id, start_ms, created })),
+            CommandResult::ExecutionStarted {
+                execution_id,
+                start_ms,
+                created,
+            } => Ok(Response::new(StartExecutionReply {
+                execution_id,
+                start_ms,
+                created,
+            })),
             other => Err(ApiError::Internal(format!("unexpected result {other:?}")).into()),
         }
     }
 
-    async fn describe_execution(&self, request: Request<DescribeExecutionRequest>) -> Result<Response<ExecutionInfo>, Status> {
+    async fn describe_execution(
+        &self,
+        request: Request<DescribeExecutionRequest>,
+    ) -> Result<Response<ExecutionInfo>, Status> {
         let req = request.into_inner();
         self.read_barrier(req.consistency).await?;
         let id = req.execution_id.clone();
         let record = self.read(move |db| reads::execution(db, &id)).await?;
-        let record = record.ok_or_else(|| ApiError::NotFound(format!("execution `{}` does not exist", req.execution_id)))?;
+        let record = record.ok_or_else(|| {
+            ApiError::NotFound(format!("execution `{}` does not exist", req.execution_id))
+        })?;
         Ok(Response::new(execution_info(record)))
     }
 
-    async fn list_executions(&self, request: Request<ListExecutionsRequest>) -> Result<Response<ListExecutionsReply>, Status> {
+    async fn list_executions(
+        &self,
+        request: Request<ListExecutionsRequest>,
+    ) -> Result<Response<ListExecutionsReply>, Status> {
         let req = request.into_inner();
         self.read_barrier(req.consistency).await?;
-        let size = if req.page_size == 0 { 100 } else { req.page_size.min(1000) } as usize;
+        let size = if req.page_size == 0 {
+            100
+        } else {
+            req.page_size.min(1000)
+        } as usize;
         let token = (!req.page_token.is_empty()).then_some(req.page_token);
         if token.as_deref().is_some_and(|t| reads::unhex(t).is_none()) {
             return Err(ApiError::InvalidArgument("the page token is malformed".into()).into());
         }
-        let page = self.read(move |db| reads::executions(db, &req.state_machine, &req.status, size, token.as_deref())).await?;
-        Ok(Response::new(ListExecutionsReply { executions: page.items.into_iter().map(execution_info).collect(), next_page_token: page.next.unwrap_or_default() }))
+        let page = self
+            .read(move |db| {
+                reads::executions(db, &req.state_machine, &req.status, size, token.as_deref())
+            })
+            .await?;
+        Ok(Response::new(ListExecutionsReply {
+            executions: page.items.into_iter().map(execution_info).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
     }
 
-    async fn get_execution_history(&self, request: Request<GetExecutionHistoryRequest>) -> Result<Response<GetExecutionHistoryReply>, Status> {
+    async fn get_execution_history(
+        &self,
+        request: Request<GetExecutionHistoryRequest>,
+    ) -> Result<Response<GetExecutionHistoryReply>, Status> {
         let req = request.into_inner();
         self.read_barrier(req.consistency).await?;
-        let size = if req.page_size == 0 { 1000 } else { req.page_size.min(1000) } as usize;
+        let size = if req.page_size == 0 {
+            1000
+        } else {
+            req.page_size.min(1000)
+        } as usize;
         let after = match req.page_token.as_str() {
             "" => None,
-            t => Some(t.parse::<u64>().map_err(|_| ApiError::InvalidArgument("the page token is malformed".into()))?),
+            t => Some(
+                t.parse::<u64>()
+                    .map_err(|_| ApiError::InvalidArgument("the page token is malformed".into()))?,
+            ),
         };
         let id = req.execution_id.clone();
-        let exists = self.read(move |db| reads::execution(db, &id)).await?.is_some();
+        let exists = self
+            .read(move |db| reads::execution(db, &id))
+            .await?
+            .is_some();
         if !exists {
-            return Err(ApiError::NotFound(format!("execution `{}` does not exist", req.execution_id)).into());
+            return Err(ApiError::NotFound(format!(
+                "execution `{}` does not exist",
+                req.execution_id
+            ))
+            .into());
         }
-        let page = self.read(move |db| reads::history(db, &req.execution_id, after, size, req.reverse_order)).await?;
-        Ok(Response::new(GetExecutionHistoryReply { events: page.items.into_iter().map(history_event).collect(), next_page_token: page.next.unwrap_or_default() }))
+        let page = self
+            .read(move |db| reads::history(db, &req.execution_id, after, size, req.reverse_order))
+            .await?;
+        Ok(Response::new(GetExecutionHistoryReply {
+            events: page.items.into_iter().map(history_event).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
     }
 
-    async fn stop_execution(&self, request: Request<StopExecutionRequest>) -> Result<Response<StopExecutionReply>, Status> {
+    async fn stop_execution(
+        &self,
+        request: Request<StopExecutionRequest>,
+    ) -> Result<Response<StopExecutionReply>, Status> {
         let req = request.into_inner();
         let now = now_ms();
-        let error = if req.error.is_empty() { "States.Aborted".to_string() } else { req.error };
-        self.write(Command::StopExecution { execution_id: req.execution_id, error, cause: req.cause, now_ms: now }).await?;
+        let error = if req.error.is_empty() {
+            "States.Aborted".to_string()
+        } else {
+            req.error
+        };
+        self.write(Command::StopExecution {
+            execution_id: req.execution_id,
+            error,
+            cause: req.cause,
+            now_ms: now,
+        })
+        .await?;
         Ok(Response::new(StopExecutionReply { stop_ms: now }))
     }
 
     type WatchExecutionStream = WatchStream;
 
-    async fn watch_execution(&self, request: Request<WatchExecutionRequest>) -> Result<Response<WatchStream>, Status> {
+    async fn watch_execution(
+        &self,
+        request: Request<WatchExecutionRequest>,
+    ) -> Result<Response<WatchStream>, Status> {
         let req = request.into_inner();
         let reader = self.ctx.reader.clone();
         let id = req.execution_id.clone();
-        let exists = self.read(move |db| reads::execution(db, &id)).await?.is_some();
+        let exists = self
+            .read(move |db| reads::execution(db, &id))
+            .await?
+            .is_some();
         if !exists {
-            return Err(ApiError::NotFound(format!("execution `{}` does not exist on this node", req.execution_id)).into());
+            return Err(ApiError::NotFound(format!(
+                "execution `{}` does not exist on this node",
+                req.execution_id
+            ))
+            .into());
         }
-        Ok(Response::new(Box::pin(crate::watch::stream(reader, req.execution_id, req.after_event_id))))
+        Ok(Response::new(Box::pin(crate::watch::stream(
+            reader,
+            req.execution_id,
+            req.after_event_id,
+        ))))
     }
 }
 
 fn uuid_name() -> String {
     let bytes: [u8; 16] = rand::random();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }

@@ -30,16 +30,65 @@ pub enum Command {
     /// The leader that proposes it starts a new epoch: the fencing token of
     /// every task it hands out.
     BeginEpoch { leader: u64, now_ms: u64 },
-    CreateStateMachine { name: String, definition: String, description: String, now_ms: u64 },
-    DeleteStateMachine { name: String, force: bool, now_ms: u64 },
-    StartExecution { state_machine: String, version: u32, name: String, input: String, now_ms: u64, seed: u64, default_task_timeout_s: u64 },
+    CreateStateMachine {
+        name: String,
+        definition: String,
+        description: String,
+        now_ms: u64,
+    },
+    DeleteStateMachine {
+        name: String,
+        force: bool,
+        now_ms: u64,
+    },
+    StartExecution {
+        state_machine: String,
+        version: u32,
+        name: String,
+        input: String,
+        now_ms: u64,
+        seed: u64,
+        default_task_timeout_s: u64,
+    },
     /// Recorded before the worker receives the task.
-    TaskDispatched { token: String, epoch: u64, worker: String, now_ms: u64 },
-    TaskCompleted { token: String, epoch: Option<u64>, output: String, now_ms: u64, seed: u64 },
-    TaskFailed { token: String, epoch: Option<u64>, error: String, cause: String, now_ms: u64, seed: u64 },
-    TaskHeartbeat { token: String, epoch: Option<u64>, now_ms: u64 },
-    TimerFired { execution_id: String, timer: u64, now_ms: u64, seed: u64 },
-    StopExecution { execution_id: String, error: String, cause: String, now_ms: u64 },
+    TaskDispatched {
+        token: String,
+        epoch: u64,
+        worker: String,
+        now_ms: u64,
+    },
+    TaskCompleted {
+        token: String,
+        epoch: Option<u64>,
+        output: String,
+        now_ms: u64,
+        seed: u64,
+    },
+    TaskFailed {
+        token: String,
+        epoch: Option<u64>,
+        error: String,
+        cause: String,
+        now_ms: u64,
+        seed: u64,
+    },
+    TaskHeartbeat {
+        token: String,
+        epoch: Option<u64>,
+        now_ms: u64,
+    },
+    TimerFired {
+        execution_id: String,
+        timer: u64,
+        now_ms: u64,
+        seed: u64,
+    },
+    StopExecution {
+        execution_id: String,
+        error: String,
+        cause: String,
+        now_ms: u64,
+    },
     /// Removes up to `limit` executions that finished before `before_ms`.
     PurgeFinished { before_ms: u64, limit: u32 },
 }
@@ -52,15 +101,31 @@ pub struct EnvelopeResult {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CommandResult {
-    Probe { log_index: u64 },
-    Epoch { epoch: u64 },
-    StateMachineCreated { version: u32, created: bool },
+    Probe {
+        log_index: u64,
+    },
+    Epoch {
+        epoch: u64,
+    },
+    StateMachineCreated {
+        version: u32,
+        created: bool,
+    },
     Deleted,
-    ExecutionStarted { execution_id: String, start_ms: u64, created: bool },
+    ExecutionStarted {
+        execution_id: String,
+        start_ms: u64,
+        created: bool,
+    },
     Accepted,
-    Purged { count: u32 },
+    Purged {
+        count: u32,
+    },
     /// The command was valid to propose but the state refused it; nothing changed.
-    Rejected { code: Reject, message: String },
+    Rejected {
+        code: Reject,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,10 +29,10 @@ pub use db::Db;
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use machine::{Machine, StateReader};
-pub use workflow::records;
-pub use workflow::Effect;
 pub use state_machine::StateMachineStore;
 pub use types::{NodeId, NodeInfo, TypeConfig};
+pub use workflow::records;
+pub use workflow::Effect;
 
 /// Opens (or creates) the node's RocksDB at `path` and returns both halves of
 /// the openraft storage plus a read handle on the applied state.

@@ -35,7 +35,10 @@ impl LogStore {
     }
 
     fn last_entry_id(&self) -> Result<Option<LogId>, StoreError> {
-        let mut iter = self.db.raw().iterator_cf(self.db.cf(CF_LOG), IteratorMode::End);
+        let mut iter = self
+            .db
+            .raw()
+            .iterator_cf(self.db.cf(CF_LOG), IteratorMode::End);
         match iter.next() {
             None => Ok(None),
             Some(item) => {
@@ -56,7 +59,10 @@ impl LogStore {
                 break;
             }
             let entry: Entry = decode(&value)?;
-            assert_eq!(entry.log_id.index, index, "log entry stored under a foreign index");
+            assert_eq!(
+                entry.log_id.index, index,
+                "log entry stored under a foreign index"
+            );
             entries.push(entry);
         }
         Ok(entries)
@@ -84,7 +90,8 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(i) => Some(i - 1),
             Bound::Unbounded => None,
         };
-        self.read_range(start, end).map_err(|e| log_err(e, ErrorVerb::Read))
+        self.read_range(start, end)
+            .map_err(|e| log_err(e, ErrorVerb::Read))
     }
 }
 
@@ -92,9 +99,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let last_purged: Option<LogId> =
-            self.meta(KEY_LAST_PURGED).map_err(|e| log_err(e, ErrorVerb::Read))?;
-        let last = self.last_entry_id().map_err(|e| log_err(e, ErrorVerb::Read))?;
+        let last_purged: Option<LogId> = self
+            .meta(KEY_LAST_PURGED)
+            .map_err(|e| log_err(e, ErrorVerb::Read))?;
+        let last = self
+            .last_entry_id()
+            .map_err(|e| log_err(e, ErrorVerb::Read))?;
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id: last.or(last_purged),
@@ -109,11 +119,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut batch = WriteBatch::default();
         let bytes = encode(vote).map_err(|e| vote_err(e, ErrorVerb::Write))?;
         batch.put_cf(self.db.cf(CF_META), KEY_VOTE, bytes);
-        self.write_synced(batch).await.map_err(|e| vote_err(e, ErrorVerb::Write))
+        self.write_synced(batch)
+            .await
+            .map_err(|e| vote_err(e, ErrorVerb::Write))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.meta(KEY_VOTE).map_err(|e| vote_err(e, ErrorVerb::Read))
+        self.meta(KEY_VOTE)
+            .map_err(|e| vote_err(e, ErrorVerb::Read))
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
@@ -127,10 +140,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.meta::<Option<LogId>>(KEY_COMMITTED).map_err(|e| log_err(e, ErrorVerb::Read))?.flatten())
+        Ok(self
+            .meta::<Option<LogId>>(KEY_COMMITTED)
+            .map_err(|e| log_err(e, ErrorVerb::Read))?
+            .flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -159,7 +179,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(self.db.cf(CF_LOG), log_key(log_id.index), log_key(u64::MAX));
         batch.delete_cf(self.db.cf(CF_LOG), log_key(u64::MAX));
-        self.write_synced(batch).await.map_err(|e| log_err(e, ErrorVerb::Delete))
+        self.write_synced(batch)
+            .await
+            .map_err(|e| log_err(e, ErrorVerb::Delete))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -167,6 +189,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let bytes = encode(&log_id).map_err(|e| log_err(e, ErrorVerb::Write))?;
         batch.put_cf(self.db.cf(CF_META), KEY_LAST_PURGED, bytes);
         batch.delete_range_cf(self.db.cf(CF_LOG), log_key(0), log_key(log_id.index + 1));
-        self.write_synced(batch).await.map_err(|e| log_err(e, ErrorVerb::Delete))
+        self.write_synced(batch)
+            .await
+            .map_err(|e| log_err(e, ErrorVerb::Delete))
     }
 }

@@ -40,14 +40,22 @@ impl Machine {
     /// Rebuilds the in-memory part from the tables, after a restart or a
     /// snapshot install.
     pub fn load(db: &Db) -> Result<Self, StoreError> {
-        let applied: Option<LogId> = db.get(CF_SM, KEY_APPLIED)?.map(|b| decode::<Option<LogId>>(&b)).transpose()?.flatten();
+        let applied: Option<LogId> = db
+            .get(CF_SM, KEY_APPLIED)?
+            .map(|b| decode::<Option<LogId>>(&b))
+            .transpose()?
+            .flatten();
         let membership = db
             .get(CF_SM, KEY_MEMBERSHIP)?
             .map(|b| decode(&b))
             .transpose()?
             .unwrap_or_default();
         let workflows = Workflows::load(db)?;
-        Ok(Self { applied, membership, workflows })
+        Ok(Self {
+            applied,
+            membership,
+            workflows,
+        })
     }
 
     pub fn apply_envelope(
@@ -73,9 +81,14 @@ impl Machine {
     ) -> Result<CommandResult, StoreError> {
         match command {
             Command::Probe { key, value } => {
-                let record = ProbeRecord { value: value.clone(), log_index: log_id.index };
+                let record = ProbeRecord {
+                    value: value.clone(),
+                    log_index: log_id.index,
+                };
                 batch.put_cf(db.cf(CF_SM), probe_key(key), encode(&record)?);
-                Ok(CommandResult::Probe { log_index: log_id.index })
+                Ok(CommandResult::Probe {
+                    log_index: log_id.index,
+                })
             }
             other => self.workflows.apply(db, other),
         }
@@ -113,7 +126,10 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(applied: u64) -> Self {
-        Self { effects: Mutex::new(None), applied: watch::channel(applied).0 }
+        Self {
+            effects: Mutex::new(None),
+            applied: watch::channel(applied).0,
+        }
     }
 
     pub(crate) fn publish(&self, applied: u64, effects: Vec<Effect>) {
@@ -161,24 +177,43 @@ impl StateReader {
 
     /// The current leader epoch, as applied here.
     pub fn epoch(&self) -> u64 {
-        self.machine.read().expect("state machine lock poisoned").workflows.epoch
+        self.machine
+            .read()
+            .expect("state machine lock poisoned")
+            .workflows
+            .epoch
     }
 
     /// How many executions are running here.
     pub fn running_executions(&self) -> usize {
-        self.machine.read().expect("state machine lock poisoned").workflows.running.len()
+        self.machine
+            .read()
+            .expect("state machine lock poisoned")
+            .workflows
+            .running
+            .len()
     }
 
     pub fn applied(&self) -> Option<LogId> {
-        self.machine.read().expect("state machine lock poisoned").applied
+        self.machine
+            .read()
+            .expect("state machine lock poisoned")
+            .applied
     }
 
     pub fn membership(&self) -> StoredMembership {
-        self.machine.read().expect("state machine lock poisoned").membership.clone()
+        self.machine
+            .read()
+            .expect("state machine lock poisoned")
+            .membership
+            .clone()
     }
 
     pub fn probe(&self, key: &str) -> Result<Option<ProbeRecord>, StoreError> {
-        self.db.get(CF_SM, &probe_key(key))?.map(|b| decode(&b)).transpose()
+        self.db
+            .get(CF_SM, &probe_key(key))?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     /// SHA-256 over every key and value of the state machine, read from one
@@ -199,7 +234,11 @@ impl StateReader {
             hasher.update((value.len() as u64).to_be_bytes());
             hasher.update(&value);
         }
-        let digest = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let digest = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok((applied, digest))
     }
 }

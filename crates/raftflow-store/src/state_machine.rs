@@ -43,11 +43,19 @@ impl StateMachineStore {
     pub fn open(db: Db) -> Result<Self, StoreError> {
         let machine = Machine::load(&db)?;
         let hub = Arc::new(Hub::new(machine.applied.map_or(0, |l| l.index)));
-        Ok(Self { db, machine: Arc::new(RwLock::new(machine)), hub })
+        Ok(Self {
+            db,
+            machine: Arc::new(RwLock::new(machine)),
+            hub,
+        })
     }
 
     pub fn reader(&self) -> StateReader {
-        StateReader { db: self.db.clone(), machine: self.machine.clone(), hub: self.hub.clone() }
+        StateReader {
+            db: self.db.clone(),
+            machine: self.machine.clone(),
+            hub: self.hub.clone(),
+        }
     }
 
     fn build(db: &Db) -> Result<(SnapshotMeta, Vec<u8>), StoreError> {
@@ -69,15 +77,31 @@ impl StateMachineStore {
             Some(l) => format!("{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index),
             None => "empty".to_string(),
         };
-        let meta = SnapshotMeta { last_log_id: applied, last_membership: membership, snapshot_id };
+        let meta = SnapshotMeta {
+            last_log_id: applied,
+            last_membership: membership,
+            snapshot_id,
+        };
         let data = encode(&SnapshotPairs { pairs })?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(db.cf(CF_META), KEY_SNAPSHOT, encode(&StoredSnapshot { meta: meta.clone(), data: data.clone() })?);
+        batch.put_cf(
+            db.cf(CF_META),
+            KEY_SNAPSHOT,
+            encode(&StoredSnapshot {
+                meta: meta.clone(),
+                data: data.clone(),
+            })?,
+        );
         db.write_synced(batch)?;
         Ok((meta, data))
     }
 
-    fn install(db: &Db, machine: &RwLock<Machine>, meta: SnapshotMeta, data: Vec<u8>) -> Result<(), StoreError> {
+    fn install(
+        db: &Db,
+        machine: &RwLock<Machine>,
+        meta: SnapshotMeta,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError> {
         let snapshot: SnapshotPairs = decode(&data)?;
         let mut batch = WriteBatch::default();
         let sm = db.cf(CF_SM);
@@ -89,14 +113,23 @@ impl StateMachineStore {
         // values too so an empty snapshot still records its position.
         batch.put_cf(sm, KEY_APPLIED, encode(&meta.last_log_id)?);
         batch.put_cf(sm, KEY_MEMBERSHIP, encode(&meta.last_membership)?);
-        batch.put_cf(db.cf(CF_META), KEY_SNAPSHOT, encode(&StoredSnapshot { meta, data })?);
+        batch.put_cf(
+            db.cf(CF_META),
+            KEY_SNAPSHOT,
+            encode(&StoredSnapshot { meta, data })?,
+        );
         let mut guard = machine.write().expect("state machine lock poisoned");
         db.write_synced(batch)?;
         *guard = Machine::load(db)?;
         Ok(())
     }
 
-    fn apply_entries(db: &Db, machine: &RwLock<Machine>, hub: &Hub, entries: Vec<Entry>) -> Result<Vec<EnvelopeResult>, StoreError> {
+    fn apply_entries(
+        db: &Db,
+        machine: &RwLock<Machine>,
+        hub: &Hub,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<EnvelopeResult>, StoreError> {
         let mut guard = machine.write().expect("state machine lock poisoned");
         let mut batch = WriteBatch::default();
         let mut results = Vec::with_capacity(entries.len());
@@ -104,7 +137,12 @@ impl StateMachineStore {
         let mut membership = None;
         for entry in entries {
             if let Some(prev) = last {
-                assert!(entry.log_id.index > prev.index, "apply out of order: {} after {}", entry.log_id, prev);
+                assert!(
+                    entry.log_id.index > prev.index,
+                    "apply out of order: {} after {}",
+                    entry.log_id,
+                    prev
+                );
             }
             last = Some(entry.log_id);
             match &entry.payload {
@@ -133,7 +171,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let (meta, data) = blocking(move || Self::build(&db))
             .await
             .map_err(|e| snap_err(e, ErrorVerb::Write))?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 
@@ -165,7 +206,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let (db, machine, meta) = (self.db.clone(), self.machine.clone(), meta.clone());
         let data = snapshot.into_inner();
         blocking(move || Self::install(&db, &machine, meta, data))
@@ -179,6 +224,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .get(CF_META, KEY_SNAPSHOT)
             .and_then(|b| b.map(|b| decode(&b)).transpose())
             .map_err(|e| snap_err(e, ErrorVerb::Read))?;
-        Ok(stored.map(|s| Snapshot { meta: s.meta, snapshot: Box::new(Cursor::new(s.data)) }))
+        Ok(stored.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Box::new(Cursor::new(s.data)),
+        }))
     }
 }

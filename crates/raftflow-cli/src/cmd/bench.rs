@@ -52,7 +52,11 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
                         let mut i = 0u64;
                         while Instant::now() < deadline {
                             let t = Instant::now();
-                            if client.probe(&format!("bench-{w}"), &i.to_be_bytes()).await.is_ok() {
+                            if client
+                                .probe(&format!("bench-{w}"), &i.to_be_bytes())
+                                .await
+                                .is_ok()
+                            {
                                 latencies.push(t.elapsed().as_secs_f64() * 1000.0);
                             }
                             i += 1;
@@ -69,25 +73,46 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
             all.sort_by(|a, b| a.partial_cmp(b).expect("latencies are finite"));
             let record = json!({"bench": "log", "writers": writers, "commands": all.len(), "seconds": elapsed,
                 "commands_per_s": all.len() as f64 / elapsed, "p50_ms": percentile(&all, 50.0), "p99_ms": percentile(&all, 99.0)});
-            println!("writers  commands/s  p50 ms  p99 ms\n{writers:>7}  {:>10.0}  {:>6.2}  {:>6.2}", record["commands_per_s"].as_f64().unwrap_or(0.0), record["p50_ms"].as_f64().unwrap_or(0.0), record["p99_ms"].as_f64().unwrap_or(0.0));
+            println!(
+                "writers  commands/s  p50 ms  p99 ms\n{writers:>7}  {:>10.0}  {:>6.2}  {:>6.2}",
+                record["commands_per_s"].as_f64().unwrap_or(0.0),
+                record["p50_ms"].as_f64().unwrap_or(0.0),
+                record["p99_ms"].as_f64().unwrap_or(0.0)
+            );
             println!("{record}");
         }
-        Command::Workflow { tasks, executions, concurrency } => {
+        Command::Workflow {
+            tasks,
+            executions,
+            concurrency,
+        } => {
             let states: Vec<String> = (1..=tasks)
                 .map(|i| {
-                    let next = if i == tasks { r#""End": true"#.to_string() } else { format!(r#""Next": "T{}""#, i + 1) };
-                    format!(r#""T{i}": {{"Type": "Task", "Resource": "activity:bench-{i}", {next}}}"#)
+                    let next = if i == tasks {
+                        r#""End": true"#.to_string()
+                    } else {
+                        format!(r#""Next": "T{}""#, i + 1)
+                    };
+                    format!(
+                        r#""T{i}": {{"Type": "Task", "Resource": "activity:bench-{i}", {next}}}"#
+                    )
                 })
                 .collect();
             let def = format!(r#"{{"StartAt": "T1", "States": {{{}}}}}"#, states.join(","));
             let name = format!("bench-{tasks}");
-            client.create_state_machine(&name, &def, "raftflow bench").await?;
+            client
+                .create_state_machine(&name, &def, "raftflow bench")
+                .await?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let mut worker = Worker::new(client.clone(), "bench").concurrency(64).poll_timeout(Duration::from_secs(1));
+            let mut worker = Worker::new(client.clone(), "bench")
+                .concurrency(64)
+                .poll_timeout(Duration::from_secs(1));
             for i in 1..=tasks {
                 worker = worker.handle(format!("bench-{i}"), |_| async { Ok("{}".to_string()) });
             }
-            let worker = tokio::spawn(worker.run(async { stopped.await.ok(); }));
+            let worker = tokio::spawn(worker.run(async {
+                stopped.await.ok();
+            }));
             let run = raftflow_server::scheduler::now_ms();
             let started = Instant::now();
             let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
@@ -97,10 +122,16 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
                 let (client, name) = (client.clone(), name.clone());
                 handles.push(tokio::spawn(async move {
                     let t = Instant::now();
-                    let id = client.start_execution(&name, Some(&format!("b{run}-{i}")), "{}").await?.execution_id;
+                    let id = client
+                        .start_execution(&name, Some(&format!("b{run}-{i}")), "{}")
+                        .await?
+                        .execution_id;
                     let info = client.wait_for_end(&id).await?;
                     drop(permit);
-                    anyhow::Ok((info.status == "SUCCEEDED", t.elapsed().as_secs_f64() * 1000.0))
+                    anyhow::Ok((
+                        info.status == "SUCCEEDED",
+                        t.elapsed().as_secs_f64() * 1000.0,
+                    ))
                 }));
             }
             let mut latencies = Vec::new();
@@ -123,7 +154,13 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
                 "executions_per_s": executions as f64 / elapsed, "transitions_per_s": transitions / elapsed,
                 "p50_ms": percentile(&latencies, 50.0), "p99_ms": percentile(&latencies, 99.0)});
             println!("tasks  executions/s  transitions/s  start→end p50 ms  p99 ms  failed");
-            println!("{tasks:>5}  {:>12.1}  {:>13.0}  {:>16.1}  {:>6.1}  {failed}", record["executions_per_s"].as_f64().unwrap_or(0.0), record["transitions_per_s"].as_f64().unwrap_or(0.0), record["p50_ms"].as_f64().unwrap_or(0.0), record["p99_ms"].as_f64().unwrap_or(0.0));
+            println!(
+                "{tasks:>5}  {:>12.1}  {:>13.0}  {:>16.1}  {:>6.1}  {failed}",
+                record["executions_per_s"].as_f64().unwrap_or(0.0),
+                record["transitions_per_s"].as_f64().unwrap_or(0.0),
+                record["p50_ms"].as_f64().unwrap_or(0.0),
+                record["p99_ms"].as_f64().unwrap_or(0.0)
+            );
             println!("{record}");
         }
     }

@@ -44,7 +44,11 @@ pub enum Command {
     },
 }
 
-pub async fn run(command: Command, endpoints: &[String], format: Format) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    command: Command,
+    endpoints: &[String],
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let client = match Client::new(endpoints) {
         Ok(c) => c,
         Err(e) => return Ok(super::usage_error(e)),
@@ -52,21 +56,45 @@ pub async fn run(command: Command, endpoints: &[String], format: Format) -> anyh
     match command {
         Command::Status { digest } => status(&client, digest, format).await,
         Command::Members => members(&client, format).await,
-        Command::AddLearner { id, raft_addr, api_addr } => {
+        Command::AddLearner {
+            id,
+            raft_addr,
+            api_addr,
+        } => {
             let reply = client
                 .on_leader(false, |ch| {
-                    let req = AddLearnerRequest { id, raft_addr: raft_addr.clone(), api_addr: api_addr.clone() };
-                    async move { ClusterServiceClient::new(ch).add_learner(req).await.map(|r| r.into_inner()) }
+                    let req = AddLearnerRequest {
+                        id,
+                        raft_addr: raft_addr.clone(),
+                        api_addr: api_addr.clone(),
+                    };
+                    async move {
+                        ClusterServiceClient::new(ch)
+                            .add_learner(req)
+                            .await
+                            .map(|r| r.into_inner())
+                    }
                 })
                 .await?;
-            println!("node {id} added as a learner at log index {}", reply.log_index);
+            println!(
+                "node {id} added as a learner at log index {}",
+                reply.log_index
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::ChangeMembership { voters, retain } => {
             let reply = client
                 .on_leader(false, |ch| {
-                    let req = ChangeMembershipRequest { voters: voters.clone(), retain };
-                    async move { ClusterServiceClient::new(ch).change_membership(req).await.map(|r| r.into_inner()) }
+                    let req = ChangeMembershipRequest {
+                        voters: voters.clone(),
+                        retain,
+                    };
+                    async move {
+                        ClusterServiceClient::new(ch)
+                            .change_membership(req)
+                            .await
+                            .map(|r| r.into_inner())
+                    }
                 })
                 .await?;
             println!("membership changed at log index {}", reply.log_index);
@@ -77,8 +105,13 @@ pub async fn run(command: Command, endpoints: &[String], format: Format) -> anyh
             let reply = client.probe(&key, b"probe").await?;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match format {
-                Format::Text => println!("committed at log index {} in {ms:.1} ms", reply.log_index),
-                _ => println!("{}", json!({"log_index": reply.log_index, "latency_ms": ms})),
+                Format::Text => {
+                    println!("committed at log index {} in {ms:.1} ms", reply.log_index)
+                }
+                _ => println!(
+                    "{}",
+                    json!({"log_index": reply.log_index, "latency_ms": ms})
+                ),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -105,7 +138,9 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
             let nodes: Vec<_> = statuses.iter().map(|(u, s)| status_json(u, s)).collect();
             println!("{}", serde_json::to_string_pretty(&nodes)?);
         }
-        Format::Jsonl => statuses.iter().for_each(|(u, s)| println!("{}", status_json(u, s))),
+        Format::Jsonl => statuses
+            .iter()
+            .for_each(|(u, s)| println!("{}", status_json(u, s))),
         Format::Text => {
             let rows: Vec<Vec<String>> = statuses
                 .iter()
@@ -116,7 +151,11 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                             s.api_addr.clone(),
                             s.role.clone(),
                             s.term.to_string(),
-                            if s.leader_id == 0 { "-".into() } else { s.leader_id.to_string() },
+                            if s.leader_id == 0 {
+                                "-".into()
+                            } else {
+                                s.leader_id.to_string()
+                            },
                             s.last_log_index.to_string(),
                             s.applied_index.to_string(),
                         ];
@@ -126,25 +165,42 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                         row
                     }
                     Err(_) => {
-                        let mut row = vec!["?".into(), url.trim_start_matches("http://").into(), "down".into()];
-                        row.extend(std::iter::repeat_n("-".to_string(), if digest { 5 } else { 4 }));
+                        let mut row = vec![
+                            "?".into(),
+                            url.trim_start_matches("http://").into(),
+                            "down".into(),
+                        ];
+                        row.extend(std::iter::repeat_n(
+                            "-".to_string(),
+                            if digest { 5 } else { 4 },
+                        ));
                         row
                     }
                 })
                 .collect();
-            let mut header = vec!["ID", "ADDRESS", "ROLE", "TERM", "LEADER", "LAST LOG", "APPLIED"];
+            let mut header = vec![
+                "ID", "ADDRESS", "ROLE", "TERM", "LEADER", "LAST LOG", "APPLIED",
+            ];
             if digest {
                 header.push("DIGEST");
             }
             table(&header, &rows);
         }
     }
-    Ok(if any_up { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if any_up {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn members(client: &Client, format: Format) -> anyhow::Result<ExitCode> {
     let statuses = client.status_all(false).await;
-    let Some(s) = statuses.iter().filter_map(|(_, s)| s.as_ref().ok()).max_by_key(|s| (s.role == "leader", s.term)) else {
+    let Some(s) = statuses
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().ok())
+        .max_by_key(|s| (s.role == "leader", s.term))
+    else {
         eprintln!("error: no node answered");
         return Ok(ExitCode::from(1));
     };
@@ -153,13 +209,23 @@ async fn members(client: &Client, format: Format) -> anyhow::Result<ExitCode> {
             let rows: Vec<Vec<String>> = s
                 .members
                 .iter()
-                .map(|m| vec![m.id.to_string(), m.api_addr.clone(), m.raft_addr.clone(), if m.voter { "voter" } else { "learner" }.into()])
+                .map(|m| {
+                    vec![
+                        m.id.to_string(),
+                        m.api_addr.clone(),
+                        m.raft_addr.clone(),
+                        if m.voter { "voter" } else { "learner" }.into(),
+                    ]
+                })
                 .collect();
             table(&["ID", "API ADDRESS", "RAFT ADDRESS", "KIND"], &rows);
         }
         _ => {
             for m in &s.members {
-                println!("{}", json!({"id": m.id, "api_addr": m.api_addr, "raft_addr": m.raft_addr, "voter": m.voter}));
+                println!(
+                    "{}",
+                    json!({"id": m.id, "api_addr": m.api_addr, "raft_addr": m.raft_addr, "voter": m.voter})
+                );
             }
         }
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
 use raftflow_client::{Client, TaskError, Worker};
+use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 /// What the payment service saw, per order. Like a real payment API it is
@@ -31,7 +31,11 @@ pub struct Chaos {
 impl Chaos {
     pub fn new(seed: u64, enabled: bool) -> Self {
         let (failure_rate, stall_rate) = if enabled { (0.08, 0.01) } else { (0.0, 0.0) };
-        Self { rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)), failure_rate, stall_rate }
+        Self {
+            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
+            failure_rate,
+            stall_rate,
+        }
     }
 
     fn roll(&self) -> f64 {
@@ -40,7 +44,10 @@ impl Chaos {
 }
 
 fn order_id(input: &str) -> String {
-    serde_json::from_str::<Value>(input).ok().and_then(|v| v["orderId"].as_str().map(String::from)).unwrap_or_default()
+    serde_json::from_str::<Value>(input)
+        .ok()
+        .and_then(|v| v["orderId"].as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// A flaky service call: sometimes it fails with Service.Unavailable, and
@@ -53,13 +60,18 @@ async fn flaky(chaos: &Chaos, ledger: &Mutex<Ledger>) -> Result<(), TaskError> {
         tokio::time::sleep(Duration::from_secs(7)).await;
     } else if roll < chaos.stall_rate + chaos.failure_rate {
         ledger.lock().expect("ledger").injected_failures += 1;
-        return Err(TaskError::new("Service.Unavailable", "the service is overloaded"));
+        return Err(TaskError::new(
+            "Service.Unavailable",
+            "the service is overloaded",
+        ));
     }
     Ok(())
 }
 
 pub fn order_workers(client: Arc<Client>, chaos: Arc<Chaos>, ledger: Arc<Mutex<Ledger>>) -> Worker {
-    let w = Worker::new(client.clone(), "demo").concurrency(32).poll_timeout(Duration::from_secs(2));
+    let w = Worker::new(client.clone(), "demo")
+        .concurrency(32)
+        .poll_timeout(Duration::from_secs(2));
     let (c, l) = (chaos.clone(), ledger.clone());
     let w = w.handle("validate-order", move |t| {
         let (c, l) = (c.clone(), l.clone());
@@ -104,7 +116,9 @@ pub fn order_workers(client: Arc<Client>, chaos: Arc<Chaos>, ledger: Arc<Mutex<L
             let approve = input["fraudScore"].as_u64().unwrap_or(0) < 65;
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                let _ = reviewer.complete_task(&token, &json!({"approved": approve}).to_string()).await;
+                let _ = reviewer
+                    .complete_task(&token, &json!({"approved": approve}).to_string())
+                    .await;
             });
             // A callback task: returning does not complete it; the state
             // waits for the reviewer's report of the token.
@@ -144,7 +158,11 @@ pub fn order_workers(client: Arc<Client>, chaos: Arc<Chaos>, ledger: Arc<Mutex<L
         let (c, l) = (c.clone(), l.clone());
         async move {
             flaky(&c, &l).await?;
-            l.lock().expect("ledger").refunded.entry(order_id(&t.input)).or_insert(1);
+            l.lock()
+                .expect("ledger")
+                .refunded
+                .entry(order_id(&t.input))
+                .or_insert(1);
             Ok(json!({"refunded": true}).to_string())
         }
     });

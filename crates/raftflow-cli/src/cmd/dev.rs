@@ -48,9 +48,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// A node whose output goes to `<data dir>/../node<id>.log` instead of the terminal.
 pub fn spawn_node_quiet(config: &std::path::Path, id: u64) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the raftflow binary")?;
-    let log_dir = config.parent().unwrap_or(std::path::Path::new(".")).join("../data");
+    let log_dir = config
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("../data");
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_dir.join(format!("node{id}.log")))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_dir.join(format!("node{id}.log")))?;
     Command::new(exe)
         .arg("server")
         .arg("--config")
@@ -76,10 +82,18 @@ fn spawn_node(config: &std::path::Path, id: u64) -> anyhow::Result<Child> {
         .spawn()
         .with_context(|| format!("starting node {id}"))?;
     let prefix = format!("[node{id}]");
-    for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-                   child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)]
-        .into_iter()
-        .flatten()
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
     {
         let prefix = prefix.clone();
         tokio::spawn(async move {
@@ -111,11 +125,17 @@ async fn wait_for_leader(client: &raftflow_client::Client, timeout: Duration) ->
 async fn stop_all(children: &mut [Child]) {
     for child in children.iter() {
         if let Some(pid) = child.id() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
     }
     for child in children.iter_mut() {
-        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_err()
+        {
             let _ = child.kill().await;
         }
     }

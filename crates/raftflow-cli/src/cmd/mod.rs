@@ -7,10 +7,10 @@ mod demo_workers;
 pub mod dev;
 pub mod execution;
 pub mod run_local;
+pub mod server;
 pub mod shell;
 pub mod worker;
 pub mod workflow;
-pub mod server;
 
 use std::process::ExitCode;
 

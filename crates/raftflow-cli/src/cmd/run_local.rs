@@ -53,8 +53,14 @@ fn answer_from(spec: &Value, activity: &str, input: &Value) -> anyhow::Result<An
         return Ok(Answer::Succeed(output.clone()));
     }
     if let Some(error) = spec.get("error").and_then(Value::as_str) {
-        let cause = spec.get("cause").and_then(Value::as_str).unwrap_or_default();
-        return Ok(Answer::Fail { error: error.into(), cause: cause.into() });
+        let cause = spec
+            .get("cause")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return Ok(Answer::Fail {
+            error: error.into(),
+            cause: cause.into(),
+        });
     }
     if spec.get("silent").and_then(Value::as_bool) == Some(true) {
         return Ok(Answer::Silent);
@@ -68,7 +74,9 @@ fn answer_from(spec: &Value, activity: &str, input: &Value) -> anyhow::Result<An
 fn run_command(command: &str, input: &Value) -> anyhow::Result<Answer> {
     let argv = vec!["sh".to_string(), "-c".to_string(), command.to_string()];
     let runtime = tokio::runtime::Handle::current();
-    let outcome = tokio::task::block_in_place(|| runtime.block_on(super::shell::run(&argv, &input.to_string())));
+    let outcome = tokio::task::block_in_place(|| {
+        runtime.block_on(super::shell::run(&argv, &input.to_string()))
+    });
     Ok(match outcome.result {
         Ok(text) => Answer::Succeed(serde_json::from_str(&text)?),
         Err((error, cause)) => Answer::Fail { error, cause },
@@ -76,11 +84,15 @@ fn run_command(command: &str, input: &Value) -> anyhow::Result<Answer> {
 }
 
 pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.definition).with_context(|| format!("reading {}", args.definition.display()))?;
+    let text = std::fs::read_to_string(&args.definition)
+        .with_context(|| format!("reading {}", args.definition.display()))?;
     let machine = match parse_definition(&text) {
         Ok(m) => m,
         Err(diagnostics) => {
-            eprintln!("error: {} is not a valid state machine:", args.definition.display());
+            eprintln!(
+                "error: {} is not a valid state machine:",
+                args.definition.display()
+            );
             for d in diagnostics {
                 eprintln!("  {d}");
             }
@@ -89,8 +101,16 @@ pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {
     };
     let input = read_json_arg(&args.input)?;
     let results: BTreeMap<String, Value> = match &args.task_results {
-        Some(path) => serde_json::from_str(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)
-            .with_context(|| format!("{} must be a JSON object of activity → answer", path.display()))?,
+        Some(path) => serde_json::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| {
+            format!(
+                "{} must be a JSON object of activity → answer",
+                path.display()
+            )
+        })?,
         None => BTreeMap::new(),
     };
     let mut calls: BTreeMap<String, usize> = BTreeMap::new();
@@ -99,10 +119,14 @@ pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {
         let n = calls.entry(activity.to_string()).or_default();
         *n += 1;
         let spec = match results.get(activity) {
-            Some(Value::Array(list)) if !list.is_empty() => list[(*n - 1).min(list.len() - 1)].clone(),
+            Some(Value::Array(list)) if !list.is_empty() => {
+                list[(*n - 1).min(list.len() - 1)].clone()
+            }
             Some(other) if !other.is_array() => other.clone(),
             _ => {
-                problem.get_or_insert_with(|| anyhow::anyhow!("no answer for activity `{activity}` in --task-results"));
+                problem.get_or_insert_with(|| {
+                    anyhow::anyhow!("no answer for activity `{activity}` in --task-results")
+                });
                 return Answer::Silent;
             }
         };
@@ -125,18 +149,38 @@ pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {
     if args.history {
         for e in &exec.events {
             match format {
-                Format::Text => eprintln!("{:>4} {:>9}ms {:<28} {}", e.id, e.timestamp_ms, e.kind, e.details),
-                _ => eprintln!("{}", json!({"id": e.id, "previous_id": e.previous_id, "timestamp_ms": e.timestamp_ms, "type": e.kind, "details": e.details})),
+                Format::Text => eprintln!(
+                    "{:>4} {:>9}ms {:<28} {}",
+                    e.id, e.timestamp_ms, e.kind, e.details
+                ),
+                _ => eprintln!(
+                    "{}",
+                    json!({"id": e.id, "previous_id": e.previous_id, "timestamp_ms": e.timestamp_ms, "type": e.kind, "details": e.details})
+                ),
             }
         }
     }
     match format {
         Format::Text => match exec.status {
-            Status::Succeeded => println!("{}", serde_json::to_string_pretty(exec.output.as_ref().unwrap_or(&Value::Null))?),
-            Status::Running => println!("RUNNING: the execution waits for a callback that no task answer provides"),
-            other => println!("{}: {} {}", other.as_str(), result["error"].as_str().unwrap_or(""), result["cause"].as_str().unwrap_or("")),
+            Status::Succeeded => println!(
+                "{}",
+                serde_json::to_string_pretty(exec.output.as_ref().unwrap_or(&Value::Null))?
+            ),
+            Status::Running => {
+                println!("RUNNING: the execution waits for a callback that no task answer provides")
+            }
+            other => println!(
+                "{}: {} {}",
+                other.as_str(),
+                result["error"].as_str().unwrap_or(""),
+                result["cause"].as_str().unwrap_or("")
+            ),
         },
         _ => println!("{result}"),
     }
-    Ok(if exec.status == Status::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if exec.status == Status::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

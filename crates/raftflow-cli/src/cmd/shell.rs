@@ -18,7 +18,9 @@ pub struct Outcome {
 
 pub async fn run(command: &[String], input: &str) -> Outcome {
     let Some((program, args)) = command.split_first() else {
-        return Outcome { result: Err(("ShellWorker.NoCommand".into(), "no command to run".into())) };
+        return Outcome {
+            result: Err(("ShellWorker.NoCommand".into(), "no command to run".into())),
+        };
     };
     let child = tokio::process::Command::new(program)
         .args(args)
@@ -29,7 +31,11 @@ pub async fn run(command: &[String], input: &str) -> Outcome {
         .spawn();
     let mut child = match child {
         Ok(c) => c,
-        Err(e) => return Outcome { result: Err(("ShellWorker.SpawnFailed".into(), format!("{program}: {e}"))) },
+        Err(e) => {
+            return Outcome {
+                result: Err(("ShellWorker.SpawnFailed".into(), format!("{program}: {e}"))),
+            }
+        }
     };
     if let Some(mut stdin) = child.stdin.take() {
         // A program that ignores its input may close stdin early; that is fine.
@@ -37,33 +43,60 @@ pub async fn run(command: &[String], input: &str) -> Outcome {
     }
     let out = match child.wait_with_output().await {
         Ok(o) => o,
-        Err(e) => return Outcome { result: Err(("ShellWorker.WaitFailed".into(), e.to_string())) },
+        Err(e) => {
+            return Outcome {
+                result: Err(("ShellWorker.WaitFailed".into(), e.to_string())),
+            }
+        }
     };
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let last_err = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+    let last_err = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string();
     if out.status.success() {
         if stdout.is_empty() {
-            return Outcome { result: Ok("{}".into()) };
+            return Outcome {
+                result: Ok("{}".into()),
+            };
         }
         return Outcome {
             result: match serde_json::from_str::<Value>(&stdout) {
                 Ok(v) => Ok(v.to_string()),
-                Err(e) => Err(("ShellWorker.InvalidOutput".into(), format!("stdout is not JSON: {e}"))),
+                Err(e) => Err((
+                    "ShellWorker.InvalidOutput".into(),
+                    format!("stdout is not JSON: {e}"),
+                )),
             },
         };
     }
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&stdout) {
         if let Some(error) = map.get("error").and_then(Value::as_str) {
             let cause = map.get("cause").and_then(Value::as_str).unwrap_or_default();
-            return Outcome { result: Err((error.to_string(), cause.to_string())) };
+            return Outcome {
+                result: Err((error.to_string(), cause.to_string())),
+            };
         }
     }
     if let Some((error, cause)) = last_err.split_once(':') {
         if !error.is_empty() && !error.contains(char::is_whitespace) {
-            return Outcome { result: Err((error.to_string(), cause.trim().to_string())) };
+            return Outcome {
+                result: Err((error.to_string(), cause.trim().to_string())),
+            };
         }
     }
-    let code = out.status.code().map_or("a signal".to_string(), |c| c.to_string());
-    Outcome { result: Err(("ShellWorker.ExitCode".into(), format!("exit code {code}: {last_err}"))) }
+    let code = out
+        .status
+        .code()
+        .map_or("a signal".to_string(), |c| c.to_string());
+    Outcome {
+        result: Err((
+            "ShellWorker.ExitCode".into(),
+            format!("exit code {code}: {last_err}"),
+        )),
+    }
 }

@@ -23,17 +23,32 @@ pub enum Command {
 }
 
 pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
-    let Command::Run { activity, concurrency, identity, command } = command;
+    let Command::Run {
+        activity,
+        concurrency,
+        identity,
+        command,
+    } = command;
     if concurrency == 0 {
         return Ok(super::usage_error("--concurrency must be at least 1"));
     }
     let identity = identity.unwrap_or_else(|| format!("shell-{}-{}", activity, std::process::id()));
     let command = Arc::new(command);
-    eprintln!("worker {identity}: running `{}` for activity {activity}", command.join(" "));
-    let worker = Worker::new(Arc::new(client), identity).concurrency(concurrency).handle(activity, move |task| {
-        let command = command.clone();
-        async move { super::shell::run(&command, &task.input).await.result.map_err(|(e, c)| TaskError::new(e, c)) }
-    });
+    eprintln!(
+        "worker {identity}: running `{}` for activity {activity}",
+        command.join(" ")
+    );
+    let worker = Worker::new(Arc::new(client), identity)
+        .concurrency(concurrency)
+        .handle(activity, move |task| {
+            let command = command.clone();
+            async move {
+                super::shell::run(&command, &task.input)
+                    .await
+                    .result
+                    .map_err(|(e, c)| TaskError::new(e, c))
+            }
+        });
     worker.run(super::shutdown_signal()).await;
     eprintln!("worker stopped: every task in hand was finished and reported");
     Ok(ExitCode::SUCCESS)

@@ -65,31 +65,61 @@ fn read(path: &PathBuf) -> anyhow::Result<String> {
 pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::Result<ExitCode> {
     match command {
         Command::Create(args) | Command::Update(args) => {
-            let reply = client.create_state_machine(&args.name, &read(&args.definition)?, &args.description).await?;
+            let reply = client
+                .create_state_machine(&args.name, &read(&args.definition)?, &args.description)
+                .await?;
             match format {
-                Format::Text => println!("{} version {}{}", reply.name, reply.version, if reply.created { "" } else { " (unchanged)" }),
-                _ => println!("{}", json!({"name": reply.name, "version": reply.version, "created": reply.created})),
+                Format::Text => println!(
+                    "{} version {}{}",
+                    reply.name,
+                    reply.version,
+                    if reply.created { "" } else { " (unchanged)" }
+                ),
+                _ => println!(
+                    "{}",
+                    json!({"name": reply.name, "version": reply.version, "created": reply.created})
+                ),
             }
         }
         Command::Validate { definition } => {
             let text = read(&definition)?;
-            let reply = client.validate_definition(&text).await.or_else(|_| local_validate(&text))?;
+            let reply = client
+                .validate_definition(&text)
+                .await
+                .or_else(|_| local_validate(&text))?;
             match format {
                 Format::Text if reply.valid => println!("{} is valid", definition.display()),
-                Format::Text => reply.diagnostics.iter().for_each(|d| println!("{} [{}]: {}", d.location, d.code, d.message)),
-                _ => println!("{}", json!({"valid": reply.valid, "diagnostics": reply.diagnostics.iter().map(|d| json!({"location": d.location, "code": d.code, "message": d.message})).collect::<Vec<_>>()})),
+                Format::Text => reply
+                    .diagnostics
+                    .iter()
+                    .for_each(|d| println!("{} [{}]: {}", d.location, d.code, d.message)),
+                _ => println!(
+                    "{}",
+                    json!({"valid": reply.valid, "diagnostics": reply.diagnostics.iter().map(|d| json!({"location": d.location, "code": d.code, "message": d.message})).collect::<Vec<_>>()})
+                ),
             }
-            return Ok(if reply.valid { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if reply.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
         Command::Describe { name, version } => {
             let sm = client.describe_state_machine(&name, version).await?;
             match format {
                 Format::Text => {
-                    println!("name: {}\nversion: {} (latest {})\ndescription: {}", sm.name, sm.version, sm.latest_version, sm.description);
-                    let pretty = serde_json::from_str::<serde_json::Value>(&sm.definition).map(|v| serde_json::to_string_pretty(&v).unwrap_or_default());
+                    println!(
+                        "name: {}\nversion: {} (latest {})\ndescription: {}",
+                        sm.name, sm.version, sm.latest_version, sm.description
+                    );
+                    let pretty = serde_json::from_str::<serde_json::Value>(&sm.definition)
+                        .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default());
                     println!("{}", pretty.unwrap_or(sm.definition));
                 }
-                _ => println!("{}", json!({"name": sm.name, "version": sm.version, "latest_version": sm.latest_version, "description": sm.description, "definition": serde_json::from_str::<serde_json::Value>(&sm.definition).unwrap_or_default()})),
+                _ => println!(
+                    "{}",
+                    json!({"name": sm.name, "version": sm.version, "latest_version": sm.latest_version, "description": sm.description, "definition": serde_json::from_str::<serde_json::Value>(&sm.definition).unwrap_or_default()})
+                ),
             }
         }
         Command::List => {
@@ -103,11 +133,17 @@ pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::R
             client.delete_state_machine(&name, force).await?;
             println!("deleted {name}");
         }
-        Command::Graph { definition, name, format: graph_format } => {
+        Command::Graph {
+            definition,
+            name,
+            format: graph_format,
+        } => {
             let text = match (definition, name) {
                 (Some(path), _) => read(&path)?,
                 (None, Some(name)) => client.describe_state_machine(&name, 0).await?.definition,
-                (None, None) => return Ok(super::usage_error("give --definition FILE or --name NAME")),
+                (None, None) => {
+                    return Ok(super::usage_error("give --definition FILE or --name NAME"))
+                }
             };
             let machine = match raftflow_core::parse_definition(&text) {
                 Ok(m) => m,
@@ -116,7 +152,11 @@ pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::R
                     return Ok(ExitCode::from(2));
                 }
             };
-            let out = if graph_format == "mermaid" { raftflow_core::graph::to_mermaid(&machine) } else { raftflow_core::graph::to_dot(&machine) };
+            let out = if graph_format == "mermaid" {
+                raftflow_core::graph::to_mermaid(&machine)
+            } else {
+                raftflow_core::graph::to_dot(&machine)
+            };
             print!("{out}");
         }
     }
@@ -127,7 +167,17 @@ pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::R
 fn local_validate(text: &str) -> anyhow::Result<raftflow_client::proto::ValidateReply> {
     let diagnostics = match raftflow_core::parse_definition(text) {
         Ok(_) => Vec::new(),
-        Err(d) => d.into_iter().map(|d| raftflow_client::proto::Diagnostic { location: d.location, code: d.code, message: d.message }).collect(),
+        Err(d) => d
+            .into_iter()
+            .map(|d| raftflow_client::proto::Diagnostic {
+                location: d.location,
+                code: d.code,
+                message: d.message,
+            })
+            .collect(),
     };
-    Ok(raftflow_client::proto::ValidateReply { valid: diagnostics.is_empty(), diagnostics })
+    Ok(raftflow_client::proto::ValidateReply {
+        valid: diagnostics.is_empty(),
+        diagnostics,
+    })
 }

@@ -18,15 +18,32 @@ async fn a_write_to_a_follower_reaches_the_leader() {
     let follower_addr = cluster.configs[follower as usize - 1].api_addr.clone();
 
     // The raw answer names the leader...
-    let mut raw = ClusterServiceClient::connect(format!("http://{follower_addr}")).await.unwrap();
-    let status = raw.probe(ProbeRequest { key: "x".into(), value: vec![1] }).await.unwrap_err();
+    let mut raw = ClusterServiceClient::connect(format!("http://{follower_addr}"))
+        .await
+        .unwrap();
+    let status = raw
+        .probe(ProbeRequest {
+            key: "x".into(),
+            value: vec![1],
+        })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unavailable);
-    let named = status.metadata().get("x-raftflow-leader").expect("leader address in metadata");
-    assert_eq!(named.to_str().unwrap(), cluster.configs[leader as usize - 1].api_addr);
+    let named = status
+        .metadata()
+        .get("x-raftflow-leader")
+        .expect("leader address in metadata");
+    assert_eq!(
+        named.to_str().unwrap(),
+        cluster.configs[leader as usize - 1].api_addr
+    );
 
     // ...and the client follows it by itself.
     let client = Client::new(&[follower_addr]).unwrap();
-    let reply = client.probe("via-follower", b"v").await.expect("write through a follower");
+    let reply = client
+        .probe("via-follower", b"v")
+        .await
+        .expect("write through a follower");
     assert!(reply.log_index > 0);
     cluster.shutdown().await;
 }
@@ -39,10 +56,22 @@ async fn without_a_quorum_a_write_fails_unavailable_within_its_deadline() {
         cluster.stop(id).await;
     }
     let addr = cluster.configs[leader as usize - 1].api_addr.clone();
-    let mut raw = ClusterServiceClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut raw = ClusterServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
     let started = Instant::now();
-    let status = raw.probe(ProbeRequest { key: "lost".into(), value: vec![] }).await.unwrap_err();
+    let status = raw
+        .probe(ProbeRequest {
+            key: "lost".into(),
+            value: vec![],
+        })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     cluster.shutdown().await;
 }

@@ -26,14 +26,18 @@ fn a_good_file_loads_with_defaults() {
     let config = load(GOOD).expect("loads");
     assert_eq!(config.id, 1);
     assert_eq!(config.raft.heartbeat_interval_ms, 150);
-    assert!(config.data_dir.is_absolute(), "relative data_dir is resolved against the file's folder");
+    assert!(
+        config.data_dir.is_absolute(),
+        "relative data_dir is resolved against the file's folder"
+    );
 }
 
 #[test]
 fn the_shipped_cluster_configs_load() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cluster-config");
     for i in 1..=3 {
-        let config = NodeConfig::load(&root.join(format!("node{i}.toml"))).expect("shipped config loads");
+        let config =
+            NodeConfig::load(&root.join(format!("node{i}.toml"))).expect("shipped config loads");
         assert_eq!(config.id, i);
         assert_eq!(config.initial_members.len(), 3);
     }
@@ -41,36 +45,54 @@ fn the_shipped_cluster_configs_load() {
 
 #[test]
 fn a_missing_field_is_named() {
-    let err = load(&GOOD.replace("api_addr = \"127.0.0.1:7201\"\ndata_dir", "data_dir")).unwrap_err().to_string();
+    let err = load(&GOOD.replace("api_addr = \"127.0.0.1:7201\"\ndata_dir", "data_dir"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("api_addr"), "{err}");
 }
 
 #[test]
 fn an_unknown_field_is_named() {
-    let err = load(&format!("colour = \"blue\"\n{GOOD}")).unwrap_err().to_string();
+    let err = load(&format!("colour = \"blue\"\n{GOOD}"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("colour"), "{err}");
 }
 
 #[test]
 fn a_bad_address_is_named() {
-    let err = load(&GOOD.replacen("127.0.0.1:7101", "localhost", 1)).unwrap_err().to_string();
-    assert!(err.contains("raft_addr") && err.contains("localhost"), "{err}");
+    let err = load(&GOOD.replacen("127.0.0.1:7101", "localhost", 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("raft_addr") && err.contains("localhost"),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_timing_is_named() {
-    let err = load(&format!("{GOOD}\n[raft]\nelection_timeout_min_ms = 100\n")).unwrap_err().to_string();
+    let err = load(&format!("{GOOD}\n[raft]\nelection_timeout_min_ms = 100\n"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("raft.election_timeout_min_ms"), "{err}");
 }
 
 #[test]
 fn a_node_missing_from_its_own_membership_is_refused() {
-    let err = load(&GOOD.replacen("id = 1\nraft", "id = 7\nraft", 1)).unwrap_err().to_string();
-    assert!(err.contains("initial_members") && err.contains('7'), "{err}");
+    let err = load(&GOOD.replacen("id = 1\nraft", "id = 7\nraft", 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("initial_members") && err.contains('7'),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_missing_file_is_named() {
-    let err = NodeConfig::load(std::path::Path::new("/nonexistent/node.toml")).unwrap_err().to_string();
+    let err = NodeConfig::load(std::path::Path::new("/nonexistent/node.toml"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/nonexistent/node.toml"), "{err}");
 }

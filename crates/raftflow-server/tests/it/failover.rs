@@ -20,39 +20,59 @@ async fn killing_the_leader_loses_no_execution_and_applies_no_completion_twice()
     let mut cluster = TestCluster::start(3, |c| c.write_timeout_ms = 3_000).await;
     cluster.wait_leader(WAIT).await;
     let client = Arc::new(cluster.client());
-    client.create_state_machine("two", TWO_STEPS, "").await.unwrap();
+    client
+        .create_state_machine("two", TWO_STEPS, "")
+        .await
+        .unwrap();
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = Worker::new(client.clone(), "failover-worker")
         .concurrency(16)
         .poll_timeout(Duration::from_secs(1))
-        .handle("step-a", |t| async move { Ok(json!({"a": t.attempt}).to_string()) })
+        .handle("step-a", |t| async move {
+            Ok(json!({"a": t.attempt}).to_string())
+        })
         .handle("step-b", |t| async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             Ok(json!({"b": t.attempt}).to_string())
         });
-    let worker = tokio::spawn(worker.run(async { stopped.await.ok(); }));
+    let worker = tokio::spawn(worker.run(async {
+        stopped.await.ok();
+    }));
 
     let mut ids = Vec::new();
     for i in 0..100 {
-        ids.push(client.start_execution("two", Some(&format!("e-{i}")), &json!({"i": i}).to_string()).await.expect("start").execution_id);
+        ids.push(
+            client
+                .start_execution("two", Some(&format!("e-{i}")), &json!({"i": i}).to_string())
+                .await
+                .expect("start")
+                .execution_id,
+        );
     }
     // Watch a few executions through the failover.
-    let watchers: Vec<_> = ids.iter().take(5).map(|id| {
-        let (client, id) = (client.clone(), id.clone());
-        tokio::spawn(async move {
-            let mut seen = Vec::new();
-            let info = client.watch(&id, |e| seen.push(e.id)).await.expect("watch");
-            (info, seen)
+    let watchers: Vec<_> = ids
+        .iter()
+        .take(5)
+        .map(|id| {
+            let (client, id) = (client.clone(), id.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let info = client.watch(&id, |e| seen.push(e.id)).await.expect("watch");
+                (info, seen)
+            })
         })
-    }).collect();
+        .collect();
 
     let leader = cluster.wait_leader(WAIT).await;
     cluster.stop(leader).await;
     cluster.wait_leader(WAIT).await;
 
     for id in &ids {
-        let info = tokio::time::timeout(WAIT, client.wait_for_end(id)).await.expect("in time").expect("wait");
+        let info = tokio::time::timeout(WAIT, client.wait_for_end(id))
+            .await
+            .expect("in time")
+            .expect("wait");
         assert_eq!(info.status, "SUCCEEDED", "{id}: {info:?}");
         let history = client.history(id, false).await.unwrap();
         let mut succeeded: BTreeMap<String, usize> = BTreeMap::new();
@@ -66,14 +86,22 @@ async fn killing_the_leader_loses_no_execution_and_applies_no_completion_twice()
                 *succeeded.entry(current.clone()).or_default() += 1;
             }
         }
-        assert_eq!(succeeded, BTreeMap::from([("A".to_string(), 1), ("B".to_string(), 1)]), "{id}: each completion exactly once");
+        assert_eq!(
+            succeeded,
+            BTreeMap::from([("A".to_string(), 1), ("B".to_string(), 1)]),
+            "{id}: each completion exactly once"
+        );
         let ids_in_order: Vec<u64> = history.iter().map(|e| e.id).collect();
         assert_eq!(ids_in_order, (1..=history.len() as u64).collect::<Vec<_>>());
     }
     for w in watchers {
         let (info, seen) = w.await.unwrap();
         assert_eq!(info.status, "SUCCEEDED");
-        assert_eq!(seen, (1..=seen.len() as u64).collect::<Vec<_>>(), "the watch resumed without gaps or repeats");
+        assert_eq!(
+            seen,
+            (1..=seen.len() as u64).collect::<Vec<_>>(),
+            "the watch resumed without gaps or repeats"
+        );
     }
     let _ = stop.send(());
     worker.await.unwrap();

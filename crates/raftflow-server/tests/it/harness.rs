@@ -26,7 +26,9 @@ pub fn timing() -> RaftTiming {
 }
 
 async fn local_listener() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port")
 }
 
 impl TestCluster {
@@ -65,9 +67,17 @@ impl TestCluster {
         }
         let mut nodes = Vec::new();
         for (config, (raft, api)) in configs.iter().zip(listeners) {
-            nodes.push(Some(NodeHandle::start_with_listeners(config.clone(), raft, api).await.expect("node starts")));
+            nodes.push(Some(
+                NodeHandle::start_with_listeners(config.clone(), raft, api)
+                    .await
+                    .expect("node starts"),
+            ));
         }
-        Self { _dir: dir, configs, nodes }
+        Self {
+            _dir: dir,
+            configs,
+            nodes,
+        }
     }
 
     /// Starts one more node, with no initial membership: it joins only when
@@ -82,13 +92,19 @@ impl TestCluster {
         config.data_dir = self._dir.path().join(format!("node{id}"));
         config.initial_members.clear();
         config.validate().expect("test config is valid");
-        self.nodes.push(Some(NodeHandle::start_with_listeners(config.clone(), raft, api).await.expect("node starts")));
+        self.nodes.push(Some(
+            NodeHandle::start_with_listeners(config.clone(), raft, api)
+                .await
+                .expect("node starts"),
+        ));
         self.configs.push(config);
         id
     }
 
     pub fn node(&self, id: u64) -> &NodeHandle {
-        self.nodes[id as usize - 1].as_ref().expect("node is running")
+        self.nodes[id as usize - 1]
+            .as_ref()
+            .expect("node is running")
     }
 
     pub fn running(&self) -> impl Iterator<Item = &NodeHandle> {
@@ -107,16 +123,24 @@ impl TestCluster {
     pub async fn wait_leader(&self, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
-            let leaders: Vec<Option<u64>> =
-                self.running().map(|n| n.raft().metrics().borrow().current_leader).collect();
+            let leaders: Vec<Option<u64>> = self
+                .running()
+                .map(|n| n.raft().metrics().borrow().current_leader)
+                .collect();
             if let Some(Some(leader)) = leaders.first() {
                 let agreed = leaders.iter().all(|l| *l == Some(*leader));
-                let alive = self.nodes.get(*leader as usize - 1).is_some_and(|n| n.is_some());
+                let alive = self
+                    .nodes
+                    .get(*leader as usize - 1)
+                    .is_some_and(|n| n.is_some());
                 if agreed && alive {
                     return *leader;
                 }
             }
-            assert!(Instant::now() < deadline, "no agreed leader within {timeout:?}: {leaders:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no agreed leader within {timeout:?}: {leaders:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -140,7 +164,10 @@ impl TestCluster {
 
     /// Restarts a stopped node from its own data, on its old ports.
     pub async fn restart(&mut self, id: u64) {
-        assert!(self.nodes[id as usize - 1].is_none(), "node {id} is still running");
+        assert!(
+            self.nodes[id as usize - 1].is_none(),
+            "node {id} is still running"
+        );
         let config = self.configs[id as usize - 1].clone();
         let deadline = Instant::now() + Duration::from_secs(10);
         // The old sockets may linger for a moment after shutdown.
@@ -164,14 +191,20 @@ impl TestCluster {
         let deadline = Instant::now() + timeout;
         loop {
             let digests = self.digests();
-            if digests.iter().all(|d| (d.1, &d.2) == (digests[0].1, &digests[0].2)) {
+            if digests
+                .iter()
+                .all(|d| (d.1, &d.2) == (digests[0].1, &digests[0].2))
+            {
                 return;
             }
             let applied: Vec<u64> = digests.iter().map(|d| d.1).collect();
             if applied.iter().all(|a| *a == applied[0]) {
                 panic!("replicas diverge at the same applied index: {digests:?}");
             }
-            assert!(Instant::now() < deadline, "replicas did not converge within {timeout:?}: {digests:?}");
+            assert!(
+                Instant::now() < deadline,
+                "replicas did not converge within {timeout:?}: {digests:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -1,9 +1,9 @@
 //! In-process cluster tests: real nodes, real RocksDB, real gRPC on loopback
 //! ports bound by the test. One test binary keeps link time down.
 
-mod harness;
-mod replication;
 mod availability;
 mod config;
-mod workflows;
 mod failover;
+mod harness;
+mod replication;
+mod workflows;

@@ -10,13 +10,20 @@ async fn write_many(cluster: &TestCluster, prefix: &str, count: usize) -> u64 {
     let client = cluster.client();
     let mut last = 0;
     // 16 concurrent writers, so the proposer batches for real.
-    let chunks: Vec<Vec<usize>> = (0..count).collect::<Vec<_>>().chunks(count.div_ceil(16)).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<usize>> = (0..count)
+        .collect::<Vec<_>>()
+        .chunks(count.div_ceil(16))
+        .map(|c| c.to_vec())
+        .collect();
     let results = futures::future::join_all(chunks.into_iter().map(|chunk| {
         let client = &client;
         async move {
             let mut max = 0;
             for i in chunk {
-                let reply = client.probe(&format!("{prefix}-{i}"), &i.to_be_bytes()).await.expect("probe write");
+                let reply = client
+                    .probe(&format!("{prefix}-{i}"), &i.to_be_bytes())
+                    .await
+                    .expect("probe write");
                 max = max.max(reply.log_index);
             }
             max
@@ -32,7 +39,10 @@ async fn write_many(cluster: &TestCluster, prefix: &str, count: usize) -> u64 {
 async fn assert_all_present(cluster: &TestCluster, prefix: &str, count: usize) {
     let client = cluster.client();
     for i in 0..count {
-        let reply = client.read_probe(&format!("{prefix}-{i}")).await.expect("read probe");
+        let reply = client
+            .read_probe(&format!("{prefix}-{i}"))
+            .await
+            .expect("read probe");
         assert!(reply.found, "acknowledged write {prefix}-{i} is missing");
         assert_eq!(reply.value, i.to_be_bytes().to_vec());
     }
@@ -46,8 +56,19 @@ async fn three_nodes_commit_a_thousand_commands_and_agree() {
     cluster.wait_applied(last, WAIT).await;
     cluster.wait_same_digest(WAIT).await;
     assert_all_present(&cluster, "k", 1000).await;
-    let batches = cluster.running().map(|n| n.context.batch_stats.entries.load(std::sync::atomic::Ordering::Relaxed)).sum::<u64>();
-    assert!(batches < 1000, "the proposer should batch concurrent commands, made {batches} entries");
+    let batches = cluster
+        .running()
+        .map(|n| {
+            n.context
+                .batch_stats
+                .entries
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum::<u64>();
+    assert!(
+        batches < 1000,
+        "the proposer should batch concurrent commands, made {batches} entries"
+    );
     cluster.shutdown().await;
 }
 
@@ -84,13 +105,19 @@ async fn a_node_that_was_down_while_the_log_was_purged_catches_up_through_a_snap
         .node(leader)
         .raft()
         .wait(Some(WAIT))
-        .metrics(|m| m.purged.is_some_and(|p| p.index > 100), "log purged behind a snapshot")
+        .metrics(
+            |m| m.purged.is_some_and(|p| p.index > 100),
+            "log purged behind a snapshot",
+        )
         .await
         .expect("leader purges its log while a follower is down");
     cluster.restart(lagging).await;
     cluster.wait_applied(last, WAIT).await;
     let snapshot = cluster.node(lagging).raft().metrics().borrow().snapshot;
-    assert!(snapshot.is_some_and(|s| s.index > 100), "the restarted node installed no snapshot: {snapshot:?}");
+    assert!(
+        snapshot.is_some_and(|s| s.index > 100),
+        "the restarted node installed no snapshot: {snapshot:?}"
+    );
     cluster.wait_same_digest(WAIT).await;
     assert_all_present(&cluster, "down", 300).await;
     cluster.shutdown().await;
@@ -111,15 +138,29 @@ async fn a_node_behind_the_purged_log_catches_up_through_a_snapshot() {
         .node(leader)
         .raft()
         .wait(Some(WAIT))
-        .metrics(|m| m.purged.is_some_and(|p| p.index > 100), "log purged behind a snapshot")
+        .metrics(
+            |m| m.purged.is_some_and(|p| p.index > 100),
+            "log purged behind a snapshot",
+        )
         .await
         .expect("leader purges its log");
     let new = cluster.add_node().await;
-    let info = raftflow_store::NodeInfo { raft_addr: cluster.configs[new as usize - 1].raft_addr.clone(), api_addr: cluster.configs[new as usize - 1].api_addr.clone() };
-    cluster.node(leader).raft().add_learner(new, info, true).await.expect("add learner");
+    let info = raftflow_store::NodeInfo {
+        raft_addr: cluster.configs[new as usize - 1].raft_addr.clone(),
+        api_addr: cluster.configs[new as usize - 1].api_addr.clone(),
+    };
+    cluster
+        .node(leader)
+        .raft()
+        .add_learner(new, info, true)
+        .await
+        .expect("add learner");
     cluster.wait_applied(last, WAIT).await;
     let snapshot = cluster.node(new).raft().metrics().borrow().snapshot;
-    assert!(snapshot.is_some_and(|s| s.index > 100), "the new node installed no snapshot: {snapshot:?}");
+    assert!(
+        snapshot.is_some_and(|s| s.index > 100),
+        "the new node installed no snapshot: {snapshot:?}"
+    );
     cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }

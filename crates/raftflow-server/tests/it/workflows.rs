@@ -63,7 +63,10 @@ async fn start_cluster_with_workflow() -> (TestCluster, Arc<Client>) {
     let cluster = TestCluster::start(3, |c| c.scheduler.task_lease_s = 5).await;
     cluster.wait_leader(WAIT).await;
     let client = Arc::new(cluster.client());
-    let reply = client.create_state_machine("order", ORDER, "test order").await.expect("create");
+    let reply = client
+        .create_state_machine("order", ORDER, "test order")
+        .await
+        .expect("create");
     assert_eq!(reply.version, 1);
     (cluster, client)
 }
@@ -72,31 +75,63 @@ async fn start_cluster_with_workflow() -> (TestCluster, Arc<Client>) {
 async fn the_order_workflow_runs_with_real_workers() {
     let (cluster, client) = start_cluster_with_workflow().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(order_worker(client.clone(), Arc::new(AtomicU32::new(0))).run(async { stopped.await.ok(); }));
+    let worker = tokio::spawn(
+        order_worker(client.clone(), Arc::new(AtomicU32::new(0))).run(async {
+            stopped.await.ok();
+        }),
+    );
 
-    let started = client.start_execution("order", Some("o-1"), r#"{"items": ["a", "b", "c"]}"#).await.expect("start");
-    let info = tokio::time::timeout(WAIT, client.wait_for_end(&started.execution_id)).await.expect("in time").expect("watch");
+    let started = client
+        .start_execution("order", Some("o-1"), r#"{"items": ["a", "b", "c"]}"#)
+        .await
+        .expect("start");
+    let info = tokio::time::timeout(WAIT, client.wait_for_end(&started.execution_id))
+        .await
+        .expect("in time")
+        .expect("watch");
     assert_eq!(info.status, "SUCCEEDED", "{info:?}");
     let output: Value = serde_json::from_str(&info.output).unwrap();
     assert_eq!(output["prepared"], json!(["reserved", "charged"]));
-    assert_eq!(output["packed"], json!(["packed a", "packed b", "packed c"]));
+    assert_eq!(
+        output["packed"],
+        json!(["packed a", "packed b", "packed c"])
+    );
 
     let history = client.history(&started.execution_id, false).await.unwrap();
     let kinds: Vec<&str> = history.iter().map(|e| e.r#type.as_str()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "ActivityFailed").count(), 1, "one Flaky failure, retried");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "ActivityFailed").count(),
+        1,
+        "one Flaky failure, retried"
+    );
     assert!(kinds.contains(&"WaitStateExited") && kinds.last() == Some(&"ExecutionSucceeded"));
 
     // The same name and input is the same execution; another input is refused.
-    let again = client.start_execution("order", Some("o-1"), r#"{"items": ["a", "b", "c"]}"#).await.unwrap();
+    let again = client
+        .start_execution("order", Some("o-1"), r#"{"items": ["a", "b", "c"]}"#)
+        .await
+        .unwrap();
     assert!(!again.created);
     assert_eq!(again.execution_id, started.execution_id);
-    let conflict = client.start_execution("order", Some("o-1"), r#"{"items": []}"#).await.unwrap_err();
-    assert!(conflict.to_string().contains("already exists"), "{conflict}");
+    let conflict = client
+        .start_execution("order", Some("o-1"), r#"{"items": []}"#)
+        .await
+        .unwrap_err();
+    assert!(
+        conflict.to_string().contains("already exists"),
+        "{conflict}"
+    );
 
     // An empty order fails through the Choice.
-    let bad = client.start_execution("order", Some("o-2"), r#"{"items": []}"#).await.unwrap();
+    let bad = client
+        .start_execution("order", Some("o-2"), r#"{"items": []}"#)
+        .await
+        .unwrap();
     let info = client.wait_for_end(&bad.execution_id).await.unwrap();
-    assert_eq!((info.status.as_str(), info.error.as_str()), ("FAILED", "Order.Invalid"));
+    assert_eq!(
+        (info.status.as_str(), info.error.as_str()),
+        ("FAILED", "Order.Invalid")
+    );
 
     let _ = stop.send(());
     worker.await.unwrap();
@@ -109,13 +144,24 @@ async fn tokens_are_fenced_heartbeats_are_enforced_and_stop_cancels() {
     let def = r#"{"StartAt": "Slow", "States": {"Slow": {"Type": "Task", "Resource": "activity:slow", "HeartbeatSeconds": 1,
         "Retry": [{"ErrorEquals": ["States.HeartbeatTimeout"], "IntervalSeconds": 1, "MaxAttempts": 1}], "End": true}}}"#;
     client.create_state_machine("slow", def, "").await.unwrap();
-    let exec = client.start_execution("slow", Some("s-1"), "{}").await.unwrap();
+    let exec = client
+        .start_execution("slow", Some("s-1"), "{}")
+        .await
+        .unwrap();
     let activities = vec!["slow".to_string()];
 
     // First attempt: never heartbeat; the attempt times out and is retried.
-    let first = client.poll_task(&activities, "w1", 5_000).await.unwrap().expect("a task");
+    let first = client
+        .poll_task(&activities, "w1", 5_000)
+        .await
+        .unwrap()
+        .expect("a task");
     assert_eq!(first.attempt, 1);
-    let second = client.poll_task(&activities, "w2", 10_000).await.unwrap().expect("the retry");
+    let second = client
+        .poll_task(&activities, "w2", 10_000)
+        .await
+        .unwrap()
+        .expect("the retry");
     assert_eq!(second.attempt, 2);
     // The first attempt's token is stale now, and refusing it changes nothing.
     let stale = client.complete_task(&first.token, "{}").await.unwrap_err();
@@ -123,26 +169,75 @@ async fn tokens_are_fenced_heartbeats_are_enforced_and_stop_cancels() {
     let unknown = client.complete_task("not-a-token", "{}").await.unwrap_err();
     assert!(unknown.to_string().contains("InvalidToken"), "{unknown}");
     // A token from another epoch is refused.
-    let forged = second.token.rsplit_once('@').map(|(t, e)| format!("{t}@{}", e.parse::<u64>().unwrap() + 7)).unwrap();
+    let forged = second
+        .token
+        .rsplit_once('@')
+        .map(|(t, e)| format!("{t}@{}", e.parse::<u64>().unwrap() + 7))
+        .unwrap();
     assert!(client.complete_task(&forged, "{}").await.is_err());
 
-    client.heartbeat_task(&second.token).await.expect("heartbeat");
-    client.complete_task(&second.token, r#"{"done": true}"#).await.expect("complete");
-    let twice = client.complete_task(&second.token, r#"{"done": true}"#).await;
-    assert!(twice.is_err(), "a second report of the same attempt is refused");
+    client
+        .heartbeat_task(&second.token)
+        .await
+        .expect("heartbeat");
+    client
+        .complete_task(&second.token, r#"{"done": true}"#)
+        .await
+        .expect("complete");
+    let twice = client
+        .complete_task(&second.token, r#"{"done": true}"#)
+        .await;
+    assert!(
+        twice.is_err(),
+        "a second report of the same attempt is refused"
+    );
     let info = client.wait_for_end(&exec.execution_id).await.unwrap();
-    assert_eq!((info.status.as_str(), info.output.as_str()), ("SUCCEEDED", r#"{"done":true}"#));
+    assert_eq!(
+        (info.status.as_str(), info.output.as_str()),
+        ("SUCCEEDED", r#"{"done":true}"#)
+    );
     let history = client.history(&exec.execution_id, false).await.unwrap();
-    assert_eq!(history.iter().filter(|e| e.r#type == "ActivitySucceeded").count(), 1);
-    assert_eq!(history.iter().filter(|e| e.r#type == "ActivityTimedOut").count(), 1);
+    assert_eq!(
+        history
+            .iter()
+            .filter(|e| e.r#type == "ActivitySucceeded")
+            .count(),
+        1
+    );
+    assert_eq!(
+        history
+            .iter()
+            .filter(|e| e.r#type == "ActivityTimedOut")
+            .count(),
+        1
+    );
 
     // StopExecution aborts and cancels the open task.
-    let doomed = client.start_execution("slow", Some("s-2"), "{}").await.unwrap();
-    let task = client.poll_task(&activities, "w3", 5_000).await.unwrap().expect("a task");
-    client.stop_execution(&doomed.execution_id, "Stopped.ByTest", "because").await.unwrap();
-    let info = client.describe_execution(&doomed.execution_id).await.unwrap();
-    assert_eq!((info.status.as_str(), info.error.as_str()), ("ABORTED", "Stopped.ByTest"));
-    assert!(client.complete_task(&task.token, "{}").await.is_err(), "the cancelled task's token is dead");
+    let doomed = client
+        .start_execution("slow", Some("s-2"), "{}")
+        .await
+        .unwrap();
+    let task = client
+        .poll_task(&activities, "w3", 5_000)
+        .await
+        .unwrap()
+        .expect("a task");
+    client
+        .stop_execution(&doomed.execution_id, "Stopped.ByTest", "because")
+        .await
+        .unwrap();
+    let info = client
+        .describe_execution(&doomed.execution_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (info.status.as_str(), info.error.as_str()),
+        ("ABORTED", "Stopped.ByTest")
+    );
+    assert!(
+        client.complete_task(&task.token, "{}").await.is_err(),
+        "the cancelled task's token is dead"
+    );
     cluster.shutdown().await;
 }
 
@@ -150,15 +245,30 @@ async fn tokens_are_fenced_heartbeats_are_enforced_and_stop_cancels() {
 async fn a_wait_fires_after_the_leader_changed() {
     let (mut cluster, client) = start_cluster_with_workflow().await;
     let def = r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3, "Next": "Done"}, "Done": {"Type": "Pass", "Result": "woke", "End": true}}}"#;
-    client.create_state_machine("sleepy", def, "").await.unwrap();
-    let exec = client.start_execution("sleepy", Some("w-1"), "{}").await.unwrap();
+    client
+        .create_state_machine("sleepy", def, "")
+        .await
+        .unwrap();
+    let exec = client
+        .start_execution("sleepy", Some("w-1"), "{}")
+        .await
+        .unwrap();
     let leader = cluster.wait_leader(WAIT).await;
     cluster.stop(leader).await;
     let new_leader = cluster.wait_leader(WAIT).await;
     assert_ne!(leader, new_leader);
-    let info = tokio::time::timeout(WAIT, client.wait_for_end(&exec.execution_id)).await.expect("in time").unwrap();
-    assert_eq!((info.status.as_str(), info.output.as_str()), ("SUCCEEDED", "\"woke\""));
-    assert!(info.stop_ms >= info.start_ms + 3_000, "the wait lasted its 3 s");
+    let info = tokio::time::timeout(WAIT, client.wait_for_end(&exec.execution_id))
+        .await
+        .expect("in time")
+        .unwrap();
+    assert_eq!(
+        (info.status.as_str(), info.output.as_str()),
+        ("SUCCEEDED", "\"woke\"")
+    );
+    assert!(
+        info.stop_ms >= info.start_ms + 3_000,
+        "the wait lasted its 3 s"
+    );
     cluster.restart(leader).await;
     cluster.shutdown().await;
 }

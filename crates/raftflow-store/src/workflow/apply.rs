@@ -14,7 +14,10 @@ use crate::db::Db;
 use crate::error::StoreError;
 
 fn reject(code: Reject, message: impl Into<String>) -> CommandResult {
-    CommandResult::Rejected { code, message: message.into() }
+    CommandResult::Rejected {
+        code,
+        message: message.into(),
+    }
 }
 
 impl Workflows {
@@ -27,81 +30,262 @@ impl Workflows {
                 self.put(KEY_EPOCH.to_vec(), &epoch)?;
                 Ok(CommandResult::Epoch { epoch: self.epoch })
             }
-            Command::CreateStateMachine { name, definition, description, now_ms } => self.create(db, name, definition, description, *now_ms),
-            Command::DeleteStateMachine { name, force, now_ms } => self.delete_machine(db, name, *force, *now_ms),
-            Command::StartExecution { state_machine, version, name, input, now_ms, seed, default_task_timeout_s } => {
-                self.start(db, state_machine, *version, name, input, *now_ms, *seed, *default_task_timeout_s)
-            }
-            Command::TaskDispatched { token, epoch, worker, now_ms } => {
+            Command::CreateStateMachine {
+                name,
+                definition,
+                description,
+                now_ms,
+            } => self.create(db, name, definition, description, *now_ms),
+            Command::DeleteStateMachine {
+                name,
+                force,
+                now_ms,
+            } => self.delete_machine(db, name, *force, *now_ms),
+            Command::StartExecution {
+                state_machine,
+                version,
+                name,
+                input,
+                now_ms,
+                seed,
+                default_task_timeout_s,
+            } => self.start(
+                db,
+                state_machine,
+                *version,
+                name,
+                input,
+                *now_ms,
+                *seed,
+                *default_task_timeout_s,
+            ),
+            Command::TaskDispatched {
+                token,
+                epoch,
+                worker,
+                now_ms,
+            } => {
                 let Some(mut entry) = self.get_decoded::<TaskEntry>(db, &task_key(token))? else {
-                    return Ok(reject(Reject::StaleToken, format!("task {token} is no longer open")));
+                    return Ok(reject(
+                        Reject::StaleToken,
+                        format!("task {token} is no longer open"),
+                    ));
                 };
                 if *epoch != self.epoch {
-                    return Ok(reject(Reject::StaleToken, format!("epoch {epoch} is over; the current epoch is {}", self.epoch)));
+                    return Ok(reject(
+                        Reject::StaleToken,
+                        format!("epoch {epoch} is over; the current epoch is {}", self.epoch),
+                    ));
                 }
                 if entry.dispatched.is_some() {
-                    return Ok(reject(Reject::FailedPrecondition, format!("task {token} was already handed out")));
+                    return Ok(reject(
+                        Reject::FailedPrecondition,
+                        format!("task {token} was already handed out"),
+                    ));
                 }
-                entry.dispatched = Some(Dispatch { epoch: *epoch, worker: worker.clone(), at_ms: *now_ms });
+                entry.dispatched = Some(Dispatch {
+                    epoch: *epoch,
+                    worker: worker.clone(),
+                    at_ms: *now_ms,
+                });
                 self.put(task_key(token), &entry)?;
-                self.drive(db, &entry.execution_id, Core::TaskStarted { token: token.clone(), worker: worker.clone() }, *now_ms, 0)
+                self.drive(
+                    db,
+                    &entry.execution_id,
+                    Core::TaskStarted {
+                        token: token.clone(),
+                        worker: worker.clone(),
+                    },
+                    *now_ms,
+                    0,
+                )
             }
-            Command::TaskCompleted { token, epoch, output, now_ms, seed } => {
+            Command::TaskCompleted {
+                token,
+                epoch,
+                output,
+                now_ms,
+                seed,
+            } => {
                 let output: Value = match serde_json::from_str(output) {
                     Ok(v) => v,
-                    Err(e) => return Ok(reject(Reject::InvalidArgument, format!("the output is not JSON: {e}"))),
+                    Err(e) => {
+                        return Ok(reject(
+                            Reject::InvalidArgument,
+                            format!("the output is not JSON: {e}"),
+                        ))
+                    }
                 };
-                self.task_report(db, token, *epoch, Core::TaskSucceeded { token: token.clone(), output }, *now_ms, *seed)
+                self.task_report(
+                    db,
+                    token,
+                    *epoch,
+                    Core::TaskSucceeded {
+                        token: token.clone(),
+                        output,
+                    },
+                    *now_ms,
+                    *seed,
+                )
             }
-            Command::TaskFailed { token, epoch, error, cause, now_ms, seed } => {
-                let core = Core::TaskFailed { token: token.clone(), error: error.clone(), cause: cause.clone() };
+            Command::TaskFailed {
+                token,
+                epoch,
+                error,
+                cause,
+                now_ms,
+                seed,
+            } => {
+                let core = Core::TaskFailed {
+                    token: token.clone(),
+                    error: error.clone(),
+                    cause: cause.clone(),
+                };
                 self.task_report(db, token, *epoch, core, *now_ms, *seed)
             }
-            Command::TaskHeartbeat { token, epoch, now_ms } => self.task_report(db, token, *epoch, Core::TaskHeartbeat { token: token.clone() }, *now_ms, 0),
-            Command::TimerFired { execution_id, timer, now_ms, seed } => {
-                let result = self.drive(db, execution_id, Core::TimerFired { timer: *timer }, *now_ms, *seed)?;
+            Command::TaskHeartbeat {
+                token,
+                epoch,
+                now_ms,
+            } => self.task_report(
+                db,
+                token,
+                *epoch,
+                Core::TaskHeartbeat {
+                    token: token.clone(),
+                },
+                *now_ms,
+                0,
+            ),
+            Command::TimerFired {
+                execution_id,
+                timer,
+                now_ms,
+                seed,
+            } => {
+                let result = self.drive(
+                    db,
+                    execution_id,
+                    Core::TimerFired { timer: *timer },
+                    *now_ms,
+                    *seed,
+                )?;
                 // A timer that lost its purpose still leaves the table.
                 self.delete(timer_key(execution_id, *timer));
                 Ok(result)
             }
-            Command::StopExecution { execution_id, error, cause, now_ms } => {
-                self.drive(db, execution_id, Core::Stop { error: error.clone(), cause: cause.clone() }, *now_ms, 0)
-            }
+            Command::StopExecution {
+                execution_id,
+                error,
+                cause,
+                now_ms,
+            } => self.drive(
+                db,
+                execution_id,
+                Core::Stop {
+                    error: error.clone(),
+                    cause: cause.clone(),
+                },
+                *now_ms,
+                0,
+            ),
             Command::PurgeFinished { before_ms, limit } => self.purge(db, *before_ms, *limit),
         }
     }
 
-    fn create(&mut self, db: &Db, name: &str, definition: &str, description: &str, now_ms: u64) -> Result<CommandResult, StoreError> {
+    fn create(
+        &mut self,
+        db: &Db,
+        name: &str,
+        definition: &str,
+        description: &str,
+        now_ms: u64,
+    ) -> Result<CommandResult, StoreError> {
         if let Err(diagnostics) = raftflow_core::parse_definition(definition) {
-            let first = diagnostics.first().map(|d| d.to_string()).unwrap_or_default();
-            return Ok(reject(Reject::InvalidArgument, format!("invalid definition ({} problems), first: {first}", diagnostics.len())));
+            let first = diagnostics
+                .first()
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            return Ok(reject(
+                Reject::InvalidArgument,
+                format!(
+                    "invalid definition ({} problems), first: {first}",
+                    diagnostics.len()
+                ),
+            ));
         }
         let meta = self.metas.get(name).cloned();
         if let Some(meta) = meta.as_ref().filter(|m| !m.deleted) {
-            let latest: Option<StateMachineVersion> = self.get_decoded(db, &version_key(name, meta.latest))?;
+            let latest: Option<StateMachineVersion> =
+                self.get_decoded(db, &version_key(name, meta.latest))?;
             if latest.is_some_and(|v| v.definition == definition) {
-                return Ok(CommandResult::StateMachineCreated { version: meta.latest, created: false });
+                return Ok(CommandResult::StateMachineCreated {
+                    version: meta.latest,
+                    created: false,
+                });
             }
         }
         let version = meta.as_ref().map_or(1, |m| m.latest + 1);
-        let record = StateMachineVersion { name: name.into(), version, definition: definition.into(), description: description.into(), created_ms: now_ms };
+        let record = StateMachineVersion {
+            name: name.into(),
+            version,
+            definition: definition.into(),
+            description: description.into(),
+            created_ms: now_ms,
+        };
         self.put(version_key(name, version), &record)?;
-        let meta = StateMachineMeta { name: name.into(), latest: version, deleted: false };
+        let meta = StateMachineMeta {
+            name: name.into(),
+            latest: version,
+            deleted: false,
+        };
         self.put(meta_key(name), &meta)?;
         self.metas.insert(name.into(), meta);
-        Ok(CommandResult::StateMachineCreated { version, created: true })
+        Ok(CommandResult::StateMachineCreated {
+            version,
+            created: true,
+        })
     }
 
-    fn delete_machine(&mut self, db: &Db, name: &str, force: bool, now_ms: u64) -> Result<CommandResult, StoreError> {
+    fn delete_machine(
+        &mut self,
+        db: &Db,
+        name: &str,
+        force: bool,
+        now_ms: u64,
+    ) -> Result<CommandResult, StoreError> {
         let Some(mut meta) = self.metas.get(name).cloned().filter(|m| !m.deleted) else {
-            return Ok(reject(Reject::NotFound, format!("state machine `{name}` does not exist")));
+            return Ok(reject(
+                Reject::NotFound,
+                format!("state machine `{name}` does not exist"),
+            ));
         };
-        let running: Vec<String> = self.running.iter().filter(|(_, r)| r.record.state_machine == name).map(|(id, _)| id.clone()).collect();
+        let running: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.record.state_machine == name)
+            .map(|(id, _)| id.clone())
+            .collect();
         if !running.is_empty() && !force {
-            return Ok(reject(Reject::FailedPrecondition, format!("{} executions of `{name}` are running; stop them or delete with force", running.len())));
+            return Ok(reject(
+                Reject::FailedPrecondition,
+                format!(
+                    "{} executions of `{name}` are running; stop them or delete with force",
+                    running.len()
+                ),
+            ));
         }
         for id in running {
-            self.drive(db, &id, Core::Stop { error: "States.Aborted".into(), cause: format!("state machine {name} was deleted") }, now_ms, 0)?;
+            self.drive(
+                db,
+                &id,
+                Core::Stop {
+                    error: "States.Aborted".into(),
+                    cause: format!("state machine {name} was deleted"),
+                },
+                now_ms,
+                0,
+            )?;
         }
         meta.deleted = true;
         self.put(meta_key(name), &meta)?;
@@ -110,45 +294,100 @@ impl Workflows {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn start(&mut self, db: &Db, sm: &str, version: u32, name: &str, input: &str, now_ms: u64, seed: u64, lease_s: u64) -> Result<CommandResult, StoreError> {
+    fn start(
+        &mut self,
+        db: &Db,
+        sm: &str,
+        version: u32,
+        name: &str,
+        input: &str,
+        now_ms: u64,
+        seed: u64,
+        lease_s: u64,
+    ) -> Result<CommandResult, StoreError> {
         let Some(meta) = self.metas.get(sm).filter(|m| !m.deleted).cloned() else {
-            return Ok(reject(Reject::NotFound, format!("state machine `{sm}` does not exist")));
+            return Ok(reject(
+                Reject::NotFound,
+                format!("state machine `{sm}` does not exist"),
+            ));
         };
         let version = if version == 0 { meta.latest } else { version };
         if version > meta.latest {
-            return Ok(reject(Reject::NotFound, format!("state machine `{sm}` has no version {version} (latest is {})", meta.latest)));
+            return Ok(reject(
+                Reject::NotFound,
+                format!(
+                    "state machine `{sm}` has no version {version} (latest is {})",
+                    meta.latest
+                ),
+            ));
         }
         let id = execution_id(sm, name);
         if let Some(existing) = self.get_decoded::<ExecutionRecord>(db, &execution_key(&id))? {
             // Idempotent as in Step Functions: same name and input ⇒ the same execution.
             return Ok(if existing.input == input {
-                CommandResult::ExecutionStarted { execution_id: id, start_ms: existing.start_ms, created: false }
+                CommandResult::ExecutionStarted {
+                    execution_id: id,
+                    start_ms: existing.start_ms,
+                    created: false,
+                }
             } else {
-                reject(Reject::AlreadyExists, format!("execution `{name}` already exists with another input"))
+                reject(
+                    Reject::AlreadyExists,
+                    format!("execution `{name}` already exists with another input"),
+                )
             });
         }
         let input_value: Value = match serde_json::from_str(input) {
             Ok(v) => v,
-            Err(e) => return Ok(reject(Reject::InvalidArgument, format!("the input is not JSON: {e}"))),
+            Err(e) => {
+                return Ok(reject(
+                    Reject::InvalidArgument,
+                    format!("the input is not JSON: {e}"),
+                ))
+            }
         };
         let def = self.definition(db, sm, version)?;
         self.seq += 1;
         let seq = self.seq;
         self.put(KEY_SEQ.to_vec(), &seq)?;
         let lease = (lease_s > 0).then_some(lease_s);
-        let (exec, actions) = Execution::start_with_lease(&def, &id, name, input_value, now_ms, seed, lease);
+        let (exec, actions) =
+            Execution::start_with_lease(&def, &id, name, input_value, now_ms, seed, lease);
         let record = ExecutionRecord {
-            id: id.clone(), name: name.into(), state_machine: sm.into(), version, status: "RUNNING".into(), input: input.into(),
-            output: None, error: None, cause: None, start_ms: now_ms, stop_ms: None, seq: self.seq,
+            id: id.clone(),
+            name: name.into(),
+            state_machine: sm.into(),
+            version,
+            status: "RUNNING".into(),
+            input: input.into(),
+            output: None,
+            error: None,
+            cause: None,
+            start_ms: now_ms,
+            stop_ms: None,
+            seq: self.seq,
         };
         self.put(list_key(self.seq), &id)?;
         self.put(execution_key(&id), &record)?;
-        self.running.insert(id.clone(), Running { def, exec, record });
+        self.running
+            .insert(id.clone(), Running { def, exec, record });
         self.settle(&id, actions, BTreeSet::new(), BTreeSet::new(), now_ms)?;
-        Ok(CommandResult::ExecutionStarted { execution_id: id, start_ms: now_ms, created: true })
+        Ok(CommandResult::ExecutionStarted {
+            execution_id: id,
+            start_ms: now_ms,
+            created: true,
+        })
     }
 
-    fn task_report(&mut self, db: &Db, token: &str, epoch: Option<u64>, core: Core, now_ms: u64, seed: u64) -> Result<CommandResult, StoreError> {
+    fn task_report(
+        &mut self,
+        db: &Db,
+        token: &str,
+        epoch: Option<u64>,
+        core: Core,
+        now_ms: u64,
+        seed: u64,
+    ) -> Result<CommandResult, StoreError> {
         let Some(entry) = self.get_decoded::<TaskEntry>(db, &task_key(token))? else {
             return Ok(reject(Reject::StaleToken, format!("task token {token} is unknown, or its attempt already ended (timed out, completed or cancelled)")));
         };
@@ -166,9 +405,19 @@ impl Workflows {
     }
 
     /// Applies one engine command to a running execution and records the outcome.
-    fn drive(&mut self, _db: &Db, id: &str, core: Core, now_ms: u64, seed: u64) -> Result<CommandResult, StoreError> {
+    fn drive(
+        &mut self,
+        _db: &Db,
+        id: &str,
+        core: Core,
+        now_ms: u64,
+        seed: u64,
+    ) -> Result<CommandResult, StoreError> {
         let Some(running) = self.running.get_mut(id) else {
-            return Ok(reject(Reject::FailedPrecondition, format!("execution {id} is not running")));
+            return Ok(reject(
+                Reject::FailedPrecondition,
+                format!("execution {id} is not running"),
+            ));
         };
         let tasks_before: BTreeSet<String> = running.exec.tasks.keys().cloned().collect();
         let timers_before: BTreeSet<u64> = running.exec.timers.keys().copied().collect();
@@ -178,28 +427,74 @@ impl Workflows {
                 self.settle(id, actions, tasks_before, timers_before, now_ms)?;
                 Ok(CommandResult::Accepted)
             }
-            Err(Rejected::Finished) => Ok(reject(Reject::FailedPrecondition, format!("execution {id} has already finished"))),
-            Err(Rejected::StaleToken(t)) => Ok(reject(Reject::StaleToken, format!("task token {t} is no longer open"))),
-            Err(Rejected::StaleTimer(t)) => Ok(reject(Reject::FailedPrecondition, format!("timer {t} was already handled"))),
+            Err(Rejected::Finished) => Ok(reject(
+                Reject::FailedPrecondition,
+                format!("execution {id} has already finished"),
+            )),
+            Err(Rejected::StaleToken(t)) => Ok(reject(
+                Reject::StaleToken,
+                format!("task token {t} is no longer open"),
+            )),
+            Err(Rejected::StaleTimer(t)) => Ok(reject(
+                Reject::FailedPrecondition,
+                format!("timer {t} was already handled"),
+            )),
         }
     }
 
     /// Stores what an engine step produced: events, tasks, timers, and the end.
-    fn settle(&mut self, id: &str, actions: Vec<Action>, tasks_before: BTreeSet<String>, timers_before: BTreeSet<u64>, now_ms: u64) -> Result<(), StoreError> {
-        let running = self.running.get_mut(id).expect("settle follows a step of a running execution");
+    fn settle(
+        &mut self,
+        id: &str,
+        actions: Vec<Action>,
+        tasks_before: BTreeSet<String>,
+        timers_before: BTreeSet<u64>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let running = self
+            .running
+            .get_mut(id)
+            .expect("settle follows a step of a running execution");
         let events = running.exec.take_events();
         let tasks_after: BTreeSet<String> = running.exec.tasks.keys().cloned().collect();
         let timers_after: BTreeSet<u64> = running.exec.timers.keys().copied().collect();
         let status = running.exec.status;
         for e in events {
-            let record = EventRecord { id: e.id, previous_id: e.previous_id, timestamp_ms: e.timestamp_ms, kind: e.kind, details: e.details.to_string() };
+            let record = EventRecord {
+                id: e.id,
+                previous_id: e.previous_id,
+                timestamp_ms: e.timestamp_ms,
+                kind: e.kind,
+                details: e.details.to_string(),
+            };
             self.put(event_key(id, e.id), &record)?;
         }
         for action in actions {
             match action {
-                Action::ScheduleTask { token, activity, input, attempt, wait_for_token, .. } => {
-                    let heartbeat_ms = self.running[id].exec.tasks.get(&token).and_then(|t| t.heartbeat_ms);
-                    let entry = TaskEntry { token: token.clone(), execution_id: id.into(), activity, input: input.to_string(), attempt, heartbeat_ms, wait_for_token, scheduled_ms: now_ms, dispatched: None };
+                Action::ScheduleTask {
+                    token,
+                    activity,
+                    input,
+                    attempt,
+                    wait_for_token,
+                    ..
+                } => {
+                    let heartbeat_ms = self.running[id]
+                        .exec
+                        .tasks
+                        .get(&token)
+                        .and_then(|t| t.heartbeat_ms);
+                    let entry = TaskEntry {
+                        token: token.clone(),
+                        execution_id: id.into(),
+                        activity,
+                        input: input.to_string(),
+                        attempt,
+                        heartbeat_ms,
+                        wait_for_token,
+                        scheduled_ms: now_ms,
+                        dispatched: None,
+                    };
                     if tasks_after.contains(&token) {
                         self.put(task_key(&token), &entry)?;
                         self.effects.push(Effect::TaskReady(entry));
@@ -208,7 +503,11 @@ impl Workflows {
                 Action::ArmTimer { timer, fire_at_ms } => {
                     if timers_after.contains(&timer) {
                         self.put(timer_key(id, timer), &fire_at_ms)?;
-                        self.effects.push(Effect::TimerArmed { execution_id: id.into(), timer, fire_at_ms });
+                        self.effects.push(Effect::TimerArmed {
+                            execution_id: id.into(),
+                            timer,
+                            fire_at_ms,
+                        });
                     }
                 }
                 Action::CancelTask { .. } | Action::Finished { .. } => {}
@@ -216,7 +515,9 @@ impl Workflows {
         }
         for token in tasks_before.difference(&tasks_after) {
             self.delete(task_key(token));
-            self.effects.push(Effect::TaskGone { token: token.clone() });
+            self.effects.push(Effect::TaskGone {
+                token: token.clone(),
+            });
         }
         for timer in timers_before.difference(&timers_after) {
             self.delete(timer_key(id, *timer));
@@ -225,7 +526,9 @@ impl Workflows {
             self.dirty.insert(id.to_string());
             return Ok(());
         }
-        let Running { exec, mut record, .. } = self.running.remove(id).expect("checked above");
+        let Running {
+            exec, mut record, ..
+        } = self.running.remove(id).expect("checked above");
         record.status = status.as_str().into();
         record.output = exec.output.as_ref().map(|v| v.to_string());
         record.error = exec.failure.as_ref().map(|f| f.error.clone());
@@ -234,7 +537,9 @@ impl Workflows {
         self.dirty.remove(id);
         self.delete(runtime_key(id));
         self.put(execution_key(id), &record)?;
-        self.effects.push(Effect::ExecutionFinished { execution_id: id.into() });
+        self.effects.push(Effect::ExecutionFinished {
+            execution_id: id.into(),
+        });
         Ok(())
     }
 
@@ -242,7 +547,10 @@ impl Workflows {
         let mut count = 0;
         // Oldest first: list keys are inverse sequence numbers.
         let cf = db.cf(crate::db::CF_SM);
-        let iter = db.raw().iterator_cf(cf, rocksdb::IteratorMode::From(&prefix_end(b"l/"), rocksdb::Direction::Reverse));
+        let iter = db.raw().iterator_cf(
+            cf,
+            rocksdb::IteratorMode::From(&prefix_end(b"l/"), rocksdb::Direction::Reverse),
+        );
         let mut victims = Vec::new();
         for item in iter {
             let (key, value) = item?;
@@ -253,7 +561,9 @@ impl Workflows {
                 break;
             }
             let id: String = crate::codec::decode(&value)?;
-            let Some(record) = self.get_decoded::<ExecutionRecord>(db, &execution_key(&id))? else { continue };
+            let Some(record) = self.get_decoded::<ExecutionRecord>(db, &execution_key(&id))? else {
+                continue;
+            };
             match record.stop_ms {
                 Some(stop) if stop < before_ms => victims.push((key.to_vec(), id)),
                 // Stop at the first execution still inside retention, so

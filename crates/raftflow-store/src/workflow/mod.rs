@@ -29,9 +29,17 @@ use records::*;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     TaskReady(TaskEntry),
-    TaskGone { token: String },
-    TimerArmed { execution_id: String, timer: u64, fire_at_ms: u64 },
-    ExecutionFinished { execution_id: String },
+    TaskGone {
+        token: String,
+    },
+    TimerArmed {
+        execution_id: String,
+        timer: u64,
+        fire_at_ms: u64,
+    },
+    ExecutionFinished {
+        execution_id: String,
+    },
 }
 
 pub(crate) struct Running {
@@ -57,7 +65,13 @@ pub struct Workflows {
 impl Workflows {
     pub fn load(db: &Db) -> Result<Self, StoreError> {
         let mut w = Workflows::default();
-        let get_u64 = |key: &[u8]| -> Result<u64, StoreError> { Ok(db.get(CF_SM, key)?.map(|b| decode(&b)).transpose()?.unwrap_or(0)) };
+        let get_u64 = |key: &[u8]| -> Result<u64, StoreError> {
+            Ok(db
+                .get(CF_SM, key)?
+                .map(|b| decode(&b))
+                .transpose()?
+                .unwrap_or(0))
+        };
         w.epoch = get_u64(KEY_EPOCH)?;
         w.seq = get_u64(KEY_SEQ)?;
         for (_, value) in scan(db, b"m/")? {
@@ -66,8 +80,12 @@ impl Workflows {
         }
         for (key, value) in scan(db, b"r/")? {
             let id = String::from_utf8_lossy(&key[2..]).to_string();
-            let exec: Execution = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt(format!("runtime of {id}: {e}")))?;
-            let record: ExecutionRecord = decode(&db.get(CF_SM, &execution_key(&id))?.ok_or_else(|| StoreError::Corrupt(format!("runtime without record: {id}")))?)?;
+            let exec: Execution = serde_json::from_slice(&value)
+                .map_err(|e| StoreError::Corrupt(format!("runtime of {id}: {e}")))?;
+            let record: ExecutionRecord =
+                decode(&db.get(CF_SM, &execution_key(&id))?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("runtime without record: {id}"))
+                })?)?;
             let def = w.definition(db, &record.state_machine, record.version)?;
             w.running.insert(id, Running { def, exec, record });
         }
@@ -81,7 +99,11 @@ impl Workflows {
         }
     }
 
-    fn get_decoded<T: serde::de::DeserializeOwned>(&self, db: &Db, key: &[u8]) -> Result<Option<T>, StoreError> {
+    fn get_decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        db: &Db,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
         self.get(db, key)?.map(|b| decode(&b)).transpose()
     }
 
@@ -96,19 +118,29 @@ impl Workflows {
 
     fn delete_prefix(&mut self, prefix: Vec<u8>) {
         let end = prefix_end(&prefix);
-        self.overlay.retain(|k, _| !(k.as_slice() >= prefix.as_slice() && k.as_slice() < end.as_slice()));
+        self.overlay
+            .retain(|k, _| !(k.as_slice() >= prefix.as_slice() && k.as_slice() < end.as_slice()));
         self.range_deletes.push((prefix, end));
     }
 
-    pub(crate) fn definition(&mut self, db: &Db, name: &str, version: u32) -> Result<Arc<StateMachine>, StoreError> {
+    pub(crate) fn definition(
+        &mut self,
+        db: &Db,
+        name: &str,
+        version: u32,
+    ) -> Result<Arc<StateMachine>, StoreError> {
         if let Some(def) = self.defs.get(&(name.to_string(), version)) {
             return Ok(def.clone());
         }
         let record: StateMachineVersion = self
             .get_decoded(db, &version_key(name, version))?
             .ok_or_else(|| StoreError::Corrupt(format!("missing version {version} of {name}")))?;
-        let def = raftflow_core::parse_definition(&record.definition)
-            .map_err(|d| StoreError::Corrupt(format!("stored definition {name}:{version} no longer parses: {:?}", d.first())))?;
+        let def = raftflow_core::parse_definition(&record.definition).map_err(|d| {
+            StoreError::Corrupt(format!(
+                "stored definition {name}:{version} no longer parses: {:?}",
+                d.first()
+            ))
+        })?;
         let def = Arc::new(def);
         self.defs.insert((name.to_string(), version), def.clone());
         Ok(def)
@@ -119,7 +151,8 @@ impl Workflows {
     pub fn flush(&mut self, batch: &mut WriteBatch, db: &Db) -> Result<(), StoreError> {
         for id in std::mem::take(&mut self.dirty) {
             if let Some(r) = self.running.get(&id) {
-                let json = serde_json::to_vec(&r.exec).map_err(|e| StoreError::Encode(e.to_string()))?;
+                let json =
+                    serde_json::to_vec(&r.exec).map_err(|e| StoreError::Encode(e.to_string()))?;
                 self.overlay.insert(runtime_key(&id), Some(json));
             }
         }
@@ -141,10 +174,16 @@ impl Workflows {
     }
 }
 
+/// A key and its value.
+pub(crate) type Pair = (Vec<u8>, Vec<u8>);
+
 /// Every pair under `prefix`, in key order.
-pub(crate) fn scan(db: &Db, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+pub(crate) fn scan(db: &Db, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
     let mut out = Vec::new();
-    let iter = db.raw().iterator_cf(db.cf(CF_SM), IteratorMode::From(prefix, rocksdb::Direction::Forward));
+    let iter = db.raw().iterator_cf(
+        db.cf(CF_SM),
+        IteratorMode::From(prefix, rocksdb::Direction::Forward),
+    );
     for item in iter {
         let (k, v) = item?;
         if !k.starts_with(prefix) {

@@ -20,19 +20,35 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
-pub fn state_machine(db: &Db, name: &str, version: u32) -> Result<Option<(StateMachineMeta, StateMachineVersion)>, StoreError> {
-    let Some(meta) = db.get(CF_SM, &meta_key(name))?.map(|b| decode::<StateMachineMeta>(&b)).transpose()? else { return Ok(None) };
+pub fn state_machine(
+    db: &Db,
+    name: &str,
+    version: u32,
+) -> Result<Option<(StateMachineMeta, StateMachineVersion)>, StoreError> {
+    let Some(meta) = db
+        .get(CF_SM, &meta_key(name))?
+        .map(|b| decode::<StateMachineMeta>(&b))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
     if meta.deleted {
         return Ok(None);
     }
     let version = if version == 0 { meta.latest } else { version };
-    let record = db.get(CF_SM, &version_key(name, version))?.map(|b| decode(&b)).transpose()?;
+    let record = db
+        .get(CF_SM, &version_key(name, version))?
+        .map(|b| decode(&b))
+        .transpose()?;
     Ok(record.map(|r| (meta, r)))
 }
 
@@ -48,18 +64,28 @@ pub fn state_machines(db: &Db) -> Result<Vec<(StateMachineMeta, StateMachineVers
 }
 
 pub fn execution(db: &Db, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
-    db.get(CF_SM, &execution_key(id))?.map(|b| decode(&b)).transpose()
+    db.get(CF_SM, &execution_key(id))?
+        .map(|b| decode(&b))
+        .transpose()
 }
 
 /// Newest first, filtered by state machine and status (empty = any).
-pub fn executions(db: &Db, state_machine: &str, status: &str, page_size: usize, token: Option<&str>) -> Result<Page<ExecutionRecord>, StoreError> {
+pub fn executions(
+    db: &Db,
+    state_machine: &str,
+    status: &str,
+    page_size: usize,
+    token: Option<&str>,
+) -> Result<Page<ExecutionRecord>, StoreError> {
     let start = match token {
         Some(t) => unhex(t).ok_or_else(|| StoreError::Decode("bad page token".into()))?,
         None => b"l/".to_vec(),
     };
     let mut items = Vec::new();
     let mut next = None;
-    let iter = db.raw().iterator_cf(db.cf(CF_SM), IteratorMode::From(&start, Direction::Forward));
+    let iter = db
+        .raw()
+        .iterator_cf(db.cf(CF_SM), IteratorMode::From(&start, Direction::Forward));
     for item in iter {
         let (key, value) = item?;
         if !key.starts_with(b"l/") {
@@ -69,8 +95,12 @@ pub fn executions(db: &Db, state_machine: &str, status: &str, page_size: usize, 
             continue;
         }
         let id: String = decode(&value)?;
-        let Some(record) = execution(db, &id)? else { continue };
-        if (!state_machine.is_empty() && record.state_machine != state_machine) || (!status.is_empty() && record.status != status) {
+        let Some(record) = execution(db, &id)? else {
+            continue;
+        };
+        if (!state_machine.is_empty() && record.state_machine != state_machine)
+            || (!status.is_empty() && record.status != status)
+        {
             continue;
         }
         items.push(record);
@@ -83,7 +113,13 @@ pub fn executions(db: &Db, state_machine: &str, status: &str, page_size: usize, 
 }
 
 /// History events after `after` (exclusive), oldest first or newest first.
-pub fn history(db: &Db, id: &str, after: Option<u64>, page_size: usize, reverse: bool) -> Result<Page<EventRecord>, StoreError> {
+pub fn history(
+    db: &Db,
+    id: &str,
+    after: Option<u64>,
+    page_size: usize,
+    reverse: bool,
+) -> Result<Page<EventRecord>, StoreError> {
     let prefix = event_prefix(id);
     let (mode_key, direction) = match (reverse, after) {
         (false, Some(a)) => (event_key(id, a + 1), Direction::Forward),
@@ -92,11 +128,17 @@ pub fn history(db: &Db, id: &str, after: Option<u64>, page_size: usize, reverse:
         (true, None) => (prefix_end(&prefix), Direction::Reverse),
     };
     if reverse && after == Some(0) {
-        return Ok(Page { items: Vec::new(), next: None });
+        return Ok(Page {
+            items: Vec::new(),
+            next: None,
+        });
     }
     let mut items = Vec::new();
     let mut next = None;
-    for item in db.raw().iterator_cf(db.cf(CF_SM), IteratorMode::From(&mode_key, direction)) {
+    for item in db
+        .raw()
+        .iterator_cf(db.cf(CF_SM), IteratorMode::From(&mode_key, direction))
+    {
         let (key, value) = item?;
         if !key.starts_with(&prefix) {
             break;
@@ -112,7 +154,10 @@ pub fn history(db: &Db, id: &str, after: Option<u64>, page_size: usize, reverse:
 }
 
 pub fn open_tasks(db: &Db) -> Result<Vec<TaskEntry>, StoreError> {
-    scan(db, b"t/")?.into_iter().map(|(_, v)| decode(&v)).collect()
+    scan(db, b"t/")?
+        .into_iter()
+        .map(|(_, v)| decode(&v))
+        .collect()
 }
 
 /// Every armed timer: (execution id, timer, fire at).
@@ -120,13 +165,21 @@ pub fn timers(db: &Db) -> Result<Vec<(String, u64, u64)>, StoreError> {
     let mut out = Vec::new();
     for (key, value) in scan(db, b"w/")? {
         let text = String::from_utf8_lossy(&key[2..]).to_string();
-        let (id, timer) = text.rsplit_once('/').ok_or_else(|| StoreError::Corrupt(format!("timer key {text}")))?;
-        let timer: u64 = timer.parse().map_err(|_| StoreError::Corrupt(format!("timer key {text}")))?;
+        let (id, timer) = text
+            .rsplit_once('/')
+            .ok_or_else(|| StoreError::Corrupt(format!("timer key {text}")))?;
+        let timer: u64 = timer
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("timer key {text}")))?;
         out.push((id.to_string(), timer, decode(&value)?));
     }
     Ok(out)
 }
 
 pub fn epoch(db: &Db) -> Result<u64, StoreError> {
-    Ok(db.get(CF_SM, KEY_EPOCH)?.map(|b| decode(&b)).transpose()?.unwrap_or(0))
+    Ok(db
+        .get(CF_SM, KEY_EPOCH)?
+        .map(|b| decode(&b))
+        .transpose()?
+        .unwrap_or(0))
 }
