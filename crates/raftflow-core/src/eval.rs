@@ -152,10 +152,10 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
             .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
             .ok_or_else(|| fail(&format!("expected an integer, got {v}")))
     };
-    // MathAdd rounds its operands half away from zero, as Step Functions does.
+    // MathAdd rounds its operands half up (-1.5 → -1), as Step Functions does.
     let rounded = |v: &Value| {
         v.as_i64()
-            .or_else(|| v.as_f64().map(|f| f.round() as i64))
+            .or_else(|| v.as_f64().map(|f| (f + 0.5).floor() as i64))
             .ok_or_else(|| fail(&format!("expected a number, got {v}")))
     };
     let array = |v: &Value| {
