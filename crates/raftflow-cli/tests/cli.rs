@@ -299,3 +299,127 @@ fn a_short_demo_passes_its_checks() {
     );
     assert!(text.contains("killing the leader"), "{text}");
 }
+
+#[test]
+fn workflows_executions_and_a_shell_worker_from_the_command_line() {
+    let cluster = Cluster::start();
+    cluster.wait_leader(Duration::from_secs(30));
+    let def = cluster.dir.path().join("echo.json");
+    std::fs::write(
+        &def,
+        r#"{"StartAt": "Echo", "States": {"Echo": {"Type": "Task", "Resource": "activity:echo",
+            "Catch": [{"ErrorEquals": ["Echo.Refused"], "ResultPath": "$.error", "Next": "Refused"}], "End": true},
+            "Refused": {"Type": "Fail", "Error": "Refused", "CausePath": "$.error.Cause"}}}"#,
+    )
+    .unwrap();
+    let out = cluster.cli(&[
+        "workflow",
+        "create",
+        "--name",
+        "echo",
+        "--definition",
+        def.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cluster.cli(&["workflow", "graph", "--name", "echo", "--format", "mermaid"]);
+    assert!(stdout(&out).starts_with("flowchart TD"), "{}", stdout(&out));
+
+    // A shell worker: echoes orders back, refuses the ones marked "refuse".
+    let script = cluster.dir.path().join("echo.sh");
+    std::fs::write(&script, "#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *refuse*) echo 'Echo.Refused: not today' >&2; exit 1;; esac\necho \"$input\"\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut worker = Command::new(BIN)
+        .arg("--endpoints")
+        .arg(cluster.endpoints.join(","))
+        .args([
+            "worker",
+            "run",
+            "--activity",
+            "echo",
+            "--concurrency",
+            "2",
+            "--",
+        ])
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let out = cluster.cli(&[
+        "-o",
+        "json",
+        "execution",
+        "start",
+        "--state-machine",
+        "echo",
+        "--name",
+        "ok-1",
+        "--input",
+        r#"{"n": 1}"#,
+        "--wait",
+    ]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let info: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (info["status"].as_str(), &info["output"]),
+        (Some("SUCCEEDED"), &serde_json::json!({"n": 1}))
+    );
+
+    let out = cluster.cli(&[
+        "-o",
+        "json",
+        "execution",
+        "start",
+        "--state-machine",
+        "echo",
+        "--name",
+        "no-1",
+        "--input",
+        r#"{"refuse": true}"#,
+        "--wait",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a failed execution exits 3: {}",
+        stdout(&out)
+    );
+    let info: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (info["error"].as_str(), info["cause"].as_str()),
+        (Some("Refused"), Some("not today"))
+    );
+
+    let out = cluster.cli(&["execution", "watch", "echo:ok-1"]);
+    assert!(
+        out.status.success() && stdout(&out).contains("ActivitySucceeded"),
+        "{}",
+        stdout(&out)
+    );
+    let out = cluster.cli(&[
+        "-o",
+        "jsonl",
+        "execution",
+        "list",
+        "--state-machine",
+        "echo",
+    ]);
+    assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
+    let out = cluster.cli(&["execution", "history", "echo:no-1"]);
+    assert!(stdout(&out).contains("ActivityFailed"), "{}", stdout(&out));
+
+    // SIGTERM drains the worker and it exits cleanly.
+    nix_term(worker.id());
+    let status = worker.wait().unwrap();
+    assert!(status.success(), "the worker exits 0 after SIGTERM");
+}
+
+fn nix_term(pid: u32) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

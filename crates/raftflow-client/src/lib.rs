@@ -175,7 +175,9 @@ impl Client {
                 None => {
                     self.leader.store(index + 1, Ordering::Relaxed);
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                    // Capped low: a failover takes about a second, and every poll
+                    // after the new leader appears is wasted time.
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
                 }
             }
         }

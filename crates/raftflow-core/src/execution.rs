@@ -92,6 +92,12 @@ pub enum Command {
         error: String,
         cause: String,
     },
+    /// Ends the execution as FAILED from outside the definition (for
+    /// example when its history outgrows the scheduler's limit).
+    Fail {
+        error: String,
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]

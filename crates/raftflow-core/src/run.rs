@@ -184,6 +184,14 @@ impl Execution {
                     Some(Failure { error, cause }),
                 );
             }
+            Command::Fail { error, cause } => {
+                self.finish(
+                    &mut ctx,
+                    Status::Failed,
+                    None,
+                    Some(Failure { error, cause }),
+                );
+            }
         }
         Ok(ctx.actions)
     }

@@ -51,9 +51,9 @@ pub struct RaftTiming {
 impl Default for RaftTiming {
     fn default() -> Self {
         Self {
-            heartbeat_interval_ms: 150,
-            election_timeout_min_ms: 1000,
-            election_timeout_max_ms: 2000,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 600,
+            election_timeout_max_ms: 1200,
             install_snapshot_timeout_ms: 10_000,
             snapshot_after_entries: 20_000,
             keep_entries_after_snapshot: 5_000,

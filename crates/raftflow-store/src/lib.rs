@@ -30,7 +30,7 @@ pub use error::StoreError;
 pub use log_store::LogStore;
 pub use machine::{Machine, StateReader};
 pub use state_machine::StateMachineStore;
-pub use types::{NodeId, NodeInfo, TypeConfig};
+pub use types::{Entry, NodeId, NodeInfo, TypeConfig};
 pub use workflow::records;
 pub use workflow::Effect;
 

@@ -13,6 +13,9 @@ use crate::command::{Command, CommandResult, Reject};
 use crate::db::Db;
 use crate::error::StoreError;
 
+/// Step Functions' hard limit on one execution's history.
+pub const MAX_HISTORY_EVENTS: u64 = 25_000;
+
 fn reject(code: Reject, message: impl Into<String>) -> CommandResult {
     CommandResult::Rejected {
         code,
@@ -523,6 +526,23 @@ impl Workflows {
             self.delete(timer_key(id, *timer));
         }
         if status == Status::Running {
+            let running = self.running.get_mut(id).expect("still running");
+            if running.exec.last_event_id >= MAX_HISTORY_EVENTS {
+                // Deterministic on every replica: the same events, the same cut.
+                let def = running.def.clone();
+                let cause = format!("the execution's history reached {MAX_HISTORY_EVENTS} events");
+                let tasks: BTreeSet<String> = running.exec.tasks.keys().cloned().collect();
+                let timers: BTreeSet<u64> = running.exec.timers.keys().copied().collect();
+                let fail = Core::Fail {
+                    error: "States.Runtime".into(),
+                    cause,
+                };
+                let actions = running
+                    .exec
+                    .apply(&def, fail, now_ms, 0)
+                    .expect("a running execution accepts Fail");
+                return self.settle(id, actions, tasks, timers, now_ms);
+            }
             self.dirty.insert(id.to_string());
             return Ok(());
         }
