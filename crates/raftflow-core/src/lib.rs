@@ -15,6 +15,7 @@ pub mod dataflow;
 pub mod definition;
 pub mod eval;
 pub mod execution;
+mod failure;
 mod fanout;
 pub mod graph;
 pub mod intrinsic;
@@ -23,6 +24,7 @@ pub mod parse;
 pub mod path;
 mod run;
 pub mod time;
+mod timers;
 
 pub use definition::StateMachine;
 pub use eval::Failure;

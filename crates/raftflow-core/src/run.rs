@@ -4,12 +4,13 @@ use serde_json::{json, Value};
 
 use crate::choice;
 use crate::dataflow::{apply_output, context_object, effective_input, seconds, shape_result, text};
-use crate::definition::{Catcher, Retrier, State, StateKind, StateMachine, Transition, WaitFor};
+use crate::definition::{State, StateKind, StateMachine, Transition};
 use crate::eval::{render, Failure, Random, Scope};
 use crate::execution::*;
+use crate::timers::wait_until;
 
 /// Names Step Functions gives the enter/exit events of each state type.
-fn entered(kind: &StateKind) -> (&'static str, &'static str) {
+pub(crate) fn entered(kind: &StateKind) -> (&'static str, &'static str) {
     match kind {
         StateKind::Pass { .. } => ("PassStateEntered", "PassStateExited"),
         StateKind::Task { .. } => ("TaskStateEntered", "TaskStateExited"),
@@ -196,74 +197,7 @@ impl Execution {
         Ok(ctx.actions)
     }
 
-    fn timer_fired(
-        &mut self,
-        def: &StateMachine,
-        ctx: &mut Ctx,
-        purpose: TimerPurpose,
-        token: Option<String>,
-    ) {
-        match purpose {
-            TimerPurpose::Execution => {
-                let failure = Failure::new(
-                    "States.Timeout",
-                    "The execution exceeded its TimeoutSeconds",
-                );
-                self.finish(ctx, Status::TimedOut, None, Some(failure));
-            }
-            TimerPurpose::TaskTimeout | TimerPurpose::Heartbeat => {
-                let token = token.expect("task timers carry their token");
-                let Some(record) = self.close_task(&token) else {
-                    return;
-                };
-                ctx.actions.push(Action::CancelTask { token });
-                let error = if purpose == TimerPurpose::Heartbeat {
-                    "States.HeartbeatTimeout"
-                } else {
-                    "States.Timeout"
-                };
-                self.event(ctx, "ActivityTimedOut", json!({"error": error}));
-                self.state_failed(
-                    def,
-                    ctx,
-                    record.frame,
-                    Failure::new(error, "The task did not report in time"),
-                );
-            }
-            TimerPurpose::Wait { frame } => {
-                let Some(active) = self.frames.get(&frame).and_then(|f| f.active.clone()) else {
-                    return;
-                };
-                self.leave(def, ctx, frame, active.effective);
-            }
-            TimerPurpose::Backoff { frame } => {
-                let Some(active) = self.frames.get(&frame).and_then(|f| f.active.clone()) else {
-                    return;
-                };
-                let state = self.state(def, frame, &active.name);
-                if let StateKind::Task { .. } = state.kind {
-                    self.schedule_task(def, ctx, frame, active);
-                } else {
-                    // A retried Parallel or Map runs all of its work again.
-                    let context = self.context_for(state, frame, ctx, None);
-                    crate::fanout::start(self, def, ctx, frame, state, active.effective, &context);
-                }
-            }
-        }
-    }
-
-    fn close_task(&mut self, token: &str) -> Option<TaskRecord> {
-        let record = self.tasks.remove(token)?;
-        for timer in [record.heartbeat_timer, record.timeout_timer]
-            .into_iter()
-            .flatten()
-        {
-            self.timers.remove(&timer);
-        }
-        Some(record)
-    }
-
-    fn new_frame(
+    pub(crate) fn new_frame(
         &mut self,
         scope: Vec<ScopeStep>,
         parent: Option<(u32, usize)>,
@@ -301,7 +235,7 @@ impl Execution {
         }
     }
 
-    fn state<'a>(&self, def: &'a StateMachine, frame: u32, name: &str) -> &'a State {
+    pub(crate) fn state<'a>(&self, def: &'a StateMachine, frame: u32, name: &str) -> &'a State {
         let scope = &self.frames[&frame].scope;
         machine_at(def, scope)
             .state(name)
@@ -419,7 +353,13 @@ impl Execution {
             .phase = phase;
     }
 
-    fn schedule_task(&mut self, def: &StateMachine, ctx: &mut Ctx, frame: u32, active: Active) {
+    pub(crate) fn schedule_task(
+        &mut self,
+        def: &StateMachine,
+        ctx: &mut Ctx,
+        frame: u32,
+        active: Active,
+    ) {
         let state = self.state(def, frame, &active.name);
         let StateKind::Task {
             activity,
@@ -552,256 +492,5 @@ impl Execution {
             Some(n) => self.enter(def, ctx, frame, &n, output),
             None => self.frame_succeeded(def, ctx, frame, output),
         }
-    }
-
-    /// A state failed: retry it, catch it, or fail its frame.
-    pub(crate) fn state_failed(
-        &mut self,
-        def: &StateMachine,
-        ctx: &mut Ctx,
-        frame: u32,
-        failure: Failure,
-    ) {
-        let Some(active) = self.frames[&frame].active.clone() else {
-            return;
-        };
-        let state = self.state(def, frame, &active.name);
-        let handling = match &state.kind {
-            StateKind::Task { handling, .. }
-            | StateKind::Parallel { handling, .. }
-            | StateKind::Map { handling, .. } => Some(handling),
-            _ => None,
-        };
-        let terminal = matches!(
-            failure.error.as_str(),
-            "States.Runtime" | "States.DataLimitExceeded"
-        );
-        if let Some(h) = handling.filter(|_| !terminal) {
-            if let Some(delay_ms) = retry_delay(&h.retry, &active.retries, &failure, &mut ctx.rng) {
-                let (index, _) = delay_ms;
-                let mut active = active.clone();
-                active.retries.resize(h.retry.len(), 0);
-                active.retries[index] += 1;
-                let timer = self.arm(
-                    ctx,
-                    ctx.now_ms + delay_ms.1,
-                    TimerPurpose::Backoff { frame },
-                    None,
-                );
-                active.phase = Phase::Backoff { timer };
-                self.frames.get_mut(&frame).expect("frame exists").active = Some(active);
-                return;
-            }
-            match &state.kind {
-                StateKind::Parallel { .. } => self.event(
-                    ctx,
-                    "ParallelStateFailed",
-                    json!({"error": failure.error, "cause": failure.cause}),
-                ),
-                StateKind::Map { .. } => self.event(
-                    ctx,
-                    "MapStateFailed",
-                    json!({"error": failure.error, "cause": failure.cause}),
-                ),
-                _ => {}
-            }
-            if let Some(catcher) = find_catcher(&h.catch, &failure) {
-                return self.caught(def, ctx, frame, &active, catcher.clone(), failure);
-            }
-        }
-        self.frame_failed(def, ctx, frame, failure);
-    }
-
-    fn caught(
-        &mut self,
-        def: &StateMachine,
-        ctx: &mut Ctx,
-        frame: u32,
-        active: &Active,
-        catcher: Catcher,
-        failure: Failure,
-    ) {
-        let error_output = json!({"Error": failure.error, "Cause": failure.cause});
-        let data = match &catcher.result_path {
-            crate::definition::ResultPath::Discard => active.raw_input.clone(),
-            crate::definition::ResultPath::At(p) => {
-                let mut data = active.raw_input.clone();
-                if p.segments.is_empty() {
-                    error_output
-                } else if p.set(&mut data, error_output).is_ok() {
-                    data
-                } else {
-                    return self.frame_failed(
-                        def,
-                        ctx,
-                        frame,
-                        Failure::new(
-                            "States.ResultPathMatchFailure",
-                            format!("Unable to apply ResultPath {} to the input", p.raw),
-                        ),
-                    );
-                }
-            }
-        };
-        let state = self.state(def, frame, &active.name);
-        self.event(
-            ctx,
-            entered(&state.kind).1,
-            json!({"name": active.name, "output": data}),
-        );
-        self.enter(def, ctx, frame, &catcher.next, data);
-    }
-
-    fn frame_succeeded(&mut self, def: &StateMachine, ctx: &mut Ctx, frame: u32, output: Value) {
-        let parent = self.frames.remove(&frame).and_then(|f| f.parent);
-        match parent {
-            None => self.finish(ctx, Status::Succeeded, Some(output), None),
-            Some((parent, slot)) => {
-                crate::fanout::child_succeeded(self, def, ctx, parent, frame, slot, output)
-            }
-        }
-    }
-
-    pub(crate) fn frame_failed(
-        &mut self,
-        def: &StateMachine,
-        ctx: &mut Ctx,
-        frame: u32,
-        failure: Failure,
-    ) {
-        let parent = self.frames.get(&frame).and_then(|f| f.parent);
-        self.drop_frame(ctx, frame);
-        match parent {
-            None => self.finish(ctx, Status::Failed, None, Some(failure)),
-            Some((parent, slot)) => {
-                crate::fanout::child_failed(self, def, ctx, parent, frame, slot, failure)
-            }
-        }
-    }
-
-    /// Removes a frame and everything it still runs: tasks, timers, children.
-    pub(crate) fn drop_frame(&mut self, ctx: &mut Ctx, frame: u32) {
-        let Some(f) = self.frames.remove(&frame) else {
-            return;
-        };
-        let children: Vec<u32> = self
-            .frames
-            .iter()
-            .filter(|(_, c)| c.parent.is_some_and(|(p, _)| p == frame))
-            .map(|(id, _)| *id)
-            .collect();
-        for child in children {
-            self.drop_frame(ctx, child);
-        }
-        let tokens: Vec<String> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.frame == frame)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for token in tokens {
-            self.close_task(&token);
-            ctx.actions.push(Action::CancelTask { token });
-        }
-        self.timers.retain(|_, (purpose, _)| !matches!(purpose, TimerPurpose::Wait { frame: f2 } | TimerPurpose::Backoff { frame: f2 } if *f2 == frame));
-        drop(f);
-    }
-
-    fn finish(
-        &mut self,
-        ctx: &mut Ctx,
-        status: Status,
-        output: Option<Value>,
-        failure: Option<Failure>,
-    ) {
-        let roots: Vec<u32> = self.frames.keys().copied().collect();
-        for frame in roots {
-            self.drop_frame(ctx, frame);
-        }
-        self.timers.clear();
-        let (kind, details) = match status {
-            Status::Succeeded => ("ExecutionSucceeded", json!({"output": output})),
-            Status::Failed => ("ExecutionFailed", failure_json(&failure)),
-            Status::TimedOut => ("ExecutionTimedOut", failure_json(&failure)),
-            Status::Aborted => ("ExecutionAborted", failure_json(&failure)),
-            Status::Running => unreachable!("finish takes a terminal status"),
-        };
-        self.event(ctx, kind, details);
-        self.status = status;
-        self.output = output;
-        self.failure = failure;
-        ctx.actions.push(Action::Finished { status });
-    }
-}
-
-fn failure_json(f: &Option<Failure>) -> Value {
-    f.as_ref()
-        .map_or(json!({}), |f| json!({"error": f.error, "cause": f.cause}))
-}
-
-fn matches(names: &[String], failure: &Failure) -> bool {
-    names.iter().any(|n| {
-        n == &failure.error
-            || n == "States.ALL"
-            || (n == "States.TaskFailed" && failure.error != "States.Timeout")
-    })
-}
-
-/// (retrier index, delay) when a retrier applies and has attempts left.
-fn retry_delay(
-    retriers: &[Retrier],
-    used: &[u32],
-    failure: &Failure,
-    rng: &mut Random,
-) -> Option<(usize, u64)> {
-    let (index, r) = retriers
-        .iter()
-        .enumerate()
-        .find(|(_, r)| matches(&r.error_equals, failure))?;
-    let attempts = used.get(index).copied().unwrap_or(0);
-    if attempts >= r.max_attempts {
-        return None;
-    }
-    let mut delay_s = r.interval_seconds as f64 * r.backoff_rate.powi(attempts as i32);
-    if let Some(max) = r.max_delay_seconds {
-        delay_s = delay_s.min(max as f64);
-    }
-    if r.full_jitter {
-        delay_s *= rng.unit();
-    }
-    Some((index, (delay_s * 1000.0).round() as u64))
-}
-
-fn find_catcher<'a>(catchers: &'a [Catcher], failure: &Failure) -> Option<&'a Catcher> {
-    catchers.iter().find(|c| matches(&c.error_equals, failure))
-}
-
-fn wait_until(wait: &WaitFor, input: &Value, now_ms: u64) -> Result<u64, Failure> {
-    let ts_ms = |s: &str| crate::time::parse_timestamp(s).map(|ns| (ns / 1_000_000).max(0) as u64);
-    match wait {
-        WaitFor::Seconds(s) => Ok(now_ms + s * 1000),
-        WaitFor::SecondsPath(p) => match p.select(input).and_then(|v| v.as_u64()) {
-            Some(s) => Ok(now_ms + s * 1000),
-            None => Err(Failure::new(
-                "States.Runtime",
-                format!("SecondsPath {} does not name a non-negative integer", p.raw),
-            )),
-        },
-        WaitFor::Timestamp(t) => Ok(ts_ms(t).unwrap_or(now_ms).max(now_ms)),
-        WaitFor::TimestampPath(p) => match p
-            .select(input)
-            .as_ref()
-            .and_then(Value::as_str)
-            .and_then(ts_ms)
-        {
-            Some(t) => Ok(t.max(now_ms)),
-            None => Err(Failure::new(
-                "States.Runtime",
-                format!(
-                    "TimestampPath {} does not name an RFC 3339 timestamp",
-                    p.raw
-                ),
-            )),
-        },
     }
 }

@@ -13,6 +13,7 @@
 mod apply;
 pub mod reads;
 pub mod records;
+mod settle;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -1,0 +1,107 @@
+//! Timers and task attempts: what happens when a timer fires, and closing
+//! an attempt with its timers.
+
+use serde_json::{json, Value};
+
+use crate::definition::{StateKind, StateMachine, WaitFor};
+use crate::eval::Failure;
+use crate::execution::*;
+
+impl Execution {
+    pub(crate) fn timer_fired(
+        &mut self,
+        def: &StateMachine,
+        ctx: &mut Ctx,
+        purpose: TimerPurpose,
+        token: Option<String>,
+    ) {
+        match purpose {
+            TimerPurpose::Execution => {
+                let failure = Failure::new(
+                    "States.Timeout",
+                    "The execution exceeded its TimeoutSeconds",
+                );
+                self.finish(ctx, Status::TimedOut, None, Some(failure));
+            }
+            TimerPurpose::TaskTimeout | TimerPurpose::Heartbeat => {
+                let token = token.expect("task timers carry their token");
+                let Some(record) = self.close_task(&token) else {
+                    return;
+                };
+                ctx.actions.push(Action::CancelTask { token });
+                let error = if purpose == TimerPurpose::Heartbeat {
+                    "States.HeartbeatTimeout"
+                } else {
+                    "States.Timeout"
+                };
+                self.event(ctx, "ActivityTimedOut", json!({"error": error}));
+                self.state_failed(
+                    def,
+                    ctx,
+                    record.frame,
+                    Failure::new(error, "The task did not report in time"),
+                );
+            }
+            TimerPurpose::Wait { frame } => {
+                let Some(active) = self.frames.get(&frame).and_then(|f| f.active.clone()) else {
+                    return;
+                };
+                self.leave(def, ctx, frame, active.effective);
+            }
+            TimerPurpose::Backoff { frame } => {
+                let Some(active) = self.frames.get(&frame).and_then(|f| f.active.clone()) else {
+                    return;
+                };
+                let state = self.state(def, frame, &active.name);
+                if let StateKind::Task { .. } = state.kind {
+                    self.schedule_task(def, ctx, frame, active);
+                } else {
+                    // A retried Parallel or Map runs all of its work again.
+                    let context = self.context_for(state, frame, ctx, None);
+                    crate::fanout::start(self, def, ctx, frame, state, active.effective, &context);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn close_task(&mut self, token: &str) -> Option<TaskRecord> {
+        let record = self.tasks.remove(token)?;
+        for timer in [record.heartbeat_timer, record.timeout_timer]
+            .into_iter()
+            .flatten()
+        {
+            self.timers.remove(&timer);
+        }
+        Some(record)
+    }
+}
+
+pub(crate) fn wait_until(wait: &WaitFor, input: &Value, now_ms: u64) -> Result<u64, Failure> {
+    let ts_ms = |s: &str| crate::time::parse_timestamp(s).map(|ns| (ns / 1_000_000).max(0) as u64);
+    match wait {
+        WaitFor::Seconds(s) => Ok(now_ms + s * 1000),
+        WaitFor::SecondsPath(p) => match p.select(input).and_then(|v| v.as_u64()) {
+            Some(s) => Ok(now_ms + s * 1000),
+            None => Err(Failure::new(
+                "States.Runtime",
+                format!("SecondsPath {} does not name a non-negative integer", p.raw),
+            )),
+        },
+        WaitFor::Timestamp(t) => Ok(ts_ms(t).unwrap_or(now_ms).max(now_ms)),
+        WaitFor::TimestampPath(p) => match p
+            .select(input)
+            .as_ref()
+            .and_then(Value::as_str)
+            .and_then(ts_ms)
+        {
+            Some(t) => Ok(t.max(now_ms)),
+            None => Err(Failure::new(
+                "States.Runtime",
+                format!(
+                    "TimestampPath {} does not name an RFC 3339 timestamp",
+                    p.raw
+                ),
+            )),
+        },
+    }
+}
