@@ -40,7 +40,8 @@ pub struct Event {
     pub id: u64,
     pub previous_id: u64,
     pub timestamp_ms: u64,
-    pub kind: String,
+    /// Step Functions' event type; a static name, so recording it allocates nothing.
+    pub kind: std::borrow::Cow<'static, str>,
     pub details: Value,
 }
 
@@ -225,14 +226,14 @@ pub struct Ctx {
 }
 
 impl Execution {
-    pub fn event(&mut self, ctx: &Ctx, kind: &str, details: Value) {
+    pub fn event(&mut self, ctx: &Ctx, kind: &'static str, details: Value) {
         let previous_id = self.last_event_id;
         self.last_event_id += 1;
         self.events.push(Event {
             id: self.last_event_id,
             previous_id,
             timestamp_ms: ctx.now_ms,
-            kind: kind.to_string(),
+            kind: std::borrow::Cow::Borrowed(kind),
             details,
         });
     }

@@ -270,25 +270,37 @@ impl Execution {
             Ok(v) => v,
             Err(f) => return self.state_failed(def, ctx, frame, f),
         };
-        self.frames
-            .get_mut(&frame)
-            .expect("frame exists")
-            .active
-            .as_mut()
-            .expect("just set")
-            .effective = effective.clone();
+        // Only states that act later (a task, a timer, a fan-out, a retry)
+        // need the effective input kept.
+        if matches!(
+            state.kind,
+            StateKind::Task { .. }
+                | StateKind::Wait { .. }
+                | StateKind::Parallel { .. }
+                | StateKind::Map { .. }
+        ) {
+            self.frames
+                .get_mut(&frame)
+                .expect("frame exists")
+                .active
+                .as_mut()
+                .expect("just set")
+                .effective = effective.clone();
+        }
         match &state.kind {
             StateKind::Pass {
                 parameters, result, ..
             } => {
-                let scope = Scope {
-                    data: &effective,
-                    context: &context,
-                };
                 let output = match (result, parameters) {
                     (Some(r), _) => Ok(r.clone()),
-                    (None, Some(p)) => render(p, &scope, &mut ctx.rng),
-                    (None, None) => Ok(effective.clone()),
+                    (None, Some(p)) => {
+                        let scope = Scope {
+                            data: &effective,
+                            context: &context,
+                        };
+                        render(p, &scope, &mut ctx.rng)
+                    }
+                    (None, None) => Ok(effective),
                 };
                 match output {
                     Ok(v) => self.state_result(def, ctx, frame, v),
@@ -435,11 +447,14 @@ impl Execution {
         frame: u32,
         result: Value,
     ) {
-        let Some(active) = self.frames[&frame].active.clone() else {
+        let Some(active) = self.frames[&frame].active.as_ref() else {
             return;
         };
         let state = self.state(def, frame, &active.name);
         let context = self.context_for(state, frame, ctx, None);
+        // Borrow the raw input in place: cloning the whole active state here
+        // was a measurable share of the engine's time.
+        let active = self.frames[&frame].active.as_ref().expect("checked above");
         match shape_result(state, &active.raw_input, result, &context, &mut ctx.rng) {
             Ok(output) => self.leave(def, ctx, frame, output),
             Err(f) => self.state_failed(def, ctx, frame, f),

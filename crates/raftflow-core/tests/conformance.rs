@@ -80,7 +80,7 @@ fn run_case(case: &Value) -> Result<(), String> {
             ));
         }
     }
-    let mut ours: Vec<&str> = exec.events.iter().map(|e| e.kind.as_str()).collect();
+    let mut ours: Vec<&str> = exec.events.iter().map(|e| e.kind.as_ref()).collect();
     let mut theirs: Vec<&str> = case["events"]
         .as_array()
         .unwrap()

@@ -18,7 +18,7 @@ fn kinds(outcome: &raftflow_core::local::Outcome) -> Vec<&str> {
         .execution
         .events
         .iter()
-        .map(|e| e.kind.as_str())
+        .map(|e| e.kind.as_ref())
         .collect()
 }
 

@@ -74,7 +74,7 @@ impl Workflows {
                 id: e.id,
                 previous_id: e.previous_id,
                 timestamp_ms: e.timestamp_ms,
-                kind: e.kind,
+                kind: e.kind.into_owned(),
                 details: e.details.to_string(),
             };
             self.put(event_key(id, e.id), &record)?;
