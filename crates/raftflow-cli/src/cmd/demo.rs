@@ -203,6 +203,16 @@ pub async fn run(args: Args, endpoints: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 fn progress(done: usize, total: usize) {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        // Logs and pipes get a line per quarter, not a redrawn bar.
+        static LAST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let quarter = done * 4 / total.max(1);
+        if quarter > LAST.swap(quarter, std::sync::atomic::Ordering::Relaxed) {
+            println!("{done}/{total} orders finished");
+        }
+        return;
+    }
     let width = 40;
     let filled = done * width / total.max(1);
     print!(
