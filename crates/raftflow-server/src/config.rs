@@ -69,6 +69,9 @@ pub struct NodeConfig {
     pub raft_addr: String,
     /// Address of the client API (gRPC: cluster, workflows, workers).
     pub api_addr: String,
+    /// HTTP address for /healthz, /readyz and /metrics; none when absent.
+    #[serde(default)]
+    pub http_addr: Option<String>,
     /// RocksDB directory. A relative path is taken from the config file's folder.
     pub data_dir: PathBuf,
     /// The cluster bootstrapped on first start. Empty for a node that will be
@@ -156,6 +159,9 @@ impl NodeConfig {
         }
         check_addr("raft_addr", &self.raft_addr)?;
         check_addr("api_addr", &self.api_addr)?;
+        if let Some(http) = &self.http_addr {
+            check_addr("http_addr", http)?;
+        }
         if self.raft_addr == self.api_addr {
             return Err(("api_addr", "must differ from raft_addr".into()));
         }

@@ -12,6 +12,7 @@
 pub mod cluster_service;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod network;
 pub mod node;
 pub mod proposer;

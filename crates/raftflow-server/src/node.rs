@@ -65,8 +65,11 @@ pub struct NodeHandle {
     pub context: NodeContext,
     pub raft_addr: SocketAddr,
     pub api_addr: SocketAddr,
+    /// Where /healthz, /readyz and /metrics are served, when configured.
+    pub http_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    http: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl NodeHandle {
@@ -131,6 +134,21 @@ impl NodeHandle {
             .local_addr()
             .map_err(|e| NodeError::Raft(e.to_string()))?;
         let (stop, stopped) = watch::channel(false);
+        let (http, http_addr) = match &config.http_addr {
+            Some(addr) => {
+                let listener = bind(addr).await?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|e| NodeError::Raft(e.to_string()))?;
+                let task = tokio::spawn(crate::http::serve(
+                    context.clone(),
+                    listener,
+                    wait_stop(stopped.clone()),
+                ));
+                (Some(task), Some(bound))
+            }
+            None => (None, None),
+        };
         let servers = vec![
             tokio::spawn(serve_raft(context.clone(), raft_listener, stopped.clone())),
             tokio::spawn(serve_api(context.clone(), api_listener, stopped)),
@@ -163,8 +181,10 @@ impl NodeHandle {
             context,
             raft_addr,
             api_addr,
+            http_addr,
             stop,
             servers,
+            http,
         })
     }
 
@@ -177,6 +197,9 @@ impl NodeHandle {
         let _ = self.stop.send(true);
         for server in self.servers {
             let _ = server.await;
+        }
+        if let Some(http) = self.http {
+            let _ = http.await;
         }
         let _ = self.context.raft.shutdown().await;
     }

@@ -184,6 +184,17 @@ impl StateReader {
             .epoch
     }
 
+    /// Executions started and finished by status, as applied on this node
+    /// since it started.
+    pub fn counters(&self) -> crate::workflow::Counters {
+        self.machine
+            .read()
+            .expect("state machine lock poisoned")
+            .workflows
+            .counters
+            .clone()
+    }
+
     /// How many executions are running here.
     pub fn running_executions(&self) -> usize {
         self.machine

@@ -56,6 +56,7 @@ impl TestCluster {
                 api_addr: peer.api_addr.clone(),
                 data_dir: dir.path().join(format!("node{}", peer.id)),
                 initial_members: peers.clone(),
+                http_addr: Some("127.0.0.1:0".into()),
                 raft: timing(),
                 write_timeout_ms: 3_000,
                 max_batch_commands: 1024,

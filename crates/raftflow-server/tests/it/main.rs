@@ -5,5 +5,6 @@ mod availability;
 mod config;
 mod failover;
 mod harness;
+mod observability;
 mod replication;
 mod workflows;

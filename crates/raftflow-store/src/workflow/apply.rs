@@ -374,6 +374,7 @@ impl Workflows {
         self.put(execution_key(&id), &record)?;
         self.running
             .insert(id.clone(), Running { def, exec, record });
+        self.counters.executions_started += 1;
         self.settle(&id, actions, BTreeSet::new(), BTreeSet::new(), now_ms)?;
         Ok(CommandResult::ExecutionStarted {
             execution_id: id,

@@ -61,6 +61,15 @@ pub struct Workflows {
     range_deletes: Vec<(Vec<u8>, Vec<u8>)>,
     dirty: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
+    /// Counters since this node started, for metrics (not replicated state).
+    pub(crate) counters: Counters,
+}
+
+/// What this node's applies did since it started.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub executions_started: u64,
+    pub executions_finished: BTreeMap<String, u64>,
 }
 
 impl Workflows {

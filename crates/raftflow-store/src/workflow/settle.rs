@@ -157,6 +157,11 @@ impl Workflows {
             exec, mut record, ..
         } = self.running.remove(id).expect("checked above");
         record.status = status.as_str().into();
+        *self
+            .counters
+            .executions_finished
+            .entry(record.status.clone())
+            .or_default() += 1;
         record.output = exec.output.as_ref().map(|v| v.to_string());
         record.error = exec.failure.as_ref().map(|f| f.error.clone());
         record.cause = exec.failure.as_ref().map(|f| f.cause.clone());

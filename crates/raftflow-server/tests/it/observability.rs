@@ -1,0 +1,105 @@
+//! /healthz, /readyz and /metrics on real nodes.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::TestCluster;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A bare HTTP/1.1 GET: (status code, body).
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_move_when_a_workflow_runs_and_health_endpoints_answer() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let client = cluster.client();
+    client
+        .create_state_machine(
+            "quick",
+            r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#,
+            "",
+        )
+        .await
+        .unwrap();
+    let started = client
+        .start_execution("quick", Some("q-1"), "{}")
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .wait_for_end(&started.execution_id)
+            .await
+            .unwrap()
+            .status,
+        "SUCCEEDED"
+    );
+
+    for node in cluster.running() {
+        let addr = node.http_addr.expect("the test cluster serves HTTP");
+        assert_eq!(get(addr, "/healthz").await.0, 200);
+        let (status, body) = get(addr, "/readyz").await;
+        assert_eq!(status, 200, "{body}");
+        // Followers apply a moment later: wait for the counters to move.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (status, body) = get(addr, "/metrics").await;
+            assert_eq!(status, 200);
+            if body.contains("raftflow_executions_started_total 1\n")
+                && body.contains("raftflow_executions_finished_total{status=\"SUCCEEDED\"} 1\n")
+            {
+                let role = if node.context.id == leader {
+                    "leader"
+                } else {
+                    "follower"
+                };
+                assert!(
+                    body.contains(&format!("raftflow_raft_role{{role=\"{role}\"}} 1")),
+                    "{body}"
+                );
+                assert!(
+                    body.contains(&format!("raftflow_raft_leader_id {leader}")),
+                    "{body}"
+                );
+                assert!(
+                    body.contains("# TYPE raftflow_proposer_commands_total counter"),
+                    "{body}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {}: counters did not move:\n{body}",
+                node.context.id
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let leader_metrics = get(cluster.node(leader).http_addr.unwrap(), "/metrics")
+        .await
+        .1;
+    assert!(
+        leader_metrics.contains("raftflow_raft_replication_lag_entries{follower="),
+        "{leader_metrics}"
+    );
+    cluster.shutdown().await;
+}
