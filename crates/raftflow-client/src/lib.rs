@@ -70,6 +70,13 @@ fn channel(url: &str) -> Result<Channel, ClientError> {
         .connect_lazy())
 }
 
+/// Whether the connection failed under the call (a node shutting down sends
+/// GOAWAY, a dying one resets): the outcome is unknown, like a timeout.
+fn is_transport_failure(status: &Status) -> bool {
+    std::error::Error::source(status)
+        .is_some_and(|s| s.downcast_ref::<tonic::transport::Error>().is_some())
+}
+
 /// Whether the call failed before it could have had any effect.
 fn is_safe_to_retry(status: &Status) -> bool {
     status.metadata().get(NOT_LEADER_KEY).is_some()
@@ -149,6 +156,7 @@ impl Client {
             // A dying node's connection ends with Cancelled or Unknown: the
             // outcome is unknown, like a timeout.
             let retryable = is_safe_to_retry(&status)
+                || (idempotent && is_transport_failure(&status))
                 || (idempotent
                     && matches!(
                         status.code(),
