@@ -423,3 +423,102 @@ fn nix_term(pid: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+const TWO_STEPS: &str = r#"{"StartAt": "A", "States": {
+  "A": {"Type": "Task", "Resource": "activity:step-a", "TimeoutSeconds": 4, "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 5}], "Next": "B"},
+  "B": {"Type": "Task", "Resource": "activity:step-b", "TimeoutSeconds": 4, "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 5}], "End": true}}}"#;
+
+#[test]
+fn sigkill_the_leader_process_with_a_hundred_executions_in_flight() {
+    let mut cluster = Cluster::start();
+    let leader = cluster.wait_leader(Duration::from_secs(30));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _in_runtime = runtime.enter(); // lazy gRPC channels spawn onto it
+    let client = std::sync::Arc::new(raftflow_client::Client::new(&cluster.endpoints).unwrap());
+    let ids: Vec<String> = runtime.block_on(async {
+        client
+            .create_state_machine("two", TWO_STEPS, "")
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..100 {
+            ids.push(
+                client
+                    .start_execution("two", Some(&format!("e-{i}")), &format!("{{\"i\": {i}}}"))
+                    .await
+                    .unwrap()
+                    .execution_id,
+            );
+        }
+        ids
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = raftflow_client::Worker::new(client.clone(), "cli-test")
+        .concurrency(16)
+        .poll_timeout(Duration::from_secs(1))
+        .handle("step-a", |t| async move {
+            Ok(format!("{{\"a\": {}}}", t.attempt))
+        })
+        .handle("step-b", |t| async move {
+            Ok(format!("{{\"b\": {}}}", t.attempt))
+        });
+    let worker = runtime.spawn(worker.run(async {
+        stopped.await.ok();
+    }));
+    // Kill the leader while the executions run.
+    std::thread::sleep(Duration::from_millis(300));
+    cluster.sigkill(leader);
+    runtime.block_on(async {
+        for id in &ids {
+            let info = tokio::time::timeout(Duration::from_secs(90), client.wait_for_end(id))
+                .await
+                .expect("in time")
+                .expect("wait");
+            assert_eq!(info.status, "SUCCEEDED", "{id}: {info:?}");
+            let history = client.history(id, false).await.unwrap();
+            let mut per_state = std::collections::BTreeMap::new();
+            let mut current = String::new();
+            for e in &history {
+                let details: serde_json::Value = serde_json::from_str(&e.details).unwrap();
+                if e.r#type == "TaskStateEntered" {
+                    current = details["name"].as_str().unwrap().to_string();
+                }
+                if e.r#type == "ActivitySucceeded" {
+                    *per_state.entry(current.clone()).or_insert(0) += 1;
+                }
+            }
+            assert_eq!(
+                per_state,
+                std::collections::BTreeMap::from([("A".to_string(), 1), ("B".to_string(), 1)]),
+                "{id}"
+            );
+        }
+    });
+    let _ = stop.send(());
+    runtime.block_on(worker).unwrap();
+    // The killed node comes back from its own data and agrees with the others.
+    cluster.spawn(leader);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = cluster.cli(&["-o", "json", "cluster", "status", "--digest"]);
+        let status: Vec<serde_json::Value> =
+            serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let pairs: Vec<(u64, String)> = status
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s["applied_index"].as_u64()?,
+                    s["state_digest"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        if pairs.len() == 3 && pairs.iter().all(|p| *p == pairs[0]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas did not converge: {pairs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
