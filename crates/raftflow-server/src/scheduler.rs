@@ -206,11 +206,20 @@ pub async fn run(ctx: NodeContext) {
     let mut metrics = ctx.raft.metrics();
     loop {
         if is_leader(&ctx) {
-            if let Err(e) = drive(&ctx).await {
-                tracing::warn!(node = ctx.id, "leader driver stopped: {e}");
-            }
+            let result = drive(&ctx).await;
             ctx.scheduler.stop();
             ctx.reader.unsubscribe_effects();
+            if let Err(e) = result {
+                // Still leader but the takeover or the quorum check failed:
+                // try again shortly rather than wait for a metrics change
+                // that an idle, stable cluster may never produce.
+                tracing::warn!(node = ctx.id, "leader driver stopped: {e}; retrying");
+                if ctx.raft.metrics().borrow().state == ServerState::Shutdown {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
         }
         if metrics.changed().await.is_err() {
             return; // Raft shut down
