@@ -84,7 +84,7 @@ pub fn render(template: &Template, scope: &Scope, rng: &mut Random) -> Result<Va
         Template::Literal(v) => v.clone(),
         Template::Path(p) => scope.read(p).ok_or_else(|| {
             Failure::new(
-                "States.Runtime",
+                "States.ParameterPathFailure",
                 format!(
                     "The JSONPath '{}' could not be found in the input '{}'",
                     p.raw, scope.data

@@ -178,3 +178,45 @@ fn validation_reports_every_problem_with_its_location() {
         );
     }
 }
+
+#[test]
+fn error_paths_have_step_functions_names() {
+    let cases = [
+        // A Parameters path that matches nothing is catchable.
+        (
+            json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:t", "Parameters": {"x.$": "$.missing"},
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "F"}], "End": true}, "F": {"Type": "Fail", "ErrorPath": "$.Error"}}}),
+            "States.ParameterPathFailure",
+        ),
+        (
+            json!({"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 1, "Next": "D"}]},
+            "D": {"Type": "Succeed"}}}),
+            "States.NoChoiceMatched",
+        ),
+        (
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"x.$": "States.ArrayGetItem($.a, 9)"}, "End": true}}}),
+            "States.IntrinsicFailure",
+        ),
+        (
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "ResultPath": "$.n.deeper", "End": true}}}),
+            "States.ResultPathMatchFailure",
+        ),
+        // An InputPath that matches nothing is States.Runtime, which States.ALL does not catch.
+        (
+            json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:t", "InputPath": "$.missing",
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "S"}], "End": true}, "S": {"Type": "Succeed"}}}),
+            "States.Runtime",
+        ),
+    ];
+    for (def, error) in cases {
+        let out = run(def.clone(), json!({"n": 2, "a": []}), |_, _, _| {
+            Answer::Succeed(json!({}))
+        });
+        assert_eq!(out.execution.status, Status::Failed, "{def}");
+        assert_eq!(
+            out.execution.failure.as_ref().unwrap().error,
+            error,
+            "{def}"
+        );
+    }
+}
