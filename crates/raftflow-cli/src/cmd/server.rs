@@ -34,8 +34,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn init_tracing(format: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    use std::io::IsTerminal;
+    // Colours only on a terminal: log files and `raftflow dev` prefixes stay plain.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
