@@ -10,6 +10,9 @@ use serde_json::json;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
+    /// SIGKILL the leader again and again under load: time to a new leader
+    /// and to the first task handed out. Starts its own nodes.
+    Failover(super::bench_failover::Args),
     /// The replicated log alone: probe writes from N concurrent writers.
     Log {
         #[arg(long, default_value_t = 64)]
@@ -41,6 +44,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
     let client = Arc::new(client);
     match command {
+        Command::Failover(args) => return super::bench_failover::run(args).await,
         Command::Log { writers, seconds } => {
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();

@@ -223,7 +223,7 @@ fn progress(done: usize, total: usize) {
     let _ = std::io::stdout().flush();
 }
 
-async fn wait_leader(client: &Client, timeout: Duration) -> Option<u64> {
+pub(crate) async fn wait_leader(client: &Client, timeout: Duration) -> Option<u64> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         for (_, s) in client.status_all(false).await {

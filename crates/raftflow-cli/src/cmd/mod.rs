@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod bench;
+mod bench_failover;
 pub mod cluster;
 pub mod demo;
 mod demo_workers;
