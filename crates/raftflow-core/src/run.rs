@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::choice;
-use crate::dataflow::{apply_output, context_object, effective_input, seconds, shape_result, text};
+use crate::dataflow::{apply_output, context_object, effective_input, shape_result, text};
 use crate::definition::{State, StateKind, StateMachine, Transition};
 use crate::eval::{render, Failure, Random, Scope};
 use crate::execution::*;
@@ -363,80 +363,6 @@ impl Execution {
             .and_then(|f| f.active.as_mut())
             .expect("an active state")
             .phase = phase;
-    }
-
-    pub(crate) fn schedule_task(
-        &mut self,
-        def: &StateMachine,
-        ctx: &mut Ctx,
-        frame: u32,
-        active: Active,
-    ) {
-        let state = self.state(def, frame, &active.name);
-        let StateKind::Task {
-            activity,
-            handling,
-            timeout,
-            heartbeat,
-        } = &state.kind
-        else {
-            unreachable!("only Task states schedule tasks")
-        };
-        self.next_attempt += 1;
-        let token = format!("{}#{}", self.id, self.next_attempt);
-        let context = self.context_for(state, frame, ctx, Some(&token));
-        let scope = Scope {
-            data: &active.effective,
-            context: &context,
-        };
-        let input = match &handling.parameters {
-            Some(p) => match render(p, &scope, &mut ctx.rng) {
-                Ok(v) => v,
-                Err(f) => return self.state_failed(def, ctx, frame, f),
-            },
-            None => active.effective.clone(),
-        };
-        let (timeout_s, heartbeat_s) = match (
-            seconds(timeout.as_ref(), &active.effective),
-            seconds(heartbeat.as_ref(), &active.effective),
-        ) {
-            (Ok(t), Ok(h)) => (t, h),
-            (Err(f), _) | (_, Err(f)) => return self.state_failed(def, ctx, frame, f),
-        };
-        let attempt = active.retries.iter().sum::<u32>() + 1;
-        let timeout_s = match (timeout_s, heartbeat_s, activity.wait_for_token) {
-            (None, None, false) => self.default_task_timeout_s,
-            _ => timeout_s,
-        };
-        self.event(ctx, "ActivityScheduled", json!({"resource": activity.resource, "input": input, "timeoutInSeconds": timeout_s, "heartbeatInSeconds": heartbeat_s}));
-        let timeout_at_ms = timeout_s.map(|s| ctx.now_ms + s * 1000);
-        let timeout_timer = timeout_at_ms
-            .map(|at| self.arm(ctx, at, TimerPurpose::TaskTimeout, Some(token.clone())));
-        self.tasks.insert(
-            token.clone(),
-            TaskRecord {
-                frame,
-                attempt,
-                started: false,
-                heartbeat_ms: heartbeat_s.map(|s| s * 1000),
-                heartbeat_timer: None,
-                timeout_timer,
-            },
-        );
-        self.set_phase(
-            frame,
-            Phase::Task {
-                token: token.clone(),
-            },
-        );
-        ctx.actions.push(Action::ScheduleTask {
-            token,
-            activity: activity.name.clone(),
-            input,
-            attempt,
-            timeout_at_ms,
-            wait_for_token: activity.wait_for_token,
-        });
     }
 
     /// A state produced `result`: ResultSelector, ResultPath, OutputPath, then move on.

@@ -1,0 +1,142 @@
+//! A three-node cluster of real `raftflow` processes on ports the test allocates.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_raftflow");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes node1..node3.toml for a cluster on ports this test allocated.
+pub fn write_configs(dir: &Path) -> Vec<String> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let members: String = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (r, a))| format!("[[initial_members]]\nid = {}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\n\n", i + 1))
+        .collect();
+    std::fs::create_dir_all(dir.join("cluster-config")).unwrap();
+    for (i, (r, a)) in ports.iter().enumerate() {
+        let text = format!(
+            "id = {}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n",
+            i + 1,
+            i + 1
+        );
+        std::fs::write(dir.join(format!("cluster-config/node{}.toml", i + 1)), text).unwrap();
+    }
+    ports
+        .iter()
+        .map(|(_, a)| format!("127.0.0.1:{a}"))
+        .collect()
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub endpoints: Vec<String>,
+    pub nodes: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    pub fn start() -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let endpoints = write_configs(dir.path());
+        let mut cluster = Cluster {
+            dir,
+            endpoints,
+            nodes: vec![None, None, None],
+        };
+        for id in 1..=3 {
+            cluster.spawn(id);
+        }
+        cluster
+    }
+
+    pub fn config(&self, id: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("cluster-config/node{id}.toml"))
+    }
+
+    pub fn spawn(&mut self, id: usize) {
+        let log = std::fs::File::create(self.dir.path().join(format!(
+            "node{id}.{}.log",
+            Instant::now().elapsed().as_nanos()
+        )))
+        .unwrap();
+        let child = Command::new(BIN)
+            .args(["server", "--config"])
+            .arg(self.config(id))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.nodes[id - 1] = Some(child);
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--endpoints")
+            .arg(self.endpoints.join(","))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn status(&self) -> Vec<serde_json::Value> {
+        let out = self.cli(&["-o", "json", "cluster", "status"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    }
+
+    pub fn wait_leader(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let leaders: Vec<u64> = self
+                .status()
+                .iter()
+                .filter(|s| s["role"] == "leader")
+                .filter_map(|s| s["id"].as_u64())
+                .collect();
+            if let [leader] = leaders.as_slice() {
+                return *leader as usize;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no single leader within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn sigkill(&mut self, id: usize) {
+        let mut child = self.nodes[id - 1].take().expect("running");
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self.nodes.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
