@@ -19,16 +19,7 @@ fn wf(channel: Channel) -> WorkflowServiceClient<Channel> {
 /// A random execution name, chosen by the client so that a retried start
 /// is recognised as the same start.
 pub fn new_execution_name() -> String {
-    let bytes: [u8; 16] = rand::random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    raftflow_core::eval::Random::new(rand::random()).uuid()
 }
 
 impl Client {
@@ -314,5 +305,17 @@ impl Client {
         Err(last
             .map(ClientError::from)
             .unwrap_or(ClientError::NoEndpoints))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generated_names_are_distinct_uuids() {
+        let (a, b) = (super::new_execution_name(), super::new_execution_name());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(a.matches('-').count(), 4);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'), "{a}");
     }
 }

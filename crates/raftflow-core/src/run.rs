@@ -117,40 +117,14 @@ impl Execution {
                     return Ok(Vec::new()); // a repeated report of the same attempt is harmless
                 }
                 record.started = true;
-                let hb = record.heartbeat_ms;
                 self.event(&ctx, "ActivityStarted", json!({"workerName": worker}));
-                if let Some(hb) = hb {
-                    let timer = self.arm(
-                        &mut ctx,
-                        now_ms + hb,
-                        TimerPurpose::Heartbeat,
-                        Some(token.clone()),
-                    );
-                    self.tasks
-                        .get_mut(&token)
-                        .expect("checked above")
-                        .heartbeat_timer = Some(timer);
-                }
+                self.rearm_heartbeat(&mut ctx, &token);
             }
             Command::TaskHeartbeat { token } => {
-                let record = self
-                    .tasks
-                    .get(&token)
-                    .ok_or_else(|| Rejected::StaleToken(token.clone()))?;
-                if let Some(hb) = record.heartbeat_ms {
-                    let old = record.heartbeat_timer;
-                    old.map(|t| self.timers.remove(&t));
-                    let timer = self.arm(
-                        &mut ctx,
-                        now_ms + hb,
-                        TimerPurpose::Heartbeat,
-                        Some(token.clone()),
-                    );
-                    self.tasks
-                        .get_mut(&token)
-                        .expect("checked above")
-                        .heartbeat_timer = Some(timer);
+                if !self.tasks.contains_key(&token) {
+                    return Err(Rejected::StaleToken(token));
                 }
+                self.rearm_heartbeat(&mut ctx, &token);
             }
             Command::TaskSucceeded { token, output } => {
                 let record = self.close_task(&token).ok_or(Rejected::StaleToken(token))?;

@@ -9,6 +9,30 @@ use crate::eval::{render, Failure, Scope};
 use crate::execution::*;
 
 impl Execution {
+    /// Arms the heartbeat deadline of an open attempt anew (on start and on
+    /// every heartbeat), retiring the previous one.
+    pub(crate) fn rearm_heartbeat(&mut self, ctx: &mut Ctx, token: &str) {
+        let Some(record) = self.tasks.get(token) else {
+            return;
+        };
+        let Some(hb) = record.heartbeat_ms else {
+            return;
+        };
+        if let Some(old) = record.heartbeat_timer {
+            self.timers.remove(&old);
+        }
+        let timer = self.arm(
+            ctx,
+            ctx.now_ms + hb,
+            TimerPurpose::Heartbeat,
+            Some(token.to_string()),
+        );
+        self.tasks
+            .get_mut(token)
+            .expect("checked above")
+            .heartbeat_timer = Some(timer);
+    }
+
     pub(crate) fn schedule_task(
         &mut self,
         def: &StateMachine,

@@ -220,3 +220,65 @@ fn error_paths_have_step_functions_names() {
         );
     }
 }
+
+#[test]
+fn heartbeats_push_the_deadline_back() {
+    use raftflow_core::{Action, Command, Execution};
+    let def = parse_definition(r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:t", "HeartbeatSeconds": 5, "End": true}}}"#).unwrap();
+    let (mut exec, actions) = Execution::start(&def, "x", "x", json!({}), 0, 1);
+    let Some(Action::ScheduleTask { token, .. }) = actions
+        .into_iter()
+        .find(|a| matches!(a, Action::ScheduleTask { .. }))
+    else {
+        panic!("no task")
+    };
+    let armed = |actions: Vec<Action>| {
+        actions.into_iter().find_map(|a| match a {
+            Action::ArmTimer { timer, fire_at_ms } => Some((timer, fire_at_ms)),
+            _ => None,
+        })
+    };
+    let first = armed(
+        exec.apply(
+            &def,
+            Command::TaskStarted {
+                token: token.clone(),
+                worker: "w".into(),
+            },
+            1_000,
+            1,
+        )
+        .unwrap(),
+    )
+    .expect("heartbeat timer");
+    assert_eq!(first.1, 6_000);
+    let second = armed(
+        exec.apply(
+            &def,
+            Command::TaskHeartbeat {
+                token: token.clone(),
+            },
+            4_000,
+            1,
+        )
+        .unwrap(),
+    )
+    .expect("re-armed");
+    assert_eq!(second.1, 9_000);
+    // The first deadline no longer counts: firing it is refused as stale.
+    assert!(exec
+        .apply(&def, Command::TimerFired { timer: first.0 }, 6_000, 1)
+        .is_err());
+    assert_eq!(exec.status, Status::Running);
+    exec.apply(
+        &def,
+        Command::TaskSucceeded {
+            token,
+            output: json!("done"),
+        },
+        8_000,
+        1,
+    )
+    .unwrap();
+    assert_eq!(exec.status, Status::Succeeded);
+}

@@ -410,15 +410,8 @@ impl WorkflowService for WorkflowServiceImpl {
     }
 }
 
+/// A random version-4 UUID, drawn with the engine's generator (the same one
+/// the client uses for the names it chooses).
 fn uuid_name() -> String {
-    let bytes: [u8; 16] = rand::random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    raftflow_core::eval::Random::new(rand::random()).uuid()
 }

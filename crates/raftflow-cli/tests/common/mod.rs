@@ -124,6 +124,39 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Waits until all three nodes report the same applied index and state
+    /// digest; the same index with different digests is a divergence.
+    pub fn wait_converged(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.cli(&["-o", "json", "cluster", "status", "--digest"]);
+            let status: Vec<serde_json::Value> =
+                serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let pairs: Vec<(u64, String)> = status
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        s["applied_index"].as_u64()?,
+                        s["state_digest"].as_str()?.to_string(),
+                    ))
+                })
+                .collect();
+            if pairs.len() == 3 && pairs.iter().all(|p| *p == pairs[0]) {
+                return;
+            }
+            if pairs.len() == 3 && pairs.iter().all(|p| p.0 == pairs[0].0) {
+                panic!("replicas diverge at the same applied index: {pairs:?}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas did not converge: {pairs:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for child in self.nodes.iter_mut().flatten() {

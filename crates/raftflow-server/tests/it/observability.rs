@@ -54,6 +54,36 @@ async fn metrics_move_when_a_workflow_runs_and_health_endpoints_answer() {
         "SUCCEEDED"
     );
 
+    // A start without a name gets a generated one from the server.
+    let leader_api = format!("http://{}", cluster.configs[leader as usize - 1].api_addr);
+    let mut raw =
+        raftflow_client::proto::workflow_service_client::WorkflowServiceClient::connect(leader_api)
+            .await
+            .unwrap();
+    let request = raftflow_client::proto::StartExecutionRequest {
+        state_machine: "quick".into(),
+        name: String::new(),
+        input: String::new(),
+    };
+    let unnamed = raw
+        .start_execution(request)
+        .await
+        .expect("a start without a name")
+        .into_inner();
+    let generated = unnamed
+        .execution_id
+        .strip_prefix("quick:")
+        .expect("quick:<name>");
+    assert_eq!(generated.len(), 36, "{generated}");
+    assert_eq!(
+        client
+            .wait_for_end(&unnamed.execution_id)
+            .await
+            .unwrap()
+            .status,
+        "SUCCEEDED"
+    );
+
     for node in cluster.running() {
         let addr = node.http_addr.expect("the test cluster serves HTTP");
         assert_eq!(get(addr, "/healthz").await.0, 200);
@@ -64,8 +94,8 @@ async fn metrics_move_when_a_workflow_runs_and_health_endpoints_answer() {
         loop {
             let (status, body) = get(addr, "/metrics").await;
             assert_eq!(status, 200);
-            if body.contains("raftflow_executions_started_total 1\n")
-                && body.contains("raftflow_executions_finished_total{status=\"SUCCEEDED\"} 1\n")
+            if body.contains("raftflow_executions_started_total 2\n")
+                && body.contains("raftflow_executions_finished_total{status=\"SUCCEEDED\"} 2\n")
             {
                 let role = if node.context.id == leader {
                     "leader"

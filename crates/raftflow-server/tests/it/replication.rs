@@ -89,28 +89,37 @@ async fn leader_stops_and_a_new_one_keeps_every_acknowledged_write() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_node_that_was_down_while_the_log_was_purged_catches_up_through_a_snapshot() {
-    let mut cluster = TestCluster::start(3, |c| {
+/// Snapshots every 50 entries, keeps no log behind them, one command per entry.
+async fn snapshotting_cluster() -> TestCluster {
+    TestCluster::start(3, |c| {
         c.raft.snapshot_after_entries = 50;
         c.raft.keep_entries_after_snapshot = 0;
         c.max_batch_commands = 1;
     })
-    .await;
-    let leader = cluster.wait_leader(WAIT).await;
-    let lagging = if leader == 3 { 2 } else { 3 };
-    cluster.stop(lagging).await;
-    let last = write_many(&cluster, "down", 300).await;
+    .await
+}
+
+async fn wait_purged_past(cluster: &TestCluster, leader: u64, index: u64) {
     cluster
         .node(leader)
         .raft()
         .wait(Some(WAIT))
         .metrics(
-            |m| m.purged.is_some_and(|p| p.index > 100),
+            |m| m.purged.is_some_and(|p| p.index > index),
             "log purged behind a snapshot",
         )
         .await
-        .expect("leader purges its log while a follower is down");
+        .expect("the leader purges its log behind its snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_was_down_while_the_log_was_purged_catches_up_through_a_snapshot() {
+    let mut cluster = snapshotting_cluster().await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let lagging = if leader == 3 { 2 } else { 3 };
+    cluster.stop(lagging).await;
+    let last = write_many(&cluster, "down", 300).await;
+    wait_purged_past(&cluster, leader, 100).await;
     cluster.restart(lagging).await;
     cluster.wait_applied(last, WAIT).await;
     let snapshot = cluster.node(lagging).raft().metrics().borrow().snapshot;
@@ -126,24 +135,10 @@ async fn a_node_that_was_down_while_the_log_was_purged_catches_up_through_a_snap
 /// A node that joins after the log was purged can only catch up from a snapshot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_behind_the_purged_log_catches_up_through_a_snapshot() {
-    let mut cluster = TestCluster::start(3, |c| {
-        c.raft.snapshot_after_entries = 50;
-        c.raft.keep_entries_after_snapshot = 0;
-        c.max_batch_commands = 1;
-    })
-    .await;
+    let mut cluster = snapshotting_cluster().await;
     let leader = cluster.wait_leader(WAIT).await;
     let last = write_many(&cluster, "snap", 300).await;
-    cluster
-        .node(leader)
-        .raft()
-        .wait(Some(WAIT))
-        .metrics(
-            |m| m.purged.is_some_and(|p| p.index > 100),
-            "log purged behind a snapshot",
-        )
-        .await
-        .expect("leader purges its log");
+    wait_purged_past(&cluster, leader, 100).await;
     let new = cluster.add_node().await;
     let info = raftflow_store::NodeInfo {
         raft_addr: cluster.configs[new as usize - 1].raft_addr.clone(),
