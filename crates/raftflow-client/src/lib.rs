@@ -64,8 +64,14 @@ fn normalize(endpoint: &str) -> String {
 fn channel(url: &str) -> Result<Channel, ClientError> {
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|_| ClientError::InvalidEndpoint(url.to_string()))?;
+    // HTTP/2 pings find a node that stopped answering (paused, or cut off by
+    // the network) in about a second and a half; without them a call to it
+    // waits for its whole deadline while another node already leads.
     Ok(endpoint
         .connect_timeout(Duration::from_millis(500))
+        .http2_keep_alive_interval(Duration::from_millis(500))
+        .keep_alive_timeout(Duration::from_millis(1000))
+        .keep_alive_while_idle(true)
         .tcp_nodelay(true)
         .connect_lazy())
 }

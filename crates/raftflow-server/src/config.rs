@@ -88,6 +88,20 @@ pub struct NodeConfig {
     pub max_batch_commands: usize,
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    /// Deliberate defects, for the chaos checker's own test only (it must
+    /// catch them). Never set in production.
+    #[serde(default)]
+    pub fault_injection: FaultInjection,
+}
+
+/// Defects the chaos harness switches on to prove that its checker fails.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultInjection {
+    /// Route a completion whose attempt is closed to whatever attempt of the
+    /// same execution is open, instead of refusing it: a repeated report is
+    /// then applied twice (it breaks promise 4 of docs/guarantees.md).
+    pub accept_any_attempt: bool,
 }
 
 /// How the leader runs workflows.

@@ -126,6 +126,12 @@ impl NodeHandle {
             batch_stats,
             scheduler: Scheduler::new(),
         };
+        if config.fault_injection.accept_any_attempt {
+            tracing::warn!(
+                node = config.id,
+                "fault_injection.accept_any_attempt is ON: this node applies stale task reports (chaos checker self-test only)"
+            );
+        }
         tokio::spawn(crate::scheduler::run(context.clone()));
         let raft_addr = raft_listener
             .local_addr()

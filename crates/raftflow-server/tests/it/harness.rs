@@ -61,6 +61,7 @@ impl TestCluster {
                 write_timeout_ms: 3_000,
                 max_batch_commands: 1024,
                 scheduler: Default::default(),
+                fault_injection: Default::default(),
             };
             tweak(&mut config);
             config.validate().expect("test config is valid");

@@ -1,0 +1,186 @@
+//! Three real `raftflow server` processes, and the faults done to them.
+//!
+//! Each node runs in its own network namespace when the harness can make
+//! them (root and iproute2); otherwise on 127.0.0.1 with free ports, and
+//! the network faults are skipped with a notice.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::netns::Namespaces;
+
+pub const NODES: usize = 3;
+
+pub struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub endpoints: Vec<String>,
+    children: Vec<Option<Child>>,
+    /// Declared last: namespaces go after the processes in them.
+    net: Option<Namespaces>,
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Cluster {
+    /// Writes the node configs under `dir` and starts the three nodes.
+    pub fn start(bin: &Path, dir: &Path, use_netns: bool, defect: bool) -> anyhow::Result<Self> {
+        let net = if use_netns {
+            match Namespaces::create(NODES) {
+                Ok(net) => Some(net),
+                Err(e) => {
+                    println!("notice: no network namespaces ({e}); network faults are skipped");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut addrs = Vec::new();
+        for i in 1..=NODES {
+            addrs.push(match &net {
+                Some(net) => (
+                    format!("{}:7100", net.addr(i)),
+                    format!("{}:7200", net.addr(i)),
+                ),
+                None => (
+                    format!("127.0.0.1:{}", free_port()?),
+                    format!("127.0.0.1:{}", free_port()?),
+                ),
+            });
+        }
+        let members: String = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, (raft, api))| {
+                format!("[[initial_members]]\nid = {}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\n\n", i + 1)
+            })
+            .collect();
+        for (i, (raft, api)) in addrs.iter().enumerate() {
+            let id = i + 1;
+            let mut text = format!(
+                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n"
+            );
+            if defect {
+                text.push_str("\n[fault_injection]\naccept_any_attempt = true\n");
+            }
+            std::fs::write(dir.join(format!("node{id}.toml")), text)?;
+        }
+        let mut cluster = Cluster {
+            bin: bin.to_path_buf(),
+            dir: dir.to_path_buf(),
+            endpoints: addrs.into_iter().map(|(_, api)| api).collect(),
+            children: (0..NODES).map(|_| None).collect(),
+            net,
+        };
+        for id in 1..=NODES as u64 {
+            cluster.spawn(id)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn has_network_faults(&self) -> bool {
+        self.net.is_some()
+    }
+
+    /// Starts (or restarts) node `id`; its log goes to `node<id>.log`.
+    pub fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("node{id}.log")))?;
+        let config = self.dir.join(format!("node{id}.toml"));
+        let mut command = match &self.net {
+            // `ip netns exec` execs the server, so the child's pid is the node's.
+            Some(net) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &net.netns(id as usize)])
+                    .arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
+        command
+            .args(["server", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.children[id as usize - 1] = Some(command.spawn()?);
+        Ok(())
+    }
+
+    fn pid(&self, id: u64) -> Option<Pid> {
+        self.children[id as usize - 1]
+            .as_ref()
+            .map(|c| Pid::from_raw(c.id() as i32))
+    }
+
+    /// SIGKILL, and waits until the process is gone. False if not running.
+    pub fn kill(&mut self, id: u64) -> bool {
+        match self.children[id as usize - 1].take() {
+            Some(mut child) => child.kill().is_ok() && child.wait().is_ok(),
+            None => false,
+        }
+    }
+
+    /// SIGSTOP; true once the kernel reports the process stopped.
+    pub fn pause(&self, id: u64) -> bool {
+        let Some(pid) = self.pid(id) else {
+            return false;
+        };
+        if kill(pid, Signal::SIGSTOP).is_err() {
+            return false;
+        }
+        for _ in 0..200 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The state is the first field after the parenthesised name.
+            if stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+            {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        false
+    }
+
+    pub fn resume(&self, id: u64) -> bool {
+        self.pid(id)
+            .is_some_and(|pid| kill(pid, Signal::SIGCONT).is_ok())
+    }
+
+    pub fn isolate(&self, id: u64) -> Result<(), String> {
+        match &self.net {
+            Some(net) => net.isolate(id as usize),
+            None => Err("no network namespaces".into()),
+        }
+    }
+
+    pub fn heal(&self, id: u64) -> Result<(), String> {
+        match &self.net {
+            Some(net) => net.heal(id as usize),
+            None => Err("no network namespaces".into()),
+        }
+    }
+
+    pub fn is_running(&self, id: u64) -> bool {
+        self.children[id as usize - 1].is_some()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for id in 1..=NODES as u64 {
+            let _ = self.resume(id);
+            self.kill(id);
+        }
+    }
+}

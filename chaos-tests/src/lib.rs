@@ -1,0 +1,103 @@
+//! raftflow-chaos: faults under load against a real three-node cluster, and
+//! a checker that proves nothing acknowledged was lost or applied twice.
+//!
+//! ```text
+//!  load generator ──StartExecution──┐            ┌── faults (seeded): kill, pause, isolate,
+//!  pollers ──Poll/Complete/Fail────┤            │   kill follower, kill all, crash a worker
+//!                                  v            v
+//!                    raftflow server ×3 (real binary, own netns when root)
+//!                                  │
+//!  every call's outcome ──> history.jsonl ──> check.rs <── executions, histories, digests read back
+//!                                                  │
+//!                                  exit 0 passed · 1 invalid run · 2 a check failed
+//! ```
+
+pub mod check;
+pub mod cluster;
+pub mod faults;
+pub mod history;
+pub mod netns;
+mod report;
+mod run;
+mod settle;
+pub mod workload;
+
+use std::path::PathBuf;
+
+pub use run::run;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `all`, `smoke`, `none`, or a comma list of fault kinds.
+    pub scenario: String,
+    pub duration_s: u64,
+    pub seed: u64,
+    /// Executions started per second.
+    pub rate_per_s: u32,
+    pub pollers: usize,
+    /// Runs go to `<out>/seed-<seed>`.
+    pub out: PathBuf,
+    /// The `raftflow` binary; found next to this one when not given.
+    pub bin: Option<PathBuf>,
+    /// Switch on the server's deliberate defect (the checker must fail).
+    pub defect: bool,
+    /// Try network namespaces (needs root); loopback otherwise.
+    pub netns: bool,
+}
+
+impl Options {
+    /// The command that replays this run.
+    pub fn replay_command(&self) -> String {
+        let mut cmd = format!(
+            "cargo run -p raftflow-chaos -- run --scenario {} --duration {}s --seed {} --rate {}",
+            self.scenario, self.duration_s, self.seed, self.rate_per_s
+        );
+        if self.defect {
+            cmd.push_str(" --defect");
+        }
+        cmd
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Verdict {
+    Passed,
+    /// The run proved nothing: too little load, a fault not applied, or the
+    /// final write failed.
+    Invalid(Vec<String>),
+    Failed(Vec<String>),
+}
+
+impl Verdict {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Verdict::Passed => 0,
+            Verdict::Invalid(_) => 1,
+            Verdict::Failed(_) => 2,
+        }
+    }
+}
+
+/// The `raftflow` binary: the given path, `$RAFTFLOW_BIN`, or the one cargo
+/// built beside this executable (`target/<profile>/raftflow`).
+pub fn find_binary(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(path) = given.or_else(|| std::env::var_os("RAFTFLOW_BIN").map(PathBuf::from)) {
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("{} is not a file", path.display()))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join("raftflow");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "no `raftflow` binary beside {}: build it (cargo build --workspace) or pass --bin",
+        exe.display()
+    ))
+}

@@ -1,0 +1,157 @@
+//! One chaos run: start the cluster, load it, inject the schedule, heal,
+//! read everything back, check, and report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use raftflow_client::Client;
+use tokio::sync::watch;
+
+use crate::check::{self, Figures};
+use crate::cluster::Cluster;
+use crate::faults::{self, FaultKind};
+use crate::history::Recorder;
+use crate::report::report;
+use crate::settle::{converge, fresh_work, read_back, wait_settled};
+use crate::workload::{self, WorkerFaults, STATE_MACHINE};
+use crate::{Options, Verdict};
+
+fn kinds(scenario: &str) -> Result<Vec<FaultKind>, String> {
+    match scenario {
+        "all" => Ok(faults::ALL.to_vec()),
+        "none" => Ok(Vec::new()),
+        "smoke" => Ok(vec![
+            FaultKind::KillLeader,
+            FaultKind::PauseLeader,
+            FaultKind::IsolateLeader,
+            FaultKind::KillWorker,
+        ]),
+        list => list
+            .split(',')
+            .map(|name| {
+                FaultKind::parse(name.trim()).ok_or_else(|| {
+                    let known: Vec<_> = faults::ALL.iter().map(|k| k.name()).collect();
+                    format!(
+                        "unknown fault `{name}`; expected all, smoke, none or a list of {}",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect(),
+    }
+}
+
+pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
+    let mut kinds = kinds(&opts.scenario).map_err(anyhow::Error::msg)?;
+    let bin = crate::find_binary(opts.bin.clone()).map_err(anyhow::Error::msg)?;
+    let dir = opts.out.join(format!("seed-{}", opts.seed));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let run_id = format!("r{}", opts.seed);
+    println!(
+        "chaos: seed {} scenario {} for {} s; files in {}",
+        opts.seed,
+        opts.scenario,
+        opts.duration_s,
+        dir.display()
+    );
+
+    let mut cluster = Cluster::start(&bin, &dir, opts.netns, opts.defect)?;
+    if !cluster.has_network_faults() && kinds.iter().any(|k| k.needs_network()) {
+        println!("notice: skipping isolate-leader and isolate-follower (no network namespaces)");
+        kinds.retain(|k| !k.needs_network());
+    }
+    let client = Arc::new(Client::new(&cluster.endpoints)?.with_deadline(Duration::from_secs(10)));
+    faults::find_leader(&client, Duration::from_secs(60))
+        .await
+        .ok_or_else(|| anyhow::anyhow!("the cluster elected no leader within 60 s"))?;
+    client
+        .create_state_machine(STATE_MACHINE, workload::DEFINITION, "chaos workload")
+        .await?;
+
+    let recorder = Recorder::create(&dir.join("history.jsonl"))?;
+    let worker_faults = Arc::new(WorkerFaults::default());
+    let (stop_workers, workers_stopped) = watch::channel(false);
+    let mut pollers = tokio::task::JoinSet::new();
+    for i in 0..opts.pollers {
+        let (c, r, f, s) = (
+            client.clone(),
+            recorder.clone(),
+            worker_faults.clone(),
+            workers_stopped.clone(),
+        );
+        pollers.spawn(workload::poller(i, c, r, f, opts.seed, s));
+    }
+    let (stop_load, load_stopped) = watch::channel(false);
+    let load = tokio::spawn(workload::load(
+        client.clone(),
+        recorder.clone(),
+        run_id.clone(),
+        opts.rate_per_s,
+        load_stopped,
+    ));
+
+    // Faults, seeded; a run with none just carries the load for the duration.
+    let mut invalid = Vec::new();
+    let duration_ms = opts.duration_s * 1000;
+    if kinds.is_empty() {
+        tokio::time::sleep(Duration::from_millis(duration_ms)).await;
+    } else {
+        for planned in faults::plan(opts.seed, &kinds, duration_ms) {
+            tokio::time::sleep(Duration::from_millis(planned.gap_ms)).await;
+            if !faults::inject(planned, &mut cluster, &client, &recorder, &worker_faults).await {
+                invalid.push(format!(
+                    "fault {} was not applied or not healed",
+                    planned.kind.name()
+                ));
+            }
+        }
+    }
+    let _ = stop_load.send(true);
+    let offered = load.await.unwrap_or(0);
+    let healed_ms = recorder.now_ms();
+
+    // Grace: every acknowledged execution must end while workers still run.
+    wait_settled(&client, &recorder, Duration::from_secs(90)).await;
+    if client
+        .probe(&format!("{run_id}-final"), b"final")
+        .await
+        .is_err()
+    {
+        invalid.push("the final write after healing failed".into());
+    }
+    let fresh = fresh_work(&client, &recorder, &run_id).await;
+    let observed = read_back(&client).await;
+    let _ = stop_workers.send(true);
+    while pollers.join_next().await.is_some() {}
+    let convergence = converge(&client, &recorder, Duration::from_secs(30)).await;
+    drop(cluster);
+
+    let records = recorder.records();
+    let mut figures = Figures {
+        offered,
+        ..Figures::default()
+    };
+    let mut violations = check::check(&records, &observed, &run_id, &mut figures);
+    violations.extend(fresh.err());
+    violations.extend(convergence.err());
+    let wanted = (opts.duration_s as usize * opts.rate_per_s as usize) / 2;
+    if offered < wanted || figures.acknowledged * 2 < offered {
+        invalid.push(format!("load too low: {} of {offered} starts acknowledged (floor: {wanted} offered, half acknowledged)", figures.acknowledged));
+    }
+    if kinds.contains(&FaultKind::KillWorker) && figures.abandoned == 0 {
+        invalid.push("no worker abandoned a task".into());
+    }
+    let verdict = if !invalid.is_empty() {
+        Verdict::Invalid(invalid)
+    } else if !violations.is_empty() {
+        Verdict::Failed(violations)
+    } else {
+        Verdict::Passed
+    };
+    report(opts, &dir, &records, &figures, &verdict, healed_ms)?;
+    if matches!(verdict, Verdict::Passed) {
+        let _ = std::fs::remove_dir_all(dir.join("data"));
+    }
+    Ok(verdict)
+}
