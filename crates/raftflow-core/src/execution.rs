@@ -238,6 +238,15 @@ impl Execution {
         });
     }
 
+    /// The state a frame is in, named in task events so that a reader (the
+    /// console's graph) can tell which state an event belongs to.
+    pub(crate) fn active_name(&self, frame: u32) -> String {
+        self.frames
+            .get(&frame)
+            .and_then(|f| f.active.as_ref())
+            .map_or_else(String::new, |a| a.name.clone())
+    }
+
     /// Hands over the events recorded since the last call, so that a caller
     /// that stores history elsewhere need not keep it in the execution.
     pub fn take_events(&mut self) -> Vec<Event> {

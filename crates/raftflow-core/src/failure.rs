@@ -50,12 +50,12 @@ impl Execution {
                 StateKind::Parallel { .. } => self.event(
                     ctx,
                     "ParallelStateFailed",
-                    json!({"error": failure.error, "cause": failure.cause}),
+                    json!({"name": active.name, "error": failure.error, "cause": failure.cause}),
                 ),
                 StateKind::Map { .. } => self.event(
                     ctx,
                     "MapStateFailed",
-                    json!({"error": failure.error, "cause": failure.cause}),
+                    json!({"name": active.name, "error": failure.error, "cause": failure.cause}),
                 ),
                 _ => {}
             }

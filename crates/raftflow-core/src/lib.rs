@@ -19,6 +19,7 @@ mod failure;
 mod fanout;
 pub mod graph;
 pub mod intrinsic;
+pub mod layout;
 pub mod local;
 pub mod parse;
 pub mod path;

@@ -117,7 +117,13 @@ impl Execution {
                     return Ok(Vec::new()); // a repeated report of the same attempt is harmless
                 }
                 record.started = true;
-                self.event(&ctx, "ActivityStarted", json!({"workerName": worker}));
+                let frame = record.frame;
+                let name = self.active_name(frame);
+                self.event(
+                    &ctx,
+                    "ActivityStarted",
+                    json!({"name": name, "workerName": worker}),
+                );
                 self.rearm_heartbeat(&mut ctx, &token);
             }
             Command::TaskHeartbeat { token } => {
@@ -128,7 +134,12 @@ impl Execution {
             }
             Command::TaskSucceeded { token, output } => {
                 let record = self.close_task(&token).ok_or(Rejected::StaleToken(token))?;
-                self.event(&ctx, "ActivitySucceeded", json!({"output": output}));
+                let name = self.active_name(record.frame);
+                self.event(
+                    &ctx,
+                    "ActivitySucceeded",
+                    json!({"name": name, "output": output}),
+                );
                 self.state_result(def, &mut ctx, record.frame, output);
             }
             Command::TaskFailed {
@@ -137,10 +148,11 @@ impl Execution {
                 cause,
             } => {
                 let record = self.close_task(&token).ok_or(Rejected::StaleToken(token))?;
+                let name = self.active_name(record.frame);
                 self.event(
                     &ctx,
                     "ActivityFailed",
-                    json!({"error": error, "cause": cause}),
+                    json!({"name": name, "error": error, "cause": cause}),
                 );
                 self.state_failed(def, &mut ctx, record.frame, Failure { error, cause });
             }

@@ -76,7 +76,7 @@ impl Execution {
             (None, None, false) => self.default_task_timeout_s,
             _ => timeout_s,
         };
-        self.event(ctx, "ActivityScheduled", json!({"resource": activity.resource, "input": input, "timeoutInSeconds": timeout_s, "heartbeatInSeconds": heartbeat_s}));
+        self.event(ctx, "ActivityScheduled", json!({"name": active.name, "resource": activity.resource, "input": input, "timeoutInSeconds": timeout_s, "heartbeatInSeconds": heartbeat_s}));
         let timeout_at_ms = timeout_s.map(|s| ctx.now_ms + s * 1000);
         let timeout_timer = timeout_at_ms
             .map(|at| self.arm(ctx, at, TimerPurpose::TaskTimeout, Some(token.clone())));
@@ -133,7 +133,12 @@ impl Execution {
                 } else {
                     "States.Timeout"
                 };
-                self.event(ctx, "ActivityTimedOut", json!({"error": error}));
+                let name = self.active_name(record.frame);
+                self.event(
+                    ctx,
+                    "ActivityTimedOut",
+                    json!({"name": name, "error": error}),
+                );
                 self.state_failed(
                     def,
                     ctx,

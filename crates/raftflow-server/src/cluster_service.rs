@@ -76,7 +76,7 @@ pub async fn linearizable_barrier(ctx: &NodeContext) -> Result<(), ApiError> {
     }
 }
 
-fn role(state: ServerState) -> &'static str {
+pub(crate) fn role(state: ServerState) -> &'static str {
     match state {
         ServerState::Leader => "leader",
         ServerState::Follower => "follower",

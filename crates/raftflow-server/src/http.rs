@@ -27,6 +27,7 @@ pub fn router(ctx: NodeContext) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::console::router())
         .with_state(ctx)
 }
 

@@ -11,6 +11,7 @@
 
 pub mod cluster_service;
 pub mod config;
+mod console;
 pub mod error;
 pub mod http;
 pub mod network;

@@ -3,6 +3,7 @@
 
 mod availability;
 mod config;
+mod console;
 mod failover;
 mod harness;
 mod observability;

@@ -1,0 +1,182 @@
+// The raftflow console: hash routes, JSON from /api, a poll while the page
+// shows something that can change. No framework, no build step.
+"use strict";
+
+const view = document.getElementById("view");
+const banner = document.getElementById("banner");
+let refreshTimer = null;
+let selectedState = null;
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "onclick") el.addEventListener("click", v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+const pill = (text) => h("span", { class: `pill ${text}` }, text);
+const when = (ms) => (ms ? new Date(ms).toLocaleString() : "—");
+const pretty = (v) => (v === undefined || v === null ? "—" : typeof v === "string" ? tryJson(v) : JSON.stringify(v, null, 2));
+function tryJson(text) { try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return text; } }
+const go = (hash) => () => { location.hash = hash; };
+
+async function updateBanner() {
+  try {
+    const c = await api("/api/cluster");
+    const me = `node ${c.node} (${c.role})`;
+    if (!c.leader_id) {
+      banner.textContent = `${me} · the cluster has no leader: reads may be stale, writes wait`;
+      banner.className = "banner bad";
+    } else {
+      banner.textContent = `${me} · leader: node ${c.leader_id} · epoch ${c.epoch}`;
+      banner.className = "banner";
+    }
+    return c;
+  } catch (e) {
+    banner.textContent = `this node does not answer: ${e.message}`;
+    banner.className = "banner bad";
+    return null;
+  }
+}
+
+function clusterCard(c) {
+  const rows = (c ? c.nodes : []).map((n) => h("tr", {},
+    h("td", {}, `node ${n.id}`, n.id === c.node ? h("span", { class: "muted" }, " (serving this page)") : null),
+    h("td", {}, pill(n.role)), h("td", {}, n.api_addr), h("td", {}, n.term ?? "—"),
+    h("td", {}, n.last_log_index ?? "—"), h("td", {}, n.applied_index ?? "—"),
+    h("td", {}, n.lag ?? "—"), h("td", { class: "error" }, n.error || "")));
+  return h("div", { class: "card" }, h("h2", {}, "Cluster"),
+    h("table", {}, h("tr", {}, ["Node", "Role", "API", "Term", "Last log", "Applied", "Lag", ""].map((t) => h("th", {}, t))), rows));
+}
+
+async function overview() {
+  const [c, machines] = await Promise.all([updateBanner(), api("/api/state-machines")]);
+  const list = machines.map((m) => h("tr", { class: "clickable", onclick: go(`#/sm/${encodeURIComponent(m.name)}`) },
+    h("td", {}, m.name), h("td", {}, `v${m.latest}`), h("td", {}, m.description || ""), h("td", {}, when(m.created_ms))));
+  view.replaceChildren(h("h1", {}, "Overview"), clusterCard(c),
+    h("div", { class: "card" }, h("h2", {}, "State machines"),
+      h("table", {}, h("tr", {}, ["Name", "Latest", "Description", "Created"].map((t) => h("th", {}, t))), list)));
+}
+
+async function executions(params) {
+  const q = new URLSearchParams(params);
+  const page = await api(`/api/executions?${q}`);
+  const machines = await api("/api/state-machines");
+  const apply = () => {
+    const next = new URLSearchParams();
+    for (const id of ["state_machine", "status", "name"]) {
+      const v = document.getElementById(`f-${id}`).value;
+      if (v) next.set(id, v);
+    }
+    location.hash = `#/executions?${next}`;
+  };
+  const select = (id, options) => h("select", { id: `f-${id}` }, options.map(([v, label]) => {
+    const o = h("option", { value: v }, label);
+    if ((params.get(id) || "") === v) o.selected = true;
+    return o;
+  }));
+  const name = h("input", { id: "f-name", placeholder: "name contains…", value: params.get("name") || "" });
+  const rows = page.executions.map((e) => h("tr", { class: "clickable", onclick: go(`#/exec/${encodeURIComponent(e.id)}`) },
+    h("td", {}, e.name), h("td", {}, e.state_machine, h("span", { class: "muted" }, ` v${e.version}`)),
+    h("td", {}, pill(e.status)), h("td", {}, when(e.start_ms)), h("td", {}, when(e.stop_ms))));
+  const more = page.next_page_token
+    ? h("button", { onclick: () => { params.set("page_token", page.next_page_token); location.hash = `#/executions?${params}`; } }, "Older →")
+    : null;
+  view.replaceChildren(h("h1", {}, "Executions"), h("div", { class: "card" },
+    h("div", { class: "filters" },
+      select("state_machine", [["", "any state machine"], ...machines.map((m) => [m.name, m.name])]),
+      select("status", [["", "any status"], ...["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"].map((s) => [s, s])]),
+      name, h("button", { onclick: apply }, "Filter")),
+    h("table", {}, h("tr", {}, ["Name", "State machine", "Status", "Started", "Stopped"].map((t) => h("th", {}, t))), rows),
+    rows.length ? null : h("p", { class: "muted" }, "No executions match."), more));
+}
+
+async function stateMachine(name, version) {
+  const sm = await api(`/api/state-machines/${encodeURIComponent(name)}?version=${version || 0}`);
+  const versions = h("select", {}, Array.from({ length: sm.latest }, (_, i) => sm.latest - i).map((v) => {
+    const o = h("option", { value: v }, `version ${v}`);
+    if (v === sm.version) o.selected = true;
+    return o;
+  }));
+  versions.addEventListener("change", () => { location.hash = `#/sm/${encodeURIComponent(name)}/${versions.value}`; });
+  const graph = h("div", { class: "graph" });
+  graph.appendChild(drawGraph(sm.layout, new Map(), null, () => {}));
+  view.replaceChildren(h("h1", {}, sm.name, " ", versions),
+    h("div", { class: "card" }, h("p", {}, sm.description || h("span", { class: "muted" }, "no description")),
+      h("button", { onclick: go(`#/executions?state_machine=${encodeURIComponent(name)}`) }, "Executions of this state machine")),
+    h("div", { class: "split" }, h("div", { class: "card" }, graph), h("div", { class: "card" }, h("h2", {}, "Definition"), h("pre", {}, tryJson(sm.definition)))));
+}
+
+async function execution(id) {
+  const data = await api(`/api/executions/${encodeURIComponent(id)}`);
+  const e = data.execution;
+  const layout = data.state_machine && data.state_machine.layout;
+  const statuses = stateStatuses(data.events, e.status, layout);
+  const graph = h("div", { class: "graph", id: "execution-graph" });
+  if (layout) graph.appendChild(drawGraph(layout, statuses, selectedState, (n) => { selectedState = n; execution(id); }));
+  const stop = e.status === "RUNNING" ? h("button", { class: "danger", onclick: async () => {
+    if (!confirm(`Stop ${e.name}? The execution ends ABORTED and its tasks are cancelled.`)) return;
+    try { await api(`/api/executions/${encodeURIComponent(id)}/stop`, { method: "POST" }); } catch (err) { alert(`Not stopped: ${err.message}`); }
+    execution(id);
+  } }, "Stop execution") : null;
+  const s = selectedState && statuses.get(selectedState);
+  const detail = selectedState
+    ? h("div", {}, h("h2", {}, selectedState, " ", s && s.status ? pill(s.status) : h("span", { class: "muted" }, "not reached")),
+      s ? h("div", {}, h("div", { class: "kv" }, h("span", { class: "muted" }, "entered"), `${s.entered}×`,
+        h("span", { class: "muted" }, "attempts"), s.attempts || "—"),
+        s.error ? h("p", { class: "error" }, `${s.error}: ${s.cause || ""}`) : null,
+        h("h2", {}, "Input"), h("pre", {}, pretty(s.input)), h("h2", {}, "Output"), h("pre", {}, pretty(s.output))) : null)
+    : h("p", { class: "muted" }, "Click a state to see its input and output.");
+  const events = data.events.map((ev) => h("tr", {}, h("td", {}, ev.id), h("td", {}, new Date(ev.timestamp_ms).toLocaleTimeString()),
+    h("td", {}, ev.type), h("td", {}, h("code", {}, JSON.stringify(ev.details).slice(0, 240)))));
+  view.replaceChildren(
+    h("h1", {}, e.name, " ", pill(e.status), " ", stop),
+    h("div", { class: "card kv" }, h("span", { class: "muted" }, "execution"), e.id,
+      h("span", { class: "muted" }, "state machine"), h("a", { href: `#/sm/${encodeURIComponent(e.state_machine)}/${e.version}` }, `${e.state_machine} v${e.version}`),
+      h("span", { class: "muted" }, "started"), when(e.start_ms), h("span", { class: "muted" }, "stopped"), when(e.stop_ms),
+      e.error ? [h("span", { class: "muted" }, "error"), h("span", { class: "error" }, `${e.error}: ${e.cause || ""}`)] : null),
+    h("div", { class: "split" }, h("div", { class: "card" }, legend(), graph), h("div", { class: "card", id: "state-detail" }, detail)),
+    h("div", { class: "split" }, h("div", { class: "card" }, h("h2", {}, "Input"), h("pre", {}, pretty(e.input))),
+      h("div", { class: "card" }, h("h2", {}, "Output"), h("pre", {}, pretty(e.output)))),
+    h("div", { class: "card" }, h("h2", {}, `Events (${data.events.length}${data.history_truncated ? ", first part" : ""})`),
+      h("table", { id: "events" }, h("tr", {}, ["#", "Time", "Type", "Details"].map((t) => h("th", {}, t))), events)));
+  return e.status === "RUNNING";
+}
+
+async function route() {
+  clearTimeout(refreshTimer);
+  const [path, query] = location.hash.replace(/^#/, "").split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let live = true;
+  try {
+    if (parts[0] === "exec") live = await execution(parts.slice(1).join("/"));
+    else if (parts[0] === "sm") { await stateMachine(parts[1], parts[2]); live = false; }
+    else if (parts[0] === "executions") await executions(new URLSearchParams(query || ""));
+    else await overview();
+    if (parts[0] !== "" && parts[0] !== undefined) await updateBanner();
+  } catch (e) {
+    view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error" }, e.message));
+  }
+  refreshTimer = setTimeout(refresh, live ? 1500 : 5000);
+}
+
+// A refresh redraws the page: not while someone types in a filter.
+function refresh() {
+  const typing = ["INPUT", "SELECT"].includes(document.activeElement && document.activeElement.tagName);
+  if (typing) refreshTimer = setTimeout(refresh, 2000);
+  else route();
+}
+
+window.addEventListener("hashchange", () => { selectedState = null; route(); });
+route();

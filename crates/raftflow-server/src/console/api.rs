@@ -1,0 +1,257 @@
+//! The console's JSON API. Reads come from this node's applied state, so the
+//! console keeps working on a follower (it may lag the leader by a few
+//! entries); stopping an execution goes to the leader over gRPC.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
+use raftflow_proto::v1::workflow_service_client::WorkflowServiceClient;
+use raftflow_proto::v1::{StatusRequest, StopExecutionRequest};
+use raftflow_store::workflow::reads;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::node::NodeContext;
+
+/// Largest history the execution page loads at once.
+const HISTORY_LIMIT: usize = 5_000;
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// Every member's status, asked over gRPC with a short deadline (a member
+/// that does not answer is listed with its error, never left out).
+pub async fn cluster(State(ctx): State<NodeContext>) -> Response {
+    let metrics = ctx.raft.metrics().borrow().clone();
+    let members: Vec<(u64, String)> = metrics
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, node)| (*id, node.api_addr.clone()))
+        .collect();
+    let asks = members.iter().map(|(id, addr)| async move {
+        let ask = async {
+            let mut client = ClusterServiceClient::connect(format!("http://{addr}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            client
+                .status(StatusRequest { digest: false })
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|s| s.message().to_string())
+        };
+        let status = tokio::time::timeout(Duration::from_millis(800), ask)
+            .await
+            .unwrap_or_else(|_| Err("did not answer within 800 ms".into()));
+        (*id, addr.clone(), status)
+    });
+    let answers = futures::future::join_all(asks).await;
+    let leader_last = answers.iter().find_map(|(_, _, s)| {
+        s.as_ref()
+            .ok()
+            .filter(|s| s.role == "leader")
+            .map(|s| s.last_log_index)
+    });
+    let nodes: Vec<Value> = answers
+        .into_iter()
+        .map(|(id, addr, status)| match status {
+            Ok(s) => json!({"id": id, "api_addr": addr, "role": s.role, "term": s.term, "leader_id": s.leader_id,
+                "last_log_index": s.last_log_index, "applied_index": s.applied_index,
+                "lag": leader_last.map(|l| l.saturating_sub(s.applied_index))}),
+            Err(e) => json!({"id": id, "api_addr": addr, "role": "unreachable", "error": e}),
+        })
+        .collect();
+    Json(json!({
+        "node": ctx.id,
+        "role": crate::cluster_service::role(metrics.state),
+        "leader_id": metrics.current_leader,
+        "epoch": ctx.reader.epoch(),
+        "running_executions": ctx.reader.running_executions(),
+        "nodes": nodes,
+    }))
+    .into_response()
+}
+
+pub async fn state_machines(State(ctx): State<NodeContext>) -> Response {
+    match reads::state_machines(ctx.reader.db()) {
+        Ok(list) => Json(
+            list.into_iter()
+                .map(|(meta, v)| json!({"name": meta.name, "latest": meta.latest, "description": v.description, "created_ms": v.created_ms}))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct VersionQuery {
+    #[serde(default)]
+    version: u32,
+}
+
+/// A definition with its versions and its layout for drawing.
+pub async fn state_machine(
+    State(ctx): State<NodeContext>,
+    Path(name): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> Response {
+    definition_json(&ctx, &name, q.version)
+}
+
+fn definition_json(ctx: &NodeContext, name: &str, version: u32) -> Response {
+    let (meta, record) = match reads::state_machine(ctx.reader.db(), name, version) {
+        Ok(Some(pair)) => pair,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("state machine `{name}` version {version} does not exist"),
+            )
+        }
+        Err(e) => return internal(e),
+    };
+    let layout = match raftflow_core::parse_definition(&record.definition) {
+        Ok(def) => serde_json::to_value(raftflow_core::layout::layout(&def)).unwrap_or(Value::Null),
+        Err(e) => return internal(format!("stored definition does not parse: {e:?}")),
+    };
+    Json(json!({"name": meta.name, "latest": meta.latest, "version": record.version, "description": record.description,
+        "definition": record.definition, "created_ms": record.created_ms, "layout": layout}))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    state_machine: String,
+    #[serde(default)]
+    status: String,
+    /// Part of the execution name.
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    page_token: Option<String>,
+    #[serde(default)]
+    page_size: Option<usize>,
+}
+
+/// Newest first. A name filter scans at most 20 store pages per request and
+/// hands back a token to continue from.
+pub async fn executions(State(ctx): State<NodeContext>, Query(q): Query<ListQuery>) -> Response {
+    let page_size = q.page_size.unwrap_or(50).clamp(1, 500);
+    let mut token = q.page_token.filter(|t| !t.is_empty());
+    let mut items = Vec::new();
+    for _ in 0..20 {
+        let page = match reads::executions(
+            ctx.reader.db(),
+            &q.state_machine,
+            &q.status,
+            page_size,
+            token.as_deref(),
+        ) {
+            Ok(page) => page,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+        };
+        items.extend(
+            page.items
+                .into_iter()
+                .filter(|r| q.name.is_empty() || r.name.contains(&q.name)),
+        );
+        token = page.next;
+        if items.len() >= page_size || token.is_none() {
+            break;
+        }
+    }
+    items.truncate(page_size);
+    Json(json!({"executions": items, "next_page_token": token})).into_response()
+}
+
+/// One execution: its record, its history and its state machine's layout.
+pub async fn execution(State(ctx): State<NodeContext>, Path(id): Path<String>) -> Response {
+    let record = match reads::execution(ctx.reader.db(), &id) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("execution `{id}` does not exist (or was purged)"),
+            )
+        }
+        Err(e) => return internal(e),
+    };
+    let history = match reads::history(ctx.reader.db(), &id, None, HISTORY_LIMIT, false) {
+        Ok(page) => page,
+        Err(e) => return internal(e),
+    };
+    let events: Vec<Value> = history
+        .items
+        .iter()
+        .map(|e| {
+            let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::Null);
+            json!({"id": e.id, "previous_id": e.previous_id, "timestamp_ms": e.timestamp_ms, "type": e.kind, "details": details})
+        })
+        .collect();
+    let definition = definition_json(&ctx, &record.state_machine, record.version);
+    let definition: Value = match axum::body::to_bytes(definition.into_body(), 16 << 20).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Err(e) => return internal(e),
+    };
+    Json(json!({"execution": record, "events": events, "history_truncated": history.next.is_some(), "state_machine": definition}))
+        .into_response()
+}
+
+/// Stops a running execution through the leader.
+pub async fn stop(State(ctx): State<NodeContext>, Path(id): Path<String>) -> Response {
+    let metrics = ctx.raft.metrics().borrow().clone();
+    let Some(leader) = metrics.current_leader else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the cluster has no leader right now; try again in a moment",
+        );
+    };
+    let Some(addr) = metrics
+        .membership_config
+        .membership()
+        .get_node(&leader)
+        .map(|n| n.api_addr.clone())
+    else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("leader {leader} has no known address"),
+        );
+    };
+    let request = StopExecutionRequest {
+        execution_id: id,
+        error: "Console.Stopped".into(),
+        cause: format!("stopped from the console of node {}", ctx.id),
+    };
+    let call = async {
+        let mut client = WorkflowServiceClient::connect(format!("http://{addr}"))
+            .await
+            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        client.stop_execution(request).await
+    };
+    match tokio::time::timeout(Duration::from_secs(10), call).await {
+        Ok(Ok(_)) => Json(json!({"stopped": true})).into_response(),
+        Ok(Err(status)) => {
+            let code = match status.code() {
+                tonic::Code::NotFound => StatusCode::NOT_FOUND,
+                tonic::Code::FailedPrecondition => StatusCode::CONFLICT,
+                tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            error(code, status.message())
+        }
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the leader did not answer within 10 s",
+        ),
+    }
+}

@@ -1,0 +1,63 @@
+//! The web console, served by every node from its HTTP address.
+//!
+//! ```text
+//!  browser ── GET /              index.html, app.js, app.css (embedded in the binary)
+//!          ── GET /api/cluster   every member's role, term, indexes and lag (gRPC Status)
+//!          ── GET /api/state-machines[/{name}?version=N]   definitions + layout for the graph
+//!          ── GET /api/executions?state_machine=&status=&name=&page_token=
+//!          ── GET /api/executions/{id}        record + history + layout
+//!          ── POST /api/executions/{id}/stop  forwarded to the leader
+//! ```
+//!
+//! The page polls while it shows something that can change, so it updates
+//! live without a push channel; it says when the cluster has no leader.
+
+mod api;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::node::NodeContext;
+
+const INDEX_HTML: &str = include_str!("../../console/index.html");
+const APP_JS: &str = include_str!("../../console/app.js");
+const GRAPH_JS: &str = include_str!("../../console/graph.js");
+const APP_CSS: &str = include_str!("../../console/app.css");
+
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+}
+
+pub fn router() -> Router<NodeContext> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/console/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/console/graph.js",
+            get(|| async { asset("text/javascript; charset=utf-8", GRAPH_JS) }),
+        )
+        .route(
+            "/console/app.css",
+            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
+        )
+        .route("/api/cluster", get(api::cluster))
+        .route("/api/state-machines", get(api::state_machines))
+        .route("/api/state-machines/{name}", get(api::state_machine))
+        .route("/api/executions", get(api::executions))
+        .route("/api/executions/{id}", get(api::execution))
+        .route("/api/executions/{id}/stop", post(api::stop))
+}

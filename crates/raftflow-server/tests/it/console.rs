@@ -1,0 +1,252 @@
+//! The web console: its pages and JSON API on a follower, the stop button's
+//! endpoint, and the page itself rendered by headless Chromium.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::TestCluster;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+const DEFINITION: &str = r#"{"StartAt": "Prepare", "States": {
+  "Prepare": {"Type": "Pass", "Next": "Work"},
+  "Work": {"Type": "Task", "Resource": "activity:console-work", "TimeoutSeconds": 30,
+    "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 0, "MaxAttempts": 2}], "Next": "Both"},
+  "Both": {"Type": "Parallel", "Next": "Done", "Branches": [
+    {"StartAt": "Left", "States": {"Left": {"Type": "Pass", "End": true}}},
+    {"StartAt": "Right", "States": {"Right": {"Type": "Pass", "End": true}}}]},
+  "Done": {"Type": "Succeed"}}}"#;
+
+/// A bare HTTP/1.1 request: (status code, body).
+async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn json(addr: SocketAddr, path: &str) -> Value {
+    let (status, body) = http(addr, "GET", path).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path} is not JSON ({e}): {body}"))
+}
+
+/// Runs one execution whose task fails once (retried) and then succeeds.
+async fn run_one(cluster: &TestCluster) -> String {
+    let client = cluster.client();
+    client
+        .create_state_machine("console", DEFINITION, "console test")
+        .await
+        .unwrap();
+    let id = client
+        .start_execution("console", Some("shown"), r#"{"order": 7}"#)
+        .await
+        .unwrap()
+        .execution_id;
+    let activities = vec!["console-work".to_string()];
+    let mut attempt = 0;
+    while attempt < 2 {
+        let Some(task) = client
+            .poll_task(&activities, "console-test", 5_000)
+            .await
+            .unwrap()
+        else {
+            continue;
+        };
+        attempt += 1;
+        if attempt == 1 {
+            client
+                .fail_task(&task.token, "Flaky", "first attempt fails")
+                .await
+                .unwrap();
+        } else {
+            client
+                .complete_task(&task.token, r#"{"paid": true}"#)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(client.wait_for_end(&id).await.unwrap().status, "SUCCEEDED");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_serves_pages_and_api_from_a_follower() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let id = run_one(&cluster).await;
+    let follower = cluster
+        .running()
+        .find(|n| n.context.id != leader)
+        .expect("a follower");
+    let addr = follower.http_addr.expect("HTTP is served");
+
+    let (status, page) = http(addr, "GET", "/").await;
+    assert!(
+        status == 200 && page.contains("raftflow console"),
+        "{status} {page}"
+    );
+    for asset in ["/console/app.js", "/console/graph.js", "/console/app.css"] {
+        assert_eq!(http(addr, "GET", asset).await.0, 200, "{asset}");
+    }
+    let c = json(addr, "/api/cluster").await;
+    assert_eq!(c["role"], "follower");
+    assert_eq!(c["leader_id"], leader);
+    assert_eq!(c["nodes"].as_array().unwrap().len(), 3, "{c}");
+
+    // The follower applies a moment after the leader.
+    let path = format!("/api/executions/{id}");
+    let deadline = Instant::now() + WAIT;
+    let detail = loop {
+        let (status, body) = http(addr, "GET", &path).await;
+        if status == 200 && body.contains("\"SUCCEEDED\"") {
+            break serde_json::from_str::<Value>(&body).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the follower never showed {id} finished: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let events = detail["events"].as_array().unwrap();
+    let named = |kind: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == kind && e["details"]["name"] == "Work")
+            .count()
+    };
+    assert_eq!(
+        named("ActivityScheduled"),
+        2,
+        "task events name their state: {events:?}"
+    );
+    assert_eq!(named("ActivityFailed"), 1);
+    let nodes = detail["state_machine"]["layout"]["nodes"]
+        .as_array()
+        .unwrap();
+    for state in ["Prepare", "Work", "Both", "Left", "Right", "Done"] {
+        assert!(
+            nodes.iter().any(|n| n["name"] == state),
+            "{state} is laid out"
+        );
+    }
+
+    let machines = json(addr, "/api/state-machines").await;
+    assert_eq!(machines[0]["name"], "console");
+    let sm = json(addr, "/api/state-machines/console?version=1").await;
+    assert_eq!(sm["version"], 1);
+    let list = json(
+        addr,
+        "/api/executions?state_machine=console&status=SUCCEEDED&name=sho",
+    )
+    .await;
+    assert_eq!(list["executions"][0]["id"], id.as_str());
+    let none = json(addr, "/api/executions?state_machine=console&name=absent").await;
+    assert_eq!(none["executions"].as_array().unwrap().len(), 0);
+    let (status, body) = http(addr, "GET", "/api/executions/console:nope").await;
+    assert!(
+        status == 404 && body.contains("does not exist"),
+        "{status} {body}"
+    );
+    let (status, body) = http(addr, "GET", "/api/state-machines/nope").await;
+    assert!(status == 404 && body.contains("`nope`"), "{status} {body}");
+
+    // Stop, asked of a follower, reaches the leader.
+    let client = cluster.client();
+    let waiting = client
+        .start_execution("console", Some("to-stop"), "{}")
+        .await
+        .unwrap()
+        .execution_id;
+    let (status, body) = http(addr, "POST", &format!("/api/executions/{waiting}/stop")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        client.wait_for_end(&waiting).await.unwrap().status,
+        "ABORTED"
+    );
+    let (status, body) = http(addr, "POST", &format!("/api/executions/{waiting}/stop")).await;
+    assert!(
+        status >= 400,
+        "stopping a finished execution is refused: {status} {body}"
+    );
+
+    browser_renders_the_coloured_graph(addr, &id);
+}
+
+/// Headless Chromium loads the execution page and runs its scripts; the DOM
+/// it dumps must hold the graph with each state coloured. Chromium comes
+/// from Debian's package, which `scripts/test.sh` installs when it can;
+/// `RAFTFLOW_REQUIRE_BROWSER=1` (set there) makes its absence a failure.
+fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var("RAFTFLOW_REQUIRE_BROWSER").is_err(),
+            "Chromium is required but not installed"
+        );
+        println!("notice: no Chromium; the browser check of the console is skipped");
+        return;
+    };
+    let profile = tempfile::TempDir::new().unwrap();
+    let url = format!("http://{addr}/#/exec/{id}");
+    let mut args = vec![
+        "--headless".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        format!("--user-data-dir={}", profile.path().display()),
+        "--virtual-time-budget=8000".into(),
+        "--window-size=1400,1100".into(),
+    ];
+    if let Ok(path) = std::env::var("RAFTFLOW_SCREENSHOT") {
+        let mut shot = args.clone();
+        shot.extend([format!("--screenshot={path}"), url.clone()]);
+        let out = std::process::Command::new(chromium)
+            .args(&shot)
+            .output()
+            .expect("chromium runs");
+        assert!(
+            out.status.success(),
+            "screenshot: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    args.extend(["--dump-dom".to_string(), url]);
+    let out = std::process::Command::new(chromium)
+        .args(&args)
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for (state, status) in [
+        ("Prepare", "succeeded"),
+        ("Work", "retried"),
+        ("Left", "succeeded"),
+        ("Done", "succeeded"),
+    ] {
+        assert!(
+            dom.contains(&format!("data-state=\"{state}\" data-status=\"{status}\"")),
+            "{state} is drawn {status}; the page was:\n{dom}"
+        );
+    }
+    assert!(dom.contains("ActivityFailed"), "the event table is shown");
+}
