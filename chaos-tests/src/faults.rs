@@ -176,9 +176,6 @@ pub async fn inject(
         note("begin", false, "no single leader within 20 s".into());
         return false;
     }
-    let probe = kind
-        .takes_leader()
-        .then(|| spawn_failover_probe(client.clone(), recorder.clone(), kind, began_ms));
     let target = node.unwrap_or(0);
     let applied = match kind {
         FaultKind::KillLeader | FaultKind::KillFollower => cluster.kill(target),
@@ -193,6 +190,11 @@ pub async fn inject(
         }
     };
     note("begin", applied, format!("hold {} ms", planned.hold_ms));
+    // Probes start once the fault is in place: a write sent while the last
+    // nodes of a kill-all were still dying would prove nothing.
+    let probe = kind
+        .takes_leader()
+        .then(|| spawn_failover_probe(client.clone(), recorder.clone(), kind, began_ms));
     if kind != FaultKind::KillWorker {
         tokio::time::sleep(hold).await;
     }
@@ -220,15 +222,12 @@ fn spawn_failover_probe(
     fault_t_ms: u64,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        // Let the fault land first: a write sent before it proves nothing.
-        tokio::time::sleep(Duration::from_millis(20)).await;
         for attempt in 0u64.. {
-            let sent_ms = recorder.now_ms();
             let key = format!("failover-{fault_t_ms}-{attempt}");
             let ok = tokio::time::timeout(Duration::from_secs(2), client.probe(&key, b"x"))
                 .await
                 .is_ok_and(|r| r.is_ok());
-            if ok && sent_ms > fault_t_ms {
+            if ok {
                 let write_ms = recorder.now_ms() - fault_t_ms;
                 recorder.record(Record::Failover {
                     fault_t_ms,

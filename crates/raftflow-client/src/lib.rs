@@ -172,6 +172,17 @@ impl Client {
                             | Code::Unknown
                     ));
             if !retryable {
+                // This call's outcome is unknown and it must not be repeated,
+                // but the next call should not go back to a node that stopped
+                // answering: it may be paused or cut off while another leads.
+                if is_transport_failure(&status)
+                    || matches!(
+                        status.code(),
+                        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
+                    )
+                {
+                    self.leader.store(index + 1, Ordering::Relaxed);
+                }
                 return Err(status.into());
             }
             if started.elapsed() >= self.deadline {
