@@ -68,7 +68,7 @@ async fn metrics(State(ctx): State<NodeContext>) -> impl IntoResponse {
     )
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
@@ -211,5 +211,6 @@ pub fn render(ctx: &NodeContext) -> String {
         "Commands this node proposed.",
     );
     let _ = writeln!(out, "raftflow_proposer_commands_total {commands}");
+    crate::metrics::render(ctx, &mut out);
     out
 }

@@ -14,6 +14,7 @@ pub mod config;
 mod console;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod proposer;

@@ -59,6 +59,7 @@ pub struct NodeContext {
     pub proposer: Proposer,
     pub batch_stats: Arc<BatchStats>,
     pub scheduler: Arc<Scheduler>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub struct NodeHandle {
@@ -125,7 +126,12 @@ impl NodeHandle {
             proposer,
             batch_stats,
             scheduler: Scheduler::new(),
+            metrics: Arc::default(),
         };
+        tokio::spawn(crate::metrics::watch_leader(
+            raft.clone(),
+            context.metrics.clone(),
+        ));
         if config.fault_injection.accept_any_attempt {
             tracing::warn!(
                 node = config.id,
@@ -272,6 +278,7 @@ async fn serve_api(
         .expect("the embedded descriptor set is valid");
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .layer(crate::metrics::GrpcMetricsLayer(ctx.metrics.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -98,6 +98,11 @@ impl Scheduler {
         self.queues.lock().expect("scheduler lock poisoned")
     }
 
+    /// Timers armed in the leader's queue (for metrics).
+    pub fn timers_pending(&self) -> usize {
+        self.lock().timers.len()
+    }
+
     /// Tasks waiting per activity (for metrics and status).
     pub fn waiting(&self) -> BTreeMap<String, usize> {
         self.lock()

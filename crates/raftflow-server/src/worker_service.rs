@@ -53,6 +53,22 @@ impl WorkerServiceImpl {
         }
     }
 
+    /// When the attempt was handed out, for the task duration histogram.
+    fn handed_out_ms(&self, token: &str) -> Option<u64> {
+        raftflow_store::workflow::reads::task(self.ctx.reader.db(), token)
+            .ok()
+            .flatten()
+            .and_then(|t| t.dispatched)
+            .map(|d| d.at_ms)
+    }
+
+    fn observe_duration(&self, handed_out_ms: Option<u64>) {
+        if let Some(at) = handed_out_ms {
+            let ms = now_ms().saturating_sub(at);
+            self.ctx.metrics.task_duration.observe_s(ms as f64 / 1000.0);
+        }
+    }
+
     fn check_payload(&self, what: &str, json: &str) -> Result<(), ApiError> {
         let limit = self.ctx.config.scheduler.max_payload_bytes;
         if json.len() > limit {
@@ -119,16 +135,23 @@ impl WorkerService for WorkerServiceImpl {
             .await?;
         Ok(Response::new(match polled {
             None => PollTaskReply::default(),
-            Some(d) => PollTaskReply {
-                token: format!("{}@{}", d.task.token, d.epoch),
-                activity: d.task.activity,
-                input: d.task.input,
-                execution_id: d.task.execution_id,
-                attempt: d.task.attempt,
-                epoch: d.epoch,
-                heartbeat_ms: d.task.heartbeat_ms.unwrap_or(0),
-                callback: d.task.wait_for_token,
-            },
+            Some(d) => {
+                let waited_ms = now_ms().saturating_sub(d.task.scheduled_ms);
+                self.ctx
+                    .metrics
+                    .dispatch_latency
+                    .observe_s(waited_ms as f64 / 1000.0);
+                PollTaskReply {
+                    token: format!("{}@{}", d.task.token, d.epoch),
+                    activity: d.task.activity,
+                    input: d.task.input,
+                    execution_id: d.task.execution_id,
+                    attempt: d.task.attempt,
+                    epoch: d.epoch,
+                    heartbeat_ms: d.task.heartbeat_ms.unwrap_or(0),
+                    callback: d.task.wait_for_token,
+                }
+            }
         }))
     }
 
@@ -144,6 +167,7 @@ impl WorkerService for WorkerServiceImpl {
             req.output
         };
         self.check_payload("output", &output)?;
+        let handed_out_ms = self.handed_out_ms(&token);
         self.report(Command::TaskCompleted {
             token,
             epoch,
@@ -152,6 +176,7 @@ impl WorkerService for WorkerServiceImpl {
             seed: rand::random(),
         })
         .await?;
+        self.observe_duration(handed_out_ms);
         Ok(Response::new(CompleteTaskReply {}))
     }
 
@@ -167,6 +192,7 @@ impl WorkerService for WorkerServiceImpl {
             )
             .into());
         }
+        let handed_out_ms = self.handed_out_ms(&token);
         self.report(Command::TaskFailed {
             token,
             epoch,
@@ -176,6 +202,7 @@ impl WorkerService for WorkerServiceImpl {
             seed: rand::random(),
         })
         .await?;
+        self.observe_duration(handed_out_ms);
         Ok(Response::new(FailTaskReply {}))
     }
 

@@ -184,6 +184,20 @@ async fn console_serves_pages_and_api_from_a_follower() {
         "stopping a finished execution is refused: {status} {body}"
     );
 
+    // The leader handed out both attempts and took both reports.
+    let leader_http = cluster.running().find(|n| n.context.id == leader).unwrap().http_addr.unwrap();
+    let (_, metrics) = http(leader_http, "GET", "/metrics").await;
+    for line in [
+        "raftflow_task_dispatch_latency_seconds_count 2\n",
+        "raftflow_task_duration_seconds_count 2\n",
+        "raftflow_grpc_request_duration_seconds_count{method=\"WorkerService/FailTask\",code=\"OK\"} 1\n",
+        "raftflow_grpc_request_duration_seconds_count{method=\"WorkflowService/StopExecution\",code=\"FailedPrecondition\"} 1\n",
+        "# TYPE raftflow_storage_bytes gauge\n",
+        "raftflow_leader_changes_total 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+
     browser_renders_the_coloured_graph(addr, &id);
 }
 

@@ -153,6 +153,13 @@ pub fn history(
     Ok(Page { items, next })
 }
 
+/// One open task attempt, by its attempt token.
+pub fn task(db: &Db, token: &str) -> Result<Option<TaskEntry>, StoreError> {
+    db.get(CF_SM, &task_key(token))?
+        .map(|b| decode(&b))
+        .transpose()
+}
+
 pub fn open_tasks(db: &Db) -> Result<Vec<TaskEntry>, StoreError> {
     scan(db, b"t/")?
         .into_iter()

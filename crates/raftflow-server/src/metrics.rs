@@ -1,0 +1,286 @@
+//! Counters and latency histograms kept by this node (not replicated), and
+//! the tower layer that counts every gRPC request by method and status.
+//!
+//! ```text
+//!  gRPC request ─> GrpcMetricsLayer ─> service ─> response (grpc-status) ─┐
+//!  PollTask answered ─> dispatch latency (task ready → handed out)         ├─> Metrics ─> /metrics
+//!  Complete/FailTask ─> task duration (handed out → reported)              │
+//!  raft metrics watch ─> leader changes                                   ─┘
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// Upper bounds of the histogram buckets, in seconds.
+const BUCKETS_S: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+    300.0,
+];
+
+/// A Prometheus histogram with fixed buckets; lock-free to observe.
+#[derive(Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS_S.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe_s(&self, seconds: f64) {
+        let seconds = seconds.max(0.0);
+        if let Some(i) = BUCKETS_S.iter().position(|b| seconds <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines; `labels` is either
+    /// empty or `key="value",` pairs ending in a comma.
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS_S.iter().zip(&self.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let labels = labels.trim_end_matches(',');
+        let sum_s = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let braces = |l: &str| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{{{l}}}")
+            }
+        };
+        let _ = writeln!(out, "{name}_sum{} {sum_s}", braces(labels));
+        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pub dispatch_latency: Histogram,
+    pub task_duration: Histogram,
+    pub leader_changes: AtomicU64,
+    /// (method, grpc status code) → request latency.
+    pub grpc: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
+}
+
+impl Metrics {
+    fn grpc_histogram(&self, method: &str, code: &str) -> Arc<Histogram> {
+        let mut grpc = self.grpc.lock().expect("grpc metrics lock");
+        grpc.entry((method.to_string(), code.to_string()))
+            .or_default()
+            .clone()
+    }
+}
+
+/// Counts requests of the client API by method and status code.
+#[derive(Clone)]
+pub struct GrpcMetricsLayer(pub Arc<Metrics>);
+
+impl<S> tower::Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetricsService {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct GrpcMetricsService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, B, R> tower::Service<http::Request<B>> for GrpcMetricsService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // `/raftflow.v1.WorkflowService/StartExecution` → `WorkflowService/StartExecution`.
+        let path = request.uri().path();
+        let method = path
+            .rsplit('/')
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = method
+            .rsplit_once('.')
+            .map_or(method.clone(), |(_, m)| m.to_string());
+        let started = Instant::now();
+        let metrics = self.metrics.clone();
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let result = call.await;
+            // An error returned by a handler travels in the headers
+            // (trailers-only); a success sets grpc-status in the trailers.
+            let code = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map_or("OK".to_string(), |c| format!("{:?}", tonic::Code::from(c))),
+                Err(_) => "Transport".to_string(),
+            };
+            metrics
+                .grpc_histogram(&method, &code)
+                .observe_s(started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}
+
+/// Counts leader changes as this node sees them.
+pub async fn watch_leader(raft: crate::raft_service::Raft, metrics: Arc<Metrics>) {
+    let mut watch = raft.metrics();
+    let mut leader = watch.borrow().current_leader;
+    while watch.changed().await.is_ok() {
+        let now = watch.borrow().current_leader;
+        if now != leader && now.is_some() {
+            metrics.leader_changes.fetch_add(1, Ordering::Relaxed);
+        }
+        leader = now;
+    }
+}
+
+/// Bytes under `dir`, recursively (RocksDB files of this node).
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::default();
+        for s in [0.0004, 0.003, 0.003, 7.0, 1_000.0] {
+            h.observe_s(s);
+        }
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "m=\"a\",");
+        assert!(
+            out.contains("x_seconds_bucket{m=\"a\",le=\"0.0005\"} 1\n"),
+            "{out}"
+        );
+        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"0.005\"} 3\n"));
+        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"10\"} 4\n"));
+        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"+Inf\"} 5\n"));
+        assert!(out.contains("x_seconds_count{m=\"a\"} 5\n"));
+    }
+}
+
+/// The families this module owns, appended to `/metrics`.
+pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
+    use crate::http::family;
+    let m = &ctx.metrics;
+    family(
+        out,
+        "raftflow_leader_changes_total",
+        "counter",
+        "Times this node saw a new leader.",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_leader_changes_total {}",
+        m.leader_changes.load(Ordering::Relaxed)
+    );
+    family(
+        out,
+        "raftflow_timers_pending",
+        "gauge",
+        "Timers armed in the leader's queue (leader only).",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_timers_pending {}",
+        ctx.scheduler.timers_pending()
+    );
+    family(
+        out,
+        "raftflow_storage_bytes",
+        "gauge",
+        "Bytes of this node's data directory on disk.",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_storage_bytes {}",
+        dir_bytes(&ctx.config.data_dir)
+    );
+    family(
+        out,
+        "raftflow_task_dispatch_latency_seconds",
+        "histogram",
+        "From a task being ready to a worker holding it.",
+    );
+    m.dispatch_latency
+        .render(out, "raftflow_task_dispatch_latency_seconds", "");
+    family(
+        out,
+        "raftflow_task_duration_seconds",
+        "histogram",
+        "From a task being handed out to its report.",
+    );
+    m.task_duration
+        .render(out, "raftflow_task_duration_seconds", "");
+    family(
+        out,
+        "raftflow_grpc_request_duration_seconds",
+        "histogram",
+        "Client API requests by method and gRPC status code.",
+    );
+    let grpc: Vec<_> = m
+        .grpc
+        .lock()
+        .expect("grpc metrics lock")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for ((method, code), histogram) in grpc {
+        histogram.render(
+            out,
+            "raftflow_grpc_request_duration_seconds",
+            &format!("method=\"{method}\",code=\"{code}\","),
+        );
+    }
+}
