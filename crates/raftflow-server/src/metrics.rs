@@ -187,29 +187,6 @@ pub fn dir_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_buckets_are_cumulative() {
-        let h = Histogram::default();
-        for s in [0.0004, 0.003, 0.003, 7.0, 1_000.0] {
-            h.observe_s(s);
-        }
-        let mut out = String::new();
-        h.render(&mut out, "x_seconds", "m=\"a\",");
-        assert!(
-            out.contains("x_seconds_bucket{m=\"a\",le=\"0.0005\"} 1\n"),
-            "{out}"
-        );
-        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"0.005\"} 3\n"));
-        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"10\"} 4\n"));
-        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"+Inf\"} 5\n"));
-        assert!(out.contains("x_seconds_count{m=\"a\"} 5\n"));
-    }
-}
-
 /// The families this module owns, appended to `/metrics`.
 pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     use crate::http::family;
@@ -282,5 +259,28 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
             "raftflow_grpc_request_duration_seconds",
             &format!("method=\"{method}\",code=\"{code}\","),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::default();
+        for s in [0.0004, 0.003, 0.003, 7.0, 1_000.0] {
+            h.observe_s(s);
+        }
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "m=\"a\",");
+        assert!(
+            out.contains("x_seconds_bucket{m=\"a\",le=\"0.0005\"} 1\n"),
+            "{out}"
+        );
+        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"0.005\"} 3\n"));
+        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"10\"} 4\n"));
+        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"+Inf\"} 5\n"));
+        assert!(out.contains("x_seconds_count{m=\"a\"} 5\n"));
     }
 }

@@ -185,7 +185,12 @@ async fn console_serves_pages_and_api_from_a_follower() {
     );
 
     // The leader handed out both attempts and took both reports.
-    let leader_http = cluster.running().find(|n| n.context.id == leader).unwrap().http_addr.unwrap();
+    let leader_http = cluster
+        .running()
+        .find(|n| n.context.id == leader)
+        .unwrap()
+        .http_addr
+        .unwrap();
     let (_, metrics) = http(leader_http, "GET", "/metrics").await;
     for line in [
         "raftflow_task_dispatch_latency_seconds_count 2\n",
