@@ -268,6 +268,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     ctx.scheduler.changed.notify_waiters();
     tracing::info!(
         node = ctx.id,
+        term = ctx.raft.metrics().borrow().current_term,
         epoch,
         "leading: dispatching tasks and firing timers"
     );
