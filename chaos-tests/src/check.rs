@@ -29,6 +29,9 @@ pub struct Figures {
     pub redeliveries: usize,
     pub duplicate_reports_refused: usize,
     pub abandoned: usize,
+    /// Highest leader epoch a worker saw: 1 + the leader changes that
+    /// handed out work (a run without faults should stay at 1).
+    pub max_epoch: u64,
     pub failover_write_ms: Vec<u64>,
     pub failover_task_ms: Vec<u64>,
 }
@@ -139,6 +142,7 @@ pub fn check(
                 ..
             } => {
                 figures.deliveries += 1;
+                figures.max_epoch = figures.max_epoch.max(*epoch);
                 *delivered.entry(attempt_of(token)).or_default() += 1;
                 let last = last_epoch.entry(*poller).or_default();
                 if *epoch < *last {

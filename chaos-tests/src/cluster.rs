@@ -30,7 +30,13 @@ fn free_port() -> std::io::Result<u16> {
 
 impl Cluster {
     /// Writes the node configs under `dir` and starts the three nodes.
-    pub fn start(bin: &Path, dir: &Path, use_netns: bool, defect: bool) -> anyhow::Result<Self> {
+    pub fn start(
+        bin: &Path,
+        dir: &Path,
+        use_netns: bool,
+        defect: bool,
+        timing: crate::RaftTiming,
+    ) -> anyhow::Result<Self> {
         let net = if use_netns {
             match Namespaces::create(NODES) {
                 Ok(net) => Some(net),
@@ -65,7 +71,8 @@ impl Cluster {
         for (i, (raft, api)) in addrs.iter().enumerate() {
             let id = i + 1;
             let mut text = format!(
-                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n"
+                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\n",
+                timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms
             );
             if defect {
                 text.push_str("\n[fault_injection]\naccept_any_attempt = true\n");

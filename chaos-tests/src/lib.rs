@@ -43,6 +43,25 @@ pub struct Options {
     pub defect: bool,
     /// Try network namespaces (needs root); loopback otherwise.
     pub netns: bool,
+    pub timing: RaftTiming,
+}
+
+/// The nodes' Raft timing; the default is `cluster-config/`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTiming {
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 100,
+            election_min_ms: 600,
+            election_max_ms: 1200,
+        }
+    }
 }
 
 impl Options {
@@ -54,6 +73,13 @@ impl Options {
         );
         if self.defect {
             cmd.push_str(" --defect");
+        }
+        if self.timing != RaftTiming::default() {
+            let t = self.timing;
+            cmd.push_str(&format!(
+                " --heartbeat-ms {} --election-ms {}-{}",
+                t.heartbeat_ms, t.election_min_ms, t.election_max_ms
+            ));
         }
         cmd
     }

@@ -49,6 +49,12 @@ enum Cmd {
         /// Run every node on 127.0.0.1 even as root (no network faults).
         #[arg(long)]
         no_netns: bool,
+        /// Raft heartbeat interval of the nodes.
+        #[arg(long, default_value_t = 100)]
+        heartbeat_ms: u64,
+        /// Raft election timeout range of the nodes, MIN-MAX.
+        #[arg(long, default_value = "600-1200")]
+        election_ms: String,
     },
 }
 
@@ -78,7 +84,17 @@ async fn main() -> ExitCode {
         bin,
         defect,
         no_netns,
+        heartbeat_ms,
+        election_ms,
     } = Cli::parse().command;
+    let Some((election_min_ms, election_max_ms)) = election_ms
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .filter(|(a, b): &(u64, u64)| a < b && *a > 2 * heartbeat_ms)
+    else {
+        eprintln!("error: --election-ms `{election_ms}` must be MIN-MAX with MIN > 2 × heartbeat and MIN < MAX");
+        return ExitCode::from(2);
+    };
     let seed = seed.unwrap_or_else(|| rand::random::<u32>() as u64);
     let opts = Options {
         scenario,
@@ -90,6 +106,11 @@ async fn main() -> ExitCode {
         bin,
         defect,
         netns: !no_netns,
+        timing: raftflow_chaos::RaftTiming {
+            heartbeat_ms,
+            election_min_ms,
+            election_max_ms,
+        },
     };
     // Dropping the run's future kills the nodes and removes the namespaces.
     tokio::select! {

@@ -62,6 +62,14 @@ pub fn report(
             println!("  {kind} at {fault_t_ms} ms: first committed write after {write_ms} ms");
         }
     }
+    println!(
+        "leader epochs seen by workers: {} (faults that took the leader: {})",
+        figures.max_epoch,
+        records
+            .iter()
+            .filter(|r| matches!(r, Record::Failover { .. }))
+            .count()
+    );
     if let Some((p50, p99, max)) = check::summary(&figures.failover_write_ms) {
         println!(
             "failover, fault → first committed write: p50 {p50} ms, p99 {p99} ms, max {max} ms"

@@ -56,7 +56,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         dir.display()
     );
 
-    let mut cluster = Cluster::start(&bin, &dir, opts.netns, opts.defect)?;
+    let mut cluster = Cluster::start(&bin, &dir, opts.netns, opts.defect, opts.timing)?;
     if !cluster.has_network_faults() && kinds.iter().any(|k| k.needs_network()) {
         println!("notice: skipping isolate-leader and isolate-follower (no network namespaces)");
         kinds.retain(|k| !k.needs_network());

@@ -25,6 +25,7 @@ fn options(scenario: &str, duration_s: u64, defect: bool) -> Options {
         bin: None,
         defect,
         netns: true,
+        timing: Default::default(),
     }
 }
 

@@ -253,7 +253,7 @@ async fn serve_raft(
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_stop(stopped))
+        .serve_with_incoming_shutdown(incoming(listener), wait_stop(stopped))
         .await
 }
 
@@ -295,6 +295,20 @@ async fn serve_api(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), wait_stop(stopped))
+        .serve_with_incoming_shutdown(incoming(listener), wait_stop(stopped))
         .await
+}
+
+/// Accepted connections with Nagle's algorithm off. `Server::tcp_nodelay`
+/// only applies to listeners tonic binds itself; without this, replies
+/// written in several pieces waited for the client's delayed ACK (~40 ms).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|stream| {
+        let stream = stream?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }

@@ -13,6 +13,9 @@ pub enum Command {
     /// SIGKILL the leader again and again under load: time to a new leader
     /// and to the first task handed out. Starts its own nodes.
     Failover(super::bench_failover::Args),
+    /// Fill a cluster it starts with N finished executions, then measure
+    /// reads, memory, disk, a follower restart and a snapshot catch-up.
+    Scale(super::bench_scale::Args),
     /// The replicated log alone: probe writes from N concurrent writers.
     Log {
         #[arg(long, default_value_t = 64)]
@@ -45,6 +48,7 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
     let client = Arc::new(client);
     match command {
         Command::Failover(args) => return super::bench_failover::run(args).await,
+        Command::Scale(args) => return super::bench_scale::run(args).await,
         Command::Log { writers, seconds } => {
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();

@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod bench_failover;
+mod bench_scale;
 pub mod cluster;
 pub mod demo;
 mod demo_workers;

@@ -1,0 +1,272 @@
+//! `raftflow bench scale`: fill a cluster with N finished executions, then
+//! measure reads, memory, disk, a restart and a snapshot catch-up.
+//!
+//! ```text
+//!  start 3 nodes ─> N one-state executions (C in flight) ─> Describe / List latency
+//!     ─> RSS and disk per node ─> SIGKILL + restart a follower (time to caught up)
+//!     ─> a 4th node joins as a learner (time to catch up through a snapshot)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
+use raftflow_client::proto::AddLearnerRequest;
+use raftflow_client::Client;
+use raftflow_server::NodeConfig;
+use serde_json::json;
+
+use super::bench::percentile;
+use super::demo::wait_leader;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 1_000_000)]
+    executions: usize,
+    /// Starts in flight at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Folder with node1.toml … node3.toml; the nodes must not be running.
+    #[arg(long, default_value = "cluster-config")]
+    config_dir: PathBuf,
+    /// Delete the nodes' data directories first (they must be empty otherwise).
+    #[arg(long)]
+    fresh: bool,
+}
+
+const ONE_STATE: &str = r#"{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}"#;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+async fn timed<T, F: std::future::Future<Output = T>>(samples: &mut Vec<f64>, f: F) -> T {
+    let t = Instant::now();
+    let out = f.await;
+    samples.push(ms(t.elapsed()));
+    out
+}
+
+fn stats(mut v: Vec<f64>) -> serde_json::Value {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    json!({"p50": percentile(&v, 50.0), "p99": percentile(&v, 99.0), "max": v.last()})
+}
+
+/// Waits until node `api` reports an applied index of at least `index`.
+async fn caught_up(api: &str, index: u64, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let client = Client::new(&[api]).ok()?;
+    while started.elapsed() < limit {
+        if let Some((_, Ok(s))) = client.status_all(false).await.into_iter().next() {
+            if s.applied_index >= index {
+                return Some(started.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut configs = BTreeMap::new();
+    for id in 1..=3u64 {
+        let path = args.config_dir.join(format!("node{id}.toml"));
+        match NodeConfig::load(&path) {
+            Ok(c) => configs.insert(id, (path, c)),
+            Err(e) => return Ok(super::usage_error(e)),
+        };
+    }
+    for (_, c) in configs.values() {
+        let used = std::fs::read_dir(&c.data_dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if used && !args.fresh {
+            return Ok(super::usage_error(format!(
+                "{} is not empty: pass --fresh to delete it",
+                c.data_dir.display()
+            )));
+        }
+        let _ = std::fs::remove_dir_all(&c.data_dir);
+    }
+    let endpoints: Vec<String> = configs.values().map(|(_, c)| c.api_addr.clone()).collect();
+    let client = Arc::new(Client::new(&endpoints)?);
+    if client
+        .status_all(false)
+        .await
+        .iter()
+        .any(|(_, s)| s.is_ok())
+    {
+        return Ok(super::usage_error(
+            "a node already answers on these endpoints: stop the cluster first",
+        ));
+    }
+    let mut children = BTreeMap::new();
+    for (id, (path, _)) in &configs {
+        children.insert(*id, super::dev::spawn_node_quiet(path, *id)?);
+    }
+    let leader = wait_leader(&client, Duration::from_secs(60))
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no leader within 60 s"))?;
+    client
+        .create_state_machine("scale", ONE_STATE, "raftflow bench scale")
+        .await?;
+
+    // 1. Fill.
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let run = raftflow_server::scheduler::now_ms();
+    let loaders: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (client, next, total) = (client.clone(), next.clone(), args.executions);
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        return;
+                    }
+                    if i % (total / 10).max(1) == 0 {
+                        eprintln!("  started {i} executions");
+                    }
+                    while client
+                        .start_execution("scale", Some(&format!("s{run}-{i}")), "{}")
+                        .await
+                        .is_err()
+                    {}
+                }
+            })
+        })
+        .collect();
+    for l in loaders {
+        l.await?;
+    }
+    let fill_s = started.elapsed().as_secs_f64();
+    println!(
+        "filled {} executions in {fill_s:.0} s ({:.0}/s)",
+        args.executions,
+        args.executions as f64 / fill_s
+    );
+
+    // 2. Reads.
+    let mut describe = Vec::new();
+    for k in 0..2_000usize {
+        let i = (k * 7_919 + 13) % args.executions;
+        timed(
+            &mut describe,
+            client.describe_execution(&format!("scale:s{run}-{i}")),
+        )
+        .await?;
+    }
+    let (mut list_first, mut list_status) = (Vec::new(), Vec::new());
+    for _ in 0..200 {
+        timed(
+            &mut list_first,
+            client.list_executions("scale", "", 100, ""),
+        )
+        .await?;
+        timed(
+            &mut list_status,
+            client.list_executions("scale", "SUCCEEDED", 100, ""),
+        )
+        .await?;
+    }
+
+    // 3. Memory and disk.
+    let rss: BTreeMap<u64, u64> = children
+        .iter()
+        .map(|(id, c)| (*id, c.id().map_or(0, rss_bytes)))
+        .collect();
+    let disk: BTreeMap<u64, u64> = configs
+        .iter()
+        .map(|(id, (_, c))| (*id, raftflow_server::metrics::dir_bytes(&c.data_dir)))
+        .collect();
+    let disk_per_execution = disk.values().sum::<u64>() as f64 / 3.0 / args.executions as f64;
+
+    // 4. Restart a follower: SIGKILL, start, time until it serves and has caught up.
+    let follower = (leader % 3) + 1;
+    let target = client.probe("bench-scale", b"restart").await?.log_index;
+    children.get_mut(&follower).expect("started").kill().await?;
+    let restart_at = Instant::now();
+    children.insert(
+        follower,
+        super::dev::spawn_node_quiet(&configs[&follower].0, follower)?,
+    );
+    let restart = caught_up(
+        &configs[&follower].1.api_addr,
+        target,
+        Duration::from_secs(600),
+    )
+    .await
+    .map(ms);
+    let restart_total = restart.map(|_| ms(restart_at.elapsed()));
+
+    // 5. A fourth node catches up through a snapshot.
+    let dir = args.config_dir.join("../data/bench-scale");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let port = |l: std::net::TcpListener| l.local_addr().map(|a| a.port());
+    let (raft_port, api_port) = (
+        port(std::net::TcpListener::bind("127.0.0.1:0")?)?,
+        port(std::net::TcpListener::bind("127.0.0.1:0")?)?,
+    );
+    let (raft_addr, api_addr) = (
+        format!("127.0.0.1:{raft_port}"),
+        format!("127.0.0.1:{api_port}"),
+    );
+    let t = &configs[&1].1.raft;
+    std::fs::write(dir.join("node4.toml"), format!(
+        "id = 4\nraft_addr = \"{raft_addr}\"\napi_addr = \"{api_addr}\"\ndata_dir = \"node4\"\n\n[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nsnapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
+        t.heartbeat_interval_ms, t.election_timeout_min_ms, t.election_timeout_max_ms, t.snapshot_after_entries, t.keep_entries_after_snapshot))?;
+    children.insert(4, super::dev::spawn_node_quiet(&dir.join("node4.toml"), 4)?);
+    let target = client.probe("bench-scale", b"learner").await?.log_index;
+    let joined = Instant::now();
+    let req = AddLearnerRequest {
+        id: 4,
+        raft_addr: raft_addr.clone(),
+        api_addr: api_addr.clone(),
+    };
+    client
+        .on_leader(false, |ch| {
+            let req = req.clone();
+            async move {
+                ClusterServiceClient::new(ch)
+                    .add_learner(req)
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        })
+        .await?;
+    let learner = caught_up(&api_addr, target, Duration::from_secs(900))
+        .await
+        .map(|_| ms(joined.elapsed()));
+    let learner_rss = children.get(&4).and_then(|c| c.id()).map_or(0, rss_bytes);
+    let rss_after: BTreeMap<u64, u64> = children
+        .iter()
+        .map(|(id, c)| (*id, c.id().map_or(0, rss_bytes)))
+        .collect();
+    for child in children.values_mut() {
+        let _ = child.kill().await;
+    }
+
+    let mib = |b: &u64| (*b as f64 / (1 << 20) as f64).round();
+    let record = json!({"bench": "scale", "executions": args.executions, "fill_per_s": (args.executions as f64 / fill_s).round(),
+        "describe_ms": stats(describe), "list_first_page_ms": stats(list_first), "list_by_status_ms": stats(list_status),
+        "rss_mib": rss.values().map(mib).collect::<Vec<_>>(), "rss_mib_after_learner": rss_after.values().map(mib).collect::<Vec<_>>(),
+        "learner_rss_mib": mib(&learner_rss), "disk_mib": disk.values().map(mib).collect::<Vec<_>>(),
+        "disk_bytes_per_execution": disk_per_execution.round(), "restart_follower_caught_up_ms": restart_total,
+        "learner_caught_up_ms": learner});
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    Ok(ExitCode::SUCCESS)
+}
