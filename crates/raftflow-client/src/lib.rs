@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
 use raftflow_proto::v1::{
-    NodeStatus, ProbeReply, ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest,
+    AddLearnerRequest, MembershipReply, NodeStatus, ProbeReply, ProbeRequest, ReadProbeReply,
+    ReadProbeRequest, StatusRequest,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -65,12 +66,13 @@ fn channel(url: &str) -> Result<Channel, ClientError> {
     let endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|_| ClientError::InvalidEndpoint(url.to_string()))?;
     // HTTP/2 pings find a node that stopped answering (paused, or cut off by
-    // the network) in about a second and a half; without them a call to it
-    // waits for its whole deadline while another node already leads.
+    // the network); without them a call to it waits for its whole deadline.
+    // Not quicker: a node building a large snapshot on a busy 2-core machine
+    // answered a ping after more than a second (`raftflow bench scale`).
     Ok(endpoint
         .connect_timeout(Duration::from_millis(500))
-        .http2_keep_alive_interval(Duration::from_millis(500))
-        .keep_alive_timeout(Duration::from_millis(1000))
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(5))
         .keep_alive_while_idle(true)
         .tcp_nodelay(true)
         .connect_lazy())
@@ -219,6 +221,31 @@ impl Client {
             (url, client.status(request).await.map(|r| r.into_inner()))
         });
         futures::future::join_all(calls).await
+    }
+
+    /// Adds a node as a learner; it catches up from the log or a snapshot.
+    /// Not retried after an unknown outcome (the membership may have changed).
+    pub async fn add_learner(
+        &self,
+        id: u64,
+        raft_addr: &str,
+        api_addr: &str,
+    ) -> Result<MembershipReply, ClientError> {
+        let request = AddLearnerRequest {
+            id,
+            raft_addr: raft_addr.into(),
+            api_addr: api_addr.into(),
+        };
+        self.on_leader(false, |channel| {
+            let request = request.clone();
+            async move {
+                ClusterServiceClient::new(channel)
+                    .add_learner(request)
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        })
+        .await
     }
 
     pub async fn probe(&self, key: &str, value: &[u8]) -> Result<ProbeReply, ClientError> {

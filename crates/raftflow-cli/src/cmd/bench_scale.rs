@@ -14,8 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
-use raftflow_client::proto::AddLearnerRequest;
 use raftflow_client::Client;
 use raftflow_server::NodeConfig;
 use serde_json::json;
@@ -232,22 +230,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     children.insert(4, super::dev::spawn_node_quiet(&dir.join("node4.toml"), 4)?);
     let target = client.probe("bench-scale", b"learner").await?.log_index;
     let joined = Instant::now();
-    let req = AddLearnerRequest {
-        id: 4,
-        raft_addr: raft_addr.clone(),
-        api_addr: api_addr.clone(),
-    };
-    client
-        .on_leader(false, |ch| {
-            let req = req.clone();
-            async move {
-                ClusterServiceClient::new(ch)
-                    .add_learner(req)
-                    .await
-                    .map(|r| r.into_inner())
-            }
-        })
-        .await?;
+    // Not idempotent, so not retried by the client: retry here while the
+    // leader is busy (a learner added twice is the same learner).
+    let mut tries = 0;
+    while let Err(e) = client.add_learner(4, &raft_addr, &api_addr).await {
+        tries += 1;
+        anyhow::ensure!(tries < 10, "adding the learner failed 10 times: {e}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let learner = caught_up(&api_addr, target, Duration::from_secs(900))
         .await
         .map(|_| ms(joined.elapsed()));

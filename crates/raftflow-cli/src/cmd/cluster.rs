@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
-use raftflow_client::proto::{AddLearnerRequest, ChangeMembershipRequest, NodeStatus};
+use raftflow_client::proto::{ChangeMembershipRequest, NodeStatus};
 use raftflow_client::Client;
 use serde_json::json;
 
@@ -61,21 +61,7 @@ pub async fn run(
             raft_addr,
             api_addr,
         } => {
-            let reply = client
-                .on_leader(false, |ch| {
-                    let req = AddLearnerRequest {
-                        id,
-                        raft_addr: raft_addr.clone(),
-                        api_addr: api_addr.clone(),
-                    };
-                    async move {
-                        ClusterServiceClient::new(ch)
-                            .add_learner(req)
-                            .await
-                            .map(|r| r.into_inner())
-                    }
-                })
-                .await?;
+            let reply = client.add_learner(id, &raft_addr, &api_addr).await?;
             println!(
                 "node {id} added as a learner at log index {}",
                 reply.log_index

@@ -4,10 +4,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::harness::{http, TestCluster};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use crate::harness::TestCluster;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -19,25 +17,6 @@ const DEFINITION: &str = r#"{"StartAt": "Prepare", "States": {
     {"StartAt": "Left", "States": {"Left": {"Type": "Pass", "End": true}}},
     {"StartAt": "Right", "States": {"Right": {"Type": "Pass", "End": true}}}]},
   "Done": {"Type": "Succeed"}}}"#;
-
-/// A bare HTTP/1.1 request: (status code, body).
-async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
 
 async fn json(addr: SocketAddr, path: &str) -> Value {
     let (status, body) = http(addr, "GET", path).await;

@@ -1,32 +1,14 @@
 //! /healthz, /readyz and /metrics on real nodes.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use crate::harness::{http, TestCluster};
 
-use crate::harness::TestCluster;
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http(addr, "GET", path).await
+}
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A bare HTTP/1.1 GET: (status code, body).
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_move_when_a_workflow_runs_and_health_endpoints_answer() {
