@@ -23,6 +23,7 @@ use tonic::{Code, Status};
 
 pub use raftflow_proto::v1 as proto;
 
+mod hedge;
 pub mod worker;
 pub mod workflow;
 
@@ -51,6 +52,8 @@ pub struct Client {
     endpoints: Mutex<Vec<(String, Channel)>>,
     leader: AtomicUsize,
     deadline: Duration,
+    /// When a slow call last asked the other nodes who leads (see hedge.rs).
+    last_leader_check: Mutex<Option<Instant>>,
 }
 
 fn normalize(endpoint: &str) -> String {
@@ -107,6 +110,7 @@ impl Client {
             endpoints: Mutex::new(list),
             leader: AtomicUsize::new(0),
             deadline: DEFAULT_DEADLINE,
+            last_leader_check: Mutex::new(None),
         })
     }
 
@@ -157,9 +161,18 @@ impl Client {
         let mut backoff = Duration::from_millis(20);
         loop {
             let (index, channel) = self.channel_at(self.leader.load(Ordering::Relaxed));
-            let status = match call(channel).await {
-                Ok(value) => return Ok(value),
-                Err(status) => status,
+            let status = match self.watched(index, call(channel)).await {
+                hedge::Attempt::Done(Ok(value)) => return Ok(value),
+                hedge::Attempt::Done(Err(status)) => status,
+                // Already following the new leader: retry there if that is
+                // safe, else report the unknown outcome.
+                hedge::Attempt::Moved if idempotent && started.elapsed() < self.deadline => {
+                    continue
+                }
+                hedge::Attempt::Moved => return Err(Status::unavailable(
+                    "the node stopped answering and another node leads now; the outcome is unknown",
+                )
+                .into()),
             };
             // A dying node's connection ends with Cancelled or Unknown: the
             // outcome is unknown, like a timeout.

@@ -85,7 +85,7 @@ impl Metrics {
 
 /// Counts requests of the client API by method and status code.
 #[derive(Clone)]
-pub struct GrpcMetricsLayer(pub Arc<Metrics>);
+pub struct GrpcMetricsLayer(pub Arc<Metrics>, pub u64);
 
 impl<S> tower::Layer<S> for GrpcMetricsLayer {
     type Service = GrpcMetricsService<S>;
@@ -94,6 +94,7 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
         GrpcMetricsService {
             inner,
             metrics: self.0.clone(),
+            node: self.1,
         }
     }
 }
@@ -102,6 +103,7 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
 pub struct GrpcMetricsService<S> {
     inner: S,
     metrics: Arc<Metrics>,
+    node: u64,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -137,25 +139,40 @@ where
             .map_or(method.clone(), |(_, m)| m.to_string());
         let started = Instant::now();
         let metrics = self.metrics.clone();
-        let call = self.inner.call(request);
-        Box::pin(async move {
-            let result = call.await;
-            // An error returned by a handler travels in the headers
-            // (trailers-only); a success sets grpc-status in the trailers.
-            let code = match &result {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i32>().ok())
-                    .map_or("OK".to_string(), |c| format!("{:?}", tonic::Code::from(c))),
-                Err(_) => "Transport".to_string(),
-            };
-            metrics
-                .grpc_histogram(&method, &code)
-                .observe_s(started.elapsed().as_secs_f64());
-            result
-        })
+        // Every log line of a request carries the node and the method; the
+        // handlers record the execution they act on.
+        let span = tracing::info_span!(
+            "request",
+            node = self.node,
+            method = %method,
+            execution = tracing::field::Empty
+        );
+        let call = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        use tracing::Instrument;
+        Box::pin(
+            async move {
+                let result = call.await;
+                // An error returned by a handler travels in the headers
+                // (trailers-only); a success sets grpc-status in the trailers.
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .map_or("OK".to_string(), |c| format!("{:?}", tonic::Code::from(c))),
+                    Err(_) => "Transport".to_string(),
+                };
+                metrics
+                    .grpc_histogram(&method, &code)
+                    .observe_s(started.elapsed().as_secs_f64());
+                result
+            }
+            .instrument(span),
+        )
     }
 }
 

@@ -278,7 +278,10 @@ async fn serve_api(
         .expect("the embedded descriptor set is valid");
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .layer(crate::metrics::GrpcMetricsLayer(ctx.metrics.clone()))
+        .layer(crate::metrics::GrpcMetricsLayer(
+            ctx.metrics.clone(),
+            ctx.id,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

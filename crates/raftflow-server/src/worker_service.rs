@@ -28,7 +28,10 @@ impl WorkerServiceImpl {
     async fn report(&self, command: Command) -> Result<(), ApiError> {
         match self.ctx.proposer.propose(command).await? {
             CommandResult::Accepted => Ok(()),
-            CommandResult::Rejected { code, message } => Err(ApiError::rejected(code, message)),
+            CommandResult::Rejected { code, message } => {
+                tracing::debug!(?code, "task report refused: {message}");
+                Err(ApiError::rejected(code, message))
+            }
             other => Err(ApiError::Internal(format!("unexpected result {other:?}"))),
         }
     }

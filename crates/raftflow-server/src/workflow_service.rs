@@ -273,11 +273,15 @@ impl WorkflowService for WorkflowServiceImpl {
                 execution_id,
                 start_ms,
                 created,
-            } => Ok(Response::new(StartExecutionReply {
-                execution_id,
-                start_ms,
-                created,
-            })),
+            } => {
+                tracing::Span::current().record("execution", execution_id.as_str());
+                tracing::debug!(created, "execution started");
+                Ok(Response::new(StartExecutionReply {
+                    execution_id,
+                    start_ms,
+                    created,
+                }))
+            }
             other => Err(ApiError::Internal(format!("unexpected result {other:?}")).into()),
         }
     }
@@ -366,6 +370,7 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<StopExecutionRequest>,
     ) -> Result<Response<StopExecutionReply>, Status> {
         let req = request.into_inner();
+        tracing::Span::current().record("execution", req.execution_id.as_str());
         let now = now_ms();
         let error = if req.error.is_empty() {
             "States.Aborted".to_string()
@@ -379,6 +384,7 @@ impl WorkflowService for WorkflowServiceImpl {
             now_ms: now,
         })
         .await?;
+        tracing::info!("execution stopped");
         Ok(Response::new(StopExecutionReply { stop_ms: now }))
     }
 

@@ -33,6 +33,10 @@ pub enum Command {
         /// Starts in flight at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Start executions at this fixed rate per second instead (no limit
+        /// on how many are in flight), so that queueing cannot hide latency.
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
     },
 }
 
@@ -93,6 +97,7 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
             tasks,
             executions,
             concurrency,
+            rate,
         } => {
             let states: Vec<String> = (1..=tasks)
                 .map(|i| {
@@ -115,41 +120,83 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
             let mut worker = Worker::new(client.clone(), "bench")
                 .concurrency(64)
                 .poll_timeout(Duration::from_secs(1));
+            // Start sent → its first task in a worker's hands: the start's
+            // commit, then the dispatch path (queue, long poll, TaskDispatched
+            // commit). Minus the start acknowledgement, that is dispatch.
+            let acked: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
+                Arc::default();
+            let dispatch: Arc<std::sync::Mutex<Vec<f64>>> = Arc::default();
             for i in 1..=tasks {
-                worker = worker.handle(format!("bench-{i}"), |_| async { Ok("{}".to_string()) });
+                let (acked, dispatch) = (acked.clone(), dispatch.clone());
+                worker = worker.handle(format!("bench-{i}"), move |task| {
+                    if i == 1 {
+                        if let Some(at) = acked.lock().expect("acked").remove(&task.execution_id) {
+                            dispatch
+                                .lock()
+                                .expect("dispatch")
+                                .push(at.elapsed().as_secs_f64() * 1000.0);
+                        }
+                    }
+                    async { Ok("{}".to_string()) }
+                });
             }
             let worker = tokio::spawn(worker.run(async {
                 stopped.await.ok();
             }));
             let run = raftflow_server::scheduler::now_ms();
             let started = Instant::now();
-            let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+            let slots = Arc::new(tokio::sync::Semaphore::new(if rate > 0 {
+                executions.max(1)
+            } else {
+                concurrency
+            }));
+            let mut pace =
+                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
             let mut handles = Vec::new();
             for i in 0..executions {
+                if rate > 0 {
+                    pace.tick().await;
+                }
                 let permit = slots.clone().acquire_owned().await?;
-                let (client, name) = (client.clone(), name.clone());
+                let (client, name, acked) = (client.clone(), name.clone(), acked.clone());
                 handles.push(tokio::spawn(async move {
                     let t = Instant::now();
+                    let execution = format!("b{run}-{i}");
+                    acked
+                        .lock()
+                        .expect("acked")
+                        .insert(format!("{name}:{execution}"), t);
                     let id = client
-                        .start_execution(&name, Some(&format!("b{run}-{i}")), "{}")
+                        .start_execution(&name, Some(&execution), "{}")
                         .await?
                         .execution_id;
+                    let ack_ms = t.elapsed().as_secs_f64() * 1000.0;
                     let info = client.wait_for_end(&id).await?;
                     drop(permit);
                     anyhow::Ok((
                         info.status == "SUCCEEDED",
                         t.elapsed().as_secs_f64() * 1000.0,
+                        ack_ms,
                     ))
                 }));
             }
-            let mut latencies = Vec::new();
+            let (mut latencies, mut acks) = (Vec::new(), Vec::new());
             let mut failed = 0;
             for h in handles {
                 match h.await? {
-                    Ok((true, ms)) => latencies.push(ms),
+                    Ok((true, ms, ack_ms)) => {
+                        latencies.push(ms);
+                        acks.push(ack_ms);
+                    }
                     _ => failed += 1,
                 }
             }
+            let sorted = |mut v: Vec<f64>| {
+                v.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+                v
+            };
+            let acks = sorted(acks);
+            let dispatch = sorted(dispatch.lock().expect("dispatch").clone());
             let elapsed = started.elapsed().as_secs_f64();
             let _ = stop.send(());
             let _ = worker.await;
@@ -160,7 +207,9 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
             let transitions = executions as f64 * (2.0 + 5.0 * tasks as f64);
             let record = json!({"bench": "workflow", "tasks": tasks, "executions": executions, "failed": failed, "seconds": elapsed,
                 "executions_per_s": executions as f64 / elapsed, "transitions_per_s": transitions / elapsed,
-                "p50_ms": percentile(&latencies, 50.0), "p99_ms": percentile(&latencies, 99.0)});
+                "rate_per_s": rate, "p50_ms": percentile(&latencies, 50.0), "p99_ms": percentile(&latencies, 99.0), "max_ms": latencies.last(),
+                "start_ack_ms": {"p50": percentile(&acks, 50.0), "p99": percentile(&acks, 99.0)},
+                "start_to_first_task_ms": {"p50": percentile(&dispatch, 50.0), "p99": percentile(&dispatch, 99.0)}});
             println!("tasks  executions/s  transitions/s  start→end p50 ms  p99 ms  failed");
             println!(
                 "{tasks:>5}  {:>12.1}  {:>13.0}  {:>16.1}  {:>6.1}  {failed}",
