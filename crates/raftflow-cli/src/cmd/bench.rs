@@ -37,8 +37,20 @@ pub enum Command {
         /// on how many are in flight), so that queueing cannot hide latency.
         #[arg(long, default_value_t = 0)]
         rate: u32,
+        /// Instead of a chain of tasks: Pass, Choice, Task, and a Parallel
+        /// of two Tasks (the benchmark issue's five-state workflow).
+        #[arg(long, conflicts_with = "tasks")]
+        five_state: bool,
     },
 }
+
+const FIVE_STATE: &str = r#"{"StartAt": "Prepare", "States": {
+  "Prepare": {"Type": "Pass", "Result": {"express": false}, "ResultPath": "$.prep", "Next": "Route"},
+  "Route": {"Type": "Choice", "Choices": [{"Variable": "$.prep.express", "BooleanEquals": true, "Next": "Both"}], "Default": "Charge"},
+  "Charge": {"Type": "Task", "Resource": "activity:bench-1", "ResultPath": "$.charge", "Next": "Both"},
+  "Both": {"Type": "Parallel", "End": true, "Branches": [
+    {"StartAt": "Pack", "States": {"Pack": {"Type": "Task", "Resource": "activity:bench-2", "End": true}}},
+    {"StartAt": "Notify", "States": {"Notify": {"Type": "Task", "Resource": "activity:bench-3", "End": true}}}]}}}"#;
 
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -98,7 +110,9 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
             executions,
             concurrency,
             rate,
+            five_state,
         } => {
+            let tasks = if five_state { 3 } else { tasks };
             let states: Vec<String> = (1..=tasks)
                 .map(|i| {
                     let next = if i == tasks {
@@ -111,8 +125,14 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
                     )
                 })
                 .collect();
-            let def = format!(r#"{{"StartAt": "T1", "States": {{{}}}}}"#, states.join(","));
-            let name = format!("bench-{tasks}");
+            let (def, name) = if five_state {
+                (FIVE_STATE.to_string(), "bench-five-state".to_string())
+            } else {
+                (
+                    format!(r#"{{"StartAt": "T1", "States": {{{}}}}}"#, states.join(",")),
+                    format!("bench-{tasks}"),
+                )
+            };
             client
                 .create_state_machine(&name, &def, "raftflow bench")
                 .await?;
@@ -201,12 +221,15 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
             let _ = stop.send(());
             let _ = worker.await;
             latencies.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-            // History events per execution: started + succeeded, and per task
-            // entered, scheduled, started, succeeded, exited. Each is one
-            // state transition recorded through the replicated log.
-            let transitions = executions as f64 * (2.0 + 5.0 * tasks as f64);
+            // Each history event is one state transition recorded through
+            // the replicated log; every execution of the run has as many.
+            let per_execution = client
+                .history(&format!("{name}:b{run}-0"), false)
+                .await?
+                .len();
+            let transitions = executions as f64 * per_execution as f64;
             let record = json!({"bench": "workflow", "tasks": tasks, "executions": executions, "failed": failed, "seconds": elapsed,
-                "executions_per_s": executions as f64 / elapsed, "transitions_per_s": transitions / elapsed,
+                "workflow": name, "events_per_execution": per_execution, "executions_per_s": executions as f64 / elapsed, "transitions_per_s": transitions / elapsed,
                 "rate_per_s": rate, "p50_ms": percentile(&latencies, 50.0), "p99_ms": percentile(&latencies, 99.0), "max_ms": latencies.last(),
                 "start_ack_ms": {"p50": percentile(&acks, 50.0), "p99": percentile(&acks, 99.0)},
                 "start_to_first_task_ms": {"p50": percentile(&dispatch, 50.0), "p99": percentile(&dispatch, 99.0)}});
