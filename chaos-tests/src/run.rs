@@ -139,6 +139,15 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     if offered < wanted || figures.acknowledged * 2 < offered {
         invalid.push(format!("load too low: {} of {offered} starts acknowledged (floor: {wanted} offered, half acknowledged)", figures.acknowledged));
     }
+    if !observed.listed {
+        invalid.push("the executions could not be listed after healing".into());
+    }
+    if !observed.unread.is_empty() {
+        invalid.push(format!(
+            "{} execution histories could not be read after healing",
+            observed.unread.len()
+        ));
+    }
     if kinds.contains(&FaultKind::KillWorker) && figures.abandoned == 0 {
         invalid.push("no worker abandoned a task".into());
     }

@@ -36,28 +36,36 @@ pub async fn wait_settled(client: &Client, recorder: &Recorder, grace: Duration)
 
 /// Each execution's status and the attempts its history completed.
 pub async fn read_back(client: &Client) -> Observed {
-    let mut executions = BTreeMap::new();
+    let mut executions = None;
     for _ in 0..30 {
         match list_all(client).await {
             Ok(all) => {
-                executions = all;
+                executions = Some(all);
                 break;
             }
             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
+    let listed = executions.is_some();
+    let executions = executions.unwrap_or_default();
     let mut succeeded_attempts = BTreeMap::new();
+    let mut unread = std::collections::BTreeSet::new();
     for id in executions.keys() {
-        let mut events = Vec::new();
+        let mut events = None;
         for _ in 0..10 {
             match client.history(id, false).await {
                 Ok(all) => {
-                    events = all;
+                    events = Some(all);
                     break;
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }
+        // A history that could not be read proves nothing either way.
+        let Some(events) = events else {
+            unread.insert(id.clone());
+            continue;
+        };
         let attempts: Vec<String> = events
             .iter()
             .filter(|e| e.r#type == "ActivitySucceeded")
@@ -73,8 +81,10 @@ pub async fn read_back(client: &Client) -> Observed {
         succeeded_attempts.insert(id.clone(), attempts);
     }
     Observed {
+        listed,
         executions,
         succeeded_attempts,
+        unread,
     }
 }
 

@@ -43,6 +43,8 @@ fn reported(token: &str, duplicate: bool, outcome: Outcome) -> Record {
 
 fn observed(executions: &[(&str, &str)], completed: &[(&str, &[&str])]) -> Observed {
     Observed {
+        listed: true,
+        unread: Default::default(),
         executions: executions
             .iter()
             .map(|(n, s)| (format!("{SM}:{n}"), s.to_string()))

@@ -189,6 +189,34 @@ pub async fn watch_leader(raft: crate::raft_service::Raft, metrics: Arc<Metrics>
     }
 }
 
+/// The index a majority of voters has stored, as the leader knows it; the
+/// applied index on other nodes.
+fn committed_index(ctx: &crate::node::NodeContext) -> u64 {
+    let raft = ctx.raft.metrics().borrow().clone();
+    let applied = raft.last_applied.map_or(0, |l| l.index);
+    let Some(replication) = raft.replication.as_ref() else {
+        return applied;
+    };
+    let voters: Vec<u64> = raft.membership_config.membership().voter_ids().collect();
+    let mut stored: Vec<u64> = voters
+        .iter()
+        .map(|id| match *id == ctx.id {
+            true => raft.last_log_index.unwrap_or(0),
+            false => replication
+                .get(id)
+                .copied()
+                .flatten()
+                .map_or(0, |l| l.index),
+        })
+        .collect();
+    stored.sort_unstable_by(|a, b| b.cmp(a));
+    stored
+        .get(voters.len() / 2)
+        .copied()
+        .unwrap_or(applied)
+        .max(applied)
+}
+
 /// Bytes under `dir`, recursively (RocksDB files of this node).
 pub fn dir_bytes(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -208,6 +236,17 @@ pub fn dir_bytes(dir: &std::path::Path) -> u64 {
 pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     use crate::http::family;
     let m = &ctx.metrics;
+    family(
+        out,
+        "raftflow_raft_committed_index",
+        "gauge",
+        "On the leader: the highest index a majority has stored. Elsewhere: the applied index (a lower bound).",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_raft_committed_index {}",
+        committed_index(ctx)
+    );
     family(
         out,
         "raftflow_leader_changes_total",

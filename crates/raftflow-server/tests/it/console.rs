@@ -177,6 +177,7 @@ async fn console_serves_pages_and_api_from_a_follower() {
         "raftflow_grpc_request_duration_seconds_count{method=\"WorkerService/FailTask\",code=\"OK\"} 1\n",
         "raftflow_grpc_request_duration_seconds_count{method=\"WorkflowService/StopExecution\",code=\"FailedPrecondition\"} 1\n",
         "# TYPE raftflow_storage_bytes gauge\n",
+        "# TYPE raftflow_raft_committed_index gauge\n",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
