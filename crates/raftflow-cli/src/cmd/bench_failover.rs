@@ -41,18 +41,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         configs.insert(i, path);
     }
     let client = Arc::new(Client::new(&endpoints)?);
-    if client
-        .status_all(false)
-        .await
-        .iter()
-        .any(|(_, s)| s.is_ok())
-    {
-        return Ok(super::usage_error("a node already answers on these endpoints: stop the cluster first (this benchmark kills and restarts its own nodes)"));
-    }
-    let mut children = BTreeMap::new();
-    for (id, path) in &configs {
-        children.insert(*id, super::dev::spawn_node_quiet(path, *id)?);
-    }
+    let mut children = match super::dev::start_own_nodes(&client, &configs).await? {
+        Ok(children) => children,
+        Err(code) => return Ok(code),
+    };
     wait_leader(&client, Duration::from_secs(60))
         .await
         .ok_or_else(|| anyhow::anyhow!("no leader within 60 s"))?;

@@ -101,20 +101,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let endpoints: Vec<String> = configs.values().map(|(_, c)| c.api_addr.clone()).collect();
     let client = Arc::new(Client::new(&endpoints)?);
-    if client
-        .status_all(false)
-        .await
+    let paths = configs
         .iter()
-        .any(|(_, s)| s.is_ok())
-    {
-        return Ok(super::usage_error(
-            "a node already answers on these endpoints: stop the cluster first",
-        ));
-    }
-    let mut children = BTreeMap::new();
-    for (id, (path, _)) in &configs {
-        children.insert(*id, super::dev::spawn_node_quiet(path, *id)?);
-    }
+        .map(|(id, (path, _))| (*id, path.clone()))
+        .collect();
+    let mut children = match super::dev::start_own_nodes(&client, &paths).await? {
+        Ok(children) => children,
+        Err(code) => return Ok(code),
+    };
     let leader = wait_leader(&client, Duration::from_secs(60))
         .await
         .ok_or_else(|| anyhow::anyhow!("no leader within 60 s"))?;

@@ -140,3 +140,26 @@ async fn stop_all(children: &mut [Child]) {
         }
     }
 }
+
+/// Starts the nodes of a benchmark that kills and restarts its own nodes;
+/// `Err(exit code)` when a node already answers on their endpoints.
+pub async fn start_own_nodes(
+    client: &raftflow_client::Client,
+    configs: &std::collections::BTreeMap<u64, PathBuf>,
+) -> anyhow::Result<Result<std::collections::BTreeMap<u64, Child>, ExitCode>> {
+    if client
+        .status_all(false)
+        .await
+        .iter()
+        .any(|(_, s)| s.is_ok())
+    {
+        return Ok(Err(super::usage_error(
+            "a node already answers on these endpoints: stop the cluster first (this benchmark starts, kills and restarts its own nodes)",
+        )));
+    }
+    let mut children = std::collections::BTreeMap::new();
+    for (id, path) in configs {
+        children.insert(*id, spawn_node_quiet(path, *id)?);
+    }
+    Ok(Ok(children))
+}
