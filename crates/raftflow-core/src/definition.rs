@@ -177,3 +177,38 @@ impl StateKind {
         }
     }
 }
+
+impl State {
+    /// The states this one can go to, each with a label for drawings:
+    /// `Next` (no label), Choice rules (`rule N`, `default`) and Catch
+    /// (`catch <errors>`). Parallel branches and Map processors are nested
+    /// machines, not successors.
+    pub fn successors(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Transition::Next(n) = &self.transition {
+            out.push((n.clone(), String::new()));
+        }
+        match &self.kind {
+            StateKind::Choice { choices, default } => {
+                for (i, (_, next)) in choices.iter().enumerate() {
+                    out.push((next.clone(), format!("rule {}", i + 1)));
+                }
+                if let Some(d) = default {
+                    out.push((d.clone(), "default".into()));
+                }
+            }
+            StateKind::Task { handling, .. }
+            | StateKind::Parallel { handling, .. }
+            | StateKind::Map { handling, .. } => {
+                for c in &handling.catch {
+                    out.push((
+                        c.next.clone(),
+                        format!("catch {}", c.error_equals.join(",")),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}

@@ -3,7 +3,7 @@
 //! Parallel branches and Map processors become nested clusters (subgraphs),
 //! so the drawing reads like Step Functions' console graph.
 
-use crate::definition::{StateKind, StateMachine, Transition};
+use crate::definition::{StateKind, StateMachine};
 
 struct Edge {
     from: String,
@@ -83,42 +83,12 @@ fn walk(
                 label: String::new(),
             });
         }
-        if let Transition::Next(n) = &state.transition {
+        for (next, label) in state.successors() {
             edges.push(Edge {
                 from: me.clone(),
-                to: id(scope, n),
-                label: String::new(),
+                to: id(scope, &next),
+                label,
             });
-        }
-        match &state.kind {
-            StateKind::Choice { choices, default } => {
-                for (i, (_, next)) in choices.iter().enumerate() {
-                    edges.push(Edge {
-                        from: me.clone(),
-                        to: id(scope, next),
-                        label: format!("rule {}", i + 1),
-                    });
-                }
-                if let Some(d) = default {
-                    edges.push(Edge {
-                        from: me.clone(),
-                        to: id(scope, d),
-                        label: "default".into(),
-                    });
-                }
-            }
-            StateKind::Task { handling, .. }
-            | StateKind::Parallel { handling, .. }
-            | StateKind::Map { handling, .. } => {
-                for c in &handling.catch {
-                    edges.push(Edge {
-                        from: me.clone(),
-                        to: id(scope, &c.next),
-                        label: format!("catch {}", c.error_equals.join(",")),
-                    });
-                }
-            }
-            _ => {}
         }
     }
 }

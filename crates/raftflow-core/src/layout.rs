@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::definition::{StateKind, StateMachine, Transition};
+use crate::definition::{StateKind, StateMachine};
 
 const STATE_W: u32 = 180;
 const STATE_H: u32 = 44;
@@ -53,35 +53,6 @@ pub struct Edge {
     pub back: bool,
 }
 
-fn next_states(kind: &StateKind, transition: &Transition) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if let Transition::Next(n) = transition {
-        out.push((n.clone(), String::new()));
-    }
-    match kind {
-        StateKind::Choice { choices, default } => {
-            for (i, (_, next)) in choices.iter().enumerate() {
-                out.push((next.clone(), format!("rule {}", i + 1)));
-            }
-            if let Some(d) = default {
-                out.push((d.clone(), "default".into()));
-            }
-        }
-        StateKind::Task { handling, .. }
-        | StateKind::Parallel { handling, .. }
-        | StateKind::Map { handling, .. } => {
-            for c in &handling.catch {
-                out.push((
-                    c.next.clone(),
-                    format!("catch {}", c.error_equals.join(",")),
-                ));
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
 /// Lays out a block (the machine, a branch or a Map processor) with its
 /// top-left corner at (0, 0).
 fn block(machine: &StateMachine) -> Layout {
@@ -96,7 +67,7 @@ fn block(machine: &StateMachine) -> Layout {
             continue;
         };
         layer_of.insert(name, layer);
-        for (next, _) in next_states(&state.kind, &state.transition) {
+        for (next, _) in state.successors() {
             if let Some(s) = machine.states.iter().find(|s| s.name == next) {
                 queue.push_back((s.name.as_str(), layer + 1));
             }
@@ -202,7 +173,7 @@ fn block(machine: &StateMachine) -> Layout {
                 let dx = (w - sub.width) / 2;
                 merge(&mut out, sub, x + dx, y);
             }
-            for (next, label) in next_states(&state.kind, &state.transition) {
+            for (next, label) in state.successors() {
                 let back = layer_of
                     .get(next.as_str())
                     .is_some_and(|l| *l <= layer_of[name]);

@@ -93,17 +93,9 @@ impl ClusterService for ClusterServiceImpl {
         request: Request<StatusRequest>,
     ) -> Result<Response<NodeStatus>, Status> {
         let metrics = self.ctx.raft.metrics().borrow().clone();
-        let leader_id = metrics.current_leader.unwrap_or(0);
-        let leader_api_addr = metrics
-            .current_leader
-            .and_then(|id| {
-                metrics
-                    .membership_config
-                    .membership()
-                    .get_node(&id)
-                    .map(|n| n.api_addr.clone())
-            })
-            .unwrap_or_default();
+        let leader = self.ctx.leader();
+        let leader_id = leader.as_ref().map_or(0, |(id, _)| *id);
+        let leader_api_addr = leader.and_then(|(_, addr)| addr).unwrap_or_default();
         let state_digest = if request.into_inner().digest {
             let reader = self.ctx.reader.clone();
             tokio::task::spawn_blocking(move || reader.digest())

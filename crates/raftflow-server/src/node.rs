@@ -62,6 +62,21 @@ pub struct NodeContext {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+impl NodeContext {
+    /// The leader this node knows, with its client API address (from the
+    /// membership); `None` while no leader is known.
+    pub fn leader(&self) -> Option<(u64, Option<String>)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let id = metrics.current_leader?;
+        let addr = metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|n| n.api_addr.clone());
+        Some((id, addr))
+    }
+}
+
 pub struct NodeHandle {
     pub context: NodeContext,
     pub raft_addr: SocketAddr,

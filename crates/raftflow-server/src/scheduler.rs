@@ -184,20 +184,10 @@ impl Scheduler {
 }
 
 fn not_leader(ctx: &NodeContext) -> ApiError {
-    let metrics = ctx.raft.metrics().borrow().clone();
-    let leader_api_addr = metrics
-        .current_leader
-        .filter(|l| *l != ctx.id)
-        .and_then(|id| {
-            metrics
-                .membership_config
-                .membership()
-                .get_node(&id)
-                .map(|n| n.api_addr.clone())
-        });
+    let leader = ctx.leader().filter(|(id, _)| *id != ctx.id);
     ApiError::Write(WriteError::NotLeader {
-        leader_id: metrics.current_leader.filter(|l| *l != ctx.id),
-        leader_api_addr,
+        leader_id: leader.as_ref().map(|(id, _)| *id),
+        leader_api_addr: leader.and_then(|(_, addr)| addr),
     })
 }
 

@@ -105,27 +105,32 @@ pub async fn state_machine(
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> Response {
-    definition_json(&ctx, &name, q.version)
+    match definition(&ctx, &name, q.version) {
+        Ok(value) => Json(value).into_response(),
+        Err(response) => response,
+    }
 }
 
-fn definition_json(ctx: &NodeContext, name: &str, version: u32) -> Response {
+/// One version of a state machine with its layout, or the error response.
+fn definition(ctx: &NodeContext, name: &str, version: u32) -> Result<Value, Response> {
     let (meta, record) = match reads::state_machine(ctx.reader.db(), name, version) {
         Ok(Some(pair)) => pair,
         Ok(None) => {
-            return error(
+            return Err(error(
                 StatusCode::NOT_FOUND,
                 format!("state machine `{name}` version {version} does not exist"),
-            )
+            ))
         }
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
     let layout = match raftflow_core::parse_definition(&record.definition) {
         Ok(def) => serde_json::to_value(raftflow_core::layout::layout(&def)).unwrap_or(Value::Null),
-        Err(e) => return internal(format!("stored definition does not parse: {e:?}")),
+        Err(e) => return Err(internal(format!("stored definition does not parse: {e:?}"))),
     };
-    Json(json!({"name": meta.name, "latest": meta.latest, "version": record.version, "description": record.description,
-        "definition": record.definition, "created_ms": record.created_ms, "layout": layout}))
-    .into_response()
+    Ok(
+        json!({"name": meta.name, "latest": meta.latest, "version": record.version, "description": record.description,
+        "definition": record.definition, "created_ms": record.created_ms, "layout": layout}),
+    )
 }
 
 #[derive(Deserialize)]
@@ -198,30 +203,21 @@ pub async fn execution(State(ctx): State<NodeContext>, Path(id): Path<String>) -
             json!({"id": e.id, "previous_id": e.previous_id, "timestamp_ms": e.timestamp_ms, "type": e.kind, "details": details})
         })
         .collect();
-    let definition = definition_json(&ctx, &record.state_machine, record.version);
-    let definition: Value = match axum::body::to_bytes(definition.into_body(), 16 << 20).await {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        Err(e) => return internal(e),
-    };
+    // A deleted state machine leaves its executions without a graph.
+    let definition = definition(&ctx, &record.state_machine, record.version).unwrap_or(Value::Null);
     Json(json!({"execution": record, "events": events, "history_truncated": history.next.is_some(), "state_machine": definition}))
         .into_response()
 }
 
 /// Stops a running execution through the leader.
 pub async fn stop(State(ctx): State<NodeContext>, Path(id): Path<String>) -> Response {
-    let metrics = ctx.raft.metrics().borrow().clone();
-    let Some(leader) = metrics.current_leader else {
+    let Some((leader, addr)) = ctx.leader() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the cluster has no leader right now; try again in a moment",
         );
     };
-    let Some(addr) = metrics
-        .membership_config
-        .membership()
-        .get_node(&leader)
-        .map(|n| n.api_addr.clone())
-    else {
+    let Some(addr) = addr else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("leader {leader} has no known address"),
