@@ -107,25 +107,30 @@ pub async fn state_machine(
 ) -> Response {
     match definition(&ctx, &name, q.version) {
         Ok(value) => Json(value).into_response(),
-        Err(response) => response,
+        Err((status, message)) => error(status, message),
     }
 }
 
-/// One version of a state machine with its layout, or the error response.
-fn definition(ctx: &NodeContext, name: &str, version: u32) -> Result<Value, Response> {
+/// One version of a state machine with its layout, or the error (status and message).
+fn definition(ctx: &NodeContext, name: &str, version: u32) -> Result<Value, (StatusCode, String)> {
     let (meta, record) = match reads::state_machine(ctx.reader.db(), name, version) {
         Ok(Some(pair)) => pair,
         Ok(None) => {
-            return Err(error(
+            return Err((
                 StatusCode::NOT_FOUND,
                 format!("state machine `{name}` version {version} does not exist"),
             ))
         }
-        Err(e) => return Err(internal(e)),
+        Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     };
     let layout = match raftflow_core::parse_definition(&record.definition) {
         Ok(def) => serde_json::to_value(raftflow_core::layout::layout(&def)).unwrap_or(Value::Null),
-        Err(e) => return Err(internal(format!("stored definition does not parse: {e:?}"))),
+        Err(e) => {
+            return Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("stored definition does not parse: {e:?}"),
+            ))
+        }
     };
     Ok(
         json!({"name": meta.name, "latest": meta.latest, "version": record.version, "description": record.description,
