@@ -14,6 +14,8 @@ pub enum StoreError {
     Decode(String),
     #[error("storage task panicked or was cancelled: {0}")]
     Task(String),
+    #[error("snapshot file {path}: {message}")]
+    SnapshotFile { path: String, message: String },
     #[error("corrupt store: {0}")]
     Corrupt(String),
 }

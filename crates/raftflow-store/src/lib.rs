@@ -7,7 +7,7 @@
 //!     └──apply(committed entries)──▶ StateMachineStore ──one WriteBatch per apply──▶ cf "sm"
 //!                                        │   (commands + last_applied + membership)
 //!                                        └──▶ Machine (in-memory indexes, rebuilt on start)
-//!  snapshot = every pair of cf "sm" read from one RocksDB snapshot, bincode-encoded
+//!  snapshot = a file streamed from one RocksDB snapshot of cf "sm" (snapshot_file.rs, snapshots.rs)
 //! ```
 //!
 //! One RocksDB instance means one write-ahead log: after a crash the three
@@ -20,6 +20,8 @@ pub mod db;
 pub mod error;
 pub mod log_store;
 pub mod machine;
+pub mod snapshot_file;
+mod snapshots;
 pub mod state_machine;
 pub mod types;
 pub mod workflow;

@@ -1,52 +1,41 @@
 //! openraft's state machine and snapshots on RocksDB.
 
-use std::io::Cursor;
 use std::sync::{Arc, RwLock};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
-use rocksdb::{IteratorMode, WriteBatch};
-use serde::{Deserialize, Serialize};
+use rocksdb::WriteBatch;
+use tokio::io::AsyncWriteExt;
 
-use crate::codec::{decode, encode};
-use crate::db::{Db, CF_META, CF_SM};
+use crate::db::Db;
 use crate::error::{blocking, sm_err, snap_err, StoreError};
-use crate::machine::{Hub, Machine, StateReader, KEY_APPLIED, KEY_MEMBERSHIP};
+use crate::machine::{Hub, Machine, StateReader};
+use crate::snapshot_file::SnapshotFile;
+use crate::snapshots::Snapshots;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::EnvelopeResult;
-
-const KEY_SNAPSHOT: &[u8] = b"snapshot";
-
-/// The current snapshot as kept in cf `meta`: its metadata and its bytes.
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
-
-/// Snapshot bytes: every pair of cf `sm`, in key order.
-#[derive(Serialize, Deserialize)]
-struct SnapshotPairs {
-    pairs: Vec<(Vec<u8>, Vec<u8>)>,
-}
 
 #[derive(Clone)]
 pub struct StateMachineStore {
     db: Db,
     machine: Arc<RwLock<Machine>>,
     hub: Arc<Hub>,
+    snapshots: Arc<Snapshots>,
 }
 
 impl StateMachineStore {
     /// Opens the state machine, restoring its in-memory part from its tables:
     /// openraft 0.9 does not rebuild a state machine on start.
     pub fn open(db: Db) -> Result<Self, StoreError> {
+        // First: it may finish an install a crash interrupted.
+        let snapshots = Arc::new(Snapshots::open(&db)?);
         let machine = Machine::load(&db)?;
         let hub = Arc::new(Hub::new(machine.applied.map_or(0, |l| l.index)));
         Ok(Self {
             db,
             machine: Arc::new(RwLock::new(machine)),
             hub,
+            snapshots,
         })
     }
 
@@ -56,72 +45,6 @@ impl StateMachineStore {
             machine: self.machine.clone(),
             hub: self.hub.clone(),
         }
-    }
-
-    fn build(db: &Db) -> Result<(SnapshotMeta, Vec<u8>), StoreError> {
-        // One RocksDB snapshot: the pairs and `last_applied` describe the same instant.
-        let view = db.raw().snapshot();
-        let mut pairs = Vec::new();
-        let mut applied: Option<LogId> = None;
-        let mut membership = StoredMembership::default();
-        for item in view.iterator_cf(db.cf(CF_SM), IteratorMode::Start) {
-            let (key, value) = item?;
-            if &*key == KEY_APPLIED {
-                applied = decode(&value)?;
-            } else if &*key == KEY_MEMBERSHIP {
-                membership = decode(&value)?;
-            }
-            pairs.push((key.to_vec(), value.to_vec()));
-        }
-        let snapshot_id = match applied {
-            Some(l) => format!("{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index),
-            None => "empty".to_string(),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: applied,
-            last_membership: membership,
-            snapshot_id,
-        };
-        let data = encode(&SnapshotPairs { pairs })?;
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            db.cf(CF_META),
-            KEY_SNAPSHOT,
-            encode(&StoredSnapshot {
-                meta: meta.clone(),
-                data: data.clone(),
-            })?,
-        );
-        db.write_synced(batch)?;
-        Ok((meta, data))
-    }
-
-    fn install(
-        db: &Db,
-        machine: &RwLock<Machine>,
-        meta: SnapshotMeta,
-        data: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        let snapshot: SnapshotPairs = decode(&data)?;
-        let mut batch = WriteBatch::default();
-        let sm = db.cf(CF_SM);
-        batch.delete_range_cf(sm, [0u8].as_slice(), [0xffu8; 64].as_slice());
-        for (key, value) in &snapshot.pairs {
-            batch.put_cf(sm, key, value);
-        }
-        // The snapshot's own pairs carry last_applied; write the meta's
-        // values too so an empty snapshot still records its position.
-        batch.put_cf(sm, KEY_APPLIED, encode(&meta.last_log_id)?);
-        batch.put_cf(sm, KEY_MEMBERSHIP, encode(&meta.last_membership)?);
-        batch.put_cf(
-            db.cf(CF_META),
-            KEY_SNAPSHOT,
-            encode(&StoredSnapshot { meta, data })?,
-        );
-        let mut guard = machine.write().expect("state machine lock poisoned");
-        db.write_synced(batch)?;
-        *guard = Machine::load(db)?;
-        Ok(())
     }
 
     fn apply_entries(
@@ -167,13 +90,13 @@ impl StateMachineStore {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let db = self.db.clone();
-        let (meta, data) = blocking(move || Self::build(&db))
+        let (db, snapshots) = (self.db.clone(), self.snapshots.clone());
+        let (meta, file) = blocking(move || snapshots.build(&db))
             .await
             .map_err(|e| snap_err(e, ErrorVerb::Write))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(file),
         })
     }
 }
@@ -202,31 +125,47 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
+        let snapshots = self.snapshots.clone();
+        let file = blocking(move || snapshots.begin_receiving())
+            .await
+            .map_err(|e| snap_err(e, ErrorVerb::Write))?;
+        Ok(Box::new(file))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<SnapshotFile>,
     ) -> Result<(), StorageError> {
-        let (db, machine, meta) = (self.db.clone(), self.machine.clone(), meta.clone());
-        let data = snapshot.into_inner();
-        blocking(move || Self::install(&db, &machine, meta, data))
+        // openraft's chunks may still sit in tokio's write buffer.
+        snapshot.file.flush().await.map_err(|e| {
+            snap_err(
+                StoreError::Task(format!("flush snapshot: {e}")),
+                ErrorVerb::Write,
+            )
+        })?;
+        let received = snapshot.path().to_path_buf();
+        drop(snapshot);
+        let (db, machine, snapshots) = (
+            self.db.clone(),
+            self.machine.clone(),
+            self.snapshots.clone(),
+        );
+        let meta = meta.clone();
+        blocking(move || snapshots.install(&db, &machine, meta, &received))
             .await
             .map_err(|e| snap_err(e, ErrorVerb::Write))
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let stored: Option<StoredSnapshot> = self
-            .db
-            .get(CF_META, KEY_SNAPSHOT)
-            .and_then(|b| b.map(|b| decode(&b)).transpose())
+        let (db, snapshots) = (self.db.clone(), self.snapshots.clone());
+        let current = blocking(move || snapshots.current(&db))
+            .await
             .map_err(|e| snap_err(e, ErrorVerb::Read))?;
-        Ok(stored.map(|s| Snapshot {
-            meta: s.meta,
-            snapshot: Box::new(Cursor::new(s.data)),
+        Ok(current.map(|(meta, file)| Snapshot {
+            meta,
+            snapshot: Box::new(file),
         }))
     }
 }

@@ -1,11 +1,11 @@
 //! The openraft type configuration: what a log entry carries and how nodes are named.
 
 use std::fmt;
-use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Envelope, EnvelopeResult};
+use crate::snapshot_file::SnapshotFile;
 
 pub type NodeId = u64;
 
@@ -30,7 +30,7 @@ openraft::declare_raft_types!(
         NodeId = NodeId,
         Node = NodeInfo,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

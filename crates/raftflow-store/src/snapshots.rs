@@ -1,0 +1,391 @@
+//! Which snapshot is current, and the steps that build, receive and install
+//! one, each safe against a crash at any point.
+//!
+//! ```text
+//!  build:   RocksDB snapshot ─stream─▶ build-N.tmp ─fsync, rename─▶ <id>.snap ─▶ meta "snapshot_file"
+//!  receive: openraft chunks ─▶ recv-N.tmp
+//!  install: recv-N.tmp ─rename─▶ <id>.snap ─verify─▶ meta "installing" (synced)
+//!           ─▶ clear cf "sm", stream pairs in ≤ 4 MiB batches ─▶ last batch: position,
+//!              meta "snapshot_file", delete "installing" (synced)
+//!  open:    "installing" present ─▶ redo the install from its file; drop *.tmp and stale *.snap
+//! ```
+//! Memory stays flat: every step streams, whatever the snapshot's size.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use rocksdb::{IteratorMode, WriteBatch};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{decode, encode};
+use crate::db::{Db, CF_META, CF_SM};
+use crate::error::StoreError;
+use crate::machine::{Machine, KEY_APPLIED, KEY_MEMBERSHIP};
+use crate::snapshot_file::{for_each_pair, sync_dir, verify, SnapshotFile, SnapshotWriter};
+use crate::types::{LogId, SnapshotMeta, StoredMembership};
+
+/// The current snapshot's metadata and file name.
+const KEY_CURRENT: &[u8] = b"snapshot_file";
+/// Set while a received snapshot replaces the tables; cleared in the same
+/// write that completes the install.
+const KEY_INSTALLING: &[u8] = b"installing_snapshot";
+/// Where versions before file snapshots kept the snapshot bytes inline.
+const KEY_LEGACY_INLINE: &[u8] = b"snapshot";
+const INSTALL_BATCH_BYTES: usize = 4 << 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    file: String,
+}
+
+pub(crate) struct Snapshots {
+    dir: PathBuf,
+    /// Serialises changes of the current snapshot (a build may finish while
+    /// an install runs) and the removal of files.
+    lock: Mutex<()>,
+    seq: AtomicU64,
+}
+
+impl Snapshots {
+    /// Opens the snapshot directory beside the tables and finishes whatever a
+    /// crash interrupted. Call before loading the in-memory state machine.
+    pub fn open(db: &Db) -> Result<Self, StoreError> {
+        let dir = db.path().join("snapshots");
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::SnapshotFile {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let snapshots = Self {
+            dir,
+            lock: Mutex::new(()),
+            seq: AtomicU64::new(0),
+        };
+        if let Some(installing) = read::<StoredSnapshot>(db, KEY_INSTALLING)? {
+            tracing::warn!(snapshot = %installing.meta.snapshot_id, "finishing an interrupted snapshot install");
+            snapshots.replace_tables(db, installing)?;
+        }
+        if db.get(CF_META, KEY_LEGACY_INLINE)?.is_some() {
+            let mut batch = WriteBatch::default();
+            batch.delete_cf(db.cf(CF_META), KEY_LEGACY_INLINE);
+            db.write_synced(batch)?;
+        }
+        let current = read::<StoredSnapshot>(db, KEY_CURRENT)?.map(|s| s.file);
+        // Nothing is being received yet: every other file is a leftover.
+        for path in snapshots.files()? {
+            if path.file_name().and_then(|n| n.to_str()) != current.as_deref() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(snapshots)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    fn next_tmp(&self, kind: &str) -> PathBuf {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.path(&format!("{kind}-{n}.tmp"))
+    }
+
+    /// Streams cf `sm`, as of one RocksDB snapshot, into a new current
+    /// snapshot file, unless a newer snapshot became current meanwhile.
+    pub fn build(&self, db: &Db) -> Result<(SnapshotMeta, SnapshotFile), StoreError> {
+        let tmp = self.next_tmp("build");
+        let view = db.raw().snapshot();
+        let mut writer = SnapshotWriter::create(&tmp)?;
+        let mut applied: Option<LogId> = None;
+        let mut membership = StoredMembership::default();
+        for item in view.iterator_cf(db.cf(CF_SM), IteratorMode::Start) {
+            let (key, value) = item?;
+            if &*key == KEY_APPLIED {
+                applied = decode(&value)?;
+            } else if &*key == KEY_MEMBERSHIP {
+                membership = decode(&value)?;
+            }
+            writer.push(&key, &value)?;
+        }
+        writer.finish()?;
+        drop(view);
+        let meta = SnapshotMeta {
+            last_log_id: applied,
+            last_membership: membership,
+            snapshot_id: match applied {
+                Some(l) => format!("{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index),
+                None => "empty".to_string(),
+            },
+        };
+        let _guard = self.lock.lock().expect("snapshot lock poisoned");
+        let current = read::<StoredSnapshot>(db, KEY_CURRENT)?;
+        if current.is_some_and(|c| c.meta.last_log_id > meta.last_log_id) {
+            // An install moved past this build: hand it out once, keep the newer one.
+            let file = SnapshotFile::open(&tmp)?;
+            let _ = std::fs::remove_file(&tmp);
+            return Ok((meta, file));
+        }
+        let name = file_name(&meta);
+        self.rename_durably(&tmp, &name)?;
+        let file = SnapshotFile::open(&self.path(&name))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            db.cf(CF_META),
+            KEY_CURRENT,
+            encode(&StoredSnapshot {
+                meta: meta.clone(),
+                file: name.clone(),
+            })?,
+        );
+        db.write_synced(batch)?;
+        self.remove_files_except(Some(&name))?;
+        Ok((meta, file))
+    }
+
+    /// A new file for openraft to write a received snapshot into. Older
+    /// receive files belong to abandoned transfers.
+    pub fn begin_receiving(&self) -> Result<SnapshotFile, StoreError> {
+        let _guard = self.lock.lock().expect("snapshot lock poisoned");
+        for path in self.files()? {
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("recv-"))
+            {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        SnapshotFile::create(&self.next_tmp("recv"))
+    }
+
+    /// Makes `received` (complete, flushed) the state machine's state.
+    pub fn install(
+        &self,
+        db: &Db,
+        machine: &RwLock<Machine>,
+        meta: SnapshotMeta,
+        received: &Path,
+    ) -> Result<(), StoreError> {
+        let name = file_name(&meta);
+        if received.parent() == Some(self.dir.as_path()) && !received.ends_with(&name) {
+            std::fs::File::open(received)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::SnapshotFile {
+                    path: received.display().to_string(),
+                    message: format!("sync: {e}"),
+                })?;
+            self.rename_durably(received, &name)?;
+        } else {
+            // Not one of our receive files (openraft's storage suite hands
+            // over another store's snapshot): copy it in.
+            let tmp = self.next_tmp("copy");
+            std::fs::copy(received, &tmp)
+                .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+                .map_err(|e| StoreError::SnapshotFile {
+                    path: received.display().to_string(),
+                    message: format!("copy: {e}"),
+                })?;
+            self.rename_durably(&tmp, &name)?;
+        }
+        verify(&self.path(&name))?;
+        let stored = StoredSnapshot { meta, file: name };
+        let _guard = self.lock.lock().expect("snapshot lock poisoned");
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf(CF_META), KEY_INSTALLING, encode(&stored)?);
+        db.write_synced(batch)?;
+        let name = stored.file.clone();
+        let mut guard = machine.write().expect("state machine lock poisoned");
+        self.replace_tables(db, stored)?;
+        *guard = Machine::load(db)?;
+        drop(guard);
+        self.remove_files_except(Some(&name))
+    }
+
+    /// Clears cf `sm` and streams the snapshot's pairs into it; the last,
+    /// synced batch records the position and ends the install.
+    /// Callers hold the state machine's write lock and reload it afterwards.
+    fn replace_tables(&self, db: &Db, stored: StoredSnapshot) -> Result<(), StoreError> {
+        let sm = db.cf(CF_SM);
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(sm, [0u8].as_slice(), [0xffu8; 64].as_slice());
+        for_each_pair(&self.path(&stored.file), |key, value| {
+            batch.put_cf(sm, key, value);
+            if batch.size_in_bytes() >= INSTALL_BATCH_BYTES {
+                db.write(std::mem::take(&mut batch))?;
+            }
+            Ok(())
+        })?;
+        // The pairs carry last_applied; write the meta's values too so an
+        // empty snapshot still records its position.
+        batch.put_cf(sm, KEY_APPLIED, encode(&stored.meta.last_log_id)?);
+        batch.put_cf(sm, KEY_MEMBERSHIP, encode(&stored.meta.last_membership)?);
+        batch.put_cf(db.cf(CF_META), KEY_CURRENT, encode(&stored)?);
+        batch.delete_cf(db.cf(CF_META), KEY_INSTALLING);
+        db.write_synced(batch)
+    }
+
+    /// The current snapshot, opened for reading.
+    pub fn current(&self, db: &Db) -> Result<Option<(SnapshotMeta, SnapshotFile)>, StoreError> {
+        let _guard = self.lock.lock().expect("snapshot lock poisoned");
+        let Some(stored) = read::<StoredSnapshot>(db, KEY_CURRENT)? else {
+            return Ok(None);
+        };
+        let file = SnapshotFile::open(&self.path(&stored.file))?;
+        Ok(Some((stored.meta, file)))
+    }
+
+    fn rename_durably(&self, from: &Path, name: &str) -> Result<(), StoreError> {
+        std::fs::rename(from, self.path(name)).map_err(|e| StoreError::SnapshotFile {
+            path: from.display().to_string(),
+            message: format!("rename to {name}: {e}"),
+        })?;
+        sync_dir(&self.dir)
+    }
+
+    fn files(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| StoreError::SnapshotFile {
+            path: self.dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+    }
+
+    /// Removes every snapshot file but `keep` (and receive files, which an
+    /// ongoing transfer may still be writing).
+    fn remove_files_except(&self, keep: Option<&str>) -> Result<(), StoreError> {
+        for path in self.files()? {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if Some(name) != keep && !name.starts_with("recv-") {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read<T: serde::de::DeserializeOwned>(db: &Db, key: &[u8]) -> Result<Option<T>, StoreError> {
+    db.get(CF_META, key)?.map(|b| decode(&b)).transpose()
+}
+
+/// `<snapshot id>.snap`, with anything but letters, digits and `-` replaced:
+/// the id arrives from another node.
+fn file_name(meta: &SnapshotMeta) -> String {
+    let id: String = meta
+        .snapshot_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{id}.snap")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::LogId;
+
+    fn pairs(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
+        db.raw()
+            .iterator_cf(db.cf(CF_SM), IteratorMode::Start)
+            .map(|item| {
+                let (k, v) = item.unwrap();
+                (k.to_vec(), v.to_vec())
+            })
+            .collect()
+    }
+
+    fn put(db: &Db, key: &[u8], value: &[u8]) {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf(CF_SM), key, value);
+        db.write_synced(batch).unwrap();
+    }
+
+    /// A store whose tables hold `n` pairs and whose position is index `n`.
+    fn source(dir: &Path, n: u64) -> Db {
+        let db = Db::open(dir).unwrap();
+        let mut batch = WriteBatch::default();
+        for i in 0..n {
+            batch.put_cf(db.cf(CF_SM), format!("x/{i:05}"), [i as u8; 100]);
+        }
+        db.write_synced(batch).unwrap();
+        let applied = Some(LogId::new(openraft::CommittedLeaderId::new(2, 1), n));
+        put(&db, KEY_APPLIED, &encode(&applied).unwrap());
+        let membership = StoredMembership::default();
+        put(&db, KEY_MEMBERSHIP, &encode(&membership).unwrap());
+        db
+    }
+
+    #[test]
+    fn an_installed_snapshot_replaces_the_tables_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = source(&dir.path().join("a"), 20_000);
+        let (meta, file) = Snapshots::open(&a).unwrap().build(&a).unwrap();
+        assert_eq!(meta.snapshot_id, "2-1-20000");
+
+        let b = Db::open(&dir.path().join("b")).unwrap();
+        put(&b, b"zz/not-in-the-snapshot", b"1");
+        let snapshots = Snapshots::open(&b).unwrap();
+        let machine = RwLock::new(Machine::load(&b).unwrap());
+        snapshots
+            .install(&b, &machine, meta.clone(), file.path())
+            .unwrap();
+        assert_eq!(pairs(&a), pairs(&b));
+        assert_eq!(machine.read().unwrap().applied, meta.last_log_id);
+        let (current, _) = snapshots.current(&b).unwrap().unwrap();
+        assert_eq!(current.snapshot_id, meta.snapshot_id);
+    }
+
+    #[test]
+    fn an_install_cut_short_by_a_crash_is_finished_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = source(&dir.path().join("a"), 5_000);
+        let (meta, file) = Snapshots::open(&a).unwrap().build(&a).unwrap();
+        let b_path = dir.path().join("b");
+        {
+            let b = Db::open(&b_path).unwrap();
+            let snapshots = Snapshots::open(&b).unwrap();
+            let machine = RwLock::new(Machine::load(&b).unwrap());
+            snapshots
+                .install(&b, &machine, meta.clone(), file.path())
+                .unwrap();
+            // Put the store back to the middle of an install: marker set,
+            // tables half replaced.
+            let stored = read::<StoredSnapshot>(&b, KEY_CURRENT).unwrap().unwrap();
+            let mut batch = WriteBatch::default();
+            batch.put_cf(b.cf(CF_META), KEY_INSTALLING, encode(&stored).unwrap());
+            batch.delete_range_cf(b.cf(CF_SM), b"x/01000".as_slice(), b"x/04000".as_slice());
+            batch.put_cf(b.cf(CF_SM), b"zz/left-over", b"1");
+            b.write_synced(batch).unwrap();
+            assert_ne!(pairs(&a), pairs(&b));
+        }
+        let b = Db::open(&b_path).unwrap();
+        let snapshots = Snapshots::open(&b).unwrap();
+        assert_eq!(pairs(&a), pairs(&b));
+        assert!(b.get(CF_META, KEY_INSTALLING).unwrap().is_none());
+        assert!(snapshots.current(&b).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_damaged_snapshot_is_refused_before_the_tables_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = source(&dir.path().join("a"), 100);
+        let (meta, file) = Snapshots::open(&a).unwrap().build(&a).unwrap();
+        let damaged = dir.path().join("damaged.snap");
+        let bytes = std::fs::read(file.path()).unwrap();
+        std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+
+        let b = source(&dir.path().join("b"), 10);
+        let before = pairs(&b);
+        let snapshots = Snapshots::open(&b).unwrap();
+        let machine = RwLock::new(Machine::load(&b).unwrap());
+        let err = snapshots.install(&b, &machine, meta, &damaged).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+        assert_eq!(before, pairs(&b));
+        assert!(snapshots.current(&b).unwrap().is_none());
+    }
+}
