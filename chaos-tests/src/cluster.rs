@@ -71,8 +71,8 @@ impl Cluster {
         for (i, (raft, api)) in addrs.iter().enumerate() {
             let id = i + 1;
             let mut text = format!(
-                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\n",
-                timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms
+                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n",
+                timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms, timing.lease_ms
             );
             if defect {
                 text.push_str("\n[fault_injection]\naccept_any_attempt = true\n");

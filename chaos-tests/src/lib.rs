@@ -52,14 +52,16 @@ pub struct RaftTiming {
     pub heartbeat_ms: u64,
     pub election_min_ms: u64,
     pub election_max_ms: u64,
+    pub lease_ms: u64,
 }
 
 impl Default for RaftTiming {
     fn default() -> Self {
         Self {
             heartbeat_ms: 100,
-            election_min_ms: 600,
-            election_max_ms: 1200,
+            election_min_ms: 1200,
+            election_max_ms: 1800,
+            lease_ms: 300,
         }
     }
 }
@@ -77,8 +79,8 @@ impl Options {
         if self.timing != RaftTiming::default() {
             let t = self.timing;
             cmd.push_str(&format!(
-                " --heartbeat-ms {} --election-ms {}-{}",
-                t.heartbeat_ms, t.election_min_ms, t.election_max_ms
+                " --heartbeat-ms {} --election-ms {}-{} --lease-ms {}",
+                t.heartbeat_ms, t.election_min_ms, t.election_max_ms, t.lease_ms
             ));
         }
         cmd

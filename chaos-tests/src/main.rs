@@ -52,9 +52,12 @@ enum Cmd {
         /// Raft heartbeat interval of the nodes.
         #[arg(long, default_value_t = 100)]
         heartbeat_ms: u64,
-        /// Raft election timeout range of the nodes, MIN-MAX.
-        #[arg(long, default_value = "600-1200")]
+        /// Silence before a follower stands for election, MIN-MAX.
+        #[arg(long, default_value = "1200-1800")]
         election_ms: String,
+        /// Leader lease of the nodes: a crashed leader is replaced after it.
+        #[arg(long, default_value_t = 300)]
+        lease_ms: u64,
     },
 }
 
@@ -86,6 +89,7 @@ async fn main() -> ExitCode {
         no_netns,
         heartbeat_ms,
         election_ms,
+        lease_ms,
     } = Cli::parse().command;
     let Some((election_min_ms, election_max_ms)) = election_ms
         .split_once('-')
@@ -110,6 +114,7 @@ async fn main() -> ExitCode {
             heartbeat_ms,
             election_min_ms,
             election_max_ms,
+            lease_ms,
         },
     };
     // Dropping the run's future kills the nodes and removes the namespaces.

@@ -39,8 +39,13 @@ pub struct PeerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RaftTiming {
     pub heartbeat_interval_ms: u64,
+    /// A follower that heard nothing from a leader for a random time in
+    /// [min, max] calls an election (a paused, cut-off or lost leader).
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// After a leader's last contact, how long followers refuse to vote for
+    /// another node. A crashed leader is replaced soon after it lapses.
+    pub leader_lease_ms: u64,
     pub install_snapshot_timeout_ms: u64,
     /// Build a snapshot after this many entries were applied since the last one.
     pub snapshot_after_entries: u64,
@@ -52,8 +57,9 @@ impl Default for RaftTiming {
     fn default() -> Self {
         Self {
             heartbeat_interval_ms: 100,
-            election_timeout_min_ms: 600,
-            election_timeout_max_ms: 1200,
+            election_timeout_min_ms: 1200,
+            election_timeout_max_ms: 1800,
+            leader_lease_ms: 300,
             install_snapshot_timeout_ms: 10_000,
             snapshot_after_entries: 20_000,
             keep_entries_after_snapshot: 5_000,
@@ -222,6 +228,18 @@ impl NodeConfig {
                 "must exceed election_timeout_min_ms".into(),
             ));
         }
+        if t.leader_lease_ms < t.heartbeat_interval_ms * 2 {
+            return Err((
+                "raft.leader_lease_ms",
+                "must be at least twice the heartbeat interval".into(),
+            ));
+        }
+        if t.election_timeout_min_ms <= t.leader_lease_ms {
+            return Err((
+                "raft.election_timeout_min_ms",
+                "must exceed leader_lease_ms (followers refuse votes during the lease)".into(),
+            ));
+        }
         if self.write_timeout_ms == 0 {
             return Err(("write_timeout_ms", "must be positive".into()));
         }
@@ -245,8 +263,12 @@ impl NodeConfig {
         openraft::Config {
             cluster_name: "raftflow".into(),
             heartbeat_interval: t.heartbeat_interval_ms,
-            election_timeout_min: t.election_timeout_min_ms,
-            election_timeout_max: t.election_timeout_max_ms,
+            // openraft 0.9 uses its election timeout as the leader lease and
+            // (min) as the vote RPC deadline; its own election timer is off
+            // and elector.rs calls elections.
+            election_timeout_min: (t.leader_lease_ms + t.heartbeat_interval_ms) / 2 + 1,
+            election_timeout_max: t.leader_lease_ms,
+            enable_elect: false,
             install_snapshot_timeout: t.install_snapshot_timeout_ms,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_after_entries),
             max_in_snapshot_log_to_keep: t.keep_entries_after_snapshot,

@@ -12,6 +12,7 @@
 pub mod cluster_service;
 pub mod config;
 mod console;
+mod elector;
 pub mod error;
 pub mod http;
 pub mod metrics;

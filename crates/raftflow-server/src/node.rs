@@ -60,6 +60,8 @@ pub struct NodeContext {
     pub batch_stats: Arc<BatchStats>,
     pub scheduler: Arc<Scheduler>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// When this node last heard from a leader; the elector reads it.
+    pub contact: Arc<crate::elector::Contact>,
 }
 
 impl NodeContext {
@@ -142,7 +144,14 @@ impl NodeHandle {
             batch_stats,
             scheduler: Scheduler::new(),
             metrics: Arc::default(),
+            contact: crate::elector::Contact::new(),
         };
+        crate::elector::spawn(
+            raft.clone(),
+            config.id,
+            config.raft.clone(),
+            context.contact.clone(),
+        );
         tokio::spawn(crate::metrics::watch_leader(
             raft.clone(),
             context.metrics.clone(),
@@ -262,9 +271,14 @@ async fn serve_raft(
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
-    let service = RaftServiceServer::new(RaftServiceImpl::new(ctx.id, ctx.raft.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let service = RaftServiceServer::new(RaftServiceImpl::new(
+        ctx.id,
+        ctx.raft.clone(),
+        ctx.contact.clone(),
+        stopped.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(service)

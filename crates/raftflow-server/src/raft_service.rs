@@ -2,22 +2,41 @@
 //! the local Raft instance.
 
 use raftflow_proto::v1::raft_service_server::RaftService;
-use raftflow_proto::v1::{RaftReply, RaftRequest};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use raftflow_proto::v1::{AttachBeat, AttachRequest, RaftReply, RaftRequest};
 use raftflow_store::{codec, NodeId, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
+
+use crate::elector::Contact;
 
 pub type Raft = openraft::Raft<TypeConfig>;
 
 pub struct RaftServiceImpl {
     id: NodeId,
     raft: Raft,
+    contact: Arc<Contact>,
+    stopped: watch::Receiver<bool>,
 }
 
 impl RaftServiceImpl {
-    pub fn new(id: NodeId, raft: Raft) -> Self {
-        Self { id, raft }
+    pub fn new(
+        id: NodeId,
+        raft: Raft,
+        contact: Arc<Contact>,
+        stopped: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            id,
+            raft,
+            contact,
+            stopped,
+        }
     }
 
     /// Refuses requests meant for another node: a stale address book must
@@ -48,12 +67,23 @@ impl RaftService for RaftServiceImpl {
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
         let rpc = self.open(request)?;
+        self.contact.touch();
         reply(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        let rpc = self.open(request)?;
-        reply(&self.raft.vote(rpc).await)
+        let rpc: openraft::raft::VoteRequest<NodeId> = self.open(request)?;
+        let candidate_log = rpc.last_log_id;
+        let result = self.raft.vote(rpc).await;
+        match &result {
+            // Like a heartbeat: a node that just voted gives the candidate
+            // time to win before standing itself.
+            Ok(r) if r.vote_granted => self.contact.touch(),
+            // This node is the better candidate; the elector lets it stand.
+            Ok(r) if r.last_log_id > candidate_log => self.contact.saw_worse_candidate(),
+            _ => {}
+        }
+        reply(&result)
     }
 
     async fn install_snapshot(
@@ -61,6 +91,31 @@ impl RaftService for RaftServiceImpl {
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
         let rpc = self.open(request)?;
+        self.contact.touch();
         reply(&self.raft.install_snapshot(rpc).await)
+    }
+
+    type AttachStream = Pin<Box<dyn Stream<Item = Result<AttachBeat, Status>> + Send>>;
+
+    async fn attach(
+        &self,
+        request: Request<AttachRequest>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let target = request.into_inner().target;
+        if target != self.id {
+            return Err(Status::failed_precondition(format!(
+                "this is node {}, not node {target}",
+                self.id
+            )));
+        }
+        // One beat, then silence: the stream ends only when this node stops
+        // (or its process dies), which is what the follower listens for.
+        let beat = futures::stream::iter([Ok(AttachBeat { node_id: self.id })]);
+        let mut stopped = self.stopped.clone();
+        let end = futures::stream::once(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .filter_map(|()| async { None });
+        Ok(Response::new(Box::pin(beat.chain(end))))
     }
 }

@@ -219,8 +219,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let t = &configs[&1].1.raft;
     std::fs::write(dir.join("node4.toml"), format!(
-        "id = 4\nraft_addr = \"{raft_addr}\"\napi_addr = \"{api_addr}\"\ndata_dir = \"node4\"\n\n[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nsnapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
-        t.heartbeat_interval_ms, t.election_timeout_min_ms, t.election_timeout_max_ms, t.snapshot_after_entries, t.keep_entries_after_snapshot))?;
+        "id = 4\nraft_addr = \"{raft_addr}\"\napi_addr = \"{api_addr}\"\ndata_dir = \"node4\"\n\n[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\nsnapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
+        t.heartbeat_interval_ms, t.election_timeout_min_ms, t.election_timeout_max_ms, t.leader_lease_ms, t.snapshot_after_entries, t.keep_entries_after_snapshot))?;
     children.insert(4, super::dev::spawn_node_quiet(&dir.join("node4.toml"), 4)?);
     let target = client.probe("bench-scale", b"learner").await?.log_index;
     let joined = Instant::now();

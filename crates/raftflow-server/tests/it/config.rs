@@ -79,6 +79,18 @@ fn bad_timing_is_named() {
 }
 
 #[test]
+fn a_lease_that_outlasts_the_silence_timeout_or_fits_no_heartbeats_is_refused() {
+    let err = load(&format!("{GOOD}\n[raft]\nleader_lease_ms = 150\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("raft.leader_lease_ms"), "{err}");
+    let err = load(&format!("{GOOD}\n[raft]\nleader_lease_ms = 1500\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must exceed leader_lease_ms"), "{err}");
+}
+
+#[test]
 fn a_node_missing_from_its_own_membership_is_refused() {
     let err = load(&GOOD.replacen("id = 1\nraft", "id = 7\nraft", 1))
         .unwrap_err()

@@ -108,3 +108,32 @@ async fn killing_the_leader_loses_no_execution_and_applies_no_completion_twice()
     cluster.restart(leader).await;
     cluster.shutdown().await;
 }
+
+/// A leader whose process is gone is replaced once its lease lapses, not after
+/// the silence timeout. The followers here wait a minute of silence before
+/// they stand, so only the fast path (elector.rs: the Attach stream broke and
+/// the leader's port refuses connections) can elect within the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_whose_process_is_gone_is_replaced_without_waiting_out_the_silence() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let followers: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
+    for &id in &followers {
+        cluster.stop(id).await;
+        let raft = &mut cluster.configs[id as usize - 1].raft;
+        raft.election_timeout_min_ms = 600_000;
+        raft.election_timeout_max_ms = 601_000;
+        cluster.restart(id).await;
+    }
+    assert_eq!(cluster.wait_leader(WAIT).await, leader);
+
+    cluster.stop(leader).await;
+    let new_leader = cluster.wait_leader(Duration::from_secs(30)).await;
+    assert!(followers.contains(&new_leader));
+    let client = cluster.client();
+    client
+        .probe("after-fast-failover", b"ok")
+        .await
+        .expect("the new leader commits");
+    cluster.shutdown().await;
+}

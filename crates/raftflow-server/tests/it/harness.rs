@@ -19,6 +19,7 @@ pub fn timing() -> RaftTiming {
         heartbeat_interval_ms: 100,
         election_timeout_min_ms: 600,
         election_timeout_max_ms: 1200,
+        leader_lease_ms: 300,
         install_snapshot_timeout_ms: 10_000,
         snapshot_after_entries: 20_000,
         keep_entries_after_snapshot: 5_000,
