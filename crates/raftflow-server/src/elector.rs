@@ -136,22 +136,29 @@ async fn elect_when_due(
     }
 }
 
+type Metrics = watch::Receiver<openraft::RaftMetrics<NodeId, raftflow_store::NodeInfo>>;
+
+/// The leader this follower should watch, with its Raft address.
+fn watch_target(metrics: &mut Metrics, id: NodeId) -> Option<(NodeId, String)> {
+    let m = metrics.borrow_and_update();
+    match m.current_leader {
+        Some(l) if l != id && m.state != ServerState::Leader => m
+            .membership_config
+            .membership()
+            .get_node(&l)
+            .map(|n| (l, n.raft_addr.clone())),
+        _ => None,
+    }
+}
+
 /// Holds an Attach stream open to the current leader; reports its id on
 /// `gone` once the stream broke and the leader's address refuses connections.
+/// The stream is kept across metrics updates (one per applied entry) and
+/// replaced only when the leader changes.
 async fn watch_leader_process(raft: Raft, id: NodeId, gone: watch::Sender<Option<NodeId>>) {
     let mut metrics = raft.metrics();
     loop {
-        let target = {
-            let m = metrics.borrow_and_update();
-            match m.current_leader {
-                Some(l) if l != id && m.state != ServerState::Leader => m
-                    .membership_config
-                    .membership()
-                    .get_node(&l)
-                    .map(|n| (l, n.raft_addr.clone())),
-                _ => None,
-            }
-        };
+        let target = watch_target(&mut metrics, id);
         gone.send_if_modified(|g| {
             let stale = g.is_some() && target.as_ref().is_some_and(|(l, _)| Some(*l) != *g);
             if stale {
@@ -159,24 +166,40 @@ async fn watch_leader_process(raft: Raft, id: NodeId, gone: watch::Sender<Option
             }
             stale
         });
-        let Some((leader, addr)) = target else {
+        let Some((leader, addr)) = target.clone() else {
             if metrics.changed().await.is_err() {
                 return;
             }
             continue;
         };
-        tokio::select! {
-            dead = attach_until_gone(leader, &addr) => {
-                if dead {
-                    tracing::info!(leader, "the leader's process is gone");
-                    gone.send_replace(Some(leader));
-                    // Nothing more to learn until the leader changes.
-                    let _ = metrics.changed().await;
-                } else {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+        let attach = attach_until_gone(leader, &addr);
+        tokio::pin!(attach);
+        let dead = loop {
+            tokio::select! {
+                dead = &mut attach => break Some(dead),
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if watch_target(&mut metrics, id) != target {
+                        break None;
+                    }
                 }
             }
-            changed = metrics.changed() => if changed.is_err() { return },
+        };
+        match dead {
+            Some(true) => {
+                tracing::info!(leader, "the leader's process is gone");
+                gone.send_replace(Some(leader));
+                // Nothing more to learn until the leader changes.
+                while watch_target(&mut metrics, id) == target {
+                    if metrics.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Some(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+            None => {}
         }
     }
 }
