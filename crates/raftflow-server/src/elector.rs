@@ -7,6 +7,7 @@
 //!  Elector, every 20 ms, on a voter that does not lead:
 //!    quiet ≥ random[election_timeout_min, max]                 ⇒ elect  (slow path: pause, partition, host loss)
 //!    leader gone ∧ quiet ≥ lease + 30 ms + rank · (lease + 100 ms) ⇒ elect  (fast path: crash)
+//!    both paths first ask the other voters (PreVote, prevote.rs) and stand only with a majority
 //!    refused a candidate whose log is shorter ∧ no contact for a lease ⇒ elect  (the better log stands)
 //!  quiet = time since the last contact or the last election this node called
 //! ```
@@ -37,17 +38,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// When this node last heard from a leader (or granted a vote).
 pub struct Contact {
+    lease: Duration,
     origin: Instant,
     last_ms: AtomicU64,
     worse_candidate: AtomicBool,
+    /// Silence timeouts after which a majority would not have voted.
+    pub prevotes_lost: AtomicU64,
 }
 
 impl Contact {
-    pub fn new() -> Arc<Self> {
+    pub fn new(lease_ms: u64) -> Arc<Self> {
         Arc::new(Self {
+            lease: Duration::from_millis(lease_ms),
             origin: Instant::now(),
             last_ms: AtomicU64::new(0),
             worse_candidate: AtomicBool::new(false),
+            prevotes_lost: AtomicU64::new(0),
         })
     }
 
@@ -59,6 +65,13 @@ impl Contact {
     /// A candidate with a shorter log than this node's asked for its vote.
     pub fn saw_worse_candidate(&self) {
         self.worse_candidate.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this node would support an election now: it has heard from no
+    /// leader for a lease. (The leader itself answers no before asking this.)
+    pub fn supports_election(&self) -> (bool, Duration) {
+        let silence = self.last().elapsed();
+        (silence >= self.lease, silence)
     }
 
     fn last(&self) -> Instant {
@@ -119,20 +132,31 @@ async fn elect_when_due(
         // has not heard from a leader for a lease itself.
         let better_log = contact.worse_candidate.swap(false, Ordering::Relaxed)
             && contact.last().elapsed() >= lease;
-        let due = quiet >= silence_timeout || fast_wait.is_some_and(|w| quiet >= w) || better_log;
-        if due {
-            tracing::info!(
-                quiet_ms = quiet.as_millis() as u64,
-                leader_gone = fast_wait.is_some(),
-                "calling an election"
-            );
-            if let Err(e) = raft.trigger().elect().await {
-                tracing::info!(error = %e, "Raft has stopped: no more elections");
-                return;
-            }
+        let crashed = fast_wait.is_some_and(|w| quiet >= w);
+        let silent = quiet >= silence_timeout;
+        if !(silent || crashed || better_log) {
+            continue;
+        }
+        // A candidate already runs when `better_log` is set; otherwise ask.
+        if !better_log && !crate::prevote::majority_would_vote(&raft, id).await {
+            // Cut off, or the others still hear from a leader: standing now
+            // would only raise the term and depose that leader later.
+            contact.prevotes_lost.fetch_add(1, Ordering::Relaxed);
             last_attempt = Some(Instant::now());
             silence_timeout = draw();
+            continue;
         }
+        tracing::info!(
+            quiet_ms = quiet.as_millis() as u64,
+            leader_gone = crashed,
+            "calling an election"
+        );
+        if let Err(e) = raft.trigger().elect().await {
+            tracing::info!(error = %e, "Raft has stopped: no more elections");
+            return;
+        }
+        last_attempt = Some(Instant::now());
+        silence_timeout = draw();
     }
 }
 

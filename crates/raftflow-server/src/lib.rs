@@ -12,12 +12,13 @@
 pub mod cluster_service;
 pub mod config;
 mod console;
-mod elector;
+pub mod elector;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod network;
 pub mod node;
+mod prevote;
 pub mod proposer;
 pub mod raft_service;
 pub mod scheduler;

@@ -144,7 +144,7 @@ impl NodeHandle {
             batch_stats,
             scheduler: Scheduler::new(),
             metrics: Arc::default(),
-            contact: crate::elector::Contact::new(),
+            contact: crate::elector::Contact::new(config.raft.leader_lease_ms),
         };
         crate::elector::spawn(
             raft.clone(),

@@ -6,7 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use raftflow_proto::v1::{AttachBeat, AttachRequest, RaftReply, RaftRequest};
+use raftflow_proto::v1::{
+    AttachBeat, AttachRequest, PreVoteReply, PreVoteRequest, RaftReply, RaftRequest,
+};
 use raftflow_store::{codec, NodeId, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -93,6 +95,25 @@ impl RaftService for RaftServiceImpl {
         let rpc = self.open(request)?;
         self.contact.touch();
         reply(&self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn pre_vote(
+        &self,
+        request: Request<PreVoteRequest>,
+    ) -> Result<Response<PreVoteReply>, Status> {
+        let request = request.into_inner();
+        if request.target != self.id {
+            return Err(Status::failed_precondition(format!(
+                "this is node {}, not node {}",
+                self.id, request.target
+            )));
+        }
+        let leads = self.raft.metrics().borrow().state == openraft::ServerState::Leader;
+        let (supports, silence) = self.contact.supports_election();
+        Ok(Response::new(PreVoteReply {
+            granted: supports && !leads,
+            silence_ms: silence.as_millis() as u64,
+        }))
     }
 
     type AttachStream = Pin<Box<dyn Stream<Item = Result<AttachBeat, Status>> + Send>>;

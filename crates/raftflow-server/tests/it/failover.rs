@@ -137,3 +137,49 @@ async fn a_leader_whose_process_is_gone_is_replaced_without_waiting_out_the_sile
         .expect("the new leader commits");
     cluster.shutdown().await;
 }
+
+/// A voter that cannot reach a majority does not stand (pre-vote), so its
+/// term stays put and cannot depose a leader when it returns. The survivor
+/// here loses its leader (a crash, so the fast path would fire) and its
+/// other peer; the test waits until it has been refused several times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_voter_without_a_majority_does_not_raise_its_term() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let others: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
+    let (survivor, peer) = (others[0], others[1]);
+    cluster.stop(peer).await;
+    let term = cluster
+        .node(survivor)
+        .raft()
+        .metrics()
+        .borrow()
+        .current_term;
+    cluster.stop(leader).await;
+
+    let contact = cluster.node(survivor).context.contact.clone();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while contact
+        .prevotes_lost
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 3
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the survivor never asked for a pre-vote"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = cluster.node(survivor).raft().metrics().borrow().clone();
+    assert_eq!(metrics.current_term, term, "the survivor stood alone");
+
+    cluster.restart(peer).await;
+    cluster.restart(leader).await;
+    cluster.wait_leader(WAIT).await;
+    cluster
+        .client()
+        .probe("after-pre-vote", b"ok")
+        .await
+        .expect("the cluster commits again");
+    cluster.shutdown().await;
+}

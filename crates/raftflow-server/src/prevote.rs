@@ -1,0 +1,77 @@
+//! Pre-vote: before a follower stands after a silence, it asks the other
+//! voters whether they would vote now.
+//!
+//! ```text
+//!  elector: silence timeout passed ──PreVote──▶ every other voter (300 ms deadline)
+//!     granted by a majority (counting itself) ──▶ raft.trigger().elect()
+//!     otherwise ──▶ stay a follower, try again after the next timeout
+//! ```
+//! openraft 0.9 has no pre-vote. Without one, a follower that is cut off
+//! keeps standing, raising its term each time; when it returns, that term
+//! deposes a healthy leader and costs an epoch. A voter grants a pre-vote
+//! only when it has heard from no leader for a lease and does not lead.
+
+use std::time::Duration;
+
+use raftflow_proto::v1::raft_service_client::RaftServiceClient;
+use raftflow_proto::v1::PreVoteRequest;
+use raftflow_store::NodeId;
+use tonic::transport::Endpoint;
+
+use crate::raft_service::Raft;
+
+const DEADLINE: Duration = Duration::from_millis(300);
+
+/// True when this node and enough others to form a majority of the voters
+/// would vote in an election now.
+pub async fn majority_would_vote(raft: &Raft, id: NodeId) -> bool {
+    let (voters, peers): (usize, Vec<(NodeId, String)>) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        let voters: Vec<NodeId> = membership.voter_ids().collect();
+        let peers = voters
+            .iter()
+            .filter(|&&v| v != id)
+            .filter_map(|v| membership.get_node(v).map(|n| (*v, n.raft_addr.clone())))
+            .collect();
+        (voters.len(), peers)
+    };
+    let asks = peers
+        .iter()
+        .map(|(peer, addr)| ask(*peer, addr.clone(), id));
+    let granted = futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .filter(|g| *g)
+        .count();
+    let majority = voters / 2 + 1;
+    let agreed = granted + 1 >= majority;
+    tracing::info!(granted, voters, agreed, "pre-vote");
+    agreed
+}
+
+async fn ask(peer: NodeId, addr: String, candidate: NodeId) -> bool {
+    let call = async {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .ok()?
+            .connect_timeout(DEADLINE)
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .ok()?;
+        let reply = RaftServiceClient::new(channel)
+            .pre_vote(PreVoteRequest {
+                target: peer,
+                candidate,
+            })
+            .await
+            .ok()?;
+        Some(reply.into_inner().granted)
+    };
+    tokio::time::timeout(DEADLINE, call)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
