@@ -270,7 +270,8 @@ impl NodeConfig {
             election_timeout_max: t.leader_lease_ms,
             enable_elect: false,
             install_snapshot_timeout: t.install_snapshot_timeout_ms,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(t.snapshot_after_entries),
+            // snapshot_policy.rs decides (entries and log size against snapshot size).
+            snapshot_policy: openraft::SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: t.keep_entries_after_snapshot,
             purge_batch_size: t.snapshot_after_entries.clamp(1, 1024),
             max_payload_entries: 256,

@@ -22,6 +22,7 @@ mod prevote;
 pub mod proposer;
 pub mod raft_service;
 pub mod scheduler;
+mod snapshot_policy;
 pub mod watch;
 pub mod worker_service;
 pub mod workflow_service;

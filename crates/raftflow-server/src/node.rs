@@ -163,6 +163,11 @@ impl NodeHandle {
             );
         }
         tokio::spawn(crate::scheduler::run(context.clone()));
+        tokio::spawn(crate::snapshot_policy::run(
+            raft.clone(),
+            context.reader.clone(),
+            config.raft.snapshot_after_entries,
+        ));
         let raft_addr = raft_listener
             .local_addr()
             .map_err(|e| NodeError::Raft(e.to_string()))?;

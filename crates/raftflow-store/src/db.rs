@@ -1,6 +1,7 @@
 //! The node's single RocksDB instance and its column families.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocksdb::{
@@ -30,6 +31,8 @@ const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
 pub struct Db {
     inner: Arc<DB>,
     path: Arc<PathBuf>,
+    /// Bytes of log entries appended since this process opened the store.
+    appended: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -60,7 +63,17 @@ impl Db {
         Ok(Self {
             inner: Arc::new(db),
             path: Arc::new(path.to_path_buf()),
+            appended: Arc::default(),
         })
+    }
+
+    pub fn count_appended(&self, bytes: u64) {
+        self.appended.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes of log entries appended since this process opened the store.
+    pub fn appended_bytes(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
     }
 
     /// The directory RocksDB lives in; snapshot files sit in `snapshots/` under it.

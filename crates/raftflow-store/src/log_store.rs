@@ -158,6 +158,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut batch = WriteBatch::default();
         for entry in entries {
             let bytes = encode(&entry).map_err(|e| log_err(e, ErrorVerb::Write))?;
+            self.db.count_appended(bytes.len() as u64);
             batch.put_cf(self.db.cf(CF_LOG), log_key(entry.log_id.index), bytes);
         }
         // Durable before openraft hears of it: the callback fires only after

@@ -151,9 +151,16 @@ pub struct StateReader {
     pub(crate) db: Db,
     pub(crate) machine: Arc<RwLock<Machine>>,
     pub(crate) hub: Arc<Hub>,
+    pub(crate) snapshots: Arc<crate::snapshots::Snapshots>,
 }
 
 impl StateReader {
+    /// The current snapshot's size in bytes, and the bytes of log appended
+    /// since it was taken: what decides when the next one is worth building.
+    pub fn snapshot_weight(&self) -> (u64, u64) {
+        self.snapshots.weight(&self.db)
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }

@@ -46,6 +46,10 @@ pub(crate) struct Snapshots {
     /// an install runs) and the removal of files.
     lock: Mutex<()>,
     seq: AtomicU64,
+    /// Size of the current snapshot file, and the log bytes appended (this
+    /// process) when it was taken: what the snapshot policy weighs.
+    current_bytes: AtomicU64,
+    appended_at_current: AtomicU64,
 }
 
 impl Snapshots {
@@ -61,6 +65,8 @@ impl Snapshots {
             dir,
             lock: Mutex::new(()),
             seq: AtomicU64::new(0),
+            current_bytes: AtomicU64::new(0),
+            appended_at_current: AtomicU64::new(0),
         };
         if let Some(installing) = read::<StoredSnapshot>(db, KEY_INSTALLING)? {
             tracing::warn!(snapshot = %installing.meta.snapshot_id, "finishing an interrupted snapshot install");
@@ -76,9 +82,26 @@ impl Snapshots {
         for path in snapshots.files()? {
             if path.file_name().and_then(|n| n.to_str()) != current.as_deref() {
                 let _ = std::fs::remove_file(path);
+            } else {
+                snapshots.note_current(&path, 0);
             }
         }
         Ok(snapshots)
+    }
+
+    fn note_current(&self, path: &Path, appended: u64) {
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        self.current_bytes.store(bytes, Ordering::Relaxed);
+        self.appended_at_current.store(appended, Ordering::Relaxed);
+    }
+
+    /// The current snapshot's size, and the log bytes appended since it was
+    /// taken (counted from this process's start at most).
+    pub fn weight(&self, db: &Db) -> (u64, u64) {
+        let since = db
+            .appended_bytes()
+            .saturating_sub(self.appended_at_current.load(Ordering::Relaxed));
+        (self.current_bytes.load(Ordering::Relaxed), since)
     }
 
     fn path(&self, file: &str) -> PathBuf {
@@ -94,6 +117,7 @@ impl Snapshots {
     /// snapshot file, unless a newer snapshot became current meanwhile.
     pub fn build(&self, db: &Db) -> Result<(SnapshotMeta, SnapshotFile), StoreError> {
         let tmp = self.next_tmp("build");
+        let appended = db.appended_bytes();
         let view = db.raw().snapshot();
         let mut writer = SnapshotWriter::create(&tmp)?;
         let mut applied: Option<LogId> = None;
@@ -138,6 +162,7 @@ impl Snapshots {
             })?,
         );
         db.write_synced(batch)?;
+        self.note_current(&self.path(&name), appended);
         self.remove_files_except(Some(&name))?;
         Ok((meta, file))
     }
@@ -198,6 +223,7 @@ impl Snapshots {
         self.replace_tables(db, stored)?;
         *guard = Machine::load(db)?;
         drop(guard);
+        self.note_current(&self.path(&name), db.appended_bytes());
         self.remove_files_except(Some(&name))
     }
 

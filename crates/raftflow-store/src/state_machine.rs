@@ -44,6 +44,7 @@ impl StateMachineStore {
             db: self.db.clone(),
             machine: self.machine.clone(),
             hub: self.hub.clone(),
+            snapshots: self.snapshots.clone(),
         }
     }
 
