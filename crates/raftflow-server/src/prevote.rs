@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
+
 use raftflow_proto::v1::raft_service_client::RaftServiceClient;
 use raftflow_proto::v1::PreVoteRequest;
 use raftflow_store::NodeId;
@@ -37,16 +39,22 @@ pub async fn majority_would_vote(raft: &Raft, id: NodeId) -> bool {
             .collect();
         (voters.len(), peers)
     };
-    let asks = peers
-        .iter()
-        .map(|(peer, addr)| ask(*peer, addr.clone(), id));
-    let granted = futures::future::join_all(asks)
-        .await
-        .into_iter()
-        .filter(|g| *g)
-        .count();
     let majority = voters / 2 + 1;
-    let agreed = granted + 1 >= majority;
+    // Stop at a majority: waiting for a silent peer's deadline would give the
+    // other followers time to stand too, and split the vote.
+    let mut asks: FuturesUnordered<_> = peers
+        .iter()
+        .map(|(peer, addr)| ask(*peer, addr.clone(), id))
+        .collect();
+    let mut granted = 1; // this node
+    while granted < majority {
+        match asks.next().await {
+            Some(true) => granted += 1,
+            Some(false) => {}
+            None => break,
+        }
+    }
+    let agreed = granted >= majority;
     tracing::info!(granted, voters, agreed, "pre-vote");
     agreed
 }
