@@ -28,7 +28,6 @@ use raftflow_proto::v1::raft_service_client::RaftServiceClient;
 use raftflow_proto::v1::AttachRequest;
 use raftflow_store::NodeId;
 use tokio::sync::watch;
-use tonic::transport::Endpoint;
 
 use crate::config::RaftTiming;
 use crate::raft_service::Raft;
@@ -231,11 +230,10 @@ async fn watch_leader_process(raft: Raft, id: NodeId, gone: watch::Sender<Option
 /// Returns true when the leader's process is known to be gone; false when
 /// the stream could not be held for another reason (try again).
 async fn attach_until_gone(leader: NodeId, addr: &str) -> bool {
-    let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else {
+    let Some(endpoint) = crate::network::raft_endpoint(addr, CONNECT_TIMEOUT) else {
         return false;
     };
-    let channel = endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true);
-    if let Ok(channel) = channel.connect().await {
+    if let Ok(channel) = endpoint.connect().await {
         let mut client = RaftServiceClient::new(channel);
         if let Ok(stream) = client.attach(AttachRequest { target: leader }).await {
             let mut stream = stream.into_inner();

@@ -29,6 +29,14 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 pub struct Network;
 
+/// An endpoint for another node's Raft service: no Nagle delay, and a
+/// connect deadline so that a dead peer is noticed quickly.
+pub fn raft_endpoint(addr: &str, connect_timeout: Duration) -> Option<Endpoint> {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .ok()
+        .map(|e| e.connect_timeout(connect_timeout).tcp_nodelay(true))
+}
+
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
@@ -48,17 +56,11 @@ type RpcResult<T, E = openraft::error::Infallible> =
 
 impl PeerClient {
     fn new(target: NodeId, addr: &str) -> Self {
-        let client = Endpoint::from_shared(format!("http://{addr}"))
-            .ok()
-            .map(|endpoint| {
-                let channel = endpoint
-                    .connect_timeout(Duration::from_millis(500))
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                RaftServiceClient::new(channel)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES)
-            });
+        let client = raft_endpoint(addr, Duration::from_millis(500)).map(|endpoint| {
+            RaftServiceClient::new(endpoint.connect_lazy())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        });
         Self {
             target,
             addr: addr.to_string(),

@@ -18,7 +18,6 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use raftflow_proto::v1::raft_service_client::RaftServiceClient;
 use raftflow_proto::v1::PreVoteRequest;
 use raftflow_store::NodeId;
-use tonic::transport::Endpoint;
 
 use crate::raft_service::Raft;
 
@@ -61,10 +60,7 @@ pub async fn majority_would_vote(raft: &Raft, id: NodeId) -> bool {
 
 async fn ask(peer: NodeId, addr: String, candidate: NodeId) -> bool {
     let call = async {
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .ok()?
-            .connect_timeout(DEADLINE)
-            .tcp_nodelay(true)
+        let channel = crate::network::raft_endpoint(&addr, DEADLINE)?
             .connect()
             .await
             .ok()?;

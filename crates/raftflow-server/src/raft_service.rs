@@ -43,14 +43,19 @@ impl RaftServiceImpl {
 
     /// Refuses requests meant for another node: a stale address book must
     /// never make a leader replicate to a stranger, or to itself.
-    fn open<T: DeserializeOwned>(&self, request: Request<RaftRequest>) -> Result<T, Status> {
-        let request = request.into_inner();
-        if request.target != self.id {
+    fn check_target(&self, target: NodeId) -> Result<(), Status> {
+        if target != self.id {
             return Err(Status::failed_precondition(format!(
-                "this is node {}, not node {}",
-                self.id, request.target
+                "this is node {}, not node {target}",
+                self.id
             )));
         }
+        Ok(())
+    }
+
+    fn open<T: DeserializeOwned>(&self, request: Request<RaftRequest>) -> Result<T, Status> {
+        let request = request.into_inner();
+        self.check_target(request.target)?;
         codec::decode(&request.payload)
             .map_err(|e| Status::invalid_argument(format!("raft payload: {e}")))
     }
@@ -101,13 +106,7 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<PreVoteRequest>,
     ) -> Result<Response<PreVoteReply>, Status> {
-        let request = request.into_inner();
-        if request.target != self.id {
-            return Err(Status::failed_precondition(format!(
-                "this is node {}, not node {}",
-                self.id, request.target
-            )));
-        }
+        self.check_target(request.into_inner().target)?;
         let leads = self.raft.metrics().borrow().state == openraft::ServerState::Leader;
         let (supports, silence) = self.contact.supports_election();
         Ok(Response::new(PreVoteReply {
@@ -122,13 +121,7 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<AttachRequest>,
     ) -> Result<Response<Self::AttachStream>, Status> {
-        let target = request.into_inner().target;
-        if target != self.id {
-            return Err(Status::failed_precondition(format!(
-                "this is node {}, not node {target}",
-                self.id
-            )));
-        }
+        self.check_target(request.into_inner().target)?;
         // One beat, then silence: the stream ends only when this node stops
         // (or its process dies), which is what the follower listens for.
         let beat = futures::stream::iter([Ok(AttachBeat { node_id: self.id })]);
