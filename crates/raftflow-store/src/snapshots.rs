@@ -397,6 +397,22 @@ mod tests {
     }
 
     #[test]
+    fn a_store_from_before_file_snapshots_opens_and_drops_its_inline_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = source(dir.path(), 10);
+        let before = pairs(&db);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf(CF_META), KEY_LEGACY_INLINE, vec![7u8; 1000]);
+        db.write_synced(batch).unwrap();
+        let snapshots = Snapshots::open(&db).unwrap();
+        assert!(db.get(CF_META, KEY_LEGACY_INLINE).unwrap().is_none());
+        assert!(snapshots.current(&db).unwrap().is_none());
+        assert_eq!(before, pairs(&db), "the tables are untouched");
+        let (meta, _) = snapshots.build(&db).unwrap();
+        assert_eq!(meta.snapshot_id, "2-1-10");
+    }
+
+    #[test]
     fn a_damaged_snapshot_is_refused_before_the_tables_change() {
         let dir = tempfile::tempdir().unwrap();
         let a = source(&dir.path().join("a"), 100);
