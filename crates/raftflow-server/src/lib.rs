@@ -5,6 +5,9 @@
 //!                   ├─ raftflow-store (RocksDB log + state machine)
 //!                   ├─ openraft::Raft ◀──▶ network (gRPC to peers) / raft_service (gRPC from peers)
 //!                   ├─ proposer (batches client commands into log entries)
+//!                   ├─ elector + prevote (who stands for election, and when)
+//!                   ├─ snapshot_policy (when a snapshot is worth building)
+//!                   ├─ scheduler (the leader's driver: tasks and timers)
 //!                   └─ API server: ClusterService, grpc.health.v1, reflection v1 + v1alpha
 //! ```
 //! Errors are mapped to gRPC status codes in one place: `error`.
