@@ -24,6 +24,7 @@ pub mod snapshot_file;
 mod snapshots;
 pub mod state_machine;
 pub mod types;
+mod wal_sync;
 pub mod workflow;
 
 pub use command::{Command, CommandResult, Envelope, EnvelopeResult, Reject};

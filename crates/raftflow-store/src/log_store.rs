@@ -1,11 +1,13 @@
 //! openraft's log storage on RocksDB.
 //!
-//! Every mutation (append, vote, truncate, purge) is a synced write issued
-//! from a blocking thread and awaited before the method returns, which both
-//! keeps the async executor free and serialises the I/O as openraft requires.
+//! Votes, truncations and purges are synced writes issued from a blocking
+//! thread and awaited before the method returns. Appends are written at once
+//! and reported flushed by the WAL sync thread after the fsync that covers
+//! them (wal_sync.rs): several appends share one fsync.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorVerb, LogState, OptionalSend, RaftLogReader};
@@ -15,6 +17,7 @@ use crate::codec::{decode, encode};
 use crate::db::{log_index, log_key, Db, CF_LOG, CF_META};
 use crate::error::{blocking, log_err, vote_err, StoreError};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::wal_sync::WalSync;
 
 const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
@@ -23,11 +26,13 @@ const KEY_LAST_PURGED: &[u8] = b"last_purged";
 #[derive(Clone)]
 pub struct LogStore {
     db: Db,
+    sync: Arc<WalSync>,
 }
 
 impl LogStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        let sync = Arc::new(WalSync::start(db.clone()));
+        Self { db, sync }
     }
 
     fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -161,12 +166,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             self.db.count_appended(bytes.len() as u64);
             batch.put_cf(self.db.cf(CF_LOG), log_key(entry.log_id.index), bytes);
         }
-        // Durable before openraft hears of it: the callback fires only after
-        // the synced write returned.
-        let result = self.write_synced(batch).await;
-        match result {
+        // Visible at once (openraft reads what it appended), durable later:
+        // the callback fires only after the WAL holding it was fsynced.
+        match self.db.write(batch) {
             Ok(()) => {
-                callback.log_io_completed(Ok(()));
+                self.sync.after_sync(callback);
                 Ok(())
             }
             Err(e) => {

@@ -1,0 +1,54 @@
+//! Group commit for log appends: the entries are written (visible at once,
+//! as openraft requires) and one thread fsyncs the write-ahead log for every
+//! append that arrived meanwhile, then reports each one flushed, in order.
+//!
+//! ```text
+//!  append ──write (no sync)──▶ RocksDB WAL ──┐
+//!     └──callback──▶ queue ──▶ syncer thread: drain queue, flush_wal(sync), callbacks in order
+//! ```
+//! openraft 0.9 awaits `append` before it replicates: returning before the
+//! fsync lets the leader's fsync overlap the followers', and appends that
+//! queue up behind one fsync share the next.
+
+use std::sync::mpsc;
+
+use openraft::storage::LogFlushed;
+
+use crate::db::Db;
+use crate::types::TypeConfig;
+
+pub(crate) struct WalSync {
+    tx: mpsc::Sender<LogFlushed<TypeConfig>>,
+}
+
+impl WalSync {
+    pub fn start(db: Db) -> Self {
+        let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
+        std::thread::Builder::new()
+            .name("raftflow-wal-sync".into())
+            .spawn(move || {
+                // Ends when the last LogStore (the sender) is dropped.
+                while let Ok(first) = rx.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(rx.try_iter());
+                    let result = db.raw().flush_wal(true);
+                    for callback in waiting {
+                        let outcome = match &result {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(std::io::Error::other(format!("fsync of the log: {e}"))),
+                        };
+                        callback.log_io_completed(outcome);
+                    }
+                }
+            })
+            .expect("spawn the WAL sync thread");
+        Self { tx }
+    }
+
+    /// Reports `callback` flushed once everything written so far is synced.
+    pub fn after_sync(&self, callback: LogFlushed<TypeConfig>) {
+        if let Err(mpsc::SendError(callback)) = self.tx.send(callback) {
+            callback.log_io_completed(Err(std::io::Error::other("the WAL sync thread stopped")));
+        }
+    }
+}
