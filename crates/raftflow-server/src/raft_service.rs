@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
+use openraft::raft::{AppendEntriesResponse, InstallSnapshotRequest};
 use raftflow_proto::v1::{
     AttachBeat, AttachRequest, PreVoteReply, PreVoteRequest, RaftReply, RaftRequest,
 };
@@ -74,8 +75,13 @@ impl RaftService for RaftServiceImpl {
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
         let rpc = self.open(request)?;
-        self.contact.touch();
-        reply(&self.raft.append_entries(rpc).await)
+        let result = self.raft.append_entries(rpc).await;
+        // A deposed leader that still sends is refused with HigherVote; it
+        // must not keep this follower from standing.
+        if !matches!(result, Ok(AppendEntriesResponse::HigherVote(_)) | Err(_)) {
+            self.contact.touch();
+        }
+        reply(&result)
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
@@ -97,9 +103,13 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
-        let rpc = self.open(request)?;
-        self.contact.touch();
-        reply(&self.raft.install_snapshot(rpc).await)
+        let rpc: InstallSnapshotRequest<TypeConfig> = self.open(request)?;
+        let sender = rpc.vote;
+        let result = self.raft.install_snapshot(rpc).await;
+        if result.as_ref().is_ok_and(|r| r.vote == sender) {
+            self.contact.touch();
+        }
+        reply(&result)
     }
 
     async fn pre_vote(
