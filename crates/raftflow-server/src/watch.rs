@@ -1,6 +1,7 @@
 //! `WatchExecution`: a history stream served from this node's applied state.
 //!
-//! It wakes on every apply, sends the events it has not sent, and ends once
+//! It wakes when an apply touched its execution (not on every apply: see
+//! `raftflow_store::hub`), sends the events it has not sent, and ends once
 //! the execution has finished and its last event went out. A client that
 //! loses the stream (say, the node died) resumes elsewhere from its last id.
 
@@ -19,7 +20,7 @@ pub fn stream(
 ) -> impl Stream<Item = Result<HistoryEvent, Status>> + Send {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tokio::spawn(async move {
-        let mut applied = reader.watch_applied();
+        let changed = reader.watch_execution(&execution_id);
         let mut last = after;
         loop {
             let (r, id) = (reader.clone(), execution_id.clone());
@@ -51,8 +52,11 @@ pub fn stream(
             if finished && !more {
                 return;
             }
-            if !more && applied.changed().await.is_err() {
-                return;
+            if !more {
+                tokio::select! {
+                    () = changed.changed() => {}
+                    () = tx.closed() => return, // the client went away
+                }
             }
         }
     });

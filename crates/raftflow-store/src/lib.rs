@@ -18,6 +18,7 @@ pub mod codec;
 pub mod command;
 pub mod db;
 pub mod error;
+pub mod hub;
 pub mod log_store;
 pub mod machine;
 pub mod snapshot_file;

@@ -4,7 +4,7 @@
 //! themselves live in column family `sm`. Every replica applies the same
 //! commands in the same order and so writes the same bytes.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, watch};
 
@@ -16,6 +16,7 @@ use crate::codec::{decode, encode};
 use crate::command::{Command, CommandResult, Envelope, EnvelopeResult};
 use crate::db::{Db, CF_SM};
 use crate::error::StoreError;
+use crate::hub::{ExecutionWatch, Hub};
 use crate::types::{LogId, StoredMembership};
 use crate::workflow::{Effect, Workflows};
 
@@ -117,34 +118,6 @@ fn probe_key(key: &str) -> Vec<u8> {
     format!("{PROBE_PREFIX}{key}").into_bytes()
 }
 
-/// Where applies announce themselves: effects for the leader's driver, and
-/// the applied index for anyone waiting on new state (watch streams).
-pub struct Hub {
-    effects: Mutex<Option<mpsc::UnboundedSender<Vec<Effect>>>>,
-    applied: watch::Sender<u64>,
-}
-
-impl Hub {
-    pub fn new(applied: u64) -> Self {
-        Self {
-            effects: Mutex::new(None),
-            applied: watch::channel(applied).0,
-        }
-    }
-
-    pub(crate) fn publish(&self, applied: u64, effects: Vec<Effect>) {
-        if !effects.is_empty() {
-            let mut guard = self.effects.lock().expect("hub lock poisoned");
-            if let Some(tx) = guard.as_ref() {
-                if tx.send(effects).is_err() {
-                    *guard = None;
-                }
-            }
-        }
-        self.applied.send_replace(applied);
-    }
-}
-
 /// A cheap, cloneable read handle on the applied state, for the API layer.
 #[derive(Clone)]
 pub struct StateReader {
@@ -180,6 +153,13 @@ impl StateReader {
     /// The applied log index, updated after every apply.
     pub fn watch_applied(&self) -> watch::Receiver<u64> {
         self.hub.applied.subscribe()
+    }
+
+    /// Wakes when an apply gives `execution_id` new events or ends it (or a
+    /// snapshot replaces the tables). Register before reading, so that no
+    /// change between the read and the wait is missed.
+    pub fn watch_execution(&self, execution_id: &str) -> ExecutionWatch {
+        ExecutionWatch::register(self.hub.clone(), execution_id)
     }
 
     /// The current leader epoch, as applied here.

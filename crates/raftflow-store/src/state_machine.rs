@@ -9,7 +9,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::db::Db;
 use crate::error::{blocking, sm_err, snap_err, StoreError};
-use crate::machine::{Hub, Machine, StateReader};
+use crate::hub::Hub;
+use crate::machine::{Machine, StateReader};
 use crate::snapshot_file::SnapshotFile;
 use crate::snapshots::Snapshots;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
@@ -84,7 +85,8 @@ impl StateMachineStore {
         guard.record_position(db, last, membership, &mut batch)?;
         db.write(batch)?;
         let effects = guard.workflows.take_effects();
-        hub.publish(last.map_or(0, |l| l.index), effects);
+        let touched = guard.workflows.take_touched();
+        hub.publish(last.map_or(0, |l| l.index), effects, touched);
         Ok(results)
     }
 }
@@ -154,9 +156,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             self.snapshots.clone(),
         );
         let meta = meta.clone();
+        let index = meta.last_log_id.map_or(0, |l| l.index);
         blocking(move || snapshots.install(&db, &machine, meta, &received))
             .await
-            .map_err(|e| snap_err(e, ErrorVerb::Write))
+            .map_err(|e| snap_err(e, ErrorVerb::Write))?;
+        self.hub.applied.send_replace(index);
+        self.hub.wake_all_watchers();
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {

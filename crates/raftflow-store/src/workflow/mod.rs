@@ -60,6 +60,8 @@ pub struct Workflows {
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     range_deletes: Vec<(Vec<u8>, Vec<u8>)>,
     dirty: BTreeSet<String>,
+    /// Executions whose history or status this batch changed (watch streams).
+    touched: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
     /// Counters since this node started, for metrics (not replicated state).
     pub(crate) counters: Counters,
@@ -181,6 +183,11 @@ impl Workflows {
 
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
+    }
+
+    /// The executions this batch gave new events or a final status.
+    pub fn take_touched(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.touched)
     }
 }
 

@@ -66,6 +66,9 @@ impl Workflows {
             .get_mut(id)
             .expect("settle follows a step of a running execution");
         let events = running.exec.take_events();
+        if !events.is_empty() || running.exec.status != Status::Running {
+            self.touched.insert(id.to_string());
+        }
         let tasks_after: BTreeSet<String> = running.exec.tasks.keys().cloned().collect();
         let timers_after: BTreeSet<u64> = running.exec.timers.keys().copied().collect();
         let status = running.exec.status;

@@ -1,0 +1,162 @@
+//! Where applies announce themselves: effects for the leader's driver, the
+//! applied index, and a wake-up for each watched execution that changed.
+//!
+//! ```text
+//!  apply batch ──publish(applied, effects, touched)──┬─▶ effects ─▶ leader's driver (one subscriber)
+//!                                                     ├─▶ applied index (watch channel)
+//!                                                     └─▶ watchers of each touched execution (Notify)
+//! ```
+//! A watch stream used to wake on every apply and re-read its execution: with
+//! a few hundred executions in flight that was most of a follower's CPU. Now
+//! only the watchers of the executions a batch touched wake.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::workflow::Effect;
+
+pub struct Hub {
+    pub(crate) effects: Mutex<Option<mpsc::UnboundedSender<Vec<Effect>>>>,
+    pub(crate) applied: watch::Sender<u64>,
+    watchers: Mutex<HashMap<String, Vec<Arc<Notify>>>>,
+}
+
+impl Hub {
+    pub fn new(applied: u64) -> Self {
+        Self {
+            effects: Mutex::new(None),
+            applied: watch::channel(applied).0,
+            watchers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn publish(&self, applied: u64, effects: Vec<Effect>, touched: BTreeSet<String>) {
+        if !effects.is_empty() {
+            let mut guard = self.effects.lock().expect("hub lock poisoned");
+            if let Some(tx) = guard.as_ref() {
+                if tx.send(effects).is_err() {
+                    *guard = None;
+                }
+            }
+        }
+        if !touched.is_empty() {
+            let watchers = self.watchers.lock().expect("hub lock poisoned");
+            if !watchers.is_empty() {
+                for id in &touched {
+                    // notify_one keeps a permit when the watcher is busy
+                    // reading, so a change during its read is not lost.
+                    watchers
+                        .get(id)
+                        .into_iter()
+                        .flatten()
+                        .for_each(|n| n.notify_one());
+                }
+            }
+        }
+        self.applied.send_replace(applied);
+    }
+
+    /// After a snapshot replaced the tables: any execution may have changed.
+    pub(crate) fn wake_all_watchers(&self) {
+        let watchers = self.watchers.lock().expect("hub lock poisoned");
+        watchers.values().flatten().for_each(|n| n.notify_one());
+    }
+
+    /// How many watch registrations are open (for tests).
+    pub fn watchers(&self) -> usize {
+        let watchers = self.watchers.lock().expect("hub lock poisoned");
+        watchers.values().map(Vec::len).sum()
+    }
+}
+
+/// One watch stream's registration; dropping it unregisters.
+pub struct ExecutionWatch {
+    hub: Arc<Hub>,
+    execution_id: String,
+    notify: Arc<Notify>,
+}
+
+impl ExecutionWatch {
+    pub(crate) fn register(hub: Arc<Hub>, execution_id: &str) -> Self {
+        let notify = Arc::new(Notify::new());
+        hub.watchers
+            .lock()
+            .expect("hub lock poisoned")
+            .entry(execution_id.to_string())
+            .or_default()
+            .push(notify.clone());
+        Self {
+            hub,
+            execution_id: execution_id.to_string(),
+            notify,
+        }
+    }
+
+    /// Resolves once the execution changed since the last call returned.
+    pub async fn changed(&self) {
+        self.notify.notified().await;
+    }
+}
+
+impl Drop for ExecutionWatch {
+    fn drop(&mut self) {
+        let mut watchers = self.hub.watchers.lock().expect("hub lock poisoned");
+        if let Some(list) = watchers.get_mut(&self.execution_id) {
+            list.retain(|n| !Arc::ptr_eq(n, &self.notify));
+            if list.is_empty() {
+                watchers.remove(&self.execution_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// Whether the watcher has a wake-up waiting (polls once, never blocks).
+    fn woken(watch: &ExecutionWatch) -> bool {
+        let mut changed = std::pin::pin!(watch.changed());
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(changed.as_mut().poll(&mut cx), Poll::Ready(()))
+    }
+
+    fn touched(ids: &[&str]) -> BTreeSet<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_the_watchers_of_a_touched_execution_wake() {
+        let hub = Arc::new(Hub::new(0));
+        let a = ExecutionWatch::register(hub.clone(), "sm:a");
+        let b = ExecutionWatch::register(hub.clone(), "sm:b");
+        hub.publish(1, Vec::new(), touched(&["sm:b", "sm:c"]));
+        assert!(!woken(&a), "an apply that did not touch a woke its watcher");
+        assert!(woken(&b));
+        assert!(!woken(&b), "one change, one wake-up");
+        // A change while the watcher is busy (not waiting) is kept for it.
+        hub.publish(2, Vec::new(), touched(&["sm:a"]));
+        assert!(woken(&a));
+    }
+
+    #[test]
+    fn a_snapshot_wakes_every_watcher_and_dropping_unregisters() {
+        let hub = Arc::new(Hub::new(0));
+        let a = ExecutionWatch::register(hub.clone(), "sm:a");
+        let a2 = ExecutionWatch::register(hub.clone(), "sm:a");
+        let b = ExecutionWatch::register(hub.clone(), "sm:b");
+        assert_eq!(hub.watchers(), 3);
+        hub.wake_all_watchers();
+        assert!(woken(&a) && woken(&a2) && woken(&b));
+        drop(a);
+        assert_eq!(hub.watchers(), 2);
+        drop((a2, b));
+        assert_eq!(hub.watchers(), 0);
+        assert!(hub.watchers.lock().expect("lock").is_empty());
+    }
+}
