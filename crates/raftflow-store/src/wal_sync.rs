@@ -18,13 +18,14 @@ use crate::db::Db;
 use crate::types::TypeConfig;
 
 pub(crate) struct WalSync {
-    tx: mpsc::Sender<LogFlushed<TypeConfig>>,
+    tx: Option<mpsc::Sender<LogFlushed<TypeConfig>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WalSync {
     pub fn start(db: Db) -> Self {
         let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("raftflow-wal-sync".into())
             .spawn(move || {
                 // Ends when the last LogStore (the sender) is dropped.
@@ -42,13 +43,29 @@ impl WalSync {
                 }
             })
             .expect("spawn the WAL sync thread");
-        Self { tx }
+        Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     /// Reports `callback` flushed once everything written so far is synced.
     pub fn after_sync(&self, callback: LogFlushed<TypeConfig>) {
-        if let Err(mpsc::SendError(callback)) = self.tx.send(callback) {
+        let tx = self.tx.as_ref().expect("the sender lives until drop");
+        if let Err(mpsc::SendError(callback)) = tx.send(callback) {
             callback.log_io_completed(Err(std::io::Error::other("the WAL sync thread stopped")));
+        }
+    }
+}
+
+impl Drop for WalSync {
+    /// Stops the thread and waits for it: it holds a handle on the database,
+    /// and a RocksDB closed by a thread still running while the process
+    /// exits aborts in RocksDB's static destructors.
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
