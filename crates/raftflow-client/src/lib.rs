@@ -27,7 +27,7 @@ mod hedge;
 pub mod worker;
 pub mod workflow;
 
-pub use worker::{Task, TaskError, Worker};
+pub use worker::{NextTask, Task, TaskError, Worker};
 
 /// Metadata keys set by the server on a "not the leader" refusal.
 pub const LEADER_ADDR_KEY: &str = "x-raftflow-leader";

@@ -4,8 +4,12 @@
 //! ```text
 //!  pollers (≤ concurrency) ──PollTask──▶ leader ──task──▶ handler(task)
 //!                                                  │ heartbeat every heartbeat/3
-//!                                                  └─▶ CompleteTask / FailTask
+//!                                                  └─▶ CompleteTask / FailTask (+ next)
+//!                                                        └─ next task in the reply? run it, no poll
 //! ```
+//! A report asks for the slot's next task: the leader hands it out in the
+//! same log entry as the report, so a busy worker needs one commit per task
+//! instead of two (report, then poll's hand-out).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -93,29 +97,42 @@ impl Client {
                 }
             })
             .await?;
-        Ok((!reply.token.is_empty()).then_some(Task {
-            token: reply.token,
-            activity: reply.activity,
-            input: reply.input,
-            execution_id: reply.execution_id,
-            attempt: reply.attempt,
-            heartbeat_ms: reply.heartbeat_ms,
-            callback: reply.callback,
-        }))
+        Ok(task_from(reply))
     }
 
     /// Reports success. Safe to retry: a repeat is refused as TaskTimedOut
     /// and changes nothing.
     pub async fn complete_task(&self, token: &str, output: &str) -> Result<(), ClientError> {
+        self.complete_task_and_take(token, output, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Reports success and, with `next`, takes the oldest ready task of
+    /// those activities in the same commit (`None`: nothing was ready).
+    /// A reply lost after the commit strands that task until its lease
+    /// ends, exactly like a lost poll reply.
+    pub async fn complete_task_and_take(
+        &self,
+        token: &str,
+        output: &str,
+        next: Option<NextTask<'_>>,
+    ) -> Result<Option<Task>, ClientError> {
         let req = CompleteTaskRequest {
             token: token.into(),
             output: output.into(),
+            next: next.map(NextTask::request),
         };
-        self.on_leader(true, |ch| {
-            let req = req.clone();
-            async move { worker_client(ch).complete_task(req).await.map(|_| ()) }
-        })
-        .await
+        let reply = self
+            .on_leader(true, |ch| {
+                let req = req.clone();
+                async move {
+                    let reply = worker_client(ch).complete_task(req).await?;
+                    Ok(reply.into_inner().next)
+                }
+            })
+            .await?;
+        Ok(reply.and_then(task_from))
     }
 
     pub async fn fail_task(
@@ -124,16 +141,36 @@ impl Client {
         error: &str,
         cause: &str,
     ) -> Result<(), ClientError> {
+        self.fail_task_and_take(token, error, cause, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Reports failure and, with `next`, takes the next task (as
+    /// `complete_task_and_take`).
+    pub async fn fail_task_and_take(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+        next: Option<NextTask<'_>>,
+    ) -> Result<Option<Task>, ClientError> {
         let req = FailTaskRequest {
             token: token.into(),
             error: error.into(),
             cause: cause.into(),
+            next: next.map(NextTask::request),
         };
-        self.on_leader(true, |ch| {
-            let req = req.clone();
-            async move { worker_client(ch).fail_task(req).await.map(|_| ()) }
-        })
-        .await
+        let reply = self
+            .on_leader(true, |ch| {
+                let req = req.clone();
+                async move {
+                    let reply = worker_client(ch).fail_task(req).await?;
+                    Ok(reply.into_inner().next)
+                }
+            })
+            .await?;
+        Ok(reply.and_then(task_from))
     }
 
     pub async fn heartbeat_task(&self, token: &str) -> Result<(), ClientError> {
@@ -146,6 +183,36 @@ impl Client {
         })
         .await
     }
+}
+
+/// What a report asks for besides itself: the worker's next task.
+#[derive(Debug, Clone, Copy)]
+pub struct NextTask<'a> {
+    pub activities: &'a [String],
+    pub worker: &'a str,
+}
+
+impl NextTask<'_> {
+    fn request(self) -> PollTaskRequest {
+        PollTaskRequest {
+            activities: self.activities.to_vec(),
+            worker: self.worker.into(),
+            timeout_ms: 0,
+        }
+    }
+}
+
+/// An empty token means no task.
+fn task_from(reply: PollTaskReply) -> Option<Task> {
+    (!reply.token.is_empty()).then_some(Task {
+        token: reply.token,
+        activity: reply.activity,
+        input: reply.input,
+        execution_id: reply.execution_id,
+        attempt: reply.attempt,
+        heartbeat_ms: reply.heartbeat_ms,
+        callback: reply.callback,
+    })
 }
 
 impl Worker {
@@ -215,7 +282,18 @@ impl Worker {
                         .poll_task(&activities, &identity, this.poll_timeout.as_millis() as u32)
                         .await;
                     match polled {
-                        Ok(Some(task)) => this.execute(task).await,
+                        Ok(Some(task)) => {
+                            // Each report takes the next task while we run.
+                            let mut task = Some(task);
+                            while let Some(t) = task {
+                                let want_next = !*stop.borrow();
+                                let next = want_next.then_some(NextTask {
+                                    activities: &activities,
+                                    worker: &identity,
+                                });
+                                task = this.execute(t, next).await;
+                            }
+                        }
                         Ok(None) => {}
                         Err(e) => {
                             tracing::debug!("poll failed: {e}");
@@ -233,7 +311,8 @@ impl Worker {
         }
     }
 
-    async fn execute(&self, task: Task) {
+    /// Runs `task` and reports it; returns the next task if the report took one.
+    async fn execute(&self, task: Task, next: Option<NextTask<'_>>) -> Option<Task> {
         let Some(handler) = self.handlers.get(&task.activity).cloned() else {
             let _ = self
                 .client
@@ -243,7 +322,7 @@ impl Worker {
                     &format!("no handler for {}", task.activity),
                 )
                 .await;
-            return;
+            return None;
         };
         let token = task.token.clone();
         let callback = task.callback;
@@ -265,12 +344,21 @@ impl Worker {
             }
         };
         let report = match result {
-            Ok(_) if callback => Ok(()),
-            Ok(output) => self.client.complete_task(&token, &output).await,
-            Err(e) => self.client.fail_task(&token, &e.error, &e.cause).await,
+            Ok(_) if callback => Ok(None),
+            Ok(output) => {
+                self.client
+                    .complete_task_and_take(&token, &output, next)
+                    .await
+            }
+            Err(e) => {
+                self.client
+                    .fail_task_and_take(&token, &e.error, &e.cause, next)
+                    .await
+            }
         };
-        if let Err(e) = report {
+        report.unwrap_or_else(|e| {
             tracing::warn!("reporting task {token} failed: {e}");
-        }
+            None
+        })
     }
 }

@@ -25,9 +25,10 @@ use crate::raft_service::Raft;
 const QUEUE_CAPACITY: usize = 16 * 1024;
 const IN_FLIGHT: usize = 4;
 
+/// Commands that must share one log entry, in order, and their results.
 struct Proposal {
-    command: Command,
-    reply: oneshot::Sender<Result<CommandResult, WriteError>>,
+    commands: Vec<Command>,
+    reply: oneshot::Sender<Result<Vec<CommandResult>, WriteError>>,
 }
 
 #[derive(Clone)]
@@ -54,9 +55,21 @@ impl Proposer {
     /// applied on this node. A timeout means the outcome is unknown: the entry
     /// may still commit later.
     pub async fn propose(&self, command: Command) -> Result<CommandResult, WriteError> {
+        let mut results = self.propose_together(vec![command]).await?;
+        assert_eq!(results.len(), 1, "one result per command");
+        Ok(results.remove(0))
+    }
+
+    /// Replicates `commands` in one log entry, adjacent and in this order, so
+    /// that one commit carries them all (a report and the next dispatch).
+    pub async fn propose_together(
+        &self,
+        commands: Vec<Command>,
+    ) -> Result<Vec<CommandResult>, WriteError> {
+        assert!(!commands.is_empty(), "propose at least one command");
         let (reply, rx) = oneshot::channel();
         self.queue
-            .send(Proposal { command, reply })
+            .send(Proposal { commands, reply })
             .await
             .map_err(|_| WriteError::ShuttingDown)?;
         rx.await.map_err(|_| WriteError::ShuttingDown)?
@@ -77,10 +90,14 @@ async fn run(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
+        let mut commands = first.commands.len();
         let mut batch = vec![first];
-        while batch.len() < max_batch {
+        while commands < max_batch {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => {
+                    commands += p.commands.len();
+                    batch.push(p);
+                }
                 Err(_) => break,
             }
         }
@@ -89,7 +106,7 @@ async fn run(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         stats
             .commands
-            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(commands as u64, std::sync::atomic::Ordering::Relaxed);
         let raft = raft.clone();
         tokio::spawn(async move {
             write_batch(&raft, batch, timeout).await;
@@ -99,8 +116,12 @@ async fn run(
 }
 
 async fn write_batch(raft: &Raft, batch: Vec<Proposal>, timeout: Duration) {
-    let (commands, replies): (Vec<_>, Vec<_>) =
-        batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+    let mut commands = Vec::new();
+    let mut replies = Vec::with_capacity(batch.len());
+    for proposal in batch {
+        replies.push((proposal.commands.len(), proposal.reply));
+        commands.extend(proposal.commands);
+    }
     let outcome = tokio::time::timeout(timeout, raft.client_write(Envelope::V1(commands))).await;
     let results: Result<Vec<CommandResult>, WriteError> = match outcome {
         Err(_) => Err(WriteError::Timeout {
@@ -117,13 +138,15 @@ async fn write_batch(raft: &Raft, batch: Vec<Proposal>, timeout: Duration) {
     };
     match results {
         Ok(results) => {
-            assert_eq!(results.len(), replies.len(), "one result per command");
-            for (result, reply) in results.into_iter().zip(replies) {
-                let _ = reply.send(Ok(result));
+            let expected: usize = replies.iter().map(|(n, _)| n).sum();
+            assert_eq!(results.len(), expected, "one result per command");
+            let mut results = results.into_iter();
+            for (n, reply) in replies {
+                let _ = reply.send(Ok(results.by_ref().take(n).collect()));
             }
         }
         Err(e) => {
-            for reply in replies {
+            for (_, reply) in replies {
                 let _ = reply.send(Err(e.clone()));
             }
         }

@@ -98,6 +98,11 @@ impl Scheduler {
         self.queues.lock().expect("scheduler lock poisoned")
     }
 
+    /// The epoch this node drives in; `None` while it does not.
+    pub fn epoch(&self) -> Option<u64> {
+        self.lock().epoch
+    }
+
     /// Timers armed in the leader's queue (for metrics).
     pub fn timers_pending(&self) -> usize {
         self.lock().timers.len()

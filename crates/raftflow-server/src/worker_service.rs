@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use raftflow_proto::v1::worker_service_server::WorkerService;
 use raftflow_proto::v1::*;
+use raftflow_store::records::TaskEntry;
 use raftflow_store::{Command, CommandResult};
 use tonic::{Request, Response, Status};
 
@@ -25,14 +26,69 @@ impl WorkerServiceImpl {
         Self { ctx }
     }
 
-    async fn report(&self, command: Command) -> Result<(), ApiError> {
-        match self.ctx.proposer.propose(command).await? {
-            CommandResult::Accepted => Ok(()),
-            CommandResult::Rejected { code, message } => {
+    /// Commits a report and, when the worker asks for its `next` task and
+    /// this node drives, a `DispatchNext` in the same entry: the worker's
+    /// next task comes back with the reply, after one commit.
+    async fn report(
+        &self,
+        command: Command,
+        next: Option<PollTaskRequest>,
+    ) -> Result<Option<PollTaskReply>, ApiError> {
+        let next = next
+            .filter(|n| !n.activities.is_empty())
+            .and_then(|n| Some((n, self.ctx.scheduler.epoch()?)));
+        let mut commands = vec![command];
+        if let Some((n, epoch)) = &next {
+            commands.push(Command::DispatchNext {
+                epoch: *epoch,
+                worker: worker_name(&n.worker),
+                activities: n.activities.clone(),
+                now_ms: now_ms(),
+                after_report: true,
+            });
+        }
+        let mut results = self
+            .ctx
+            .proposer
+            .propose_together(commands)
+            .await?
+            .into_iter();
+        match results.next() {
+            Some(CommandResult::Accepted) => {}
+            Some(CommandResult::Rejected { code, message }) => {
                 tracing::debug!(?code, "task report refused: {message}");
-                Err(ApiError::rejected(code, message))
+                return Err(ApiError::rejected(code, message));
             }
-            other => Err(ApiError::Internal(format!("unexpected result {other:?}"))),
+            other => return Err(ApiError::Internal(format!("unexpected result {other:?}"))),
+        }
+        match (results.next(), next) {
+            (Some(CommandResult::Dispatched { task }), Some((_, epoch))) => {
+                Ok(Some(self.handed_out(task, epoch)))
+            }
+            // Nothing ready, or the epoch ended meanwhile: the worker polls.
+            (None | Some(CommandResult::NothingReady | CommandResult::Rejected { .. }), _) => {
+                Ok(None)
+            }
+            (other, _) => Err(ApiError::Internal(format!("unexpected result {other:?}"))),
+        }
+    }
+
+    /// The reply for a task whose hand-out is committed.
+    fn handed_out(&self, task: TaskEntry, epoch: u64) -> PollTaskReply {
+        let waited_ms = now_ms().saturating_sub(task.scheduled_ms);
+        self.ctx
+            .metrics
+            .dispatch_latency
+            .observe_s(waited_ms as f64 / 1000.0);
+        PollTaskReply {
+            token: format!("{}@{}", task.token, epoch),
+            activity: task.activity,
+            input: task.input,
+            execution_id: task.execution_id,
+            attempt: task.attempt,
+            epoch,
+            heartbeat_ms: task.heartbeat_ms.unwrap_or(0),
+            callback: task.wait_for_token,
         }
     }
 
@@ -86,6 +142,14 @@ impl WorkerServiceImpl {
     }
 }
 
+fn worker_name(worker: &str) -> String {
+    if worker.is_empty() {
+        "anonymous".to_string()
+    } else {
+        worker.to_string()
+    }
+}
+
 /// Splits a token into the attempt and, for worker tokens, the epoch.
 pub fn parse_token(token: &str) -> Result<(String, Option<u64>), ApiError> {
     if token.is_empty() || !token.contains('#') {
@@ -121,11 +185,7 @@ impl WorkerService for WorkerServiceImpl {
         } else {
             u64::from(req.timeout_ms)
         };
-        let worker = if req.worker.is_empty() {
-            "anonymous".to_string()
-        } else {
-            req.worker
-        };
+        let worker = worker_name(&req.worker);
         let polled = self
             .ctx
             .scheduler
@@ -138,23 +198,7 @@ impl WorkerService for WorkerServiceImpl {
             .await?;
         Ok(Response::new(match polled {
             None => PollTaskReply::default(),
-            Some(d) => {
-                let waited_ms = now_ms().saturating_sub(d.task.scheduled_ms);
-                self.ctx
-                    .metrics
-                    .dispatch_latency
-                    .observe_s(waited_ms as f64 / 1000.0);
-                PollTaskReply {
-                    token: format!("{}@{}", d.task.token, d.epoch),
-                    activity: d.task.activity,
-                    input: d.task.input,
-                    execution_id: d.task.execution_id,
-                    attempt: d.task.attempt,
-                    epoch: d.epoch,
-                    heartbeat_ms: d.task.heartbeat_ms.unwrap_or(0),
-                    callback: d.task.wait_for_token,
-                }
-            }
+            Some(d) => self.handed_out(d.task, d.epoch),
         }))
     }
 
@@ -171,16 +215,16 @@ impl WorkerService for WorkerServiceImpl {
         };
         self.check_payload("output", &output)?;
         let handed_out_ms = self.handed_out_ms(&token);
-        self.report(Command::TaskCompleted {
+        let command = Command::TaskCompleted {
             token,
             epoch,
             output,
             now_ms: now_ms(),
             seed: rand::random(),
-        })
-        .await?;
+        };
+        let next = self.report(command, req.next).await?;
         self.observe_duration(handed_out_ms);
-        Ok(Response::new(CompleteTaskReply {}))
+        Ok(Response::new(CompleteTaskReply { next }))
     }
 
     async fn fail_task(
@@ -196,17 +240,17 @@ impl WorkerService for WorkerServiceImpl {
             .into());
         }
         let handed_out_ms = self.handed_out_ms(&token);
-        self.report(Command::TaskFailed {
+        let command = Command::TaskFailed {
             token,
             epoch,
             error: req.error,
             cause: req.cause,
             now_ms: now_ms(),
             seed: rand::random(),
-        })
-        .await?;
+        };
+        let next = self.report(command, req.next).await?;
         self.observe_duration(handed_out_ms);
-        Ok(Response::new(FailTaskReply {}))
+        Ok(Response::new(FailTaskReply { next }))
     }
 
     async fn heartbeat_task(
@@ -214,12 +258,12 @@ impl WorkerService for WorkerServiceImpl {
         request: Request<HeartbeatTaskRequest>,
     ) -> Result<Response<HeartbeatTaskReply>, Status> {
         let (token, epoch) = parse_token(&request.into_inner().token)?;
-        self.report(Command::TaskHeartbeat {
+        let command = Command::TaskHeartbeat {
             token,
             epoch,
             now_ms: now_ms(),
-        })
-        .await?;
+        };
+        self.report(command, None).await?;
         Ok(Response::new(HeartbeatTaskReply {}))
     }
 }

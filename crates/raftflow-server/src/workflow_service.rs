@@ -100,6 +100,34 @@ impl WorkflowServiceImpl {
         Ok(())
     }
 
+    /// Whether `execution_id` exists here. A follower learns that the start
+    /// committed with the leader's next message, so a client that watches
+    /// right after its start often arrives first: a follower waits a little
+    /// for it rather than send the client elsewhere. The leader applied
+    /// every start it acknowledged and answers at once.
+    async fn wait_until_known(&self, execution_id: &str) -> Result<bool, ApiError> {
+        let deadline = tokio::time::Instant::now() + FOLLOWER_CATCH_UP;
+        let mut applied = self.ctx.reader.watch_applied();
+        loop {
+            let id = execution_id.to_string();
+            if self
+                .read(move |db| reads::execution(db, &id))
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+            let driving = self.ctx.scheduler.epoch().is_some();
+            if driving {
+                return Ok(false);
+            }
+            let changed = tokio::time::timeout_at(deadline, applied.changed()).await;
+            if !matches!(changed, Ok(Ok(()))) {
+                return Ok(false);
+            }
+        }
+    }
+
     /// Runs a blocking read of the tables off the executor.
     async fn read<T: Send + 'static>(
         &self,
@@ -112,6 +140,9 @@ impl WorkflowServiceImpl {
             .map_err(ApiError::from)
     }
 }
+
+/// How long a follower waits for an execution it has not applied yet.
+const FOLLOWER_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(500);
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<HistoryEvent, Status>> + Send>>;
 
@@ -396,12 +427,7 @@ impl WorkflowService for WorkflowServiceImpl {
     ) -> Result<Response<WatchStream>, Status> {
         let req = request.into_inner();
         let reader = self.ctx.reader.clone();
-        let id = req.execution_id.clone();
-        let exists = self
-            .read(move |db| reads::execution(db, &id))
-            .await?
-            .is_some();
-        if !exists {
+        if !self.wait_until_known(&req.execution_id).await? {
             return Err(ApiError::NotFound(format!(
                 "execution `{}` does not exist on this node",
                 req.execution_id

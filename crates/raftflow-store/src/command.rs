@@ -91,6 +91,19 @@ pub enum Command {
     },
     /// Removes up to `limit` executions that finished before `before_ms`.
     PurgeFinished { before_ms: u64, limit: u32 },
+    /// Hands the oldest ready task of `activities` to `worker`, recorded like
+    /// `TaskDispatched`. Proposed in the same entry right after a worker's
+    /// report, so the worker gets its next task with the report's reply: one
+    /// commit instead of two, and the dispatch is still in the log before
+    /// the worker sees it. With `after_report`, it hands out nothing when the
+    /// command before it in the entry was refused.
+    DispatchNext {
+        epoch: u64,
+        worker: String,
+        activities: Vec<String>,
+        now_ms: u64,
+        after_report: bool,
+    },
 }
 
 /// One result per command of the envelope, in the same order.
@@ -126,6 +139,12 @@ pub enum CommandResult {
         code: Reject,
         message: String,
     },
+    /// `DispatchNext` handed out this task (its `dispatched` is set).
+    Dispatched {
+        task: crate::workflow::records::TaskEntry,
+    },
+    /// `DispatchNext` found no ready task (or the report before it was refused).
+    NothingReady,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

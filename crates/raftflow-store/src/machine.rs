@@ -68,7 +68,17 @@ impl Machine {
     ) -> Result<EnvelopeResult, StoreError> {
         let mut results = Vec::with_capacity(envelope.commands().len());
         for command in envelope.commands() {
-            results.push(self.apply_command(db, command, log_id, batch)?);
+            let result = match command {
+                // Hands out nothing after a refused report: the worker gets
+                // an error, and a task it never saw would wait for its lease.
+                Command::DispatchNext {
+                    after_report: true, ..
+                } if !matches!(results.last(), Some(CommandResult::Accepted)) => {
+                    CommandResult::NothingReady
+                }
+                _ => self.apply_command(db, command, log_id, batch)?,
+            };
+            results.push(result);
         }
         Ok(EnvelopeResult { results })
     }

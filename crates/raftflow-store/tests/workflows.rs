@@ -6,13 +6,6 @@ use raftflow_store::workflow::reads;
 use raftflow_store::{Command, CommandResult, Entry, Envelope, StateMachineStore};
 use tempfile::TempDir;
 
-fn entry(index: u64, command: Command) -> Entry {
-    Entry {
-        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-        payload: EntryPayload::Normal(Envelope::V1(vec![command])),
-    }
-}
-
 struct Harness {
     _dir: TempDir,
     sm: StateMachineStore,
@@ -31,13 +24,28 @@ impl Harness {
     }
 
     async fn apply(&mut self, command: Command) -> CommandResult {
+        self.apply_together(vec![command]).await.remove(0)
+    }
+
+    /// Applies `commands` as one log entry.
+    async fn apply_together(&mut self, commands: Vec<Command>) -> Vec<CommandResult> {
         self.index += 1;
-        let mut results = self
-            .sm
-            .apply(vec![entry(self.index, command)])
-            .await
-            .unwrap();
-        results.remove(0).results.remove(0)
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
+            payload: EntryPayload::Normal(Envelope::V1(commands)),
+        };
+        let mut results = self.sm.apply(vec![entry]).await.unwrap();
+        results.remove(0).results
+    }
+
+    /// Closes the state machine and opens it again from its tables.
+    fn reopen(&mut self) {
+        // RocksDB allows one open per directory: close ours first.
+        let spare = TempDir::new().unwrap();
+        let (_, placeholder) = raftflow_store::open(spare.path()).unwrap();
+        drop(std::mem::replace(&mut self.sm, placeholder));
+        let (_, sm) = raftflow_store::open(self._dir.path()).unwrap();
+        self.sm = sm;
     }
 
     async fn create(&mut self, name: &str, definition: &str) {
@@ -173,5 +181,115 @@ async fn an_execution_whose_history_outgrows_the_limit_fails() {
     assert!(
         reads::timers(h.sm.reader().db()).unwrap().is_empty(),
         "its timers are disarmed"
+    );
+}
+
+fn dispatch_next(epoch: u64, activities: &[&str], now_ms: u64, after_report: bool) -> Command {
+    Command::DispatchNext {
+        epoch,
+        worker: "w-1".into(),
+        activities: activities.iter().map(|a| a.to_string()).collect(),
+        now_ms,
+        after_report,
+    }
+}
+
+fn completed(token: &str, now_ms: u64) -> Command {
+    Command::TaskCompleted {
+        token: token.into(),
+        epoch: Some(1),
+        output: "{}".into(),
+        now_ms,
+        seed: 1,
+    }
+}
+
+fn handed(result: &CommandResult) -> &raftflow_store::records::TaskEntry {
+    match result {
+        CommandResult::Dispatched { task } => task,
+        other => panic!("expected a task handed out, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_report_takes_the_oldest_ready_task_in_the_same_entry() {
+    let mut h = Harness::new();
+    h.create(
+        "two",
+        r#"{"StartAt": "A", "States": {
+            "A": {"Type": "Task", "Resource": "activity:a", "Next": "B"},
+            "B": {"Type": "Task", "Resource": "activity:b", "End": true}}}"#,
+    )
+    .await;
+    let epoch = h
+        .apply(Command::BeginEpoch {
+            leader: 1,
+            now_ms: 1,
+        })
+        .await;
+    assert_eq!(epoch, CommandResult::Epoch { epoch: 1 });
+    let e1 = h.start("two", "e1", 1_000).await;
+    let e2 = h.start("two", "e2", 2_000).await;
+
+    // Standalone: the oldest ready task of the named activities.
+    let first = h.apply(dispatch_next(1, &["a"], 2_500, false)).await;
+    let first = handed(&first).clone();
+    assert_eq!(first.execution_id, e1);
+    assert_eq!(
+        first.dispatched.as_ref().map(|d| d.worker.as_str()),
+        Some("w-1")
+    );
+
+    // e1's report makes its B ready (at 3,000); e2's A (at 2,000) is older.
+    let results = h
+        .apply_together(vec![
+            completed(&first.token, 3_000),
+            dispatch_next(1, &["a", "b"], 3_000, true),
+        ])
+        .await;
+    assert_eq!(results[0], CommandResult::Accepted);
+    let second = handed(&results[1]).clone();
+    assert_eq!(
+        (second.execution_id.as_str(), second.activity.as_str()),
+        (e2.as_str(), "a")
+    );
+    let history = reads::history(h.sm.reader().db(), &e2, None, 100, false).unwrap();
+    assert!(
+        history.items.iter().any(|e| e.kind == "ActivityStarted"),
+        "the hand-out is in e2's history: {:?}",
+        history.items.iter().map(|e| &e.kind).collect::<Vec<_>>()
+    );
+
+    // A refused report hands nothing out: its worker gets an error instead.
+    let results = h
+        .apply_together(vec![
+            completed(&first.token, 3_100),
+            dispatch_next(1, &["b"], 3_100, true),
+        ])
+        .await;
+    assert!(
+        matches!(results[0], CommandResult::Rejected { .. }),
+        "{results:?}"
+    );
+    assert_eq!(results[1], CommandResult::NothingReady);
+    // A past epoch hands nothing out either.
+    let stale = h.apply(dispatch_next(0, &["b"], 3_200, false)).await;
+    assert!(matches!(stale, CommandResult::Rejected { .. }), "{stale:?}");
+    assert_eq!(
+        h.apply(dispatch_next(1, &["c"], 3_200, false)).await,
+        CommandResult::NothingReady
+    );
+
+    // The ready tasks are rebuilt from the tables: e1's B is still there.
+    h.reopen();
+    let third = h.apply(dispatch_next(1, &["a", "b"], 4_000, false)).await;
+    let third = handed(&third);
+    assert_eq!(
+        (third.execution_id.as_str(), third.activity.as_str()),
+        (e1.as_str(), "b")
+    );
+    assert_eq!(
+        h.apply(dispatch_next(1, &["a", "b"], 4_100, false)).await,
+        CommandResult::NothingReady
     );
 }

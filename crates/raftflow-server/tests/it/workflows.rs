@@ -272,3 +272,66 @@ async fn a_wait_fires_after_the_leader_changed() {
     cluster.restart(leader).await;
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_brings_the_next_task_back_with_its_reply() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    cluster.wait_leader(WAIT).await;
+    let client = cluster.client();
+    let one = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:x", "End": true}}}"#;
+    client.create_state_machine("one", one, "").await.unwrap();
+    let a = client
+        .start_execution("one", Some("a"), "{}")
+        .await
+        .unwrap();
+    let b = client
+        .start_execution("one", Some("b"), "{}")
+        .await
+        .unwrap();
+    let activities = vec!["x".to_string()];
+    let next = raftflow_client::NextTask {
+        activities: &activities,
+        worker: "w-1",
+    };
+
+    let first = client
+        .poll_task(&activities, "w-1", 10_000)
+        .await
+        .unwrap()
+        .expect("a task within the poll");
+    assert_eq!(first.execution_id, a.execution_id, "oldest first");
+    let second = client
+        .complete_task_and_take(&first.token, r#"{"n": 1}"#, Some(next))
+        .await
+        .unwrap()
+        .expect("b's task comes back with a's report");
+    assert_eq!(second.execution_id, b.execution_id);
+    assert!(
+        second.token.contains('@'),
+        "a fenced worker token: {}",
+        second.token
+    );
+    let none = client
+        .complete_task_and_take(&second.token, r#"{"n": 2}"#, Some(next))
+        .await
+        .unwrap();
+    assert!(none.is_none(), "nothing else is ready: {none:?}");
+    // A repeated report is refused, and takes nothing.
+    let repeat = client
+        .complete_task_and_take(&second.token, "{}", Some(next))
+        .await;
+    assert!(repeat.is_err(), "{repeat:?}");
+
+    for (id, n) in [(&a.execution_id, 1), (&b.execution_id, 2)] {
+        let info = tokio::time::timeout(WAIT, client.wait_for_end(id))
+            .await
+            .expect("in time")
+            .unwrap();
+        assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&info.output).unwrap(),
+            json!({"n": n})
+        );
+    }
+    cluster.shutdown().await;
+}

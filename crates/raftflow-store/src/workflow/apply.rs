@@ -67,42 +67,14 @@ impl Workflows {
                 epoch,
                 worker,
                 now_ms,
-            } => {
-                let Some(mut entry) = self.get_decoded::<TaskEntry>(db, &task_key(token))? else {
-                    return Ok(reject(
-                        Reject::StaleToken,
-                        format!("task {token} is no longer open"),
-                    ));
-                };
-                if *epoch != self.epoch {
-                    return Ok(reject(
-                        Reject::StaleToken,
-                        format!("epoch {epoch} is over; the current epoch is {}", self.epoch),
-                    ));
-                }
-                if entry.dispatched.is_some() {
-                    return Ok(reject(
-                        Reject::FailedPrecondition,
-                        format!("task {token} was already handed out"),
-                    ));
-                }
-                entry.dispatched = Some(Dispatch {
-                    epoch: *epoch,
-                    worker: worker.clone(),
-                    at_ms: *now_ms,
-                });
-                self.put(task_key(token), &entry)?;
-                self.drive(
-                    db,
-                    &entry.execution_id,
-                    Core::TaskStarted {
-                        token: token.clone(),
-                        worker: worker.clone(),
-                    },
-                    *now_ms,
-                    0,
-                )
-            }
+            } => self.hand_out(db, token, *epoch, worker, *now_ms),
+            Command::DispatchNext {
+                epoch,
+                worker,
+                activities,
+                now_ms,
+                after_report: _, // decided by the machine, which sees the entry
+            } => self.dispatch_next(db, *epoch, worker, activities, *now_ms),
             Command::TaskCompleted {
                 token,
                 epoch,

@@ -11,7 +11,9 @@
 //! Every replica applies; only the leader acts on the effects.
 
 mod apply;
+mod dispatch;
 pub mod reads;
+mod ready;
 pub mod records;
 mod settle;
 
@@ -60,6 +62,8 @@ pub struct Workflows {
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     range_deletes: Vec<(Vec<u8>, Vec<u8>)>,
     dirty: BTreeSet<String>,
+    /// Open attempts no worker holds, for `DispatchNext` (rebuilt on load).
+    pub(crate) ready: ready::ReadyTasks,
     /// Executions whose history or status this batch changed (watch streams).
     touched: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
@@ -100,6 +104,9 @@ impl Workflows {
                 })?)?;
             let def = w.definition(db, &record.state_machine, record.version)?;
             w.running.insert(id, Running { def, exec, record });
+        }
+        for task in reads::open_tasks(db)? {
+            w.ready.insert(&task);
         }
         Ok(w)
     }

@@ -110,6 +110,7 @@ impl Workflows {
                     };
                     if tasks_after.contains(&token) {
                         self.put(task_key(&token), &entry)?;
+                        self.ready.insert(&entry);
                         self.effects.push(Effect::TaskReady(entry));
                     }
                 }
@@ -128,6 +129,7 @@ impl Workflows {
         }
         for token in tasks_before.difference(&tasks_after) {
             self.delete(task_key(token));
+            self.ready.remove(token);
             self.effects.push(Effect::TaskGone {
                 token: token.clone(),
             });
