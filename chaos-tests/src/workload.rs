@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use raftflow_client::{Client, ClientError};
+use raftflow_client::{Client, ClientError, NextTask};
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 
@@ -132,8 +132,14 @@ pub async fn poller(
         rand::rngs::StdRng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9));
     let activities: Vec<String> = ACTIVITIES.iter().map(|a| a.to_string()).collect();
     let worker = format!("chaos-worker-{index}");
+    // A task that came back with the previous report (DispatchNext).
+    let mut carried: Option<raftflow_client::Task> = None;
     while !*stop.borrow() {
-        let task = match client.poll_task(&activities, &worker, 1_000).await {
+        let polled = match carried.take() {
+            Some(task) => Ok(Some(task)),
+            None => client.poll_task(&activities, &worker, 1_000).await,
+        };
+        let task = match polled {
             Ok(Some(task)) => task,
             Ok(None) => continue,
             Err(_) => {
@@ -176,34 +182,42 @@ pub async fn poller(
         };
         let fail = task.activity == "chaos-charge" && task.attempt <= 1 && rng.gen_bool(0.2);
         let kind = if fail { "failure" } else { "success" };
-        let acknowledged = report(&client, &recorder, &token, kind, false).await;
+        // Half the reports also take the poller's next task.
+        let next = rng.gen_bool(0.5).then_some(NextTask {
+            activities: &activities,
+            worker: &worker,
+        });
+        let (acknowledged, taken) = report(&client, &recorder, &token, kind, false, next).await;
+        carried = taken;
         if acknowledged && !fail && rng.gen_bool(0.25) {
-            report(&client, &recorder, &token, kind, true).await;
+            report(&client, &recorder, &token, kind, true, None).await;
         }
     }
 }
 
 /// Sends one report, retrying while its outcome is unknown (up to 20 s).
-/// Returns whether it was acknowledged.
+/// Returns whether it was acknowledged, and the next task it took.
 async fn report(
     client: &Client,
     recorder: &Recorder,
     token: &str,
     kind: &str,
     duplicate: bool,
-) -> bool {
+    next: Option<NextTask<'_>>,
+) -> (bool, Option<raftflow_client::Task>) {
     let output = serde_json::json!({ "by": token }).to_string();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let result = if kind == "failure" {
+            let cause = "the chaos worker failed this attempt";
             client
-                .fail_task(token, "Transient", "the chaos worker failed this attempt")
+                .fail_task_and_take(token, "Transient", cause, next)
                 .await
         } else {
-            client.complete_task(token, &output).await
+            client.complete_task_and_take(token, &output, next).await
         };
         let (outcome, error) = match &result {
-            Ok(()) => (Outcome::Ok, None),
+            Ok(_) => (Outcome::Ok, None),
             Err(e) => (outcome_of(e), Some(e.to_string())),
         };
         if outcome == Outcome::Unknown && tokio::time::Instant::now() < deadline {
@@ -218,6 +232,6 @@ async fn report(
             outcome,
             error,
         });
-        return outcome == Outcome::Ok;
+        return (outcome == Outcome::Ok, result.ok().flatten());
     }
 }
