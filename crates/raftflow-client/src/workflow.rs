@@ -237,7 +237,7 @@ impl Client {
                 execution_id: execution_id.into(),
                 after_event_id: last,
             };
-            match wf(channel).watch_execution(req).await {
+            match wf(channel.clone()).watch_execution(req).await {
                 Ok(stream) => {
                     let mut stream = stream.into_inner();
                     let mut broken = false;
@@ -256,8 +256,19 @@ impl Client {
                         }
                     }
                     if !broken {
-                        // The stream ends at a terminal status; confirm it
-                        // through the leader (a follower may lag behind).
+                        // The stream ended at a terminal status, which this
+                        // node applied from a committed entry: it is final.
+                        // Read it where we are (the leader is the busy one).
+                        let local = DescribeExecutionRequest {
+                            execution_id: execution_id.into(),
+                            consistency: ReadConsistency::Local as i32,
+                        };
+                        if let Ok(info) = wf(channel).describe_execution(local).await {
+                            let info = info.into_inner();
+                            if info.status != "RUNNING" {
+                                return Ok(info);
+                            }
+                        }
                         let info = self.describe_execution(execution_id).await?;
                         if info.status != "RUNNING" {
                             return Ok(info);
