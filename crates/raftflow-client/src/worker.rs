@@ -36,6 +36,9 @@ pub struct Task {
     /// A `.waitForTaskToken` task: the worker's success is not reported; the
     /// task ends when someone reports the callback token from its input.
     pub callback: bool,
+    /// When the task became ready on the leader (µs since the Unix epoch,
+    /// the leader's clock; see `PollTaskReply.ready_at_us`).
+    pub ready_at_us: u64,
 }
 
 /// A handler's failure: reported as the task's error and cause, which the
@@ -212,6 +215,7 @@ fn task_from(reply: PollTaskReply) -> Option<Task> {
         attempt: reply.attempt,
         heartbeat_ms: reply.heartbeat_ms,
         callback: reply.callback,
+        ready_at_us: reply.ready_at_us,
     })
 }
 

@@ -28,7 +28,15 @@ const IN_FLIGHT: usize = 4;
 /// Commands that must share one log entry, in order, and their results.
 struct Proposal {
     commands: Vec<Command>,
-    reply: oneshot::Sender<Result<Vec<CommandResult>, WriteError>>,
+    reply: oneshot::Sender<Result<Applied, WriteError>>,
+}
+
+/// What applying a proposal's commands returned, and when (µs since the Unix
+/// epoch, this node's clock).
+#[derive(Debug)]
+pub struct Applied {
+    pub results: Vec<CommandResult>,
+    pub applied_at_us: u64,
 }
 
 #[derive(Clone)]
@@ -55,17 +63,14 @@ impl Proposer {
     /// applied on this node. A timeout means the outcome is unknown: the entry
     /// may still commit later.
     pub async fn propose(&self, command: Command) -> Result<CommandResult, WriteError> {
-        let mut results = self.propose_together(vec![command]).await?;
-        assert_eq!(results.len(), 1, "one result per command");
-        Ok(results.remove(0))
+        let mut applied = self.propose_together(vec![command]).await?;
+        assert_eq!(applied.results.len(), 1, "one result per command");
+        Ok(applied.results.remove(0))
     }
 
     /// Replicates `commands` in one log entry, adjacent and in this order, so
     /// that one commit carries them all (a report and the next dispatch).
-    pub async fn propose_together(
-        &self,
-        commands: Vec<Command>,
-    ) -> Result<Vec<CommandResult>, WriteError> {
+    pub async fn propose_together(&self, commands: Vec<Command>) -> Result<Applied, WriteError> {
         assert!(!commands.is_empty(), "propose at least one command");
         let (reply, rx) = oneshot::channel();
         self.queue
@@ -123,11 +128,11 @@ async fn write_batch(raft: &Raft, batch: Vec<Proposal>, timeout: Duration) {
         commands.extend(proposal.commands);
     }
     let outcome = tokio::time::timeout(timeout, raft.client_write(Envelope::V1(commands))).await;
-    let results: Result<Vec<CommandResult>, WriteError> = match outcome {
+    let results: Result<(Vec<CommandResult>, u64), WriteError> = match outcome {
         Err(_) => Err(WriteError::Timeout {
             timeout_ms: timeout.as_millis() as u64,
         }),
-        Ok(Ok(response)) => Ok(response.data.results),
+        Ok(Ok(response)) => Ok((response.data.results, response.data.applied_at_us)),
         Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
             Err(WriteError::NotLeader {
                 leader_id: f.leader_id,
@@ -137,12 +142,16 @@ async fn write_batch(raft: &Raft, batch: Vec<Proposal>, timeout: Duration) {
         Ok(Err(e)) => Err(WriteError::Raft(e.to_string())),
     };
     match results {
-        Ok(results) => {
+        Ok((results, applied_at_us)) => {
             let expected: usize = replies.iter().map(|(n, _)| n).sum();
             assert_eq!(results.len(), expected, "one result per command");
             let mut results = results.into_iter();
             for (n, reply) in replies {
-                let _ = reply.send(Ok(results.by_ref().take(n).collect()));
+                let results = results.by_ref().take(n).collect();
+                let _ = reply.send(Ok(Applied {
+                    results,
+                    applied_at_us,
+                }));
             }
         }
         Err(e) => {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::ServerState;
+use raftflow_store::hub::AppliedEffects;
 use raftflow_store::records::TaskEntry;
 use raftflow_store::workflow::reads;
 use raftflow_store::{Command, CommandResult, Effect};
@@ -34,18 +35,23 @@ struct Queues {
     epoch: Option<u64>,
     /// Per activity, oldest first: (scheduled_ms, token) → task.
     ready: BTreeMap<String, BTreeMap<(u64, String), TaskEntry>>,
-    where_is: HashMap<String, (String, u64)>,
+    /// token → (activity, scheduled_ms, when it became ready here in µs).
+    where_is: HashMap<String, (String, u64, u64)>,
+    /// When tasks that left the queue without a poll became ready: a report's
+    /// DispatchNext took them (its handler reads the time here), or they
+    /// ended while waiting (dropped after a minute).
+    left_ready_at: HashMap<String, u64>,
     timers: BTreeSet<(u64, String, u64)>,
 }
 
 impl Queues {
-    fn add_task(&mut self, task: TaskEntry) {
+    fn add_task(&mut self, task: TaskEntry, ready_at_us: u64) {
         if task.dispatched.is_some() || self.where_is.contains_key(&task.token) {
             return;
         }
         self.where_is.insert(
             task.token.clone(),
-            (task.activity.clone(), task.scheduled_ms),
+            (task.activity.clone(), task.scheduled_ms, ready_at_us),
         );
         self.ready
             .entry(task.activity.clone())
@@ -54,15 +60,16 @@ impl Queues {
     }
 
     fn remove_task(&mut self, token: &str) {
-        if let Some((activity, at)) = self.where_is.remove(token) {
+        if let Some((activity, at, ready_at_us)) = self.where_is.remove(token) {
             if let Some(q) = self.ready.get_mut(&activity) {
                 q.remove(&(at, token.to_string()));
             }
+            self.left_ready_at.insert(token.to_string(), ready_at_us);
         }
     }
 
-    /// The oldest ready task among `activities`.
-    fn take(&mut self, activities: &[String]) -> Option<TaskEntry> {
+    /// The oldest ready task among `activities`, and when it became ready.
+    fn take(&mut self, activities: &[String]) -> Option<(TaskEntry, u64)> {
         let (activity, key) = activities
             .iter()
             .filter_map(|a| {
@@ -71,8 +78,9 @@ impl Queues {
                     .and_then(|q| q.keys().next().map(|k| (a.clone(), k.clone())))
             })
             .min_by(|a, b| a.1.cmp(&b.1))?;
-        self.where_is.remove(&key.1);
-        self.ready.get_mut(&activity)?.remove(&key)
+        let (_, _, ready_at_us) = self.where_is.remove(&key.1)?;
+        let task = self.ready.get_mut(&activity)?.remove(&key)?;
+        Some((task, ready_at_us))
     }
 }
 
@@ -84,6 +92,8 @@ pub struct Scheduler {
 pub struct Dispatched {
     pub task: TaskEntry,
     pub epoch: u64,
+    /// When the task became ready on this leader (µs since the Unix epoch).
+    pub ready_at_us: u64,
 }
 
 impl Scheduler {
@@ -96,6 +106,16 @@ impl Scheduler {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
         self.queues.lock().expect("scheduler lock poisoned")
+    }
+
+    /// When `token` became ready here, for a task handed out by DispatchNext
+    /// (whether or not the driver has seen that apply's effects yet).
+    pub fn take_ready_at(&self, token: &str) -> Option<u64> {
+        let mut q = self.lock();
+        match q.where_is.get(token) {
+            Some((_, _, ready_at_us)) => Some(*ready_at_us),
+            None => q.left_ready_at.remove(token),
+        }
     }
 
     /// The epoch this node drives in; `None` while it does not.
@@ -137,7 +157,7 @@ impl Scheduler {
                 };
                 (epoch, q.take(activities))
             };
-            if let Some(task) = task {
+            if let Some((task, ready_at_us)) = task {
                 let command = Command::TaskDispatched {
                     token: task.token.clone(),
                     epoch,
@@ -145,12 +165,18 @@ impl Scheduler {
                     now_ms: now_ms(),
                 };
                 match ctx.proposer.propose(command).await {
-                    Ok(CommandResult::Accepted) => return Ok(Some(Dispatched { task, epoch })),
+                    Ok(CommandResult::Accepted) => {
+                        return Ok(Some(Dispatched {
+                            task,
+                            epoch,
+                            ready_at_us,
+                        }))
+                    }
                     Ok(_) => continue, // the attempt ended meanwhile
                     Err(e) => {
                         let mut q = self.lock();
                         if q.epoch == Some(epoch) {
-                            q.add_task(task);
+                            q.add_task(task, ready_at_us);
                         }
                         return Err(e.into());
                     }
@@ -162,11 +188,11 @@ impl Scheduler {
         }
     }
 
-    fn apply_effects(&self, effects: Vec<Effect>) {
+    fn apply_effects(&self, applied: AppliedEffects) {
         let mut q = self.lock();
-        for effect in effects {
+        for effect in applied.effects {
             match effect {
-                Effect::TaskReady(task) => q.add_task(task),
+                Effect::TaskReady(task) => q.add_task(task, applied.applied_at_us),
                 Effect::TaskGone { token } => q.remove_task(&token),
                 Effect::TimerArmed {
                     execution_id,
@@ -256,7 +282,11 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             epoch: Some(epoch),
             ..Queues::default()
         };
-        tasks.into_iter().for_each(|t| q.add_task(t));
+        // Ready since before this leader: the time its command was proposed.
+        tasks.into_iter().for_each(|t| {
+            let ready_at_us = t.scheduled_ms * 1000;
+            q.add_task(t, ready_at_us)
+        });
         q.timers
             .extend(timers.into_iter().map(|(id, timer, at)| (at, id, timer)));
     }
@@ -293,6 +323,11 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             }));
         }
         fire_due_timers(ctx);
+        let stale_us = raftflow_store::hub::now_us().saturating_sub(60_000_000);
+        ctx.scheduler
+            .lock()
+            .left_ready_at
+            .retain(|_, at| *at > stale_us);
         let now = now_ms();
         if now.saturating_sub(last_purge) > 60_000 {
             last_purge = now;

@@ -37,6 +37,10 @@ impl WorkerServiceImpl {
         let next = next
             .filter(|n| !n.activities.is_empty())
             .and_then(|n| Some((n, self.ctx.scheduler.epoch()?)));
+        let report_ms = match &command {
+            Command::TaskCompleted { now_ms, .. } | Command::TaskFailed { now_ms, .. } => *now_ms,
+            _ => 0,
+        };
         let mut commands = vec![command];
         if let Some((n, epoch)) = &next {
             commands.push(Command::DispatchNext {
@@ -47,12 +51,8 @@ impl WorkerServiceImpl {
                 after_report: true,
             });
         }
-        let mut results = self
-            .ctx
-            .proposer
-            .propose_together(commands)
-            .await?
-            .into_iter();
+        let applied = self.ctx.proposer.propose_together(commands).await?;
+        let mut results = applied.results.into_iter();
         match results.next() {
             Some(CommandResult::Accepted) => {}
             Some(CommandResult::Rejected { code, message }) => {
@@ -63,7 +63,16 @@ impl WorkerServiceImpl {
         }
         match (results.next(), next) {
             (Some(CommandResult::Dispatched { task }), Some((_, epoch))) => {
-                Ok(Some(self.handed_out(task, epoch)))
+                // Made ready by this very report, or queued since an earlier
+                // apply (when the leader took over: since its command was
+                // proposed, an upper bound on its wait).
+                let ready_at_us = if task.scheduled_ms == report_ms {
+                    applied.applied_at_us
+                } else {
+                    let queued = self.ctx.scheduler.take_ready_at(&task.token);
+                    queued.unwrap_or(task.scheduled_ms * 1000)
+                };
+                Ok(Some(self.handed_out(task, epoch, ready_at_us)))
             }
             // Nothing ready, or the epoch ended meanwhile: the worker polls.
             (None | Some(CommandResult::NothingReady | CommandResult::Rejected { .. }), _) => {
@@ -74,12 +83,12 @@ impl WorkerServiceImpl {
     }
 
     /// The reply for a task whose hand-out is committed.
-    fn handed_out(&self, task: TaskEntry, epoch: u64) -> PollTaskReply {
-        let waited_ms = now_ms().saturating_sub(task.scheduled_ms);
+    fn handed_out(&self, task: TaskEntry, epoch: u64, ready_at_us: u64) -> PollTaskReply {
+        let waited_us = raftflow_store::hub::now_us().saturating_sub(ready_at_us);
         self.ctx
             .metrics
             .dispatch_latency
-            .observe_s(waited_ms as f64 / 1000.0);
+            .observe_s(waited_us as f64 / 1e6);
         PollTaskReply {
             token: format!("{}@{}", task.token, epoch),
             activity: task.activity,
@@ -89,6 +98,7 @@ impl WorkerServiceImpl {
             epoch,
             heartbeat_ms: task.heartbeat_ms.unwrap_or(0),
             callback: task.wait_for_token,
+            ready_at_us,
         }
     }
 
@@ -198,7 +208,7 @@ impl WorkerService for WorkerServiceImpl {
             .await?;
         Ok(Response::new(match polled {
             None => PollTaskReply::default(),
-            Some(d) => self.handed_out(d.task, d.epoch),
+            Some(d) => self.handed_out(d.task, d.epoch, d.ready_at_us),
         }))
     }
 

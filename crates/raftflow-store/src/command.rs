@@ -110,6 +110,11 @@ pub enum Command {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EnvelopeResult {
     pub results: Vec<CommandResult>,
+    /// When this node applied the entry (µs since the Unix epoch, its own
+    /// clock): the instant a task it made ready became ready, for dispatch
+    /// latency. Not state: only the proposing leader sees results.
+    #[serde(default)]
+    pub applied_at_us: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

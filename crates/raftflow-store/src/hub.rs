@@ -17,8 +17,22 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::workflow::Effect;
 
+/// One apply's effects, and when it happened on this node.
+#[derive(Debug)]
+pub struct AppliedEffects {
+    /// µs since the Unix epoch, this node's clock.
+    pub applied_at_us: u64,
+    pub effects: Vec<Effect>,
+}
+
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 pub struct Hub {
-    pub(crate) effects: Mutex<Option<mpsc::UnboundedSender<Vec<Effect>>>>,
+    pub(crate) effects: Mutex<Option<mpsc::UnboundedSender<AppliedEffects>>>,
     pub(crate) applied: watch::Sender<u64>,
     watchers: Mutex<HashMap<String, Vec<Arc<Notify>>>>,
 }
@@ -32,8 +46,8 @@ impl Hub {
         }
     }
 
-    pub(crate) fn publish(&self, applied: u64, effects: Vec<Effect>, touched: BTreeSet<String>) {
-        if !effects.is_empty() {
+    pub(crate) fn publish(&self, applied: u64, effects: AppliedEffects, touched: BTreeSet<String>) {
+        if !effects.effects.is_empty() {
             let mut guard = self.effects.lock().expect("hub lock poisoned");
             if let Some(tx) = guard.as_ref() {
                 if tx.send(effects).is_err() {
@@ -126,6 +140,13 @@ mod tests {
         matches!(changed.as_mut().poll(&mut cx), Poll::Ready(()))
     }
 
+    fn no_effects() -> AppliedEffects {
+        AppliedEffects {
+            applied_at_us: 1,
+            effects: Vec::new(),
+        }
+    }
+
     fn touched(ids: &[&str]) -> BTreeSet<String> {
         ids.iter().map(|s| s.to_string()).collect()
     }
@@ -135,12 +156,12 @@ mod tests {
         let hub = Arc::new(Hub::new(0));
         let a = ExecutionWatch::register(hub.clone(), "sm:a");
         let b = ExecutionWatch::register(hub.clone(), "sm:b");
-        hub.publish(1, Vec::new(), touched(&["sm:b", "sm:c"]));
+        hub.publish(1, no_effects(), touched(&["sm:b", "sm:c"]));
         assert!(!woken(&a), "an apply that did not touch a woke its watcher");
         assert!(woken(&b));
         assert!(!woken(&b), "one change, one wake-up");
         // A change while the watcher is busy (not waiting) is kept for it.
-        hub.publish(2, Vec::new(), touched(&["sm:a"]));
+        hub.publish(2, no_effects(), touched(&["sm:a"]));
         assert!(woken(&a));
     }
 

@@ -16,9 +16,9 @@ use crate::codec::{decode, encode};
 use crate::command::{Command, CommandResult, Envelope, EnvelopeResult};
 use crate::db::{Db, CF_SM};
 use crate::error::StoreError;
-use crate::hub::{ExecutionWatch, Hub};
+use crate::hub::{AppliedEffects, ExecutionWatch, Hub};
 use crate::types::{LogId, StoredMembership};
-use crate::workflow::{Effect, Workflows};
+use crate::workflow::Workflows;
 
 /// Keys of the state machine's own bookkeeping; they sort before every table.
 pub const KEY_APPLIED: &[u8] = b"\0applied";
@@ -67,6 +67,9 @@ impl Machine {
         batch: &mut WriteBatch,
     ) -> Result<EnvelopeResult, StoreError> {
         let mut results = Vec::with_capacity(envelope.commands().len());
+        // What one command made ready matters only to the next one in the
+        // same entry: a node that restarts resumes at an entry boundary.
+        self.workflows.just_ready.clear();
         for command in envelope.commands() {
             let result = match command {
                 // Hands out nothing after a refused report: the worker gets
@@ -80,7 +83,10 @@ impl Machine {
             };
             results.push(result);
         }
-        Ok(EnvelopeResult { results })
+        Ok(EnvelopeResult {
+            results,
+            applied_at_us: 0,
+        })
     }
 
     fn apply_command(
@@ -150,7 +156,7 @@ impl StateReader {
 
     /// Routes every later apply's effects to the returned receiver (one
     /// subscriber: the leader's driver). Subscribe before reading the tables.
-    pub fn subscribe_effects(&self) -> mpsc::UnboundedReceiver<Vec<Effect>> {
+    pub fn subscribe_effects(&self) -> mpsc::UnboundedReceiver<AppliedEffects> {
         let (tx, rx) = mpsc::unbounded_channel();
         *self.hub.effects.lock().expect("hub lock poisoned") = Some(tx);
         rx

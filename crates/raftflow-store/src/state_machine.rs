@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::db::Db;
 use crate::error::{blocking, sm_err, snap_err, StoreError};
-use crate::hub::Hub;
+use crate::hub::{AppliedEffects, Hub};
 use crate::machine::{Machine, StateReader};
 use crate::snapshot_file::SnapshotFile;
 use crate::snapshots::Snapshots;
@@ -84,7 +84,14 @@ impl StateMachineStore {
         guard.workflows.flush(&mut batch, db)?;
         guard.record_position(db, last, membership, &mut batch)?;
         db.write(batch)?;
-        let effects = guard.workflows.take_effects();
+        let applied_at_us = crate::hub::now_us();
+        results
+            .iter_mut()
+            .for_each(|r| r.applied_at_us = applied_at_us);
+        let effects = AppliedEffects {
+            applied_at_us,
+            effects: guard.workflows.take_effects(),
+        };
         let touched = guard.workflows.take_touched();
         hub.publish(last.map_or(0, |l| l.index), effects, touched);
         Ok(results)

@@ -212,7 +212,7 @@ fn handed(result: &CommandResult) -> &raftflow_store::records::TaskEntry {
 }
 
 #[tokio::test]
-async fn a_report_takes_the_oldest_ready_task_in_the_same_entry() {
+async fn a_report_takes_its_executions_next_step_else_the_oldest_task() {
     let mut h = Harness::new();
     h.create(
         "two",
@@ -240,7 +240,8 @@ async fn a_report_takes_the_oldest_ready_task_in_the_same_entry() {
         Some("w-1")
     );
 
-    // e1's report makes its B ready (at 3,000); e2's A (at 2,000) is older.
+    // e1's report makes its B ready (at 3,000): its next step comes before
+    // e2's older A.
     let results = h
         .apply_together(vec![
             completed(&first.token, 3_000),
@@ -251,20 +252,17 @@ async fn a_report_takes_the_oldest_ready_task_in_the_same_entry() {
     let second = handed(&results[1]).clone();
     assert_eq!(
         (second.execution_id.as_str(), second.activity.as_str()),
-        (e2.as_str(), "a")
+        (e1.as_str(), "b")
     );
-    let history = reads::history(h.sm.reader().db(), &e2, None, 100, false).unwrap();
-    assert!(
-        history.items.iter().any(|e| e.kind == "ActivityStarted"),
-        "the hand-out is in e2's history: {:?}",
-        history.items.iter().map(|e| &e.kind).collect::<Vec<_>>()
-    );
+    let history = reads::history(h.sm.reader().db(), &e1, None, 100, false).unwrap();
+    let started = history.items.iter().filter(|e| e.kind == "ActivityStarted");
+    assert_eq!(started.count(), 2, "the hand-out is in e1's history");
 
     // A refused report hands nothing out: its worker gets an error instead.
     let results = h
         .apply_together(vec![
             completed(&first.token, 3_100),
-            dispatch_next(1, &["b"], 3_100, true),
+            dispatch_next(1, &["a", "b"], 3_100, true),
         ])
         .await;
     assert!(
@@ -273,21 +271,33 @@ async fn a_report_takes_the_oldest_ready_task_in_the_same_entry() {
     );
     assert_eq!(results[1], CommandResult::NothingReady);
     // A past epoch hands nothing out either.
-    let stale = h.apply(dispatch_next(0, &["b"], 3_200, false)).await;
+    let stale = h.apply(dispatch_next(0, &["a"], 3_200, false)).await;
     assert!(matches!(stale, CommandResult::Rejected { .. }), "{stale:?}");
     assert_eq!(
         h.apply(dispatch_next(1, &["c"], 3_200, false)).await,
         CommandResult::NothingReady
     );
 
-    // The ready tasks are rebuilt from the tables: e1's B is still there.
+    // The ready tasks are rebuilt from the tables: e2's A is still there,
+    // and a report that makes nothing ready (e1 ends) takes the oldest.
     h.reopen();
-    let third = h.apply(dispatch_next(1, &["a", "b"], 4_000, false)).await;
-    let third = handed(&third);
+    let results = h
+        .apply_together(vec![
+            completed(&second.token, 4_000),
+            dispatch_next(1, &["a", "b"], 4_000, true),
+        ])
+        .await;
+    assert_eq!(results[0], CommandResult::Accepted);
+    let third = handed(&results[1]);
     assert_eq!(
         (third.execution_id.as_str(), third.activity.as_str()),
-        (e1.as_str(), "b")
+        (e2.as_str(), "a")
     );
+    let e1_status = reads::execution(h.sm.reader().db(), &e1)
+        .unwrap()
+        .unwrap()
+        .status;
+    assert_eq!(e1_status, "SUCCEEDED");
     assert_eq!(
         h.apply(dispatch_next(1, &["a", "b"], 4_100, false)).await,
         CommandResult::NothingReady

@@ -25,6 +25,9 @@ pub(super) fn reject(code: Reject, message: impl Into<String>) -> CommandResult 
 
 impl Workflows {
     pub fn apply(&mut self, db: &Db, command: &Command) -> Result<CommandResult, StoreError> {
+        // The tasks the command before this one made ready (DispatchNext
+        // prefers them); this command starts a new list.
+        let made_ready_before = std::mem::take(&mut self.just_ready);
         match command {
             Command::Probe { .. } => unreachable!("probes are applied by the machine"),
             Command::BeginEpoch { .. } => {
@@ -74,7 +77,7 @@ impl Workflows {
                 activities,
                 now_ms,
                 after_report: _, // decided by the machine, which sees the entry
-            } => self.dispatch_next(db, *epoch, worker, activities, *now_ms),
+            } => self.dispatch_next(db, *epoch, worker, activities, *now_ms, &made_ready_before),
             Command::TaskCompleted {
                 token,
                 epoch,

@@ -61,7 +61,11 @@ impl Workflows {
         )
     }
 
-    /// `DispatchNext`: the oldest ready task of `activities`, if any.
+    /// `DispatchNext`: a task of `activities` that the report before it made
+    /// ready (its execution's next step: that execution finishes sooner, and
+    /// the worker that ran the step before runs the next), else the oldest
+    /// ready one. Executions still progress: idle pollers and reports that
+    /// make nothing ready take the oldest.
     pub(super) fn dispatch_next(
         &mut self,
         db: &Db,
@@ -69,8 +73,16 @@ impl Workflows {
         worker: &str,
         activities: &[String],
         now_ms: u64,
+        made_ready_before: &[String],
     ) -> Result<CommandResult, StoreError> {
-        let Some(token) = self.ready.oldest(activities).map(str::to_string) else {
+        let next_step = made_ready_before
+            .iter()
+            .find(|t| self.ready.holds(t, activities));
+        let Some(token) = next_step
+            .map(String::as_str)
+            .or_else(|| self.ready.oldest(activities))
+            .map(str::to_string)
+        else {
             return Ok(CommandResult::NothingReady);
         };
         match self.hand_out(db, &token, epoch, worker, now_ms)? {

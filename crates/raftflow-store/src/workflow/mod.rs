@@ -64,6 +64,8 @@ pub struct Workflows {
     dirty: BTreeSet<String>,
     /// Open attempts no worker holds, for `DispatchNext` (rebuilt on load).
     pub(crate) ready: ready::ReadyTasks,
+    /// Tasks the command being applied made ready, in order.
+    pub(crate) just_ready: Vec<String>,
     /// Executions whose history or status this batch changed (watch streams).
     touched: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,

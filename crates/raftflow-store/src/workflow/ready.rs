@@ -47,6 +47,13 @@ impl ReadyTasks {
         }
     }
 
+    /// Whether `token` is ready and of one of `activities`.
+    pub fn holds(&self, token: &str, activities: &[String]) -> bool {
+        self.where_is
+            .get(token)
+            .is_some_and(|(activity, _)| activities.contains(activity))
+    }
+
     /// The token of the oldest ready task among `activities`.
     pub fn oldest(&self, activities: &[String]) -> Option<&str> {
         activities

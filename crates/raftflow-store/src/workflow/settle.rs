@@ -111,6 +111,7 @@ impl Workflows {
                     if tasks_after.contains(&token) {
                         self.put(task_key(&token), &entry)?;
                         self.ready.insert(&entry);
+                        self.just_ready.push(token.clone());
                         self.effects.push(Effect::TaskReady(entry));
                     }
                 }
