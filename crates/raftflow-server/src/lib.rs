@@ -21,6 +21,7 @@ pub mod http;
 pub mod metrics;
 pub mod network;
 pub mod node;
+mod parked;
 mod prevote;
 pub mod proposer;
 pub mod raft_service;

@@ -271,6 +271,17 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     );
     family(
         out,
+        "raftflow_polls_waiting",
+        "gauge",
+        "Worker polls waiting for a task (leader only).",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_polls_waiting {}",
+        ctx.scheduler.polls_waiting()
+    );
+    family(
+        out,
         "raftflow_storage_bytes",
         "gauge",
         "Bytes of this node's data directory on disk.",

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 
 use crate::error::{ApiError, WriteError};
 use crate::node::NodeContext;
+use crate::parked::{ParkedPollers, Reserved};
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -87,6 +88,13 @@ impl Queues {
 pub struct Scheduler {
     queues: Mutex<Queues>,
     changed: Notify,
+    parked: Mutex<ParkedPollers>,
+}
+
+enum Wake {
+    Served(Option<Dispatched>),
+    Changed,
+    Deadline,
 }
 
 pub struct Dispatched {
@@ -101,11 +109,22 @@ impl Scheduler {
         Arc::new(Self {
             queues: Mutex::new(Queues::default()),
             changed: Notify::new(),
+            parked: Mutex::new(ParkedPollers::default()),
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
         self.queues.lock().expect("scheduler lock poisoned")
+    }
+
+    fn parked(&self) -> std::sync::MutexGuard<'_, ParkedPollers> {
+        self.parked.lock().expect("parked pollers lock poisoned")
+    }
+
+    /// A parked poll for a start to serve, with the epoch it would serve in.
+    pub fn reserve_parked(&self) -> Option<(u64, Reserved)> {
+        let epoch = self.epoch()?;
+        Some((epoch, self.parked().reserve()?))
     }
 
     /// When `token` became ready here, for a task handed out by DispatchNext
@@ -121,6 +140,11 @@ impl Scheduler {
     /// The epoch this node drives in; `None` while it does not.
     pub fn epoch(&self) -> Option<u64> {
         self.lock().epoch
+    }
+
+    /// Worker polls waiting for a task (for metrics).
+    pub fn polls_waiting(&self) -> usize {
+        self.parked().len()
     }
 
     /// Timers armed in the leader's queue (for metrics).
@@ -182,7 +206,32 @@ impl Scheduler {
                     }
                 }
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            // Nothing ready: wait for a change, for a start that serves us
+            // in its own entry (parked.rs), or for the deadline.
+            let (id, mut handed) = self.parked().park(activities, worker);
+            let woke = tokio::select! {
+                r = &mut handed => Wake::Served(r.ok()),
+                () = &mut notified => Wake::Changed,
+                () = tokio::time::sleep_until(deadline) => Wake::Deadline,
+            };
+            let still_parked = self.parked().unpark(id);
+            let deadline_passed = matches!(woke, Wake::Deadline);
+            let served = match woke {
+                Wake::Served(served) => served,
+                _ if still_parked => None,
+                // A start took this poll meanwhile: its commit decides.
+                _ => {
+                    let limit = Duration::from_millis(ctx.config.write_timeout_ms);
+                    tokio::time::timeout(limit, handed)
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                }
+            };
+            if served.is_some() {
+                return Ok(served);
+            }
+            if deadline_passed {
                 return Ok(None);
             }
         }
@@ -210,6 +259,7 @@ impl Scheduler {
 
     fn stop(&self) {
         *self.lock() = Queues::default();
+        self.parked().clear();
         self.changed.notify_waiters();
     }
 }

@@ -17,6 +17,7 @@ use crate::cluster_service::linearizable_barrier;
 use crate::error::ApiError;
 use crate::node::NodeContext;
 use crate::scheduler::now_ms;
+use crate::scheduler::Dispatched;
 
 pub struct WorkflowServiceImpl {
     ctx: NodeContext,
@@ -290,16 +291,59 @@ impl WorkflowService for WorkflowServiceImpl {
             req.input
         };
         self.check_json("input", &input)?;
-        let command = Command::StartExecution {
+        let now = now_ms();
+        let mut commands = vec![Command::StartExecution {
             state_machine,
             version,
             name,
             input,
-            now_ms: now_ms(),
+            now_ms: now,
             seed: rand::random(),
             default_task_timeout_s: self.ctx.config.scheduler.task_lease_s,
-        };
-        match self.write(command).await? {
+        }];
+        // An idle worker is waiting: hand it the execution's first task in
+        // the start's own entry (parked.rs).
+        let reserved = self.ctx.scheduler.reserve_parked();
+        if let Some((epoch, poller)) = &reserved {
+            commands.push(Command::DispatchNext {
+                epoch: *epoch,
+                worker: poller.worker.clone(),
+                activities: poller.activities.clone(),
+                now_ms: now,
+                after_report: true,
+            });
+        }
+        let applied = self
+            .ctx
+            .proposer
+            .propose_together(commands)
+            .await
+            .map_err(ApiError::from)?;
+        let mut results = applied.results.into_iter();
+        let started = results.next();
+        if let (Some((epoch, poller)), Some(CommandResult::Dispatched { task })) =
+            (reserved, results.next())
+        {
+            let ready_at_us = if task.scheduled_ms == now {
+                applied.applied_at_us
+            } else {
+                let queued = self.ctx.scheduler.take_ready_at(&task.token);
+                queued.unwrap_or(task.scheduled_ms * 1000)
+            };
+            let token = task.token.clone();
+            let dispatched = Dispatched {
+                task,
+                epoch,
+                ready_at_us,
+            };
+            if !poller.deliver(dispatched) {
+                tracing::warn!("the poll for {token} ended before its task arrived; the attempt waits for its lease");
+            }
+        }
+        match started.ok_or_else(|| ApiError::Internal("no result for the start".into()))? {
+            CommandResult::Rejected { code, message } => {
+                Err(ApiError::rejected(code, message).into())
+            }
             CommandResult::ExecutionStarted {
                 execution_id,
                 start_ms,

@@ -95,8 +95,9 @@ pub enum Command {
     /// `TaskDispatched`. Proposed in the same entry right after a worker's
     /// report, so the worker gets its next task with the report's reply: one
     /// commit instead of two, and the dispatch is still in the log before
-    /// the worker sees it. With `after_report`, it hands out nothing when the
-    /// command before it in the entry was refused.
+    /// the worker sees it. A start may carry one too, for a worker whose poll
+    /// is waiting. With `after_report`, it hands out nothing when the command
+    /// before it in the entry (a report or a start) was refused.
     DispatchNext {
         epoch: u64,
         worker: String,

@@ -72,11 +72,12 @@ impl Machine {
         self.workflows.just_ready.clear();
         for command in envelope.commands() {
             let result = match command {
-                // Hands out nothing after a refused report: the worker gets
-                // an error, and a task it never saw would wait for its lease.
+                // Hands out nothing after a refused report or start: its
+                // caller gets an error, and a task nobody saw would wait for
+                // its lease.
                 Command::DispatchNext {
                     after_report: true, ..
-                } if !matches!(results.last(), Some(CommandResult::Accepted)) => {
+                } if matches!(results.last(), None | Some(CommandResult::Rejected { .. })) => {
                     CommandResult::NothingReady
                 }
                 _ => self.apply_command(db, command, log_id, batch)?,

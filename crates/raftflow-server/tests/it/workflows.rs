@@ -335,3 +335,57 @@ async fn a_report_brings_the_next_task_back_with_its_reply() {
     }
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_hands_its_first_task_to_a_waiting_poll_in_its_own_entry() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let client = Arc::new(cluster.client());
+    let one = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:x", "End": true}}}"#;
+    client.create_state_machine("one", one, "").await.unwrap();
+    let poll = tokio::spawn({
+        let client = client.clone();
+        async move { client.poll_task(&["x".to_string()], "w-1", 20_000).await }
+    });
+    // Wait until the leader has the poll waiting.
+    let addr = cluster.node(leader).http_addr.expect("HTTP");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !crate::harness::http(addr, "GET", "/metrics")
+        .await
+        .1
+        .contains("raftflow_polls_waiting 1\n")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poll never waited"
+        );
+        tokio::task::yield_now().await;
+    }
+    let started = client
+        .start_execution("one", Some("a"), "{}")
+        .await
+        .unwrap();
+    let task = poll
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the waiting poll got the task");
+    assert_eq!(task.execution_id, started.execution_id);
+    // Recorded by the start's own entry: the hand-out carries the start's time.
+    let history = client.history(&started.execution_id, false).await.unwrap();
+    let at = |kind: &str| {
+        history
+            .iter()
+            .find(|e| e.r#type == kind)
+            .map(|e| e.timestamp_ms)
+    };
+    assert!(at("ActivityStarted").is_some());
+    assert_eq!(at("ActivityStarted"), at("ExecutionStarted"), "{history:?}");
+    client.complete_task(&task.token, "{}").await.unwrap();
+    let info = tokio::time::timeout(WAIT, client.wait_for_end(&started.execution_id))
+        .await
+        .expect("in time")
+        .unwrap();
+    assert_eq!(info.status, "SUCCEEDED");
+    cluster.shutdown().await;
+}

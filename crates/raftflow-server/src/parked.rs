@@ -1,0 +1,114 @@
+//! Long polls waiting for a task. A `StartExecution` can serve the first of
+//! them in its own log entry (`DispatchNext` right after the start), so the
+//! first task of an execution reaches an idle worker without a commit of its
+//! own — as later tasks do with their worker's report.
+//!
+//! ```text
+//!  PollTask, queue empty ──park──▶ ParkedPollers ◀──reserve── StartExecution
+//!        ▲                                           commit [Start, DispatchNext(poller)]
+//!        └───────────── Dispatched (or nothing: look again) ◀──┘
+//! ```
+
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot;
+
+use crate::scheduler::Dispatched;
+
+/// A parked poll that a start took: the start's outcome goes to `tx`.
+pub struct Reserved {
+    pub activities: Vec<String>,
+    pub worker: String,
+    tx: oneshot::Sender<Dispatched>,
+}
+
+impl Reserved {
+    /// Hands the task over; false when the poll has gone (its client left).
+    pub fn deliver(self, dispatched: Dispatched) -> bool {
+        self.tx.send(dispatched).is_ok()
+    }
+}
+
+#[derive(Default)]
+pub struct ParkedPollers {
+    next_id: u64,
+    waiting: VecDeque<(u64, Reserved)>,
+}
+
+impl ParkedPollers {
+    /// Parks a poll; it learns of a reservation's outcome through the receiver.
+    pub fn park(
+        &mut self,
+        activities: &[String],
+        worker: &str,
+    ) -> (u64, oneshot::Receiver<Dispatched>) {
+        let (tx, rx) = oneshot::channel();
+        self.next_id += 1;
+        let parked = Reserved {
+            activities: activities.to_vec(),
+            worker: worker.to_string(),
+            tx,
+        };
+        self.waiting.push_back((self.next_id, parked));
+        (self.next_id, rx)
+    }
+
+    /// Takes the poll back; false when a start reserved it meanwhile.
+    pub fn unpark(&mut self, id: u64) -> bool {
+        let before = self.waiting.len();
+        self.waiting.retain(|(i, _)| *i != id);
+        self.waiting.len() < before
+    }
+
+    /// The longest-waiting poll that is still there.
+    pub fn reserve(&mut self) -> Option<Reserved> {
+        while let Some((_, parked)) = self.waiting.pop_front() {
+            if !parked.tx.is_closed() {
+                return Some(parked);
+            }
+        }
+        None
+    }
+
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// This node stopped leading: every parked poll looks again (and is
+    /// told where the leader is).
+    pub fn clear(&mut self) {
+        self.waiting.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_waiting_live_poll_is_reserved_first() {
+        let mut parked = ParkedPollers::default();
+        let (a, rx_a) = parked.park(&["x".into()], "w-a");
+        let (_, rx_b) = parked.park(&["y".into()], "w-b");
+        let (_, _rx_c) = parked.park(&["z".into()], "w-c");
+        drop(rx_a); // a's client left
+        let _ = a;
+        let first = parked.reserve().expect("b is waiting");
+        assert_eq!(first.worker, "w-b");
+        drop(first); // nothing was ready: b's receiver sees the sender gone
+        assert!(rx_b.blocking_recv().is_err());
+        assert_eq!(parked.reserve().map(|r| r.worker), Some("w-c".into()));
+        assert!(parked.reserve().is_none());
+    }
+
+    #[test]
+    fn a_reserved_poll_cannot_be_unparked() {
+        let mut parked = ParkedPollers::default();
+        let (a, _rx_a) = parked.park(&["x".into()], "w-a");
+        let (b, _rx_b) = parked.park(&["x".into()], "w-b");
+        assert!(parked.unpark(b), "b was still parked");
+        let reserved = parked.reserve().expect("a");
+        assert!(!parked.unpark(a), "a start holds a");
+        drop(reserved);
+    }
+}
