@@ -42,6 +42,8 @@ impl ParkedPollers {
         activities: &[String],
         worker: &str,
     ) -> (u64, oneshot::Receiver<Dispatched>) {
+        // Polls whose clients left (the RPC was dropped) go now.
+        self.waiting.retain(|(_, p)| !p.tx.is_closed());
         let (tx, rx) = oneshot::channel();
         self.next_id += 1;
         let parked = Reserved {
@@ -99,6 +101,11 @@ mod tests {
         assert!(rx_b.blocking_recv().is_err());
         assert_eq!(parked.reserve().map(|r| r.worker), Some("w-c".into()));
         assert!(parked.reserve().is_none());
+        // A poll whose client left is dropped when the next one parks.
+        let (_, rx_d) = parked.park(&["x".into()], "w-d");
+        drop(rx_d);
+        let (_, _rx_e) = parked.park(&["x".into()], "w-e");
+        assert_eq!(parked.len(), 1);
     }
 
     #[test]
