@@ -127,14 +127,21 @@ impl Scheduler {
         Some((epoch, self.parked().reserve()?))
     }
 
-    /// When `token` became ready here, for a task handed out by DispatchNext
-    /// (whether or not the driver has seen that apply's effects yet).
-    pub fn take_ready_at(&self, token: &str) -> Option<u64> {
-        let mut q = self.lock();
-        match q.where_is.get(token) {
-            Some((_, _, ready_at_us)) => Some(*ready_at_us),
-            None => q.left_ready_at.remove(token),
+    /// When a task that `DispatchNext` handed out became ready here: in the
+    /// same entry (whose commands carry `entry_ms`) it is that entry's apply;
+    /// else when the queue got it (whether or not the driver has seen this
+    /// apply's effects yet); else, ready since before this leader, when its
+    /// command was proposed (an upper bound on its wait).
+    pub fn ready_at_us(&self, task: &TaskEntry, entry_ms: u64, applied_at_us: u64) -> u64 {
+        if task.scheduled_ms == entry_ms {
+            return applied_at_us;
         }
+        let mut q = self.lock();
+        let queued = match q.where_is.get(&task.token) {
+            Some((_, _, ready_at_us)) => Some(*ready_at_us),
+            None => q.left_ready_at.remove(&task.token),
+        };
+        queued.unwrap_or(task.scheduled_ms * 1000)
     }
 
     /// The epoch this node drives in; `None` while it does not.

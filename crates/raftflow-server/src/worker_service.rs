@@ -63,15 +63,10 @@ impl WorkerServiceImpl {
         }
         match (results.next(), next) {
             (Some(CommandResult::Dispatched { task }), Some((_, epoch))) => {
-                // Made ready by this very report, or queued since an earlier
-                // apply (when the leader took over: since its command was
-                // proposed, an upper bound on its wait).
-                let ready_at_us = if task.scheduled_ms == report_ms {
-                    applied.applied_at_us
-                } else {
-                    let queued = self.ctx.scheduler.take_ready_at(&task.token);
-                    queued.unwrap_or(task.scheduled_ms * 1000)
-                };
+                let ready_at_us =
+                    self.ctx
+                        .scheduler
+                        .ready_at_us(&task, report_ms, applied.applied_at_us);
                 Ok(Some(self.handed_out(task, epoch, ready_at_us)))
             }
             // Nothing ready, or the epoch ended meanwhile: the worker polls.

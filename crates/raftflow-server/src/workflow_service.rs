@@ -324,12 +324,8 @@ impl WorkflowService for WorkflowServiceImpl {
         if let (Some((epoch, poller)), Some(CommandResult::Dispatched { task })) =
             (reserved, results.next())
         {
-            let ready_at_us = if task.scheduled_ms == now {
-                applied.applied_at_us
-            } else {
-                let queued = self.ctx.scheduler.take_ready_at(&task.token);
-                queued.unwrap_or(task.scheduled_ms * 1000)
-            };
+            let scheduler = &self.ctx.scheduler;
+            let ready_at_us = scheduler.ready_at_us(&task, now, applied.applied_at_us);
             let token = task.token.clone();
             let dispatched = Dispatched {
                 task,
