@@ -129,7 +129,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
 
     let records = recorder.records();
     let mut figures = Figures {
-        offered,
+        // The load's starts, and the fresh one after healing.
+        offered: offered + 1,
         ..Figures::default()
     };
     let mut violations = check::check(&records, &observed, &run_id, &mut figures);
