@@ -133,15 +133,15 @@ impl Scheduler {
     /// apply's effects yet); else, ready since before this leader, when its
     /// command was proposed (an upper bound on its wait).
     pub fn ready_at_us(&self, task: &TaskEntry, entry_ms: u64, applied_at_us: u64) -> u64 {
+        let mut q = self.lock();
+        // Taken out in every case, so the map holds only tasks that ended
+        // while waiting (and the few a handler read before the driver).
+        let left = q.left_ready_at.remove(&task.token);
         if task.scheduled_ms == entry_ms {
             return applied_at_us;
         }
-        let mut q = self.lock();
-        let queued = match q.where_is.get(&task.token) {
-            Some((_, _, ready_at_us)) => Some(*ready_at_us),
-            None => q.left_ready_at.remove(&task.token),
-        };
-        queued.unwrap_or(task.scheduled_ms * 1000)
+        let queued = q.where_is.get(&task.token).map(|(_, _, at)| *at);
+        queued.or(left).unwrap_or(task.scheduled_ms * 1000)
     }
 
     /// The epoch this node drives in; `None` while it does not.
@@ -357,6 +357,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     let quorum_limit_ms = ctx.config.raft.election_timeout_max_ms;
     let mut metrics = ctx.raft.metrics();
     let mut last_purge = 0u64;
+    let mut last_sweep = 0u64;
     loop {
         let next_timer = ctx.scheduler.lock().timers.first().map(|t| t.0);
         let sleep_ms = next_timer.map_or(100, |at| at.saturating_sub(now_ms()).min(100));
@@ -380,12 +381,15 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             }));
         }
         fire_due_timers(ctx);
-        let stale_us = raftflow_store::hub::now_us().saturating_sub(60_000_000);
-        ctx.scheduler
-            .lock()
-            .left_ready_at
-            .retain(|_, at| *at > stale_us);
         let now = now_ms();
+        if now.saturating_sub(last_sweep) > 1_000 {
+            last_sweep = now;
+            let stale_us = (now * 1000).saturating_sub(60_000_000);
+            ctx.scheduler
+                .lock()
+                .left_ready_at
+                .retain(|_, at| *at > stale_us);
+        }
         if now.saturating_sub(last_purge) > 60_000 {
             last_purge = now;
             let before_ms = now.saturating_sub(ctx.config.scheduler.retention_hours * 3_600_000);
