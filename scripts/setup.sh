@@ -3,8 +3,11 @@
 # RocksDB's bindings (Debian/Ubuntu, as root). Safe to run again.
 set -euo pipefail
 
+# libclang itself (libclang.so*, libclang-14.so*), not libclang-cpp, which
+# some images ship alone and bindgen cannot use.
 have_libclang() {
-  ldconfig -p 2>/dev/null | grep -q 'libclang' || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1
+  ldconfig -p 2>/dev/null | grep -Eq 'libclang(-[0-9][0-9.]*)?\.so' ||
+    ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1
 }
 
 if ! command -v cargo >/dev/null 2>&1; then
