@@ -282,6 +282,13 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     );
     family(
         out,
+        "raftflow_watch_streams",
+        "gauge",
+        "WatchExecution streams open on this node.",
+    );
+    let _ = writeln!(out, "raftflow_watch_streams {}", ctx.reader.watch_streams());
+    family(
+        out,
         "raftflow_storage_bytes",
         "gauge",
         "Bytes of this node's data directory on disk.",

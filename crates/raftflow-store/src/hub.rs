@@ -78,7 +78,7 @@ impl Hub {
         watchers.values().flatten().for_each(|n| n.notify_one());
     }
 
-    /// How many watch registrations are open (for tests).
+    /// How many watch registrations are open.
     pub fn watchers(&self) -> usize {
         let watchers = self.watchers.lock().expect("hub lock poisoned");
         watchers.values().map(Vec::len).sum()

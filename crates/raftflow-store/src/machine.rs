@@ -179,6 +179,11 @@ impl StateReader {
         ExecutionWatch::register(self.hub.clone(), execution_id)
     }
 
+    /// How many execution watches are registered (open watch streams).
+    pub fn watch_streams(&self) -> usize {
+        self.hub.watchers()
+    }
+
     /// The current leader epoch, as applied here.
     pub fn epoch(&self) -> u64 {
         self.machine

@@ -115,3 +115,68 @@ async fn metrics_move_when_a_workflow_runs_and_health_endpoints_answer() {
     );
     cluster.shutdown().await;
 }
+
+/// Polls `/metrics` on `addr` until `line` is there, or fails at the deadline.
+async fn wait_for_metric(addr: std::net::SocketAddr, line: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let body = get(addr, "/metrics").await.1;
+        if body.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no `{line}` in:\n{body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A watch on an execution that will not change for a long time must not
+/// outlive its client: the stream's task waits for the execution *or* the
+/// client, and its registration (the gauge) goes when the client does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_stream_is_released_as_soon_as_its_client_leaves() {
+    use futures::StreamExt;
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let client = cluster.client();
+    let waits = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:nobody-polls", "End": true}}}"#;
+    client
+        .create_state_machine("waits", waits, "")
+        .await
+        .unwrap();
+    let started = client
+        .start_execution("waits", Some("w-1"), "{}")
+        .await
+        .unwrap();
+
+    let node = cluster.node(leader);
+    let addr = node.http_addr.expect("the test cluster serves HTTP");
+    wait_for_metric(addr, "raftflow_watch_streams 0").await;
+    let mut raw = raftflow_client::proto::workflow_service_client::WorkflowServiceClient::connect(
+        format!("http://{}", node.api_addr),
+    )
+    .await
+    .unwrap();
+    let request = raftflow_client::proto::WatchExecutionRequest {
+        execution_id: started.execution_id.clone(),
+        after_event_id: 0,
+    };
+    let mut stream = raw.watch_execution(request).await.unwrap().into_inner();
+    let first = stream
+        .next()
+        .await
+        .expect("an event")
+        .expect("not an error");
+    assert_eq!(first.r#type, "ExecutionStarted");
+    wait_for_metric(addr, "raftflow_watch_streams 1").await;
+
+    // The client leaves; the execution stays RUNNING (nobody polls).
+    drop(stream);
+    drop(raw);
+    wait_for_metric(addr, "raftflow_watch_streams 0").await;
+    let described = client
+        .describe_execution(&started.execution_id)
+        .await
+        .unwrap();
+    assert_eq!(described.status, "RUNNING");
+    cluster.shutdown().await;
+}
