@@ -89,8 +89,12 @@ impl Client {
             worker: worker.into(),
             timeout_ms,
         };
+        // Retried like an idempotent call: a poll lost in flight may have
+        // taken a task whose reply never came, and that task waits for its
+        // lease whether or not we poll again, so polling again at once (on
+        // the next leader, in a failover) loses nothing and finds work sooner.
         let reply = self
-            .on_leader(false, |ch| {
+            .on_leader(true, |ch| {
                 let req = req.clone();
                 async move {
                     worker_client(ch)

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::error::WriteError;
 use crate::raft_service::Raft;
+use crate::scheduler::TAKEOVER_WAIT;
 
 const QUEUE_CAPACITY: usize = 16 * 1024;
 const IN_FLIGHT: usize = 4;
@@ -127,7 +128,19 @@ async fn write_batch(raft: &Raft, batch: Vec<Proposal>, timeout: Duration) {
         replies.push((proposal.commands.len(), proposal.reply));
         commands.extend(proposal.commands);
     }
-    let outcome = tokio::time::timeout(timeout, raft.client_write(Envelope::V1(commands))).await;
+    let write = async {
+        // Mid-election no node takes writes and a follower knows nobody to
+        // send them to: wait for the vote's outcome (briefly) instead of
+        // answering "no leader", so that the caller is redirected, or
+        // served here, as soon as there is a leader.
+        if raft.metrics().borrow().current_leader.is_none() {
+            let mut metrics = raft.metrics();
+            let elected = metrics.wait_for(|m| m.current_leader.is_some());
+            let _ = tokio::time::timeout(TAKEOVER_WAIT, elected).await;
+        }
+        raft.client_write(Envelope::V1(commands)).await
+    };
+    let outcome = tokio::time::timeout(timeout, write).await;
     let results: Result<(Vec<CommandResult>, u64), WriteError> = match outcome {
         Err(_) => Err(WriteError::Timeout {
             timeout_ms: timeout.as_millis() as u64,

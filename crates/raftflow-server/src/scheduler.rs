@@ -24,6 +24,10 @@ use crate::error::{ApiError, WriteError};
 use crate::node::NodeContext;
 use crate::parked::{ParkedPollers, Reserved};
 
+/// How long a poll that reached a node without a driver waits for a takeover
+/// or a leader to redirect to (an election here takes ~0.3-2 s).
+pub(crate) const TAKEOVER_WAIT: Duration = Duration::from_millis(500);
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -177,16 +181,21 @@ impl Scheduler {
         timeout: Duration,
     ) -> Result<Option<Dispatched>, ApiError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let takeover_deadline = deadline.min(tokio::time::Instant::now() + TAKEOVER_WAIT);
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (epoch, task) = {
+            let taken = {
                 let mut q = self.lock();
-                let Some(epoch) = q.epoch else {
-                    return Err(not_leader(ctx));
-                };
-                (epoch, q.take(activities))
+                let epoch = q.epoch;
+                epoch.map(|epoch| (epoch, q.take(activities)))
+            };
+            let Some((epoch, task)) = taken else {
+                if self.await_takeover(ctx, notified, takeover_deadline).await {
+                    continue;
+                }
+                return Err(not_leader(ctx));
             };
             if let Some((task, ready_at_us)) = task {
                 let command = Command::TaskDispatched {
@@ -240,6 +249,31 @@ impl Scheduler {
             }
             if deadline_passed {
                 return Ok(None);
+            }
+        }
+    }
+
+    /// This node does not drive. When no other node is known to lead (an
+    /// election is running) or this node was just elected (its epoch is not
+    /// committed yet), the answer is milliseconds away: wait for it rather
+    /// than send the worker off with "no leader" to back off and come back.
+    /// Returns true once this node drives, false to redirect (another node
+    /// leads, or the wait ran out).
+    async fn await_takeover(
+        &self,
+        ctx: &NodeContext,
+        mut notified: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+        until: tokio::time::Instant,
+    ) -> bool {
+        let mut metrics = ctx.raft.metrics();
+        loop {
+            if ctx.leader().is_some_and(|(id, _)| id != ctx.id) {
+                return false;
+            }
+            tokio::select! {
+                () = &mut notified => return true, // the driver started or stopped: look again
+                changed = metrics.changed() => if changed.is_err() { return false },
+                () = tokio::time::sleep_until(until) => return false,
             }
         }
     }
