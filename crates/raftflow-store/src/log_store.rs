@@ -3,7 +3,8 @@
 //! Votes, truncations and purges are synced writes issued from a blocking
 //! thread and awaited before the method returns. Appends are written at once
 //! and reported flushed by the WAL sync thread after the fsync that covers
-//! them (wal_sync.rs): several appends share one fsync.
+//! them (wal_sync.rs), off the tokio workers. openraft 0.9.25 awaits each
+//! flush before its next command, so appends do not share an fsync yet.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
