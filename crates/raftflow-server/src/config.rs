@@ -108,6 +108,10 @@ pub struct FaultInjection {
     /// same execution is open, instead of refusing it: a repeated report is
     /// then applied twice (it breaks promise 4 of docs/guarantees.md).
     pub accept_any_attempt: bool,
+    /// Hold a newly elected leader this long before it takes over (barrier,
+    /// epoch, queues), so that a test can send work into the window in which
+    /// a node leads but does not drive yet. 0 (off) in production.
+    pub takeover_delay_ms: u64,
 }
 
 /// How the leader runs workflows.

@@ -162,6 +162,13 @@ impl NodeHandle {
                 "fault_injection.accept_any_attempt is ON: this node applies stale task reports (chaos checker self-test only)"
             );
         }
+        if config.fault_injection.takeover_delay_ms > 0 {
+            tracing::warn!(
+                node = config.id,
+                delay_ms = config.fault_injection.takeover_delay_ms,
+                "fault_injection.takeover_delay_ms is set: this node takes over late after an election (tests only)"
+            );
+        }
         tokio::spawn(crate::scheduler::run(context.clone()));
         tokio::spawn(crate::snapshot_policy::run(
             raft.clone(),

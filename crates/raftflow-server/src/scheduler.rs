@@ -345,6 +345,10 @@ pub async fn run(ctx: NodeContext) {
 }
 
 async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
+    let delay_ms = ctx.config.fault_injection.takeover_delay_ms;
+    if delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    }
     crate::cluster_service::linearizable_barrier(ctx).await?;
     let mut effects = ctx.reader.subscribe_effects();
     let epoch = match ctx

@@ -183,3 +183,42 @@ async fn a_voter_without_a_majority_does_not_raise_its_term() {
         .expect("the cluster commits again");
     cluster.shutdown().await;
 }
+
+/// A poll that reaches a node which leads but has not taken over yet (its
+/// epoch is not committed) waits for the takeover and gets the task, instead
+/// of being refused with "no leader" and left to back off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poll_sent_while_the_new_leader_takes_over_waits_for_it() {
+    let cluster = TestCluster::start(1, |c| c.fault_injection.takeover_delay_ms = 300).await;
+    cluster.wait_leader(Duration::from_secs(20)).await;
+    let client = cluster.client();
+    let one_task = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:early", "End": true}}}"#;
+    client
+        .create_state_machine("early", one_task, "")
+        .await
+        .unwrap();
+    let started = client
+        .start_execution("early", Some("e-1"), "{}")
+        .await
+        .unwrap();
+
+    // A raw call: the client library would retry a refusal and hide it.
+    let mut raw = raftflow_client::proto::worker_service_client::WorkerServiceClient::connect(
+        format!("http://{}", cluster.node(1).api_addr),
+    )
+    .await
+    .unwrap();
+    let request = raftflow_client::proto::PollTaskRequest {
+        activities: vec!["early".into()],
+        worker: "early-worker".into(),
+        timeout_ms: 5_000,
+    };
+    let task = raw
+        .poll_task(request)
+        .await
+        .expect("held until the takeover, not refused")
+        .into_inner();
+    assert_eq!(task.execution_id, started.execution_id);
+    assert!(task.epoch > 0, "handed out under the new epoch");
+    cluster.shutdown().await;
+}
