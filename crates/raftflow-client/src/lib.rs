@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
 use raftflow_proto::v1::{
     AddLearnerRequest, MembershipReply, NodeStatus, ProbeReply, ProbeRequest, ReadProbeReply,
-    ReadProbeRequest, StatusRequest,
+    ReadProbeRequest, StatusRequest, UpgradeApplyVersionReply, UpgradeApplyVersionRequest,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -273,6 +273,21 @@ impl Client {
                     .await
                     .map(|r| r.into_inner())
             }
+        })
+        .await
+    }
+
+    /// Raises the apply version to `version` (0: the highest every member
+    /// supports). Safe to retry: raising to the active version changes nothing.
+    pub async fn upgrade_apply_version(
+        &self,
+        version: u32,
+    ) -> Result<UpgradeApplyVersionReply, ClientError> {
+        self.on_leader(true, |channel| async move {
+            ClusterServiceClient::new(channel)
+                .upgrade_apply_version(UpgradeApplyVersionRequest { version })
+                .await
+                .map(|r| r.into_inner())
         })
         .await
     }

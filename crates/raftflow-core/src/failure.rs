@@ -38,7 +38,8 @@ impl Execution {
                 active.retries[index] += 1;
                 let timer = self.arm(
                     ctx,
-                    ctx.now_ms + delay_ms.1,
+                    // Saturates: a delay past the clock's end never fires.
+                    ctx.now_ms.saturating_add(delay_ms.1),
                     TimerPurpose::Backoff { frame },
                     None,
                 );

@@ -10,6 +10,7 @@
 //! with each command, so every replica that applies the same commands reaches
 //! the same state and emits the same actions.
 
+pub mod bounds;
 pub mod choice;
 pub mod dataflow;
 pub mod definition;

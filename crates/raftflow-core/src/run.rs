@@ -85,7 +85,15 @@ impl Execution {
         };
         exec.event(&ctx, "ExecutionStarted", json!({"input": input}));
         if let Some(t) = def.timeout_seconds {
-            exec.arm(&mut ctx, now_ms + t * 1000, TimerPurpose::Execution, None);
+            match crate::bounds::deadline_ms(now_ms, t, "the execution's TimeoutSeconds") {
+                Ok(at) => {
+                    exec.arm(&mut ctx, at, TimerPurpose::Execution, None);
+                }
+                Err(failure) => {
+                    exec.finish(&mut ctx, Status::Failed, None, Some(failure));
+                    return (exec, ctx.actions);
+                }
+            }
         }
         let root = exec.new_frame(Vec::new(), None, None);
         exec.enter(def, &mut ctx, root, &def.start_at.clone(), input);

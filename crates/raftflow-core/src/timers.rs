@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::bounds::deadline_ms;
 use crate::dataflow::seconds;
 use crate::definition::{StateKind, StateMachine, WaitFor};
 use crate::eval::{render, Failure, Scope};
@@ -23,7 +24,7 @@ impl Execution {
         }
         let timer = self.arm(
             ctx,
-            ctx.now_ms + hb,
+            ctx.now_ms.saturating_add(hb),
             TimerPurpose::Heartbeat,
             Some(token.to_string()),
         );
@@ -76,8 +77,15 @@ impl Execution {
             (None, None, false) => self.default_task_timeout_s,
             _ => timeout_s,
         };
+        // Checked: a number too large for the clock fails the state.
+        let timeout_at_ms = timeout_s.map(|s| deadline_ms(ctx.now_ms, s, "TimeoutSeconds"));
+        let heartbeat_ms = heartbeat_s.map(|s| deadline_ms(0, s, "HeartbeatSeconds"));
+        let (timeout_at_ms, heartbeat_ms) =
+            match (timeout_at_ms.transpose(), heartbeat_ms.transpose()) {
+                (Ok(t), Ok(h)) => (t, h),
+                (Err(f), _) | (_, Err(f)) => return self.state_failed(def, ctx, frame, f),
+            };
         self.event(ctx, "ActivityScheduled", json!({"name": active.name, "resource": activity.resource, "input": input, "timeoutInSeconds": timeout_s, "heartbeatInSeconds": heartbeat_s}));
-        let timeout_at_ms = timeout_s.map(|s| ctx.now_ms + s * 1000);
         let timeout_timer = timeout_at_ms
             .map(|at| self.arm(ctx, at, TimerPurpose::TaskTimeout, Some(token.clone())));
         self.tasks.insert(
@@ -86,7 +94,7 @@ impl Execution {
                 frame,
                 attempt,
                 started: false,
-                heartbeat_ms: heartbeat_s.map(|s| s * 1000),
+                heartbeat_ms,
                 heartbeat_timer: None,
                 timeout_timer,
             },
@@ -183,9 +191,9 @@ impl Execution {
 pub(crate) fn wait_until(wait: &WaitFor, input: &Value, now_ms: u64) -> Result<u64, Failure> {
     let ts_ms = |s: &str| crate::time::parse_timestamp(s).map(|ns| (ns / 1_000_000).max(0) as u64);
     match wait {
-        WaitFor::Seconds(s) => Ok(now_ms + s * 1000),
+        WaitFor::Seconds(s) => deadline_ms(now_ms, *s, "Wait Seconds"),
         WaitFor::SecondsPath(p) => match p.select(input).and_then(|v| v.as_u64()) {
-            Some(s) => Ok(now_ms + s * 1000),
+            Some(s) => deadline_ms(now_ms, s, "Wait SecondsPath"),
             None => Err(Failure::new(
                 "States.Runtime",
                 format!("SecondsPath {} does not name a non-negative integer", p.raw),

@@ -8,7 +8,8 @@ use openraft::ServerState;
 use raftflow_proto::v1::cluster_service_server::ClusterService;
 use raftflow_proto::v1::{
     AddLearnerRequest, ChangeMembershipRequest, Member, MembershipReply, NodeStatus, ProbeReply,
-    ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest,
+    ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest, UpgradeApplyVersionReply,
+    UpgradeApplyVersionRequest,
 };
 use raftflow_store::{Command, CommandResult, NodeInfo};
 use tonic::{Request, Response, Status};
@@ -93,6 +94,7 @@ impl ClusterService for ClusterServiceImpl {
         request: Request<StatusRequest>,
     ) -> Result<Response<NodeStatus>, Status> {
         let metrics = self.ctx.raft.metrics().borrow().clone();
+        let (apply_version, supported) = self.ctx.reader.apply_versions();
         let leader = self.ctx.leader();
         let leader_id = leader.as_ref().map_or(0, |(id, _)| *id);
         let leader_api_addr = leader.and_then(|(_, addr)| addr).unwrap_or_default();
@@ -120,7 +122,21 @@ impl ClusterService for ClusterServiceImpl {
             state_digest,
             snapshot_index: metrics.snapshot.map_or(0, |l| l.index),
             purged_index: metrics.purged.map_or(0, |l| l.index),
+            apply_version,
+            apply_version_min: supported.min,
+            apply_version_max: supported.max,
+            store_format: raftflow_store::version::STORE_FORMAT,
         }))
+    }
+
+    async fn upgrade_apply_version(
+        &self,
+        request: Request<UpgradeApplyVersionRequest>,
+    ) -> Result<Response<UpgradeApplyVersionReply>, Status> {
+        let version = request.into_inner().version;
+        Ok(Response::new(
+            crate::upgrade::upgrade(&self.ctx, version).await?,
+        ))
     }
 
     async fn add_learner(

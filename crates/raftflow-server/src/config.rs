@@ -112,6 +112,9 @@ pub struct FaultInjection {
     /// epoch, queues), so that a test can send work into the window in which
     /// a node leads but does not drive yet. 0 (off) in production.
     pub takeover_delay_ms: u64,
+    /// Follow apply versions up to this one only, as an older release
+    /// would (mixed-version tests). 0 (off): the binary's whole range.
+    pub max_apply_version: u32,
 }
 
 /// How the leader runs workflows.

@@ -27,6 +27,7 @@ pub mod proposer;
 pub mod raft_service;
 pub mod scheduler;
 mod snapshot_policy;
+mod upgrade;
 pub mod watch;
 pub mod worker_service;
 pub mod workflow_service;

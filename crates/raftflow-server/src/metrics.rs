@@ -287,6 +287,24 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         "WatchExecution streams open on this node.",
     );
     let _ = writeln!(out, "raftflow_watch_streams {}", ctx.reader.watch_streams());
+    let (active, supported) = ctx.reader.apply_versions();
+    family(
+        out,
+        "raftflow_apply_version",
+        "gauge",
+        "The apply version: active (replicated) and the range this binary supports.",
+    );
+    let _ = writeln!(out, "raftflow_apply_version{{kind=\"active\"}} {active}");
+    let _ = writeln!(
+        out,
+        "raftflow_apply_version{{kind=\"min\"}} {}",
+        supported.min
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_apply_version{{kind=\"max\"}} {}",
+        supported.max
+    );
     family(
         out,
         "raftflow_storage_bytes",

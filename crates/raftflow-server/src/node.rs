@@ -115,9 +115,14 @@ impl NodeHandle {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let opened = tokio::task::spawn_blocking(move || raftflow_store::open(&path))
-            .await
-            .map_err(|e| NodeError::Raft(e.to_string()))?;
+        let supported = match config.fault_injection.max_apply_version {
+            0 => raftflow_store::version::Supported::BINARY,
+            max => raftflow_store::version::Supported::capped(max),
+        };
+        let opened =
+            tokio::task::spawn_blocking(move || raftflow_store::open_supporting(&path, supported))
+                .await
+                .map_err(|e| NodeError::Raft(e.to_string()))?;
         let (mut log_store, state_machine) = opened.map_err(|e| NodeError::Store {
             path: config.data_dir.display().to_string(),
             message: e.to_string(),
@@ -160,6 +165,13 @@ impl NodeHandle {
             tracing::warn!(
                 node = config.id,
                 "fault_injection.accept_any_attempt is ON: this node applies stale task reports (chaos checker self-test only)"
+            );
+        }
+        if config.fault_injection.max_apply_version > 0 {
+            tracing::warn!(
+                node = config.id,
+                max = config.fault_injection.max_apply_version,
+                "fault_injection.max_apply_version is set: this node follows older apply versions only (tests only)"
             );
         }
         if config.fault_injection.takeover_delay_ms > 0 {

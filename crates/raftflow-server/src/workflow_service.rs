@@ -156,7 +156,7 @@ impl WorkflowService for WorkflowServiceImpl {
         let req = request.into_inner();
         check_name("the state machine name", &req.name)?;
         self.check_json("definition", &req.definition)?;
-        if let Err(diagnostics) = raftflow_core::parse_definition(&req.definition) {
+        if let Err(diagnostics) = raftflow_core::bounds::parse_checked(&req.definition) {
             let text: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
             return Err(ApiError::InvalidArgument(format!(
                 "the definition is not valid:\n{}",
@@ -187,7 +187,7 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<ValidateRequest>,
     ) -> Result<Response<ValidateReply>, Status> {
         let req = request.into_inner();
-        let diagnostics = match raftflow_core::parse_definition(&req.definition) {
+        let diagnostics = match raftflow_core::bounds::parse_checked(&req.definition) {
             Ok(_) => Vec::new(),
             Err(d) => d
                 .into_iter()

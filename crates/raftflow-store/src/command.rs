@@ -105,6 +105,9 @@ pub enum Command {
         now_ms: u64,
         after_report: bool,
     },
+    /// Raises the active apply version (version.rs). Proposed only after
+    /// every member reported that its binary supports `version`.
+    SetApplyVersion { version: u32 },
 }
 
 /// One result per command of the envelope, in the same order.
@@ -151,6 +154,12 @@ pub enum CommandResult {
     },
     /// `DispatchNext` found no ready task (or the report before it was refused).
     NothingReady,
+    /// The apply version now active; `log_index` is the entry that raised
+    /// it (0 when it was already active).
+    ApplyVersion {
+        version: u32,
+        log_index: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

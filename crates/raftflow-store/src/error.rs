@@ -18,6 +18,10 @@ pub enum StoreError {
     SnapshotFile { path: String, message: String },
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// Data written by a newer release than this binary (a store format or
+    /// an apply version): the message says which, and what to run instead.
+    #[error("{0}")]
+    NewerFormat(String),
 }
 
 impl StoreError {

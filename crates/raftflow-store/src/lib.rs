@@ -13,6 +13,13 @@
 //! One RocksDB instance means one write-ahead log: after a crash the three
 //! column families are prefix-consistent, and a synced log write also makes
 //! every earlier state-machine write durable.
+//!
+//! **Versions** (version.rs): apply follows the committed apply version,
+//! never the binary. A change to what apply accepts, rejects, computes or
+//! writes goes behind a new version; only an entry that panicked under an
+//! older binary may become a deterministic result without one. Stored
+//! definitions are re-read leniently. The data directory's own layout has a
+//! store format, migrated on open; a newer one is refused.
 
 pub mod codec;
 pub mod command;
@@ -25,6 +32,7 @@ pub mod snapshot_file;
 mod snapshots;
 pub mod state_machine;
 pub mod types;
+pub mod version;
 mod wal_sync;
 pub mod workflow;
 
@@ -41,8 +49,19 @@ pub use workflow::Effect;
 /// Opens (or creates) the node's RocksDB at `path` and returns both halves of
 /// the openraft storage plus a read handle on the applied state.
 pub fn open(path: &std::path::Path) -> Result<(LogStore, StateMachineStore), StoreError> {
+    open_supporting(path, version::Supported::BINARY)
+}
+
+/// `open`, for a node that applies only the apply versions of `supported`
+/// (a test acting as an older release). The data directory's format is
+/// checked and migrated first: a newer one is refused before anything else.
+pub fn open_supporting(
+    path: &std::path::Path,
+    supported: version::Supported,
+) -> Result<(LogStore, StateMachineStore), StoreError> {
     let db = Db::open(path)?;
+    version::open_format(&db)?;
     let log = LogStore::new(db.clone());
-    let sm = StateMachineStore::open(db)?;
+    let sm = StateMachineStore::open_supporting(db, supported)?;
     Ok((log, sm))
 }

@@ -64,7 +64,11 @@ impl LogStore {
             if end_inclusive.is_some_and(|end| index > end) {
                 break;
             }
-            let entry: Entry = decode(&value)?;
+            let entry: Entry = decode(&value).map_err(|e| {
+                StoreError::Decode(format!(
+                    "log entry {index} (an entry from a newer raftflow, or damage): {e}"
+                ))
+            })?;
             assert_eq!(
                 entry.log_id.index, index,
                 "log entry stored under a foreign index"

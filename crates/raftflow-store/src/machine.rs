@@ -18,6 +18,7 @@ use crate::db::{Db, CF_SM};
 use crate::error::StoreError;
 use crate::hub::{AppliedEffects, ExecutionWatch, Hub};
 use crate::types::{LogId, StoredMembership};
+use crate::version::Supported;
 use crate::workflow::Workflows;
 
 /// Keys of the state machine's own bookkeeping; they sort before every table.
@@ -35,12 +36,14 @@ pub struct Machine {
     pub applied: Option<LogId>,
     pub membership: StoredMembership,
     pub workflows: Workflows,
+    /// The apply versions this node can follow (not replicated state).
+    pub supported: Supported,
 }
 
 impl Machine {
     /// Rebuilds the in-memory part from the tables, after a restart or a
     /// snapshot install.
-    pub fn load(db: &Db) -> Result<Self, StoreError> {
+    pub fn load(db: &Db, supported: Supported) -> Result<Self, StoreError> {
         let applied: Option<LogId> = db
             .get(CF_SM, KEY_APPLIED)?
             .map(|b| decode::<Option<LogId>>(&b))
@@ -52,10 +55,12 @@ impl Machine {
             .transpose()?
             .unwrap_or_default();
         let workflows = Workflows::load(db)?;
+        supported.check(workflows.apply_version)?;
         Ok(Self {
             applied,
             membership,
             workflows,
+            supported,
         })
     }
 
@@ -108,8 +113,37 @@ impl Machine {
                     log_index: log_id.index,
                 })
             }
+            Command::SetApplyVersion { version } => self.set_apply_version(*version, log_id.index),
             other => self.workflows.apply(db, other),
         }
+    }
+
+    /// Raises the rules every later entry is applied by. A node that cannot
+    /// follow them stops here (an error, not a result), before applying
+    /// anything under rules it does not know; the others go on.
+    fn set_apply_version(&mut self, version: u32, index: u64) -> Result<CommandResult, StoreError> {
+        let active = self.workflows.apply_version;
+        if version < active {
+            return Ok(CommandResult::Rejected {
+                code: crate::Reject::FailedPrecondition,
+                message: format!(
+                    "the apply version is {active} and never goes down (asked for {version})"
+                ),
+            });
+        }
+        if version == active {
+            return Ok(CommandResult::ApplyVersion {
+                version,
+                log_index: 0,
+            });
+        }
+        self.supported.check(version)?;
+        self.workflows.set_apply_version(version)?;
+        tracing::info!(from = active, to = version, "apply version raised");
+        Ok(CommandResult::ApplyVersion {
+            version,
+            log_index: index,
+        })
     }
 
     /// Records the applied position in the same batch as the commands, so
@@ -182,6 +216,13 @@ impl StateReader {
     /// How many execution watches are registered (open watch streams).
     pub fn watch_streams(&self) -> usize {
         self.hub.watchers()
+    }
+
+    /// The active apply version, as applied here, and the versions this
+    /// node supports.
+    pub fn apply_versions(&self) -> (u32, Supported) {
+        let m = self.machine.read().expect("state machine lock poisoned");
+        (m.workflows.apply_version, m.supported)
     }
 
     /// The current leader epoch, as applied here.

@@ -20,6 +20,8 @@ use tokio::io::{AsyncRead, AsyncSeek, AsyncWrite, ReadBuf};
 
 use crate::error::StoreError;
 
+/// The file format and its version: a new format is written only once the
+/// apply version that introduces it is active (version.rs).
 const MAGIC: &[u8] = b"raftflow-snapshot-v1\n";
 const END: u32 = u32::MAX;
 /// Buffer size for streaming a snapshot file in or out.
@@ -118,7 +120,15 @@ pub fn for_each_pair(
     let mut magic = vec![0u8; MAGIC.len()];
     read(&mut magic, &mut hasher)?;
     if magic != MAGIC {
-        return Err(corrupt(path, "not a raftflow snapshot (bad magic)"));
+        // The magic carries the file format's version (version.rs).
+        return Err(corrupt(
+            path,
+            if magic.starts_with(b"raftflow-snapshot-v") {
+                "written in a newer snapshot format than this binary reads (raftflow-snapshot-v1): run a newer raftflow"
+            } else {
+                "not a raftflow snapshot (bad magic)"
+            },
+        ));
     }
     let (mut key, mut value, mut pairs) = (Vec::new(), Vec::new(), 0u64);
     loop {

@@ -30,8 +30,6 @@ const KEY_CURRENT: &[u8] = b"snapshot_file";
 /// Set while a received snapshot replaces the tables; cleared in the same
 /// write that completes the install.
 const KEY_INSTALLING: &[u8] = b"installing_snapshot";
-/// Where versions before file snapshots kept the snapshot bytes inline.
-const KEY_LEGACY_INLINE: &[u8] = b"snapshot";
 const INSTALL_BATCH_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,11 +69,6 @@ impl Snapshots {
         if let Some(installing) = read::<StoredSnapshot>(db, KEY_INSTALLING)? {
             tracing::warn!(snapshot = %installing.meta.snapshot_id, "finishing an interrupted snapshot install");
             snapshots.replace_tables(db, installing)?;
-        }
-        if db.get(CF_META, KEY_LEGACY_INLINE)?.is_some() {
-            let mut batch = WriteBatch::default();
-            batch.delete_cf(db.cf(CF_META), KEY_LEGACY_INLINE);
-            db.write_synced(batch)?;
         }
         let current = read::<StoredSnapshot>(db, KEY_CURRENT)?.map(|s| s.file);
         // Nothing is being received yet: every other file is a leftover.
@@ -221,7 +214,7 @@ impl Snapshots {
         let name = stored.file.clone();
         let mut guard = machine.write().expect("state machine lock poisoned");
         self.replace_tables(db, stored)?;
-        *guard = Machine::load(db)?;
+        *guard = Machine::load(db, guard.supported)?;
         drop(guard);
         self.note_current(&self.path(&name), db.appended_bytes());
         self.remove_files_except(Some(&name))
@@ -314,6 +307,7 @@ fn file_name(meta: &SnapshotMeta) -> String {
 mod tests {
     use super::*;
     use crate::types::LogId;
+    use crate::version::Supported;
 
     fn pairs(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
         db.raw()
@@ -356,7 +350,7 @@ mod tests {
         let b = Db::open(&dir.path().join("b")).unwrap();
         put(&b, b"zz/not-in-the-snapshot", b"1");
         let snapshots = Snapshots::open(&b).unwrap();
-        let machine = RwLock::new(Machine::load(&b).unwrap());
+        let machine = RwLock::new(Machine::load(&b, Supported::BINARY).unwrap());
         snapshots
             .install(&b, &machine, meta.clone(), file.path())
             .unwrap();
@@ -375,7 +369,7 @@ mod tests {
         {
             let b = Db::open(&b_path).unwrap();
             let snapshots = Snapshots::open(&b).unwrap();
-            let machine = RwLock::new(Machine::load(&b).unwrap());
+            let machine = RwLock::new(Machine::load(&b, Supported::BINARY).unwrap());
             snapshots
                 .install(&b, &machine, meta.clone(), file.path())
                 .unwrap();
@@ -402,10 +396,18 @@ mod tests {
         let db = source(dir.path(), 10);
         let before = pairs(&db);
         let mut batch = WriteBatch::default();
-        batch.put_cf(db.cf(CF_META), KEY_LEGACY_INLINE, vec![7u8; 1000]);
+        batch.put_cf(
+            db.cf(CF_META),
+            crate::version::KEY_LEGACY_INLINE,
+            vec![7u8; 1000],
+        );
         db.write_synced(batch).unwrap();
+        crate::version::open_format(&db).unwrap();
         let snapshots = Snapshots::open(&db).unwrap();
-        assert!(db.get(CF_META, KEY_LEGACY_INLINE).unwrap().is_none());
+        assert!(db
+            .get(CF_META, crate::version::KEY_LEGACY_INLINE)
+            .unwrap()
+            .is_none());
         assert!(snapshots.current(&db).unwrap().is_none());
         assert_eq!(before, pairs(&db), "the tables are untouched");
         let (meta, _) = snapshots.build(&db).unwrap();
@@ -424,7 +426,7 @@ mod tests {
         let b = source(&dir.path().join("b"), 10);
         let before = pairs(&b);
         let snapshots = Snapshots::open(&b).unwrap();
-        let machine = RwLock::new(Machine::load(&b).unwrap());
+        let machine = RwLock::new(Machine::load(&b, Supported::BINARY).unwrap());
         let err = snapshots.install(&b, &machine, meta, &damaged).unwrap_err();
         assert!(err.to_string().contains("truncated"), "{err}");
         assert_eq!(before, pairs(&b));

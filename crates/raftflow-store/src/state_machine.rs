@@ -14,6 +14,7 @@ use crate::machine::{Machine, StateReader};
 use crate::snapshot_file::SnapshotFile;
 use crate::snapshots::Snapshots;
 use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::version::Supported;
 use crate::EnvelopeResult;
 
 #[derive(Clone)]
@@ -28,9 +29,15 @@ impl StateMachineStore {
     /// Opens the state machine, restoring its in-memory part from its tables:
     /// openraft 0.9 does not rebuild a state machine on start.
     pub fn open(db: Db) -> Result<Self, StoreError> {
+        Self::open_supporting(db, Supported::BINARY)
+    }
+
+    /// `open`, applying only the apply versions of `supported`; refuses a
+    /// state already past them.
+    pub fn open_supporting(db: Db, supported: Supported) -> Result<Self, StoreError> {
         // First: it may finish an install a crash interrupted.
         let snapshots = Arc::new(Snapshots::open(&db)?);
-        let machine = Machine::load(&db)?;
+        let machine = Machine::load(&db, supported)?;
         let hub = Arc::new(Hub::new(machine.applied.map_or(0, |l| l.index)));
         Ok(Self {
             db,

@@ -42,6 +42,14 @@ pub enum Command {
         #[arg(long, default_value = "cli")]
         key: String,
     },
+    /// Raise the apply version (the rules every node applies the log by),
+    /// once every member runs a binary that supports it. Until then a
+    /// rolling upgrade can be rolled back.
+    UpgradeVersion {
+        /// The version to raise to (default: the highest every member supports).
+        #[arg(long)]
+        to: Option<u32>,
+    },
 }
 
 pub async fn run(
@@ -86,6 +94,23 @@ pub async fn run(
             println!("membership changed at log index {}", reply.log_index);
             Ok(ExitCode::SUCCESS)
         }
+        Command::UpgradeVersion { to } => {
+            let reply = client.upgrade_apply_version(to.unwrap_or(0)).await?;
+            match format {
+                Format::Text if reply.log_index == 0 => {
+                    println!("apply version {} is already active", reply.active)
+                }
+                Format::Text => println!(
+                    "apply version raised from {} to {} at log index {}",
+                    reply.previous, reply.active, reply.log_index
+                ),
+                _ => println!(
+                    "{}",
+                    json!({"previous": reply.previous, "active": reply.active, "log_index": reply.log_index})
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Probe { key } => {
             let started = std::time::Instant::now();
             let reply = client.probe(&key, b"probe").await?;
@@ -110,9 +135,20 @@ fn status_json(url: &str, status: &Result<NodeStatus, tonic::Status>) -> serde_j
             "endpoint": url, "up": true, "id": s.id, "api_addr": s.api_addr, "raft_addr": s.raft_addr,
             "role": s.role, "term": s.term, "leader_id": s.leader_id, "last_log_index": s.last_log_index,
             "applied_index": s.applied_index, "snapshot_index": s.snapshot_index, "purged_index": s.purged_index,
-            "state_digest": s.state_digest,
+            "state_digest": s.state_digest, "apply_version": s.apply_version,
+            "apply_version_min": s.apply_version_min, "apply_version_max": s.apply_version_max,
+            "store_format": s.store_format,
         }),
         Err(e) => json!({"endpoint": url, "up": false, "error": e.message()}),
+    }
+}
+
+/// `2 (1..=2)`: the active apply version and the range the binary follows
+/// (a binary from before versions reports none: it follows 1 only).
+fn apply_versions(s: &NodeStatus) -> String {
+    match s.apply_version_max {
+        0 => "1 (1..=1)".into(),
+        max => format!("{} ({}..={max})", s.apply_version, s.apply_version_min),
     }
 }
 
@@ -144,6 +180,7 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                             },
                             s.last_log_index.to_string(),
                             s.applied_index.to_string(),
+                            apply_versions(s),
                         ];
                         if digest {
                             row.push(s.state_digest.chars().take(16).collect());
@@ -158,14 +195,21 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                         ];
                         row.extend(std::iter::repeat_n(
                             "-".to_string(),
-                            if digest { 5 } else { 4 },
+                            if digest { 6 } else { 5 },
                         ));
                         row
                     }
                 })
                 .collect();
             let mut header = vec![
-                "ID", "ADDRESS", "ROLE", "TERM", "LEADER", "LAST LOG", "APPLIED",
+                "ID",
+                "ADDRESS",
+                "ROLE",
+                "TERM",
+                "LEADER",
+                "LAST LOG",
+                "APPLIED",
+                "APPLY VERSION",
             ];
             if digest {
                 header.push("DIGEST");

@@ -15,8 +15,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use raftflow_core::bounds::parse_checked;
 use raftflow_core::local::{run_local, Answer};
-use raftflow_core::{parse_definition, Status};
+use raftflow_core::Status;
 use serde_json::{json, Value};
 
 use crate::output::Format;
@@ -86,7 +87,7 @@ fn run_command(command: &str, input: &Value) -> anyhow::Result<Answer> {
 pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.definition)
         .with_context(|| format!("reading {}", args.definition.display()))?;
-    let machine = match parse_definition(&text) {
+    let machine = match parse_checked(&text) {
         Ok(m) => m,
         Err(diagnostics) => {
             eprintln!(

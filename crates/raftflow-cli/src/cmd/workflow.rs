@@ -145,7 +145,7 @@ pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::R
                     return Ok(super::usage_error("give --definition FILE or --name NAME"))
                 }
             };
-            let machine = match raftflow_core::parse_definition(&text) {
+            let machine = match raftflow_core::bounds::parse_checked(&text) {
                 Ok(m) => m,
                 Err(d) => {
                     d.iter().for_each(|d| eprintln!("{d}"));
@@ -165,7 +165,7 @@ pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::R
 
 /// Validation needs no cluster: fall back to the engine in this binary.
 fn local_validate(text: &str) -> anyhow::Result<raftflow_client::proto::ValidateReply> {
-    let diagnostics = match raftflow_core::parse_definition(text) {
+    let diagnostics = match raftflow_core::bounds::parse_checked(text) {
         Ok(_) => Vec::new(),
         Err(d) => d
             .into_iter()

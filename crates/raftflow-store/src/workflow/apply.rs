@@ -29,7 +29,9 @@ impl Workflows {
         // prefers them); this command starts a new list.
         let made_ready_before = std::mem::take(&mut self.just_ready);
         match command {
-            Command::Probe { .. } => unreachable!("probes are applied by the machine"),
+            Command::Probe { .. } | Command::SetApplyVersion { .. } => {
+                unreachable!("the machine applies these itself")
+            }
             Command::BeginEpoch { .. } => {
                 self.epoch += 1;
                 let epoch = self.epoch;
@@ -179,11 +181,14 @@ impl Workflows {
         description: &str,
         now_ms: u64,
     ) -> Result<CommandResult, StoreError> {
-        if let Err(diagnostics) = raftflow_core::parse_definition(definition) {
-            let first = diagnostics
-                .first()
-                .map(|d| d.to_string())
-                .unwrap_or_default();
+        let diagnostics = match raftflow_core::parse_definition(definition) {
+            Err(diagnostics) => diagnostics,
+            // Apply version 2: Step Functions' bounds on numbers, which
+            // release 0.1.0 did not check (its entries replay unchanged).
+            Ok(def) if self.apply_version >= 2 => raftflow_core::bounds::check_bounds(&def),
+            Ok(_) => Vec::new(),
+        };
+        if let Some(first) = diagnostics.first() {
             return Ok(reject(
                 Reject::InvalidArgument,
                 format!(

@@ -58,6 +58,8 @@ pub struct Workflows {
     pub(crate) running: BTreeMap<String, Running>,
     pub(crate) epoch: u64,
     pub(crate) seq: u64,
+    /// The active apply version: which rules `apply` follows (version.rs).
+    pub(crate) apply_version: u32,
     /// This batch's writes: `None` deletes. Reads see them before RocksDB.
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     range_deletes: Vec<(Vec<u8>, Vec<u8>)>,
@@ -91,6 +93,7 @@ impl Workflows {
                 .unwrap_or(0))
         };
         w.epoch = get_u64(KEY_EPOCH)?;
+        w.apply_version = crate::version::stored_apply_version(db)?;
         w.seq = get_u64(KEY_SEQ)?;
         for (_, value) in scan(db, b"m/")? {
             let meta: StateMachineMeta = decode(&value)?;
@@ -111,6 +114,11 @@ impl Workflows {
             w.ready.insert(&task);
         }
         Ok(w)
+    }
+
+    pub(crate) fn set_apply_version(&mut self, version: u32) -> Result<(), StoreError> {
+        self.apply_version = version;
+        self.put(crate::version::KEY_APPLY_VERSION.to_vec(), &version)
     }
 
     fn get(&self, db: &Db, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

@@ -1,0 +1,295 @@
+//! Versions of what raftflow persists, and the committed apply version.
+//!
+//! ```text
+//!  store format   cf meta "format"          this node's data directory layout   node-local, migrated on open
+//!  apply version  cf sm  "\0apply_version"  the rules apply follows             replicated, raised by a command
+//!  log entries    Envelope::V1              the command encoding                 decided by the apply version
+//!  snapshot file  "raftflow-snapshot-v1"    the file layout                      decided by the apply version
+//! ```
+//!
+//! **The rule.** Apply behaves according to the active apply version, never
+//! according to the binary: a change to what apply accepts, rejects or
+//! computes, or to what it writes, goes behind a new version, so an entry
+//! replays the same on every node and every release. The only change allowed
+//! without a version is turning an entry that panicked under an older binary
+//! into a deterministic result: no replica ever applied it. Stored
+//! definitions are re-read leniently; stricter checks happen at the door.
+//! A version is raised by `Command::SetApplyVersion` only once every member
+//! runs a binary that supports it, and until then every node keeps writing
+//! the formats of the active version, so an older node can still read the
+//! leader's entries and snapshots (and an operator can still roll back).
+
+use rocksdb::WriteBatch;
+
+use crate::codec::{decode, encode};
+use crate::db::{Db, CF_META, CF_SM};
+use crate::error::StoreError;
+
+/// The oldest apply version this binary can apply: release 0.1.0's rules.
+pub const APPLY_VERSION_MIN: u32 = 1;
+/// The newest apply version this binary can apply.
+pub const APPLY_VERSION_MAX: u32 = 2;
+/// Where the active apply version is kept; absent means version 1, so the
+/// tables of release 0.1.0 (which has no such key) digest the same here.
+pub const KEY_APPLY_VERSION: &[u8] = b"\0apply_version";
+
+/// What each apply version changed, for `cluster status` and the docs.
+pub fn apply_version_change(version: u32) -> &'static str {
+    match version {
+        1 => "release 0.1.0's rules",
+        2 => "CreateStateMachine refused when a number exceeds Step Functions' bounds",
+        _ => "unknown to this binary",
+    }
+}
+
+/// This node's data-directory layout. 0: snapshots inline in cf meta (before
+/// file snapshots); 1: release 0.1.0 (file snapshots, no marker); 2: the
+/// marker below. Format 2 adds only the marker, so 0.1.0 still opens it.
+pub const STORE_FORMAT: u32 = 2;
+const KEY_FORMAT: &[u8] = b"format";
+/// Where format 0 kept the snapshot bytes inline.
+pub(crate) const KEY_LEGACY_INLINE: &[u8] = b"snapshot";
+
+/// Reads the data directory's format, refuses a newer one with one clear
+/// line, and migrates an older one step by step. Returns the format found.
+pub fn open_format(db: &Db) -> Result<u32, StoreError> {
+    let found = match db.get(CF_META, KEY_FORMAT)? {
+        Some(bytes) => decode::<u32>(&bytes)?,
+        None if db.get(CF_META, KEY_LEGACY_INLINE)?.is_some() => 0,
+        None => 1,
+    };
+    if found > STORE_FORMAT {
+        return Err(StoreError::NewerFormat(format!(
+            "written by a newer release (store format {found}; this binary reads formats up to {STORE_FORMAT}): run a newer raftflow"
+        )));
+    }
+    for from in found..STORE_FORMAT {
+        migrate(db, from)?;
+        tracing::info!(from, to = from + 1, "migrated the data directory's format");
+    }
+    Ok(found)
+}
+
+/// One step, from `from` to `from + 1`; each ends with a synced write.
+fn migrate(db: &Db, from: u32) -> Result<(), StoreError> {
+    let mut batch = WriteBatch::default();
+    match from {
+        // The inline snapshot is dropped; the next snapshot is built as a file.
+        0 => batch.delete_cf(db.cf(CF_META), KEY_LEGACY_INLINE),
+        1 => {}
+        _ => unreachable!("no migration from format {from}"),
+    }
+    batch.put_cf(db.cf(CF_META), KEY_FORMAT, encode(&(from + 1))?);
+    db.write_synced(batch)
+}
+
+/// The active apply version as stored in `db`'s tables.
+pub fn stored_apply_version(db: &Db) -> Result<u32, StoreError> {
+    Ok(db
+        .get(CF_SM, KEY_APPLY_VERSION)?
+        .map(|b| decode::<u32>(&b))
+        .transpose()?
+        .unwrap_or(APPLY_VERSION_MIN))
+}
+
+/// The range of apply versions this node may apply: the binary's, or less
+/// when a test caps it to act as an older release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supported {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl Supported {
+    pub const BINARY: Supported = Supported {
+        min: APPLY_VERSION_MIN,
+        max: APPLY_VERSION_MAX,
+    };
+
+    /// The binary's range, capped at `max` (at least the minimum).
+    pub fn capped(max: u32) -> Self {
+        Self {
+            min: APPLY_VERSION_MIN,
+            max: max.clamp(APPLY_VERSION_MIN, APPLY_VERSION_MAX),
+        }
+    }
+
+    /// Refuses a state whose active version this node cannot apply.
+    pub fn check(&self, active: u32) -> Result<(), StoreError> {
+        if active > self.max {
+            return Err(StoreError::NewerFormat(format!(
+                "the replicated state is at apply version {active}; this node applies versions {}..={}: run a newer raftflow",
+                self.min, self.max
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_0_1_0_directory_is_migrated_by_writing_the_marker_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf(CF_SM), b"x/a", b"1");
+        db.write_synced(batch).unwrap();
+        assert_eq!(open_format(&db).unwrap(), 1);
+        assert_eq!(
+            decode::<u32>(&db.get(CF_META, KEY_FORMAT).unwrap().unwrap()).unwrap(),
+            2
+        );
+        assert_eq!(db.get(CF_SM, b"x/a").unwrap().unwrap(), b"1");
+        assert_eq!(open_format(&db).unwrap(), 2, "reopening migrates nothing");
+    }
+
+    #[test]
+    fn a_format_0_directory_drops_its_inline_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf(CF_META), KEY_LEGACY_INLINE, vec![7u8; 100]);
+        db.write_synced(batch).unwrap();
+        assert_eq!(open_format(&db).unwrap(), 0);
+        assert!(db.get(CF_META, KEY_LEGACY_INLINE).unwrap().is_none());
+        assert_eq!(open_format(&db).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_with_one_clear_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf(CF_META), KEY_FORMAT, encode(&9u32).unwrap());
+        db.write_synced(batch).unwrap();
+        let err = open_format(&db).unwrap_err().to_string();
+        assert!(err.contains("store format 9"), "{err}");
+        assert!(err.contains("run a newer raftflow"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn a_capped_node_refuses_a_state_past_its_cap() {
+        assert!(Supported::capped(1).check(1).is_ok());
+        let err = Supported::capped(1).check(2).unwrap_err().to_string();
+        assert!(
+            err.contains("apply version 2") && err.contains("1..=1"),
+            "{err}"
+        );
+        assert_eq!(Supported::capped(99), Supported::BINARY);
+        assert_eq!(Supported::capped(0).max, APPLY_VERSION_MIN);
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use openraft::CommittedLeaderId;
+    use rocksdb::WriteBatch;
+
+    use super::*;
+    use crate::command::{Command, CommandResult, Envelope, Reject};
+    use crate::machine::Machine;
+    use crate::types::LogId;
+
+    /// Within the parser's range, past Step Functions' bound (99,999,999).
+    const LONG_WAIT: &str =
+        r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100000000, "End": true}}}"#;
+
+    fn apply(
+        m: &mut Machine,
+        db: &Db,
+        index: u64,
+        command: Command,
+    ) -> Result<CommandResult, StoreError> {
+        let mut batch = WriteBatch::default();
+        let log_id = LogId::new(CommittedLeaderId::new(1, 1), index);
+        let mut result = m.apply_envelope(db, &Envelope::V1(vec![command]), log_id, &mut batch)?;
+        m.workflows.flush(&mut batch, db)?;
+        m.record_position(db, Some(log_id), None, &mut batch)?;
+        db.write(batch)?;
+        Ok(result.results.remove(0))
+    }
+
+    fn create(name: &str) -> Command {
+        Command::CreateStateMachine {
+            name: name.into(),
+            definition: LONG_WAIT.into(),
+            description: String::new(),
+            now_ms: 1,
+        }
+    }
+
+    #[test]
+    fn the_apply_version_rises_by_command_and_gates_the_new_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mut m = Machine::load(&db, Supported::BINARY).unwrap();
+        let created = apply(&mut m, &db, 1, create("a")).unwrap();
+        assert!(
+            matches!(created, CommandResult::StateMachineCreated { .. }),
+            "version 1 accepts it: {created:?}"
+        );
+        let same = apply(&mut m, &db, 2, Command::SetApplyVersion { version: 1 }).unwrap();
+        assert_eq!(
+            same,
+            CommandResult::ApplyVersion {
+                version: 1,
+                log_index: 0
+            }
+        );
+        assert!(
+            db.get(CF_SM, KEY_APPLY_VERSION).unwrap().is_none(),
+            "version 1 writes no key"
+        );
+
+        let raised = apply(&mut m, &db, 3, Command::SetApplyVersion { version: 2 }).unwrap();
+        assert_eq!(
+            raised,
+            CommandResult::ApplyVersion {
+                version: 2,
+                log_index: 3
+            }
+        );
+        assert_eq!(stored_apply_version(&db).unwrap(), 2);
+        match apply(&mut m, &db, 4, create("b")).unwrap() {
+            CommandResult::Rejected {
+                code: Reject::InvalidArgument,
+                message,
+            } => {
+                assert!(
+                    message.contains("OUT_OF_RANGE") && message.contains("/States/W/Seconds"),
+                    "{message}"
+                )
+            }
+            other => panic!("version 2 refuses it: {other:?}"),
+        }
+        let lower = apply(&mut m, &db, 5, Command::SetApplyVersion { version: 1 }).unwrap();
+        assert!(matches!(
+            lower,
+            CommandResult::Rejected {
+                code: Reject::FailedPrecondition,
+                ..
+            }
+        ));
+
+        let reloaded = Machine::load(&db, Supported::BINARY).unwrap();
+        assert_eq!(reloaded.workflows.apply_version, 2);
+        let err = Machine::load(&db, Supported::capped(1))
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("apply version 2"), "{err}");
+    }
+
+    #[test]
+    fn a_node_that_cannot_follow_a_version_stops_before_applying_under_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mut m = Machine::load(&db, Supported::capped(1)).unwrap();
+        let err = apply(&mut m, &db, 1, Command::SetApplyVersion { version: 2 }).unwrap_err();
+        assert!(matches!(err, StoreError::NewerFormat(_)), "{err}");
+        assert_eq!(stored_apply_version(&db).unwrap(), 1, "nothing was written");
+    }
+}
