@@ -10,6 +10,12 @@
 //!
 //! Needs root and iproute2. Names carry the harness's pid, so a later run can
 //! remove what a killed run left behind.
+//!
+//! Docker sets the FORWARD chain's policy to DROP and loads br_netfilter,
+//! which sends frames crossing any bridge through that chain: node-to-node
+//! traffic on our bridge would be dropped. A rule at the top of FORWARD
+//! accepts what stays on our bridge (as Docker's own rule does for
+//! docker0); it is removed with the bridge.
 
 use std::process::Command;
 
@@ -17,6 +23,27 @@ pub struct Namespaces {
     prefix: String,
     subnet: String,
     nodes: usize,
+}
+
+/// Accepts (or stops accepting) forwarding within `bridge`. Without
+/// iptables there is no firewall to open; other failures are reported.
+fn accept_forwarding(bridge: &str, add: bool) -> Result<(), String> {
+    let verb = if add { "-I" } else { "-D" };
+    let mut args = vec!["-w", verb, "FORWARD"];
+    if add {
+        args.push("1");
+    }
+    args.extend(["-i", bridge, "-o", bridge, "-j", "ACCEPT"]);
+    match Command::new("iptables").args(&args).output() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot run `iptables`: {e}")),
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "`iptables {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -72,6 +99,7 @@ impl Namespaces {
             &bridge,
         ])?;
         ip(&["link", "set", &bridge, "up"])?;
+        accept_forwarding(&bridge, true)?;
         for i in 1..=self.nodes {
             let (ns, host, inner) = (
                 self.netns(i),
@@ -127,7 +155,9 @@ impl Drop for Namespaces {
             let _ = ip(&["link", "del", &self.host_link(i)]);
             let _ = ip(&["netns", "del", &self.netns(i)]);
         }
-        let _ = ip(&["link", "del", &format!("{}br", self.prefix)]);
+        let bridge = format!("{}br", self.prefix);
+        let _ = accept_forwarding(&bridge, false);
+        let _ = ip(&["link", "del", &bridge]);
     }
 }
 
@@ -154,6 +184,9 @@ fn remove_leftovers() {
             let name = line.split(':').nth(1).unwrap_or("").trim();
             let name = name.split('@').next().unwrap_or("");
             if name.starts_with("rfc") && gone(name) {
+                if name.ends_with("br") {
+                    let _ = accept_forwarding(name, false);
+                }
                 let _ = ip(&["link", "del", name]);
             }
         }
