@@ -218,11 +218,28 @@ pub struct Execution {
     pub timers: BTreeMap<u64, (TimerPurpose, Option<String>)>,
 }
 
+/// The most events one step (a start, or one command) may write. The engine
+/// follows a chain of instant states by calling itself, so a step's stack
+/// grows with its events; past this many, the step fails its execution
+/// (`States.Runtime`) instead of growing without end (an instant loop that
+/// never waits). Equal to the history limit: a step cannot usefully write
+/// more. Release 0.1.0 overflowed its 2 MiB apply stack near 1,000 events
+/// in one step, so no entry it applied reaches this cut.
+pub const MAX_STEP_EVENTS: u64 = 25_000;
+
+/// The stack a host must give the engine: `MAX_STEP_EVENTS` events take
+/// about 2 KB each (measured: 50,000 events overflow 64 MiB and fit in
+/// 128 MiB), so this leaves five times that. Reserved, not committed:
+/// memory is used only as deep as a step goes.
+pub const ENGINE_STACK_BYTES: usize = 256 << 20;
+
 /// The command's environment: its time and its random values.
 pub struct Ctx {
     pub now_ms: u64,
     pub rng: Random,
     pub actions: Vec<Action>,
+    /// `last_event_id` when this step began (for `MAX_STEP_EVENTS`).
+    pub step_start_event: u64,
 }
 
 impl Execution {

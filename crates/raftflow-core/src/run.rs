@@ -82,6 +82,7 @@ impl Execution {
             now_ms,
             rng: Random::new(seed),
             actions: Vec::new(),
+            step_start_event: 0,
         };
         exec.event(&ctx, "ExecutionStarted", json!({"input": input}));
         if let Some(t) = def.timeout_seconds {
@@ -114,6 +115,7 @@ impl Execution {
             now_ms,
             rng: Random::new(seed),
             actions: Vec::new(),
+            step_start_event: self.last_event_id,
         };
         match command {
             Command::TaskStarted { token, worker } => {
@@ -244,6 +246,17 @@ impl Execution {
         name: &str,
         input: Value,
     ) {
+        // The execution ended earlier in this step (a branch failed it).
+        if self.status != Status::Running || !self.frames.contains_key(&frame) {
+            return;
+        }
+        if self.last_event_id.saturating_sub(ctx.step_start_event) >= MAX_STEP_EVENTS {
+            let cause = format!(
+                "one step wrote {MAX_STEP_EVENTS} events without waiting (an instant loop, or a Map too large for the history limit)"
+            );
+            let failure = Failure::new("States.Runtime", cause);
+            return self.finish(ctx, Status::Failed, None, Some(failure));
+        }
         let state = self.state(def, frame, name);
         self.event(
             ctx,

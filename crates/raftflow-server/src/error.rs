@@ -57,6 +57,7 @@ impl ApiError {
             Reject::InvalidArgument => ApiError::InvalidArgument(message),
             Reject::FailedPrecondition => ApiError::FailedPrecondition(message),
             Reject::StaleToken => ApiError::TaskTimedOut(message),
+            Reject::Internal => ApiError::Internal(message),
         }
     }
 }

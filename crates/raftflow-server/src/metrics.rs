@@ -287,6 +287,17 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         "WatchExecution streams open on this node.",
     );
     let _ = writeln!(out, "raftflow_watch_streams {}", ctx.reader.watch_streams());
+    family(
+        out,
+        "raftflow_apply_panics_total",
+        "counter",
+        "Commands refused because applying them panicked (a defect; each is logged).",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_apply_panics_total {}",
+        ctx.reader.apply_panics()
+    );
     let (active, supported) = ctx.reader.apply_versions();
     family(
         out,

@@ -170,4 +170,6 @@ pub enum Reject {
     FailedPrecondition,
     /// Unknown task token, an attempt no longer open, or an older epoch.
     StaleToken,
+    /// Applying the command panicked (a defect); it changed nothing.
+    Internal,
 }

@@ -35,14 +35,26 @@ pub struct Hub {
     pub(crate) effects: Mutex<Option<mpsc::UnboundedSender<AppliedEffects>>>,
     pub(crate) applied: watch::Sender<u64>,
     watchers: Mutex<HashMap<String, Vec<Arc<Notify>>>>,
+    /// Commands refused because applying them panicked, since this start.
+    apply_panics: std::sync::atomic::AtomicU64,
 }
 
 impl Hub {
+    pub fn count_apply_panic(&self) {
+        self.apply_panics
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn apply_panics(&self) -> u64 {
+        self.apply_panics.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn new(applied: u64) -> Self {
         Self {
             effects: Mutex::new(None),
             applied: watch::channel(applied).0,
             watchers: Mutex::new(HashMap::new()),
+            apply_panics: Default::default(),
         }
     }
 

@@ -21,6 +21,8 @@
 //! definitions are re-read leniently. The data directory's own layout has a
 //! store format, migrated on open; a newer one is refused.
 
+mod apply_batch;
+mod apply_thread;
 pub mod codec;
 pub mod command;
 pub mod db;

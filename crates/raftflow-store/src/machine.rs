@@ -38,6 +38,9 @@ pub struct Machine {
     pub workflows: Workflows,
     /// The apply versions this node can follow (not replicated state).
     pub supported: Supported,
+    /// The command being applied: (log index, position in its entry), so
+    /// that a panic can be pinned on it (apply_batch.rs).
+    pub(crate) applying: Option<(u64, usize)>,
 }
 
 impl Machine {
@@ -61,6 +64,7 @@ impl Machine {
             membership,
             workflows,
             supported,
+            applying: None,
         })
     }
 
@@ -70,13 +74,19 @@ impl Machine {
         envelope: &Envelope,
         log_id: LogId,
         batch: &mut WriteBatch,
+        refused: &crate::apply_batch::Refused,
     ) -> Result<EnvelopeResult, StoreError> {
         let mut results = Vec::with_capacity(envelope.commands().len());
         // What one command made ready matters only to the next one in the
         // same entry: a node that restarts resumes at an entry boundary.
         self.workflows.just_ready.clear();
-        for command in envelope.commands() {
+        for (position, command) in envelope.commands().iter().enumerate() {
+            self.applying = Some((log_id.index, position));
             let result = match command {
+                _ if refused.contains(&(log_id.index, position)) => CommandResult::Rejected {
+                    code: crate::Reject::Internal,
+                    message: "applying this command failed inside raftflow (a defect, logged on every node); it was refused".into(),
+                },
                 // Hands out nothing after a refused report or start: its
                 // caller gets an error, and a task nobody saw would wait for
                 // its lease.
@@ -89,6 +99,7 @@ impl Machine {
             };
             results.push(result);
         }
+        self.applying = None;
         Ok(EnvelopeResult {
             results,
             applied_at_us: 0,
@@ -103,6 +114,10 @@ impl Machine {
         batch: &mut WriteBatch,
     ) -> Result<CommandResult, StoreError> {
         match command {
+            #[cfg(test)]
+            Command::Probe { key, .. } if key == "test/panic-in-apply" => {
+                panic!("a panic planted by a test")
+            }
             Command::Probe { key, value } => {
                 let record = ProbeRecord {
                     value: value.clone(),
@@ -211,6 +226,12 @@ impl StateReader {
     /// change between the read and the wait is missed.
     pub fn watch_execution(&self, execution_id: &str) -> ExecutionWatch {
         ExecutionWatch::register(self.hub.clone(), execution_id)
+    }
+
+    /// Commands refused since this node started because applying them
+    /// panicked (raftflow_apply_panics_total).
+    pub fn apply_panics(&self) -> u64 {
+        self.hub.apply_panics()
     }
 
     /// How many execution watches are registered (open watch streams).

@@ -3,13 +3,13 @@
 use std::sync::{Arc, RwLock};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{EntryPayload, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
-use rocksdb::WriteBatch;
+use openraft::{ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use tokio::io::AsyncWriteExt;
 
+use crate::apply_thread::ApplyThread;
 use crate::db::Db;
 use crate::error::{blocking, sm_err, snap_err, StoreError};
-use crate::hub::{AppliedEffects, Hub};
+use crate::hub::Hub;
 use crate::machine::{Machine, StateReader};
 use crate::snapshot_file::SnapshotFile;
 use crate::snapshots::Snapshots;
@@ -23,6 +23,7 @@ pub struct StateMachineStore {
     machine: Arc<RwLock<Machine>>,
     hub: Arc<Hub>,
     snapshots: Arc<Snapshots>,
+    applier: Arc<ApplyThread>,
 }
 
 impl StateMachineStore {
@@ -44,6 +45,7 @@ impl StateMachineStore {
             machine: Arc::new(RwLock::new(machine)),
             hub,
             snapshots,
+            applier: Arc::new(ApplyThread::spawn()?),
         })
     }
 
@@ -54,54 +56,6 @@ impl StateMachineStore {
             hub: self.hub.clone(),
             snapshots: self.snapshots.clone(),
         }
-    }
-
-    fn apply_entries(
-        db: &Db,
-        machine: &RwLock<Machine>,
-        hub: &Hub,
-        entries: Vec<Entry>,
-    ) -> Result<Vec<EnvelopeResult>, StoreError> {
-        let mut guard = machine.write().expect("state machine lock poisoned");
-        let mut batch = WriteBatch::default();
-        let mut results = Vec::with_capacity(entries.len());
-        let mut last = guard.applied;
-        let mut membership = None;
-        for entry in entries {
-            if let Some(prev) = last {
-                assert!(
-                    entry.log_id.index > prev.index,
-                    "apply out of order: {} after {}",
-                    entry.log_id,
-                    prev
-                );
-            }
-            last = Some(entry.log_id);
-            match &entry.payload {
-                EntryPayload::Blank => results.push(EnvelopeResult::default()),
-                EntryPayload::Normal(envelope) => {
-                    results.push(guard.apply_envelope(db, envelope, entry.log_id, &mut batch)?)
-                }
-                EntryPayload::Membership(m) => {
-                    membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                    results.push(EnvelopeResult::default());
-                }
-            }
-        }
-        guard.workflows.flush(&mut batch, db)?;
-        guard.record_position(db, last, membership, &mut batch)?;
-        db.write(batch)?;
-        let applied_at_us = crate::hub::now_us();
-        results
-            .iter_mut()
-            .for_each(|r| r.applied_at_us = applied_at_us);
-        let effects = AppliedEffects {
-            applied_at_us,
-            effects: guard.workflows.take_effects(),
-        };
-        let touched = guard.workflows.take_touched();
-        hub.publish(last.map_or(0, |l| l.index), effects, touched);
-        Ok(results)
     }
 }
 
@@ -133,7 +87,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let (db, machine, hub) = (self.db.clone(), self.machine.clone(), self.hub.clone());
-        blocking(move || Self::apply_entries(&db, &machine, &hub, entries))
+        self.applier
+            .run(move || crate::apply_batch::apply_entries(&db, &machine, &hub, entries))
             .await
             .map_err(|e| sm_err(e, ErrorVerb::Write))
     }

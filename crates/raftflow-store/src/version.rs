@@ -206,7 +206,14 @@ mod apply_tests {
     ) -> Result<CommandResult, StoreError> {
         let mut batch = WriteBatch::default();
         let log_id = LogId::new(CommittedLeaderId::new(1, 1), index);
-        let mut result = m.apply_envelope(db, &Envelope::V1(vec![command]), log_id, &mut batch)?;
+        let refused = crate::apply_batch::Refused::new();
+        let mut result = m.apply_envelope(
+            db,
+            &Envelope::V1(vec![command]),
+            log_id,
+            &mut batch,
+            &refused,
+        )?;
         m.workflows.flush(&mut batch, db)?;
         m.record_position(db, Some(log_id), None, &mut batch)?;
         db.write(batch)?;

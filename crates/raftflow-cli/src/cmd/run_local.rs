@@ -84,7 +84,19 @@ fn run_command(command: &str, input: &Value) -> anyhow::Result<Answer> {
     })
 }
 
+/// Runs on a thread with the engine's stack (`ENGINE_STACK_BYTES`): a step
+/// of an instant loop or a large Map goes deep, and the main thread's 8 MiB
+/// overflowed at 2,000 Map items.
 pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {
+    std::thread::Builder::new()
+        .name("run-local".into())
+        .stack_size(raftflow_core::execution::ENGINE_STACK_BYTES)
+        .spawn(move || run_here(args, format))?
+        .join()
+        .map_err(|_| anyhow::anyhow!("run-local panicked"))?
+}
+
+fn run_here(args: Args, format: Format) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.definition)
         .with_context(|| format!("reading {}", args.definition.display()))?;
     let machine = match parse_checked(&text) {

@@ -1,0 +1,126 @@
+//! Inputs that stopped every node of release 0.1.0, sent to a live
+//! three-node cluster: each gets a clear error or a failed execution, and
+//! afterwards every node is alive, answers and agrees.
+
+use std::time::Duration;
+
+use raftflow_client::Client;
+use raftflow_store::{Command, CommandResult};
+use serde_json::json;
+
+use crate::harness::TestCluster;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn instant_map() -> String {
+    json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.xs",
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}}})
+    .to_string()
+}
+
+fn endless_loop() -> String {
+    json!({"StartAt": "Check", "States": {
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThanEquals": 0, "Next": "Add"}], "Default": "Done"},
+        "Add": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "Check"},
+        "Done": {"Type": "Succeed"}}})
+    .to_string()
+}
+
+/// The definition quoted in the issue that found the defect.
+const HUGE_TIMEOUT: &str = r#"{"StartAt": "W", "TimeoutSeconds": 18446744073709551615, "States": {"W": {"Type": "Succeed"}}}"#;
+
+async fn run_to_end(
+    client: &Client,
+    machine: &str,
+    name: &str,
+    input: serde_json::Value,
+) -> raftflow_client::proto::ExecutionInfo {
+    client
+        .start_execution(machine, Some(name), &input.to_string())
+        .await
+        .expect("start");
+    client
+        .wait_for_end(&format!("{machine}:{name}"))
+        .await
+        .expect("end")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inputs_that_stopped_release_0_1_0_leave_every_node_alive() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let client = cluster.client();
+
+    let refused = client
+        .create_state_machine("huge-timeout", HUGE_TIMEOUT, "")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("OUT_OF_RANGE") && refused.contains("/TimeoutSeconds"),
+        "{refused}"
+    );
+    // As an older leader would have let it in: it now fails its execution.
+    let created = cluster
+        .node(leader)
+        .context
+        .proposer
+        .propose(Command::CreateStateMachine {
+            name: "huge-timeout".into(),
+            definition: HUGE_TIMEOUT.into(),
+            description: String::new(),
+            now_ms: 1,
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(created, CommandResult::StateMachineCreated { .. }),
+        "{created:?}"
+    );
+    let info = run_to_end(&client, "huge-timeout", "one", json!({})).await;
+    assert_eq!(
+        (info.status.as_str(), info.error.as_str()),
+        ("FAILED", "States.Runtime")
+    );
+
+    client
+        .create_state_machine("map", &instant_map(), "")
+        .await
+        .unwrap();
+    let xs = |n: u64| json!({"xs": (0..n).collect::<Vec<u64>>()});
+    let info = run_to_end(&client, "map", "six-thousand", xs(6_000)).await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    let info = run_to_end(&client, "map", "seven-thousand", xs(7_000)).await;
+    assert_eq!(
+        (info.status.as_str(), info.error.as_str()),
+        ("FAILED", "States.Runtime")
+    );
+
+    client
+        .create_state_machine("loop", &endless_loop(), "")
+        .await
+        .unwrap();
+    let info = run_to_end(&client, "loop", "forever", json!({"n": 0})).await;
+    assert_eq!(
+        (info.status.as_str(), info.error.as_str()),
+        ("FAILED", "States.Runtime")
+    );
+
+    cluster.wait_same_digest(WAIT).await;
+    for (id, node) in (1..).zip(cluster.nodes.iter()) {
+        let state = node
+            .as_ref()
+            .unwrap()
+            .raft()
+            .metrics()
+            .borrow()
+            .running_state
+            .clone();
+        assert!(state.is_ok(), "node {id} stopped: {state:?}");
+    }
+    // Everything accepted can be read back: a restarted node agrees.
+    cluster.stop(2).await;
+    cluster.restart(2).await;
+    cluster.wait_same_digest(WAIT).await;
+    cluster.shutdown().await;
+}
