@@ -15,6 +15,7 @@ use raftflow_store::{Command, CommandResult, NodeInfo};
 use tonic::{Request, Response, Status};
 
 use crate::error::{ApiError, WriteError};
+use crate::limits;
 use crate::node::NodeContext;
 
 pub struct ClusterServiceImpl {
@@ -147,6 +148,8 @@ impl ClusterService for ClusterServiceImpl {
         if req.id == 0 {
             return Err(ApiError::InvalidArgument("node id must be at least 1".into()).into());
         }
+        limits::required("the raft address", &req.raft_addr, limits::MAX_ADDR_CHARS)?;
+        limits::required("the api address", &req.api_addr, limits::MAX_ADDR_CHARS)?;
         let node = NodeInfo {
             raft_addr: req.raft_addr,
             api_addr: req.api_addr,
@@ -189,10 +192,20 @@ impl ClusterService for ClusterServiceImpl {
 
     async fn probe(&self, request: Request<ProbeRequest>) -> Result<Response<ProbeReply>, Status> {
         let req = request.into_inner();
-        if req.key.is_empty() || req.key.len() > 256 {
-            return Err(
-                ApiError::InvalidArgument("probe key must be 1 to 256 bytes".into()).into(),
-            );
+        if req.key.is_empty() || req.key.len() > limits::MAX_PROBE_KEY_BYTES {
+            return Err(ApiError::InvalidArgument(format!(
+                "probe key must be 1 to {} bytes",
+                limits::MAX_PROBE_KEY_BYTES
+            ))
+            .into());
+        }
+        if req.value.len() > limits::MAX_PROBE_VALUE_BYTES {
+            return Err(ApiError::InvalidArgument(format!(
+                "the probe value is {} bytes; the limit is {}",
+                req.value.len(),
+                limits::MAX_PROBE_VALUE_BYTES
+            ))
+            .into());
         }
         let result = self
             .ctx

@@ -18,6 +18,7 @@ mod console;
 pub mod elector;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod network;
 pub mod node;

@@ -315,6 +315,9 @@ async fn serve_api(
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
+    // A request longer than one payload at its limit plus the other fields
+    // is refused from its length prefix, before it is read.
+    let max_request = crate::limits::max_request_bytes(ctx.config.scheduler.max_payload_bytes);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<ClusterServiceServer<ClusterServiceImpl>>()
@@ -343,12 +346,12 @@ async fn serve_api(
         )))
         .add_service(
             WorkflowServiceServer::new(WorkflowServiceImpl::new(ctx.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_decoding_message_size(max_request)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
             WorkerServiceServer::new(WorkerServiceImpl::new(ctx))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_decoding_message_size(max_request)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .serve_with_incoming_shutdown(incoming(listener), wait_stop(stopped))

@@ -14,6 +14,7 @@ use raftflow_store::{Command, CommandResult};
 use tonic::{Request, Response, Status};
 
 use crate::error::ApiError;
+use crate::limits;
 use crate::node::NodeContext;
 use crate::scheduler::now_ms;
 
@@ -134,17 +135,14 @@ impl WorkerServiceImpl {
     }
 
     fn check_payload(&self, what: &str, json: &str) -> Result<(), ApiError> {
-        let limit = self.ctx.config.scheduler.max_payload_bytes;
-        if json.len() > limit {
-            return Err(ApiError::InvalidArgument(format!(
-                "the {what} is {} bytes; the limit is {limit}",
-                json.len()
-            )));
-        }
-        serde_json::from_str::<serde_json::Value>(json)
-            .map_err(|e| ApiError::InvalidArgument(format!("the {what} is not JSON: {e}")))?;
-        Ok(())
+        limits::json(what, json, self.ctx.config.scheduler.max_payload_bytes).map(|_| ())
     }
+}
+
+/// A poll, or the poll a report carries as `next`.
+fn check_poll(req: &PollTaskRequest) -> Result<(), ApiError> {
+    limits::activities(&req.activities)?;
+    limits::text("the worker name", &req.worker, limits::MAX_NAME_CHARS)
 }
 
 fn worker_name(worker: &str) -> String {
@@ -157,7 +155,8 @@ fn worker_name(worker: &str) -> String {
 
 /// Splits a token into the attempt and, for worker tokens, the epoch.
 pub fn parse_token(token: &str) -> Result<(String, Option<u64>), ApiError> {
-    if token.is_empty() || !token.contains('#') {
+    limits::required("the task token", token, limits::MAX_TOKEN_CHARS)?;
+    if !token.contains('#') {
         return Err(ApiError::InvalidToken(format!(
             "`{token}` is not a raftflow task token"
         )));
@@ -180,11 +179,7 @@ impl WorkerService for WorkerServiceImpl {
         request: Request<PollTaskRequest>,
     ) -> Result<Response<PollTaskReply>, Status> {
         let req = request.into_inner();
-        if req.activities.is_empty() {
-            return Err(
-                ApiError::InvalidArgument("name at least one activity to poll".into()).into(),
-            );
-        }
+        check_poll(&req)?;
         let timeout_ms = if req.timeout_ms == 0 {
             self.ctx.config.scheduler.poll_timeout_ms
         } else {
@@ -219,6 +214,7 @@ impl WorkerService for WorkerServiceImpl {
             req.output
         };
         self.check_payload("output", &output)?;
+        req.next.as_ref().map(check_poll).transpose()?;
         let handed_out_ms = self.handed_out_ms(&token);
         let command = Command::TaskCompleted {
             token,
@@ -238,12 +234,9 @@ impl WorkerService for WorkerServiceImpl {
     ) -> Result<Response<FailTaskReply>, Status> {
         let req = request.into_inner();
         let (token, epoch) = self.fault_retarget(parse_token(&req.token)?);
-        if req.error.len() > 256 || req.cause.len() > 32 * 1024 {
-            return Err(ApiError::InvalidArgument(
-                "error is limited to 256 bytes and cause to 32 KiB".into(),
-            )
-            .into());
-        }
+        limits::text("the error", &req.error, limits::MAX_ERROR_CHARS)?;
+        limits::text("the cause", &req.cause, limits::MAX_CAUSE_CHARS)?;
+        req.next.as_ref().map(check_poll).transpose()?;
         let handed_out_ms = self.handed_out_ms(&token);
         let command = Command::TaskFailed {
             token,

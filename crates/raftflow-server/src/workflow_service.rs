@@ -15,32 +15,13 @@ use tonic::{Request, Response, Status};
 
 use crate::cluster_service::linearizable_barrier;
 use crate::error::ApiError;
+use crate::limits;
 use crate::node::NodeContext;
 use crate::scheduler::now_ms;
 use crate::scheduler::Dispatched;
 
 pub struct WorkflowServiceImpl {
     ctx: NodeContext,
-}
-
-const MAX_NAME: usize = 80;
-
-/// Names as Step Functions allows them, minus the characters our ids use.
-pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > MAX_NAME {
-        return Err(ApiError::InvalidArgument(format!(
-            "{what} must be 1 to {MAX_NAME} characters"
-        )));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(ApiError::InvalidArgument(format!(
-            "{what} `{name}` contains `{c}`; use letters, digits, `-`, `_` and `.`"
-        )));
-    }
-    Ok(())
 }
 
 pub fn execution_info(r: ExecutionRecord) -> ExecutionInfo {
@@ -89,16 +70,7 @@ impl WorkflowServiceImpl {
     }
 
     fn check_json(&self, what: &str, text: &str) -> Result<(), ApiError> {
-        let limit = self.ctx.config.scheduler.max_payload_bytes;
-        if text.len() > limit {
-            return Err(ApiError::InvalidArgument(format!(
-                "the {what} is {} bytes; the limit is {limit}",
-                text.len()
-            )));
-        }
-        serde_json::from_str::<serde_json::Value>(text)
-            .map_err(|e| ApiError::InvalidArgument(format!("the {what} is not valid JSON: {e}")))?;
-        Ok(())
+        limits::json(what, text, self.ctx.config.scheduler.max_payload_bytes).map(|_| ())
     }
 
     /// Whether `execution_id` exists here. A follower learns that the start
@@ -154,7 +126,12 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<CreateStateMachineRequest>,
     ) -> Result<Response<CreateStateMachineReply>, Status> {
         let req = request.into_inner();
-        check_name("the state machine name", &req.name)?;
+        limits::name("the state machine name", &req.name)?;
+        limits::text(
+            "the description",
+            &req.description,
+            limits::MAX_DESCRIPTION_CHARS,
+        )?;
         self.check_json("definition", &req.definition)?;
         if let Err(diagnostics) = raftflow_core::bounds::parse_checked(&req.definition) {
             let text: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
@@ -187,6 +164,14 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<ValidateRequest>,
     ) -> Result<Response<ValidateReply>, Status> {
         let req = request.into_inner();
+        let max = self.ctx.config.scheduler.max_payload_bytes;
+        if req.definition.len() > max {
+            return Err(ApiError::InvalidArgument(format!(
+                "the definition is {} bytes; the limit is {max}",
+                req.definition.len()
+            ))
+            .into());
+        }
         let diagnostics = match raftflow_core::bounds::parse_checked(&req.definition) {
             Ok(_) => Vec::new(),
             Err(d) => d
@@ -255,6 +240,7 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<DeleteStateMachineRequest>,
     ) -> Result<Response<DeleteStateMachineReply>, Status> {
         let req = request.into_inner();
+        limits::name("the state machine name", &req.name)?;
         self.write(Command::DeleteStateMachine {
             name: req.name,
             force: req.force,
@@ -278,13 +264,13 @@ impl WorkflowService for WorkflowServiceImpl {
             ),
             None => (req.state_machine.clone(), 0),
         };
-        check_name("the state machine name", &state_machine)?;
+        limits::name("the state machine name", &state_machine)?;
         let name = if req.name.is_empty() {
             uuid_name()
         } else {
             req.name
         };
-        check_name("the execution name", &name)?;
+        limits::name("the execution name", &name)?;
         let input = if req.input.trim().is_empty() {
             "{}".to_string()
         } else {
@@ -362,6 +348,11 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<DescribeExecutionRequest>,
     ) -> Result<Response<ExecutionInfo>, Status> {
         let req = request.into_inner();
+        limits::required(
+            "the execution id",
+            &req.execution_id,
+            limits::MAX_EXECUTION_ID_CHARS,
+        )?;
         self.read_barrier(req.consistency).await?;
         let id = req.execution_id.clone();
         let record = self.read(move |db| reads::execution(db, &id)).await?;
@@ -402,6 +393,11 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<GetExecutionHistoryRequest>,
     ) -> Result<Response<GetExecutionHistoryReply>, Status> {
         let req = request.into_inner();
+        limits::required(
+            "the execution id",
+            &req.execution_id,
+            limits::MAX_EXECUTION_ID_CHARS,
+        )?;
         self.read_barrier(req.consistency).await?;
         let size = if req.page_size == 0 {
             1000
@@ -441,6 +437,13 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<StopExecutionRequest>,
     ) -> Result<Response<StopExecutionReply>, Status> {
         let req = request.into_inner();
+        limits::required(
+            "the execution id",
+            &req.execution_id,
+            limits::MAX_EXECUTION_ID_CHARS,
+        )?;
+        limits::text("the error", &req.error, limits::MAX_ERROR_CHARS)?;
+        limits::text("the cause", &req.cause, limits::MAX_CAUSE_CHARS)?;
         tracing::Span::current().record("execution", req.execution_id.as_str());
         let now = now_ms();
         let error = if req.error.is_empty() {
@@ -466,6 +469,11 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<WatchExecutionRequest>,
     ) -> Result<Response<WatchStream>, Status> {
         let req = request.into_inner();
+        limits::required(
+            "the execution id",
+            &req.execution_id,
+            limits::MAX_EXECUTION_ID_CHARS,
+        )?;
         let reader = self.ctx.reader.clone();
         if !self.wait_until_known(&req.execution_id).await? {
             return Err(ApiError::NotFound(format!(

@@ -7,6 +7,7 @@ mod console;
 mod failover;
 mod fixture_writer;
 mod harness;
+mod hostile;
 mod large;
 mod observability;
 mod release_fixture;
