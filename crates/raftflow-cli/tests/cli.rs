@@ -128,14 +128,14 @@ fn sigkill_the_leader_process_and_lose_nothing() {
     let out = cluster.cli(&["cluster", "upgrade-version"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(text.contains("raised from 1 to 2"), "{text}");
+    assert!(text.contains("raised from 1 to 3"), "{text}");
     let out = cluster.cli(&["cluster", "upgrade-version"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("already active"));
     cluster.wait_converged(Duration::from_secs(30));
     let out = cluster.cli(&["-o", "json", "cluster", "status"]);
     let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for node in nodes.as_array().unwrap() {
-        assert_eq!(node["apply_version"], 2, "{node}");
+        assert_eq!(node["apply_version"], 3, "{node}");
     }
 }
 

@@ -216,6 +216,9 @@ pub struct Execution {
     pub next_attempt: u32,
     pub tasks: BTreeMap<String, TaskRecord>,
     pub timers: BTreeMap<u64, (TimerPurpose, Option<String>)>,
+    /// Not stored: chosen by the host before every step.
+    #[serde(skip)]
+    pub rules: Rules,
 }
 
 /// The most events one step (a start, or one command) may write. The engine
@@ -225,13 +228,53 @@ pub struct Execution {
 /// never waits). Equal to the history limit: a step cannot usefully write
 /// more. Release 0.1.0 overflowed its 2 MiB apply stack near 1,000 events
 /// in one step, so no entry it applied reaches this cut.
-pub const MAX_STEP_EVENTS: u64 = 25_000;
+pub const MAX_STEP_EVENTS: u64 = MAX_HISTORY_EVENTS;
+
+/// Step Functions' hard limit on one execution's history: an execution
+/// that reaches it fails (`States.Runtime`), on the cluster and in
+/// `run-local` alike.
+pub const MAX_HISTORY_EVENTS: u64 = 25_000;
 
 /// The stack a host must give the engine: `MAX_STEP_EVENTS` events take
 /// about 2 KB each (measured: 50,000 events overflow 64 MiB and fit in
 /// 128 MiB), so this leaves five times that. Reserved, not committed:
 /// memory is used only as deep as a step goes.
 pub const ENGINE_STACK_BYTES: usize = 256 << 20;
+
+/// Reads a runtime written by `serde_json::to_vec(&execution)`, however
+/// deeply its data nests. The engine may build values deeper than
+/// serde_json's default limit (128) from shallow input (a Pass state that
+/// wraps `$` once per turn), and what was applied must always read back
+/// after a restart. Recursion follows the nesting (bounded by the history
+/// limit): call it on the engine's stack.
+pub fn read_runtime(bytes: &[u8]) -> Result<Execution, serde_json::Error> {
+    use serde::Deserialize;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let exec = Execution::deserialize(&mut de)?;
+    de.end()?;
+    Ok(exec)
+}
+
+/// Step Functions' largest state input or output, serialised.
+pub const MAX_DATA_BYTES: usize = 256 * 1024;
+
+/// What the store's apply version changes inside the engine. The default is
+/// release 0.1.0's rules; the store sets them from the active version before
+/// every step, and `run-local` uses the newest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// A state whose output is larger fails with `States.DataLimitExceeded`
+    /// (apply version 3). Without it, a loop that doubles its data each turn
+    /// grows until the node runs out of memory.
+    pub max_data_bytes: Option<usize>,
+}
+
+impl Rules {
+    pub const NEWEST: Rules = Rules {
+        max_data_bytes: Some(MAX_DATA_BYTES),
+    };
+}
 
 /// The command's environment: its time and its random values.
 pub struct Ctx {

@@ -12,6 +12,7 @@
 
 pub mod bounds;
 pub mod choice;
+mod data_limit;
 pub mod dataflow;
 pub mod definition;
 pub mod eval;

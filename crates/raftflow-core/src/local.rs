@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde_json::Value;
 
 use crate::definition::StateMachine;
-use crate::execution::{Action, Command, Execution, Status};
+use crate::execution::{Action, Command, Execution, Rules, Status, MAX_HISTORY_EVENTS};
 
 /// How a task is answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +38,18 @@ pub fn run_local(
     seed: u64,
     mut answer: impl FnMut(&str, &Value, u32) -> Answer,
 ) -> Outcome {
-    let (mut exec, actions) = Execution::start(def, "local:run", "run", input, start_ms, seed);
+    // The newest rules: run-local shows what a cluster at the newest apply
+    // version does.
+    let (mut exec, actions) = Execution::start_with_lease(
+        def,
+        "local:run",
+        "run",
+        input,
+        start_ms,
+        seed,
+        None,
+        Rules::NEWEST,
+    );
     let mut now = start_ms;
     let mut timers: BTreeMap<(u64, u64), ()> = BTreeMap::new();
     let mut pending: VecDeque<Command> = VecDeque::new();
@@ -88,6 +99,17 @@ pub fn run_local(
     };
     absorb(actions, &mut pending, &mut timers);
     while exec.status == Status::Running {
+        // The cluster's rule (the store's settle): the history is bounded.
+        if exec.last_event_id >= MAX_HISTORY_EVENTS {
+            let cause = format!("the execution's history reached {MAX_HISTORY_EVENTS} events");
+            let fail = Command::Fail {
+                error: "States.Runtime".into(),
+                cause,
+            };
+            let actions = exec.apply(def, fail, now, 0).unwrap_or_default();
+            absorb(actions, &mut pending, &mut timers);
+            break;
+        }
         let command = match pending.pop_front() {
             Some(c) => c,
             None => match timers.pop_first() {

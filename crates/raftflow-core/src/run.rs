@@ -47,10 +47,12 @@ impl Execution {
         now_ms: u64,
         seed: u64,
     ) -> (Execution, Vec<Action>) {
-        Self::start_with_lease(def, id, name, input, now_ms, seed, None)
+        Self::start_with_lease(def, id, name, input, now_ms, seed, None, Rules::default())
     }
 
-    /// Starts an execution whose tasks without timeouts get `default_task_timeout_s`.
+    /// Starts an execution whose tasks without timeouts get
+    /// `default_task_timeout_s`, under `rules`.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_with_lease(
         def: &StateMachine,
         id: &str,
@@ -59,6 +61,7 @@ impl Execution {
         now_ms: u64,
         seed: u64,
         default_task_timeout_s: Option<u64>,
+        rules: Rules,
     ) -> (Execution, Vec<Action>) {
         let mut exec = Execution {
             id: id.to_string(),
@@ -77,6 +80,7 @@ impl Execution {
             next_attempt: 0,
             tasks: Default::default(),
             timers: Default::default(),
+            rules,
         };
         let mut ctx = Ctx {
             now_ms,
@@ -427,7 +431,7 @@ impl Execution {
             .name
             .clone();
         let state = self.state(def, frame, &name);
-        let output = match apply_output(state, data) {
+        let output = match apply_output(state, data).and_then(|v| self.data_within(v)) {
             Ok(v) => v,
             Err(f) => return self.state_failed(def, ctx, frame, f),
         };

@@ -113,3 +113,64 @@ fn a_map_of_tasks_as_large_as_the_history_allows_succeeds() {
     assert_eq!(exec.status, Status::Succeeded);
     assert_eq!(exec.output.as_ref().unwrap()[2_999], json!(2_999));
 }
+
+#[test]
+fn data_nested_deeper_than_serde_json_reads_by_default_reads_back() {
+    // A Pass that wraps `$` once per turn: 300 turns nest 300 levels, from
+    // an input of one level. The store must read such a runtime back.
+    let def = json!({"StartAt": "Check", "States": {
+        "Check": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericLessThan": 300, "Next": "Wrap"}], "Default": "Done"},
+        "Wrap": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)", "inner.$": "$"}, "Next": "Check"},
+        "Done": {"Type": "Succeed"}}});
+    let exec = run(def, json!({"n": 0}));
+    assert_eq!(exec.status, Status::Succeeded);
+    let written = std::thread::Builder::new()
+        .stack_size(ENGINE_STACK_BYTES)
+        .spawn(move || {
+            let written = serde_json::to_vec(&exec).unwrap();
+            assert!(
+                serde_json::from_slice::<Execution>(&written).is_err(),
+                "past serde_json's default depth"
+            );
+            let back = raftflow_core::execution::read_runtime(&written).expect("reads back");
+            assert_eq!(serde_json::to_vec(&back).unwrap(), written);
+            written.len()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(written > 0);
+}
+
+#[test]
+fn a_loop_that_waits_stops_at_the_history_limit_in_run_local_as_on_the_cluster() {
+    // Each turn waits, so no step is long; the history limit ends it.
+    let def = json!({"StartAt": "Nap", "States": {
+        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Again"},
+        "Again": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "Done"}], "Default": "Nap"},
+        "Done": {"Type": "Succeed"}}});
+    let exec = run(def, json!({}));
+    assert_eq!(exec.status, Status::Failed);
+    let failure = exec.failure.as_ref().unwrap();
+    assert_eq!(failure.error, "States.Runtime");
+    assert!(
+        failure.cause.contains("history reached 25000 events"),
+        "{}",
+        failure.cause
+    );
+}
+
+#[test]
+fn data_that_doubles_each_turn_fails_at_the_data_limit() {
+    // run-local follows the newest rules: no loop can grow data without end.
+    let def = json!({"StartAt": "Twice", "States": {
+        "Again": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "Done"}], "Default": "Twice"},
+        "Done": {"Type": "Succeed"},
+        "Twice": {"Type": "Parallel", "Next": "Again", "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": true}}}]}}});
+    let exec = run(def, json!({"seed": "x"}));
+    assert_eq!(exec.status, Status::Failed);
+    let failure = exec.failure.as_ref().unwrap();
+    assert_eq!(failure.error, "States.DataLimitExceeded");
+}

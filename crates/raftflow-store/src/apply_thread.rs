@@ -67,3 +67,22 @@ impl ApplyThread {
             .map_err(|_| StoreError::Task("the apply thread dropped a job".into()))?
     }
 }
+
+/// Runs `f` on a short-lived thread with the engine's stack: work outside
+/// the apply thread that reads or drops runtimes (opening the store,
+/// installing a snapshot), whose data may nest as deep as the engine built.
+pub(crate) fn on_engine_stack<T, F>(f: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send,
+    T: Send,
+{
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("raftflow-load".into())
+            .stack_size(raftflow_core::execution::ENGINE_STACK_BYTES)
+            .spawn_scoped(scope, f)
+            .map_err(|e| StoreError::Task(format!("cannot start a loader thread: {e}")))?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}

@@ -18,6 +18,7 @@ use std::sync::{Mutex, RwLock};
 use rocksdb::{IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
 
+use crate::apply_thread::on_engine_stack;
 use crate::codec::{decode, encode};
 use crate::db::{Db, CF_META, CF_SM};
 use crate::error::StoreError;
@@ -214,7 +215,14 @@ impl Snapshots {
         let name = stored.file.clone();
         let mut guard = machine.write().expect("state machine lock poisoned");
         self.replace_tables(db, stored)?;
-        *guard = Machine::load(db, guard.supported)?;
+        let supported = guard.supported;
+        let fresh = on_engine_stack(|| Machine::load(db, supported))?;
+        let stale = std::mem::replace(&mut *guard, fresh);
+        // Its runtimes may nest deeply: dropped on the engine's stack too.
+        on_engine_stack(move || {
+            drop(stale);
+            Ok(())
+        })?;
         drop(guard);
         self.note_current(&self.path(&name), db.appended_bytes());
         self.remove_files_except(Some(&name))

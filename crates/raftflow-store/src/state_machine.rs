@@ -6,7 +6,7 @@ use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use tokio::io::AsyncWriteExt;
 
-use crate::apply_thread::ApplyThread;
+use crate::apply_thread::{on_engine_stack, ApplyThread};
 use crate::db::Db;
 use crate::error::{blocking, sm_err, snap_err, StoreError};
 use crate::hub::Hub;
@@ -38,7 +38,7 @@ impl StateMachineStore {
     pub fn open_supporting(db: Db, supported: Supported) -> Result<Self, StoreError> {
         // First: it may finish an install a crash interrupted.
         let snapshots = Arc::new(Snapshots::open(&db)?);
-        let machine = Machine::load(&db, supported)?;
+        let machine = on_engine_stack(|| Machine::load(&db, supported))?;
         let hub = Arc::new(Hub::new(machine.applied.map_or(0, |l| l.index)));
         Ok(Self {
             db,

@@ -28,7 +28,7 @@ use crate::error::StoreError;
 /// The oldest apply version this binary can apply: release 0.1.0's rules.
 pub const APPLY_VERSION_MIN: u32 = 1;
 /// The newest apply version this binary can apply.
-pub const APPLY_VERSION_MAX: u32 = 2;
+pub const APPLY_VERSION_MAX: u32 = 3;
 /// Where the active apply version is kept; absent means version 1, so the
 /// tables of release 0.1.0 (which has no such key) digest the same here.
 pub const KEY_APPLY_VERSION: &[u8] = b"\0apply_version";
@@ -38,6 +38,7 @@ pub fn apply_version_change(version: u32) -> &'static str {
     match version {
         1 => "release 0.1.0's rules",
         2 => "CreateStateMachine refused when a number exceeds Step Functions' bounds",
+        3 => "a state whose output is larger than 256 KiB fails with States.DataLimitExceeded",
         _ => "unknown to this binary",
     }
 }
@@ -127,176 +128,5 @@ impl Supported {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_release_0_1_0_directory_is_migrated_by_writing_the_marker_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
-        let mut batch = WriteBatch::default();
-        batch.put_cf(db.cf(CF_SM), b"x/a", b"1");
-        db.write_synced(batch).unwrap();
-        assert_eq!(open_format(&db).unwrap(), 1);
-        assert_eq!(
-            decode::<u32>(&db.get(CF_META, KEY_FORMAT).unwrap().unwrap()).unwrap(),
-            2
-        );
-        assert_eq!(db.get(CF_SM, b"x/a").unwrap().unwrap(), b"1");
-        assert_eq!(open_format(&db).unwrap(), 2, "reopening migrates nothing");
-    }
-
-    #[test]
-    fn a_format_0_directory_drops_its_inline_snapshot() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
-        let mut batch = WriteBatch::default();
-        batch.put_cf(db.cf(CF_META), KEY_LEGACY_INLINE, vec![7u8; 100]);
-        db.write_synced(batch).unwrap();
-        assert_eq!(open_format(&db).unwrap(), 0);
-        assert!(db.get(CF_META, KEY_LEGACY_INLINE).unwrap().is_none());
-        assert_eq!(open_format(&db).unwrap(), 2);
-    }
-
-    #[test]
-    fn a_newer_format_is_refused_with_one_clear_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
-        let mut batch = WriteBatch::default();
-        batch.put_cf(db.cf(CF_META), KEY_FORMAT, encode(&9u32).unwrap());
-        db.write_synced(batch).unwrap();
-        let err = open_format(&db).unwrap_err().to_string();
-        assert!(err.contains("store format 9"), "{err}");
-        assert!(err.contains("run a newer raftflow"), "{err}");
-        assert!(!err.contains('\n'));
-    }
-
-    #[test]
-    fn a_capped_node_refuses_a_state_past_its_cap() {
-        assert!(Supported::capped(1).check(1).is_ok());
-        let err = Supported::capped(1).check(2).unwrap_err().to_string();
-        assert!(
-            err.contains("apply version 2") && err.contains("1..=1"),
-            "{err}"
-        );
-        assert_eq!(Supported::capped(99), Supported::BINARY);
-        assert_eq!(Supported::capped(0).max, APPLY_VERSION_MIN);
-    }
-}
-
-#[cfg(test)]
-mod apply_tests {
-    use openraft::CommittedLeaderId;
-    use rocksdb::WriteBatch;
-
-    use super::*;
-    use crate::command::{Command, CommandResult, Envelope, Reject};
-    use crate::machine::Machine;
-    use crate::types::LogId;
-
-    /// Within the parser's range, past Step Functions' bound (99,999,999).
-    const LONG_WAIT: &str =
-        r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100000000, "End": true}}}"#;
-
-    fn apply(
-        m: &mut Machine,
-        db: &Db,
-        index: u64,
-        command: Command,
-    ) -> Result<CommandResult, StoreError> {
-        let mut batch = WriteBatch::default();
-        let log_id = LogId::new(CommittedLeaderId::new(1, 1), index);
-        let refused = crate::apply_batch::Refused::new();
-        let mut result = m.apply_envelope(
-            db,
-            &Envelope::V1(vec![command]),
-            log_id,
-            &mut batch,
-            &refused,
-        )?;
-        m.workflows.flush(&mut batch, db)?;
-        m.record_position(db, Some(log_id), None, &mut batch)?;
-        db.write(batch)?;
-        Ok(result.results.remove(0))
-    }
-
-    fn create(name: &str) -> Command {
-        Command::CreateStateMachine {
-            name: name.into(),
-            definition: LONG_WAIT.into(),
-            description: String::new(),
-            now_ms: 1,
-        }
-    }
-
-    #[test]
-    fn the_apply_version_rises_by_command_and_gates_the_new_rule() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
-        let mut m = Machine::load(&db, Supported::BINARY).unwrap();
-        let created = apply(&mut m, &db, 1, create("a")).unwrap();
-        assert!(
-            matches!(created, CommandResult::StateMachineCreated { .. }),
-            "version 1 accepts it: {created:?}"
-        );
-        let same = apply(&mut m, &db, 2, Command::SetApplyVersion { version: 1 }).unwrap();
-        assert_eq!(
-            same,
-            CommandResult::ApplyVersion {
-                version: 1,
-                log_index: 0
-            }
-        );
-        assert!(
-            db.get(CF_SM, KEY_APPLY_VERSION).unwrap().is_none(),
-            "version 1 writes no key"
-        );
-
-        let raised = apply(&mut m, &db, 3, Command::SetApplyVersion { version: 2 }).unwrap();
-        assert_eq!(
-            raised,
-            CommandResult::ApplyVersion {
-                version: 2,
-                log_index: 3
-            }
-        );
-        assert_eq!(stored_apply_version(&db).unwrap(), 2);
-        match apply(&mut m, &db, 4, create("b")).unwrap() {
-            CommandResult::Rejected {
-                code: Reject::InvalidArgument,
-                message,
-            } => {
-                assert!(
-                    message.contains("OUT_OF_RANGE") && message.contains("/States/W/Seconds"),
-                    "{message}"
-                )
-            }
-            other => panic!("version 2 refuses it: {other:?}"),
-        }
-        let lower = apply(&mut m, &db, 5, Command::SetApplyVersion { version: 1 }).unwrap();
-        assert!(matches!(
-            lower,
-            CommandResult::Rejected {
-                code: Reject::FailedPrecondition,
-                ..
-            }
-        ));
-
-        let reloaded = Machine::load(&db, Supported::BINARY).unwrap();
-        assert_eq!(reloaded.workflows.apply_version, 2);
-        let err = Machine::load(&db, Supported::capped(1))
-            .err()
-            .expect("refused");
-        assert!(err.to_string().contains("apply version 2"), "{err}");
-    }
-
-    #[test]
-    fn a_node_that_cannot_follow_a_version_stops_before_applying_under_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
-        let mut m = Machine::load(&db, Supported::capped(1)).unwrap();
-        let err = apply(&mut m, &db, 1, Command::SetApplyVersion { version: 2 }).unwrap_err();
-        assert!(matches!(err, StoreError::NewerFormat(_)), "{err}");
-        assert_eq!(stored_apply_version(&db).unwrap(), 1, "nothing was written");
-    }
-}
+#[path = "version_tests.rs"]
+mod tests;

@@ -13,8 +13,7 @@ use crate::command::{Command, CommandResult, Reject};
 use crate::db::Db;
 use crate::error::StoreError;
 
-/// Step Functions' hard limit on one execution's history.
-pub const MAX_HISTORY_EVENTS: u64 = 25_000;
+pub use raftflow_core::execution::MAX_HISTORY_EVENTS;
 
 pub(super) fn reject(code: Reject, message: impl Into<String>) -> CommandResult {
     CommandResult::Rejected {
@@ -334,8 +333,9 @@ impl Workflows {
         let seq = self.seq;
         self.put(KEY_SEQ.to_vec(), &seq)?;
         let lease = (lease_s > 0).then_some(lease_s);
+        let rules = self.rules();
         let (exec, actions) =
-            Execution::start_with_lease(&def, &id, name, input_value, now_ms, seed, lease);
+            Execution::start_with_lease(&def, &id, name, input_value, now_ms, seed, lease, rules);
         let record = ExecutionRecord {
             id: id.clone(),
             name: name.into(),

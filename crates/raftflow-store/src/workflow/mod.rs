@@ -101,7 +101,7 @@ impl Workflows {
         }
         for (key, value) in scan(db, b"r/")? {
             let id = String::from_utf8_lossy(&key[2..]).to_string();
-            let exec: Execution = serde_json::from_slice(&value)
+            let exec: Execution = raftflow_core::execution::read_runtime(&value)
                 .map_err(|e| StoreError::Corrupt(format!("runtime of {id}: {e}")))?;
             let record: ExecutionRecord =
                 decode(&db.get(CF_SM, &execution_key(&id))?.ok_or_else(|| {
@@ -114,6 +114,14 @@ impl Workflows {
             w.ready.insert(&task);
         }
         Ok(w)
+    }
+
+    /// The engine's rules under the active apply version.
+    pub(crate) fn rules(&self) -> raftflow_core::execution::Rules {
+        raftflow_core::execution::Rules {
+            max_data_bytes: (self.apply_version >= 3)
+                .then_some(raftflow_core::execution::MAX_DATA_BYTES),
+        }
     }
 
     pub(crate) fn set_apply_version(&mut self, version: u32) -> Result<(), StoreError> {

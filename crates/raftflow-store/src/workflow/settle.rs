@@ -23,12 +23,14 @@ impl Workflows {
         now_ms: u64,
         seed: u64,
     ) -> Result<CommandResult, StoreError> {
+        let rules = self.rules();
         let Some(running) = self.running.get_mut(id) else {
             return Ok(reject(
                 Reject::FailedPrecondition,
                 format!("execution {id} is not running"),
             ));
         };
+        running.exec.rules = rules;
         let tasks_before: BTreeSet<String> = running.exec.tasks.keys().cloned().collect();
         let timers_before: BTreeSet<u64> = running.exec.timers.keys().copied().collect();
         let def = running.def.clone();
