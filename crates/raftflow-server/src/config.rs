@@ -259,6 +259,17 @@ impl NodeConfig {
                 "must be at least 1024".into(),
             ));
         }
+        let append = crate::network::append_bytes_bound(self.scheduler.max_payload_bytes);
+        if append > crate::network::MAX_MESSAGE_BYTES {
+            return Err((
+                "scheduler.max_payload_bytes",
+                format!(
+                    "is too large: {} entries of such payloads per AppendEntries ({append} bytes) would pass the {}-byte transport limit; at most about 1 MiB",
+                    crate::network::MAX_ENTRIES_PER_APPEND,
+                    crate::network::MAX_MESSAGE_BYTES
+                ),
+            ));
+        }
         if self.max_batch_commands == 0 {
             return Err(("max_batch_commands", "must be positive".into()));
         }
@@ -281,7 +292,7 @@ impl NodeConfig {
             snapshot_policy: openraft::SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: t.keep_entries_after_snapshot,
             purge_batch_size: t.snapshot_after_entries.clamp(1, 1024),
-            max_payload_entries: 256,
+            max_payload_entries: crate::network::MAX_ENTRIES_PER_APPEND,
             ..Default::default()
         }
     }

@@ -26,6 +26,27 @@ use tonic::transport::{Channel, Endpoint};
 
 /// gRPC messages may carry snapshot chunks and large batches.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Entries per AppendEntries (openraft's `max_payload_entries`).
+pub const MAX_ENTRIES_PER_APPEND: u64 = 48;
+/// The proposer closes a log entry before its commands pass this many
+/// bytes; one larger proposal still makes an entry of its own.
+pub const ENTRY_TARGET_BYTES: usize = 1 << 20;
+/// An entry's own fields (log id, envelope) and an AppendEntries' (vote,
+/// previous log id, commit).
+const ENTRY_OVERHEAD_BYTES: usize = 4 * 1024;
+const APPEND_OVERHEAD_BYTES: usize = 64 * 1024;
+
+/// The largest log entry a node whose payloads are at most
+/// `max_payload_bytes` writes: what one AppendEntries multiplies.
+pub fn entry_bytes_bound(max_payload_bytes: usize) -> usize {
+    ENTRY_TARGET_BYTES.max(crate::limits::max_request_bytes(max_payload_bytes))
+        + ENTRY_OVERHEAD_BYTES
+}
+
+/// The largest AppendEntries such a node sends: it must fit the transport.
+pub fn append_bytes_bound(max_payload_bytes: usize) -> usize {
+    entry_bytes_bound(max_payload_bytes) * MAX_ENTRIES_PER_APPEND as usize + APPEND_OVERHEAD_BYTES
+}
 
 pub struct Network;
 

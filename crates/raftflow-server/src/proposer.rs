@@ -9,6 +9,7 @@
 //! ```text
 //!  caller ─┐                        ┌─ client_write(Envelope[c1..cn]) ─▶ Raft
 //!  caller ─┼─▶ queue ─▶ drain ≤ max ┤   (≤ IN_FLIGHT at once, each with a deadline)
+//!           (commands and ≤ 1 MiB)
 //!  caller ─┘                        └─ results[i] ─▶ caller i
 //! ```
 
@@ -20,6 +21,7 @@ use raftflow_store::{Command, CommandResult, Envelope};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::error::WriteError;
+use crate::network::ENTRY_TARGET_BYTES;
 use crate::raft_service::Raft;
 use crate::scheduler::TAKEOVER_WAIT;
 
@@ -30,6 +32,12 @@ const IN_FLIGHT: usize = 4;
 struct Proposal {
     commands: Vec<Command>,
     reply: oneshot::Sender<Result<Applied, WriteError>>,
+}
+
+impl Proposal {
+    fn size_bound(&self) -> usize {
+        self.commands.iter().map(Command::size_bound).sum()
+    }
 }
 
 /// What applying a proposal's commands returned, and when (µs since the Unix
@@ -90,18 +98,33 @@ async fn run(
     stats: Arc<BatchStats>,
 ) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
+    // A proposal that would have made the last entry too large opens the next.
+    let mut carried: Option<Proposal> = None;
+    loop {
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
         // Wait for a free slot before draining: commands that arrive while all
         // slots are busy join this batch instead of queueing behind it.
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
         let mut commands = first.commands.len();
+        let mut bytes = first.size_bound();
         let mut batch = vec![first];
         while commands < max_batch {
             match rx.try_recv() {
+                Ok(p) if bytes + p.size_bound() > ENTRY_TARGET_BYTES => {
+                    carried = Some(p);
+                    break;
+                }
                 Ok(p) => {
                     commands += p.commands.len();
+                    bytes += p.size_bound();
                     batch.push(p);
                 }
                 Err(_) => break,

@@ -110,6 +110,54 @@ pub enum Command {
     SetApplyVersion { version: u32 },
 }
 
+impl Command {
+    /// An upper bound on the command's encoded size, without encoding it:
+    /// its text and bytes, plus a fixed allowance for lengths and numbers.
+    /// The proposer cuts log entries by it.
+    pub fn size_bound(&self) -> usize {
+        const FIXED_BYTES: usize = 128;
+        let text: usize = match self {
+            Command::Probe { key, value } => key.len() + value.len(),
+            Command::BeginEpoch { .. }
+            | Command::PurgeFinished { .. }
+            | Command::SetApplyVersion { .. } => 0,
+            Command::CreateStateMachine {
+                name,
+                definition,
+                description,
+                ..
+            } => name.len() + definition.len() + description.len(),
+            Command::DeleteStateMachine { name, .. } => name.len(),
+            Command::StartExecution {
+                state_machine,
+                name,
+                input,
+                ..
+            } => state_machine.len() + name.len() + input.len(),
+            Command::TaskDispatched { token, worker, .. } => token.len() + worker.len(),
+            Command::TaskCompleted { token, output, .. } => token.len() + output.len(),
+            Command::TaskFailed {
+                token,
+                error,
+                cause,
+                ..
+            } => token.len() + error.len() + cause.len(),
+            Command::TaskHeartbeat { token, .. } => token.len(),
+            Command::TimerFired { execution_id, .. } => execution_id.len(),
+            Command::StopExecution {
+                execution_id,
+                error,
+                cause,
+                ..
+            } => execution_id.len() + error.len() + cause.len(),
+            Command::DispatchNext {
+                worker, activities, ..
+            } => worker.len() + activities.iter().map(|a| a.len() + 10).sum::<usize>(),
+        };
+        FIXED_BYTES + text
+    }
+}
+
 /// One result per command of the envelope, in the same order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EnvelopeResult {

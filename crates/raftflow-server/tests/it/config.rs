@@ -108,3 +108,19 @@ fn a_missing_file_is_named() {
         .to_string();
     assert!(err.contains("/nonexistent/node.toml"), "{err}");
 }
+
+#[test]
+fn the_largest_append_entries_fits_the_transport() {
+    use raftflow_server::network::{append_bytes_bound, entry_bytes_bound, MAX_MESSAGE_BYTES};
+    let config = load(GOOD).expect("loads");
+    let payload = config.scheduler.max_payload_bytes;
+    // The largest entry times the entries per AppendEntries, plus the rest.
+    assert!(entry_bytes_bound(payload) >= raftflow_server::limits::max_request_bytes(payload));
+    assert!(append_bytes_bound(payload) <= MAX_MESSAGE_BYTES);
+    let too_big = format!("{GOOD}\n[scheduler]\nmax_payload_bytes = 4194304\n");
+    let err = load(&too_big).unwrap_err().to_string();
+    assert!(
+        err.contains("scheduler.max_payload_bytes") && err.contains("transport limit"),
+        "{err}"
+    );
+}

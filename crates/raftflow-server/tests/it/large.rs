@@ -124,3 +124,65 @@ async fn inputs_that_stopped_release_0_1_0_leave_every_node_alive() {
     cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }
+
+/// Log entries are cut by bytes: a burst of large starts makes several
+/// entries, none past the bound one AppendEntries multiplies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_large_starts_is_cut_into_entries_that_fit_the_transport() {
+    use openraft::storage::RaftLogReader;
+    use raftflow_server::network::{entry_bytes_bound, ENTRY_TARGET_BYTES};
+
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let client = std::sync::Arc::new(cluster.client());
+    client
+        .create_state_machine("map", &instant_map(), "")
+        .await
+        .unwrap();
+    let pad = "x".repeat(200 * 1024);
+    let starts = (0..40).map(|i| {
+        let (client, input) = (client.clone(), json!({"xs": [], "pad": pad}).to_string());
+        tokio::spawn(async move {
+            client
+                .start_execution("map", Some(&format!("big-{i}")), &input)
+                .await
+        })
+    });
+    for start in futures::future::join_all(starts).await {
+        assert!(start.unwrap().expect("started").created);
+    }
+    cluster.wait_same_digest(WAIT).await;
+    let payload = cluster.configs[0].scheduler.max_payload_bytes;
+    let dir = cluster.configs[leader as usize - 1].data_dir.clone();
+    cluster.stop(leader).await;
+    let (mut log, _sm) = open_when_released(&dir).await;
+    let entries = log.try_get_log_entries(0..u64::MAX).await.unwrap();
+    let sizes: Vec<usize> = entries
+        .iter()
+        .map(|e| raftflow_store::codec::encode(e).unwrap().len())
+        .collect();
+    let large = sizes.iter().filter(|s| **s > 200 * 1024).count();
+    // 40 × 200 KiB = 8,000 KiB, at most ENTRY_TARGET_BYTES (1 MiB) an entry.
+    assert_eq!(ENTRY_TARGET_BYTES, 1 << 20);
+    assert!(large >= 7, "cut into several entries: {sizes:?}");
+    assert!(
+        sizes.iter().all(|s| *s <= entry_bytes_bound(payload)),
+        "{sizes:?}"
+    );
+}
+
+/// Opens a stopped node's store once its last handle let go of the lock.
+async fn open_when_released(
+    dir: &std::path::Path,
+) -> (raftflow_store::LogStore, raftflow_store::StateMachineStore) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match raftflow_store::open(dir) {
+            Ok(store) => return store,
+            Err(e) if e.to_string().contains("LOCK") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("cannot open {}: {e}", dir.display()),
+        }
+    }
+}
