@@ -45,6 +45,9 @@ pub enum ApiError {
     /// A malformed task token (Step Functions' InvalidToken).
     #[error("InvalidToken: {0}")]
     InvalidToken(String),
+    /// A bounded in-memory structure of a request path is full.
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
 }
 
 impl ApiError {
@@ -97,6 +100,7 @@ impl From<ApiError> for Status {
                 Status::failed_precondition(message)
             }
             ApiError::InvalidToken(_) => Status::invalid_argument(message),
+            ApiError::ResourceExhausted(_) => Status::resource_exhausted(message),
             ApiError::Storage(_) | ApiError::Internal(_) => Status::internal(message),
         }
     }

@@ -25,6 +25,12 @@ pub const MAX_JSON_DEPTH: usize = 64;
 pub const MAX_PROBE_KEY_BYTES: usize = 256;
 pub const MAX_PROBE_VALUE_BYTES: usize = 4096;
 pub const MAX_ADDR_CHARS: usize = 256;
+/// Polls parked on one node at once, waiting for a task.
+pub const MAX_WAITING_POLLS: usize = 10_000;
+/// WatchExecution streams open on one node at once.
+pub const MAX_WATCH_STREAMS: usize = 10_000;
+/// gRPC (method, code) series in the metrics; the rest count as `other`.
+pub const MAX_GRPC_SERIES: usize = 512;
 /// Room for every field of a request besides its one JSON payload.
 const REQUEST_OVERHEAD_BYTES: usize = 64 * 1024;
 

@@ -77,9 +77,13 @@ pub struct Metrics {
 impl Metrics {
     fn grpc_histogram(&self, method: &str, code: &str) -> Arc<Histogram> {
         let mut grpc = self.grpc.lock().expect("grpc metrics lock");
-        grpc.entry((method.to_string(), code.to_string()))
-            .or_default()
-            .clone()
+        let mut key = (method.to_string(), code.to_string());
+        // The method comes from the request's path, which any client
+        // chooses: past the bound, new ones share one series.
+        if !grpc.contains_key(&key) && grpc.len() >= crate::limits::MAX_GRPC_SERIES {
+            key.0 = "other".into();
+        }
+        grpc.entry(key).or_default().clone()
     }
 }
 
@@ -385,5 +389,16 @@ mod tests {
         assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"10\"} 4\n"));
         assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"+Inf\"} 5\n"));
         assert!(out.contains("x_seconds_count{m=\"a\"} 5\n"));
+    }
+
+    #[test]
+    fn methods_a_client_makes_up_share_one_series_past_the_bound() {
+        let m = Metrics::default();
+        for i in 0..2 * crate::limits::MAX_GRPC_SERIES {
+            m.grpc_histogram(&format!("Made/Up{i}"), "Unimplemented");
+        }
+        let grpc = m.grpc.lock().unwrap();
+        assert_eq!(grpc.len(), crate::limits::MAX_GRPC_SERIES + 1);
+        assert!(grpc.contains_key(&("other".to_string(), "Unimplemented".to_string())));
     }
 }

@@ -36,14 +36,18 @@ pub struct ParkedPollers {
 }
 
 impl ParkedPollers {
-    /// Parks a poll; it learns of a reservation's outcome through the receiver.
+    /// Parks a poll; it learns of a reservation's outcome through the
+    /// receiver. `None` when `MAX_WAITING_POLLS` are parked already.
     pub fn park(
         &mut self,
         activities: &[String],
         worker: &str,
-    ) -> (u64, oneshot::Receiver<Dispatched>) {
+    ) -> Option<(u64, oneshot::Receiver<Dispatched>)> {
         // Polls whose clients left (the RPC was dropped) go now.
         self.waiting.retain(|(_, p)| !p.tx.is_closed());
+        if self.waiting.len() >= crate::limits::MAX_WAITING_POLLS {
+            return None;
+        }
         let (tx, rx) = oneshot::channel();
         self.next_id += 1;
         let parked = Reserved {
@@ -52,7 +56,7 @@ impl ParkedPollers {
             tx,
         };
         self.waiting.push_back((self.next_id, parked));
-        (self.next_id, rx)
+        Some((self.next_id, rx))
     }
 
     /// Takes the poll back; false when a start reserved it meanwhile.
@@ -90,9 +94,9 @@ mod tests {
     #[test]
     fn the_longest_waiting_live_poll_is_reserved_first() {
         let mut parked = ParkedPollers::default();
-        let (a, rx_a) = parked.park(&["x".into()], "w-a");
-        let (_, rx_b) = parked.park(&["y".into()], "w-b");
-        let (_, _rx_c) = parked.park(&["z".into()], "w-c");
+        let (a, rx_a) = parked.park(&["x".into()], "w-a").unwrap();
+        let (_, rx_b) = parked.park(&["y".into()], "w-b").unwrap();
+        let (_, _rx_c) = parked.park(&["z".into()], "w-c").unwrap();
         drop(rx_a); // a's client left
         let _ = a;
         let first = parked.reserve().expect("b is waiting");
@@ -102,20 +106,31 @@ mod tests {
         assert_eq!(parked.reserve().map(|r| r.worker), Some("w-c".into()));
         assert!(parked.reserve().is_none());
         // A poll whose client left is dropped when the next one parks.
-        let (_, rx_d) = parked.park(&["x".into()], "w-d");
+        let (_, rx_d) = parked.park(&["x".into()], "w-d").unwrap();
         drop(rx_d);
-        let (_, _rx_e) = parked.park(&["x".into()], "w-e");
+        let (_, _rx_e) = parked.park(&["x".into()], "w-e").unwrap();
         assert_eq!(parked.len(), 1);
     }
 
     #[test]
     fn a_reserved_poll_cannot_be_unparked() {
         let mut parked = ParkedPollers::default();
-        let (a, _rx_a) = parked.park(&["x".into()], "w-a");
-        let (b, _rx_b) = parked.park(&["x".into()], "w-b");
+        let (a, _rx_a) = parked.park(&["x".into()], "w-a").unwrap();
+        let (b, _rx_b) = parked.park(&["x".into()], "w-b").unwrap();
         assert!(parked.unpark(b), "b was still parked");
         let reserved = parked.reserve().expect("a");
         assert!(!parked.unpark(a), "a start holds a");
         drop(reserved);
+    }
+
+    #[test]
+    fn no_more_than_the_limit_wait_at_once() {
+        let mut parked = ParkedPollers::default();
+        let receivers: Vec<_> = (0..crate::limits::MAX_WAITING_POLLS)
+            .map(|_| parked.park(&["x".into()], "w").expect("room"))
+            .collect();
+        assert!(parked.park(&["x".into()], "w").is_none(), "full");
+        drop(receivers); // their clients left: room again
+        assert!(parked.park(&["x".into()], "w").is_some());
     }
 }

@@ -224,7 +224,12 @@ impl Scheduler {
             }
             // Nothing ready: wait for a change, for a start that serves us
             // in its own entry (parked.rs), or for the deadline.
-            let (id, mut handed) = self.parked().park(activities, worker);
+            let Some((id, mut handed)) = self.parked().park(activities, worker) else {
+                return Err(ApiError::ResourceExhausted(format!(
+                    "{} polls are waiting on this node; poll less often or with fewer workers",
+                    crate::limits::MAX_WAITING_POLLS
+                )));
+            };
             let woke = tokio::select! {
                 r = &mut handed => Wake::Served(r.ok()),
                 () = &mut notified => Wake::Changed,
@@ -444,7 +449,11 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     }
 }
 
+/// Timers due at once fire in the order of their deadlines, in one entry
+/// per chunk, chunks one after another: after an outage, a task's heartbeat
+/// deadline and its timeout may both be due, and the earlier one decides.
 fn fire_due_timers(ctx: &NodeContext) {
+    const CHUNK: usize = 256;
     let now = now_ms();
     let due: Vec<(u64, String, u64)> = {
         let mut q = ctx.scheduler.lock();
@@ -454,22 +463,30 @@ fn fire_due_timers(ctx: &NodeContext) {
         }
         due
     };
-    for (at, execution_id, timer) in due {
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let command = Command::TimerFired {
-                execution_id: execution_id.clone(),
-                timer,
-                now_ms: now_ms(),
-                seed: rand::random(),
-            };
-            if ctx.proposer.propose(command).await.is_err() {
-                // Outcome unknown: try again; a repeat is refused as stale.
+    if due.is_empty() {
+        return;
+    }
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        for (n, chunk) in due.chunks(CHUNK).enumerate() {
+            let commands = chunk
+                .iter()
+                .map(|(_, execution_id, timer)| Command::TimerFired {
+                    execution_id: execution_id.clone(),
+                    timer: *timer,
+                    now_ms: now_ms(),
+                    seed: rand::random(),
+                })
+                .collect();
+            if ctx.proposer.propose_together(commands).await.is_err() {
+                // Outcome unknown: this chunk and the later ones go back,
+                // still in order; a repeat is refused as stale.
                 let mut q = ctx.scheduler.lock();
                 if q.epoch.is_some() {
-                    q.timers.insert((at, execution_id, timer));
+                    q.timers.extend(due[n * CHUNK..].iter().cloned());
                 }
+                return;
             }
-        });
-    }
+        }
+    });
 }

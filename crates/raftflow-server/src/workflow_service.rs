@@ -474,6 +474,13 @@ impl WorkflowService for WorkflowServiceImpl {
             &req.execution_id,
             limits::MAX_EXECUTION_ID_CHARS,
         )?;
+        if self.ctx.reader.watch_streams() >= limits::MAX_WATCH_STREAMS {
+            return Err(ApiError::ResourceExhausted(format!(
+                "{} watch streams are open on this node; retry later or watch on another node",
+                limits::MAX_WATCH_STREAMS
+            ))
+            .into());
+        }
         let reader = self.ctx.reader.clone();
         if !self.wait_until_known(&req.execution_id).await? {
             return Err(ApiError::NotFound(format!(
