@@ -71,7 +71,7 @@ mod apply {
     const LONG_WAIT: &str =
         r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100000000, "End": true}}}"#;
 
-    fn apply(
+    pub(super) fn apply(
         m: &mut Machine,
         db: &Db,
         index: u64,
@@ -175,13 +175,9 @@ mod apply {
 }
 
 mod data {
-    use openraft::CommittedLeaderId;
-    use rocksdb::WriteBatch;
-
     use super::super::*;
-    use crate::command::{Command, CommandResult, Envelope};
+    use crate::command::{Command, CommandResult};
     use crate::machine::Machine;
-    use crate::types::LogId;
     use crate::workflow::reads;
 
     /// Two branches that each pass their input on: the output is twice it.
@@ -190,18 +186,7 @@ mod data {
         {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": true}}}]}}}"#;
 
     fn apply(m: &mut Machine, db: &Db, index: u64, command: Command) -> CommandResult {
-        let mut batch = WriteBatch::default();
-        let log_id = LogId::new(CommittedLeaderId::new(1, 1), index);
-        let refused = crate::apply_batch::Refused::new();
-        let envelope = Envelope::V1(vec![command]);
-        let mut result = m
-            .apply_envelope(db, &envelope, log_id, &mut batch, &refused)
-            .unwrap();
-        m.workflows.flush(&mut batch, db).unwrap();
-        m.record_position(db, Some(log_id), None, &mut batch)
-            .unwrap();
-        db.write(batch).unwrap();
-        result.results.remove(0)
+        super::apply::apply(m, db, index, command).expect("applied")
     }
 
     fn start(name: &str, input: &str) -> Command {
