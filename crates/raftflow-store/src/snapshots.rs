@@ -4,7 +4,7 @@
 //! ```text
 //!  build:   RocksDB snapshot ─stream─▶ build-N.tmp ─fsync, rename─▶ <id>.snap ─▶ meta "snapshot_file"
 //!  receive: openraft chunks ─▶ recv-N.tmp
-//!  install: recv-N.tmp ─rename─▶ <id>.snap ─verify─▶ meta "installing" (synced)
+//!  install: recv-N.tmp ─rename─▶ <id>.snap ─verify, apply version─▶ meta "installing" (synced)
 //!           ─▶ clear cf "sm", stream pairs in ≤ 4 MiB batches ─▶ last batch: position,
 //!              meta "snapshot_file", delete "installing" (synced)
 //!  open:    "installing" present ─▶ redo the install from its file; drop *.tmp and stale *.snap
@@ -23,7 +23,7 @@ use crate::codec::{decode, encode};
 use crate::db::{Db, CF_META, CF_SM};
 use crate::error::StoreError;
 use crate::machine::{Machine, KEY_APPLIED, KEY_MEMBERSHIP};
-use crate::snapshot_file::{for_each_pair, sync_dir, verify, SnapshotFile, SnapshotWriter};
+use crate::snapshot_file::{for_each_pair, sync_dir, SnapshotFile, SnapshotWriter};
 use crate::types::{LogId, SnapshotMeta, StoredMembership};
 
 /// The current snapshot's metadata and file name.
@@ -206,7 +206,20 @@ impl Snapshots {
                 })?;
             self.rename_durably(&tmp, &name)?;
         }
-        verify(&self.path(&name))?;
+        // Whole and readable, and under rules this node follows, before a
+        // single key of its own state changes.
+        let mut apply_version = crate::version::APPLY_VERSION_MIN;
+        for_each_pair(&self.path(&name), |key, value| {
+            if key == crate::version::KEY_APPLY_VERSION {
+                apply_version = decode(value)?;
+            }
+            Ok(())
+        })?;
+        let supported = machine
+            .read()
+            .expect("state machine lock poisoned")
+            .supported;
+        supported.check(apply_version)?;
         let stored = StoredSnapshot { meta, file: name };
         let _guard = self.lock.lock().expect("snapshot lock poisoned");
         let mut batch = WriteBatch::default();
@@ -420,6 +433,29 @@ mod tests {
         assert_eq!(before, pairs(&db), "the tables are untouched");
         let (meta, _) = snapshots.build(&db).unwrap();
         assert_eq!(meta.snapshot_id, "2-1-10");
+    }
+
+    #[test]
+    fn a_snapshot_under_newer_rules_is_refused_before_the_tables_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = source(&dir.path().join("a"), 100);
+        put(
+            &a,
+            crate::version::KEY_APPLY_VERSION,
+            &encode(&3u32).unwrap(),
+        );
+        let (meta, file) = Snapshots::open(&a).unwrap().build(&a).unwrap();
+
+        let b = source(&dir.path().join("b"), 10);
+        let before = pairs(&b);
+        let snapshots = Snapshots::open(&b).unwrap();
+        let machine = RwLock::new(Machine::load(&b, Supported::capped(1)).unwrap());
+        let err = snapshots
+            .install(&b, &machine, meta, file.path())
+            .unwrap_err();
+        assert!(err.to_string().contains("apply version 3"), "{err}");
+        assert_eq!(before, pairs(&b));
+        assert!(snapshots.current(&b).unwrap().is_none());
     }
 
     #[test]
