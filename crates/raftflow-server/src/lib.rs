@@ -19,6 +19,7 @@ pub mod elector;
 pub mod error;
 pub mod http;
 pub mod limits;
+mod messages;
 pub mod metrics;
 pub mod network;
 pub mod node;

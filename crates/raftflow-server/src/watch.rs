@@ -11,7 +11,7 @@ use raftflow_store::workflow::reads;
 use raftflow_store::StateReader;
 use tonic::Status;
 
-use crate::workflow_service::history_event;
+use crate::messages::history_event;
 
 pub fn stream(
     reader: StateReader,

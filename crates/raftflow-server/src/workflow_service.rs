@@ -8,7 +8,6 @@ use std::pin::Pin;
 use futures::Stream;
 use raftflow_proto::v1::workflow_service_server::WorkflowService;
 use raftflow_proto::v1::*;
-use raftflow_store::records::{EventRecord, ExecutionRecord};
 use raftflow_store::workflow::reads;
 use raftflow_store::{Command, CommandResult};
 use tonic::{Request, Response, Status};
@@ -16,38 +15,13 @@ use tonic::{Request, Response, Status};
 use crate::cluster_service::linearizable_barrier;
 use crate::error::ApiError;
 use crate::limits;
+use crate::messages::{execution_info, history_event};
 use crate::node::NodeContext;
 use crate::scheduler::now_ms;
 use crate::scheduler::Dispatched;
 
 pub struct WorkflowServiceImpl {
     ctx: NodeContext,
-}
-
-pub fn execution_info(r: ExecutionRecord) -> ExecutionInfo {
-    ExecutionInfo {
-        execution_id: r.id,
-        name: r.name,
-        state_machine: r.state_machine,
-        version: r.version,
-        status: r.status,
-        input: r.input,
-        output: r.output.unwrap_or_default(),
-        error: r.error.unwrap_or_default(),
-        cause: r.cause.unwrap_or_default(),
-        start_ms: r.start_ms,
-        stop_ms: r.stop_ms.unwrap_or(0),
-    }
-}
-
-pub fn history_event(e: EventRecord) -> HistoryEvent {
-    HistoryEvent {
-        id: e.id,
-        previous_event_id: e.previous_id,
-        timestamp_ms: e.timestamp_ms,
-        r#type: e.kind,
-        details: e.details,
-    }
 }
 
 impl WorkflowServiceImpl {
