@@ -32,16 +32,6 @@ pub fn deadline_ms(now_ms: u64, seconds: u64, what: &str) -> Result<u64, Failure
         })
 }
 
-/// `now_ms` plus a delay already in milliseconds, with the same failure.
-pub fn after_ms(now_ms: u64, delay_ms: u64, what: &str) -> Result<u64, Failure> {
-    now_ms.checked_add(delay_ms).ok_or_else(|| {
-        Failure::new(
-            "States.Runtime",
-            format!("{what} of {delay_ms} ms is out of range"),
-        )
-    })
-}
-
 /// What the door accepts: a definition that parses and stays within
 /// Step Functions' bounds. (Apply checks the bounds from version 2 on.)
 pub fn parse_checked(text: &str) -> Result<StateMachine, Vec<Diagnostic>> {
@@ -173,6 +163,5 @@ mod tests {
             .cause
             .contains("TimeoutSeconds of 18446744073709551615"));
         assert!(deadline_ms(u64::MAX - 10, 1, "Wait").is_err());
-        assert!(after_ms(u64::MAX, 1, "retry").is_err());
     }
 }

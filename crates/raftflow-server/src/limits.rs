@@ -78,7 +78,7 @@ pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
 }
 
 /// A JSON document of at most `max_bytes` and `MAX_JSON_DEPTH` levels.
-pub fn json(field: &str, text: &str, max_bytes: usize) -> Result<Value, ApiError> {
+pub fn json(field: &str, text: &str, max_bytes: usize) -> Result<(), ApiError> {
     if text.len() > max_bytes {
         return Err(invalid(format!(
             "the {field} is {} bytes; the limit is {max_bytes}",
@@ -93,7 +93,7 @@ pub fn json(field: &str, text: &str, max_bytes: usize) -> Result<Value, ApiError
             "the {field} nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}"
         )));
     }
-    Ok(value)
+    Ok(())
 }
 
 /// How deeply `value` nests (a scalar is 1), without recursion.

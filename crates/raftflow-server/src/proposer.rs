@@ -117,18 +117,17 @@ async fn run(
         let mut bytes = first.size_bound();
         let mut batch = vec![first];
         while commands < max_batch {
-            match rx.try_recv() {
-                Ok(p) if bytes + p.size_bound() > ENTRY_TARGET_BYTES => {
-                    carried = Some(p);
-                    break;
-                }
-                Ok(p) => {
-                    commands += p.commands.len();
-                    bytes += p.size_bound();
-                    batch.push(p);
-                }
-                Err(_) => break,
+            let Ok(p) = rx.try_recv() else {
+                break;
+            };
+            let size = p.size_bound();
+            if bytes + size > ENTRY_TARGET_BYTES {
+                carried = Some(p);
+                break;
             }
+            commands += p.commands.len();
+            bytes += size;
+            batch.push(p);
         }
         stats
             .entries

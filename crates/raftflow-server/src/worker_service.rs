@@ -135,7 +135,7 @@ impl WorkerServiceImpl {
     }
 
     fn check_payload(&self, what: &str, json: &str) -> Result<(), ApiError> {
-        limits::json(what, json, self.ctx.config.scheduler.max_payload_bytes).map(|_| ())
+        limits::json(what, json, self.ctx.config.scheduler.max_payload_bytes)
     }
 }
 

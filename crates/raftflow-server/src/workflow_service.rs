@@ -44,7 +44,7 @@ impl WorkflowServiceImpl {
     }
 
     fn check_json(&self, what: &str, text: &str) -> Result<(), ApiError> {
-        limits::json(what, text, self.ctx.config.scheduler.max_payload_bytes).map(|_| ())
+        limits::json(what, text, self.ctx.config.scheduler.max_payload_bytes)
     }
 
     /// Whether `execution_id` exists here. A follower learns that the start

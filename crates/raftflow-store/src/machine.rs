@@ -154,7 +154,12 @@ impl Machine {
         }
         self.supported.check(version)?;
         self.workflows.set_apply_version(version)?;
-        tracing::info!(from = active, to = version, "apply version raised");
+        tracing::info!(
+            from = active,
+            to = version,
+            change = crate::version::apply_version_change(version),
+            "apply version raised"
+        );
         Ok(CommandResult::ApplyVersion {
             version,
             log_index: index,
