@@ -7,10 +7,15 @@ source scripts/setup.sh
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "test: installing chromium for the console's browser test" >&2
   (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ||
-    echo "test: notice: chromium could not be installed; the browser check is skipped" >&2
+    echo "test: ERROR: chromium could not be installed; the console's browser test will fail" >&2
 fi
-if command -v chromium >/dev/null 2>&1; then
-  export RAFTFLOW_REQUIRE_BROWSER=1
+# Every check runs or fails loudly: the console's browser test needs
+# Chromium, and the chaos smoke's network faults need namespaces (root).
+export RAFTFLOW_REQUIRE_BROWSER=1
+if [ "$(id -u)" = "0" ]; then
+  export RAFTFLOW_REQUIRE_NETNS=1
+else
+  echo "test: NOTICE: not root, so the chaos smoke runs without network faults (isolation)" >&2
 fi
 echo "test: building into $CARGO_TARGET_DIR" >&2
 log=$(mktemp)

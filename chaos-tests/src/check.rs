@@ -93,7 +93,9 @@ pub fn check(
     }
 
     // 3. Reports: an acknowledged report appears exactly once in its
-    //    execution's history, a repeat is refused, nothing appears twice.
+    //    execution's history; a repeat is acknowledged as already applied
+    //    (or refused, before apply version 4), never applied as new;
+    //    nothing appears twice.
     let mut in_history: BTreeMap<&str, usize> = BTreeMap::new();
     for attempts in observed.succeeded_attempts.values() {
         for a in attempts {
@@ -113,6 +115,7 @@ pub fn check(
             kind,
             duplicate,
             outcome,
+            already_applied,
             ..
         } = r
         else {
@@ -120,10 +123,10 @@ pub fn check(
         };
         let attempt = attempt_of(token);
         match (duplicate, outcome) {
-            (true, Outcome::Ok) => {
-                violations.push(format!("a repeated report for {attempt} was acknowledged"))
-            }
-            (true, Outcome::Refused) => figures.duplicate_reports_refused += 1,
+            (true, Outcome::Ok) if !already_applied => violations.push(format!(
+                "a repeated report for {attempt} was acknowledged as a new one"
+            )),
+            (true, Outcome::Ok | Outcome::Refused) => figures.duplicate_reports_refused += 1,
             (false, Outcome::Ok)
                 if kind != "failure"
                     && !observed

@@ -40,6 +40,9 @@ impl Cluster {
         let net = if use_netns {
             match Namespaces::create(NODES) {
                 Ok(net) => Some(net),
+                Err(e) if std::env::var_os("RAFTFLOW_REQUIRE_NETNS").is_some() => {
+                    anyhow::bail!("network namespaces are required (RAFTFLOW_REQUIRE_NETNS) but could not be made: {e}")
+                }
                 Err(e) => {
                     println!("notice: no network namespaces ({e}); network faults are skipped");
                     None
@@ -180,6 +183,24 @@ impl Cluster {
 
     pub fn is_running(&self, id: u64) -> bool {
         self.children[id as usize - 1].is_some()
+    }
+
+    /// The nodes that exited by themselves, each with the last line of its
+    /// log (a refused config, a port in use): why no leader came.
+    pub fn exited(&mut self) -> Vec<String> {
+        let mut found = Vec::new();
+        for (i, child) in self.children.iter_mut().enumerate() {
+            let Some(Ok(Some(status))) = child.as_mut().map(|c| c.try_wait()) else {
+                continue;
+            };
+            let log = std::fs::read_to_string(self.dir.join(format!("node{}.log", i + 1)));
+            let last = log
+                .ok()
+                .and_then(|text| text.lines().last().map(str::to_string))
+                .unwrap_or_default();
+            found.push(format!("node {} exited ({status}): {last}", i + 1));
+        }
+        found
     }
 }
 

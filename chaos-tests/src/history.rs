@@ -41,13 +41,18 @@ pub enum Record {
         epoch: u64,
     },
     /// A report of a task's outcome. `duplicate` marks a deliberate repeat
-    /// of a report that was already acknowledged: it must be refused.
+    /// of a report that was already acknowledged: it must be acknowledged as
+    /// already applied (or, before apply version 4, refused), never applied
+    /// again.
     Report {
         t_ms: u64,
         token: String,
         kind: String,
         duplicate: bool,
         outcome: Outcome,
+        /// The server said this very report had already been applied.
+        #[serde(default)]
+        already_applied: bool,
         error: Option<String>,
     },
     /// A worker "crashed" holding this task: it never reports it.

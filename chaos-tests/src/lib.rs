@@ -37,7 +37,8 @@ pub struct Options {
     pub pollers: usize,
     /// Runs go to `<out>/seed-<seed>`.
     pub out: PathBuf,
-    /// The `raftflow` binary; found next to this one when not given.
+    /// The node binary; found next to this one when not given (the
+    /// `raftflow-fault-node` example with `defect`).
     pub bin: Option<PathBuf>,
     /// Switch on the server's deliberate defect (the checker must fail).
     pub defect: bool,
@@ -107,10 +108,26 @@ impl Verdict {
     }
 }
 
-/// The `raftflow` binary: the given path, `$RAFTFLOW_BIN`, or the one cargo
-/// built beside this executable (`target/<profile>/raftflow`).
+/// The node binary: the given path, `$RAFTFLOW_BIN`, or the `raftflow` that
+/// cargo built beside this executable (`target/<profile>/raftflow`).
 pub fn find_binary(given: Option<PathBuf>) -> Result<PathBuf, String> {
-    if let Some(path) = given.or_else(|| std::env::var_os("RAFTFLOW_BIN").map(PathBuf::from)) {
+    find(given, "RAFTFLOW_BIN", "raftflow", "cargo build --workspace")
+}
+
+/// The node binary for `--defect`: the test build's `raftflow-fault-node`
+/// (the given path, `$RAFTFLOW_FAULT_BIN`, or `target/<profile>/examples/`).
+/// The `raftflow` binary refuses deliberate defects, in every build.
+pub fn find_fault_binary(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    find(
+        given,
+        "RAFTFLOW_FAULT_BIN",
+        "examples/raftflow-fault-node",
+        "cargo build -p raftflow-cli --example raftflow-fault-node",
+    )
+}
+
+fn find(given: Option<PathBuf>, env: &str, name: &str, build: &str) -> Result<PathBuf, String> {
+    if let Some(path) = given.or_else(|| std::env::var_os(env).map(PathBuf::from)) {
         return if path.is_file() {
             Ok(path)
         } else {
@@ -119,13 +136,13 @@ pub fn find_binary(given: Option<PathBuf>) -> Result<PathBuf, String> {
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     for dir in exe.ancestors().skip(1).take(2) {
-        let candidate = dir.join("raftflow");
+        let candidate = dir.join(name);
         if candidate.is_file() {
             return Ok(candidate);
         }
     }
     Err(format!(
-        "no `raftflow` binary beside {}: build it (cargo build --workspace) or pass --bin",
+        "no `{name}` binary beside {}: build it ({build}) or pass --bin",
         exe.display()
     ))
 }

@@ -40,10 +40,12 @@ enum Cmd {
         pollers: usize,
         #[arg(long, default_value = "target/chaos")]
         out: PathBuf,
-        /// The raftflow binary (default: beside this one, or $RAFTFLOW_BIN).
+        /// The node binary (default: `raftflow` beside this one or $RAFTFLOW_BIN;
+        /// with --defect, `examples/raftflow-fault-node` or $RAFTFLOW_FAULT_BIN).
         #[arg(long)]
         bin: Option<PathBuf>,
-        /// Switch on the server's deliberate defect: the run must fail.
+        /// Switch on the server's deliberate defect: the run must fail. Needs
+        /// the test build's node (cargo build -p raftflow-cli --example raftflow-fault-node).
         #[arg(long)]
         defect: bool,
         /// Run every node on 127.0.0.1 even as root (no network faults).

@@ -43,7 +43,12 @@ fn kinds(scenario: &str) -> Result<Vec<FaultKind>, String> {
 
 pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     let mut kinds = kinds(&opts.scenario).map_err(anyhow::Error::msg)?;
-    let bin = crate::find_binary(opts.bin.clone()).map_err(anyhow::Error::msg)?;
+    let bin = if opts.defect {
+        crate::find_fault_binary(opts.bin.clone())
+    } else {
+        crate::find_binary(opts.bin.clone())
+    }
+    .map_err(anyhow::Error::msg)?;
     let dir = opts.out.join(format!("seed-{}", opts.seed));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -62,9 +67,13 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         kinds.retain(|k| !k.needs_network());
     }
     let client = Arc::new(Client::new(&cluster.endpoints)?.with_deadline(Duration::from_secs(10)));
-    faults::find_leader(&client, Duration::from_secs(60))
+    if faults::find_leader(&client, Duration::from_secs(60))
         .await
-        .ok_or_else(|| anyhow::anyhow!("the cluster elected no leader within 60 s"))?;
+        .is_none()
+    {
+        let exited = cluster.exited().join("; ");
+        anyhow::bail!("the cluster elected no leader within 60 s {exited}");
+    }
     client
         .create_state_machine(STATE_MACHINE, workload::DEFINITION, "chaos workload")
         .await?;

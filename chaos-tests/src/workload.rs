@@ -4,7 +4,8 @@
 //! The workers behave like real ones under failure: a report whose outcome
 //! is unknown is retried with the same token, some first attempts fail with a
 //! retryable error, some acknowledged reports are sent a second time (the
-//! server must refuse the repeat), and a "worker crash" fault makes a worker
+//! server must acknowledge the repeat as already applied, or refuse it, and
+//! never apply it again), and a "worker crash" fault makes a worker
 //! abandon the task it holds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -220,6 +221,7 @@ async fn report(
             Ok(_) => (Outcome::Ok, None),
             Err(e) => (outcome_of(e), Some(e.to_string())),
         };
+        let already_applied = result.as_ref().is_ok_and(|r| r.already_applied);
         if outcome == Outcome::Unknown && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -230,8 +232,9 @@ async fn report(
             kind: kind.to_string(),
             duplicate,
             outcome,
+            already_applied,
             error,
         });
-        return (outcome == Outcome::Ok, result.ok().flatten());
+        return (outcome == Outcome::Ok, result.ok().and_then(|r| r.next));
     }
 }

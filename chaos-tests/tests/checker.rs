@@ -37,8 +37,19 @@ fn reported(token: &str, duplicate: bool, outcome: Outcome) -> Record {
         kind: "success".into(),
         duplicate,
         outcome,
+        already_applied: false,
         error: None,
     }
+}
+
+fn already_applied(mut record: Record) -> Record {
+    if let Record::Report {
+        already_applied, ..
+    } = &mut record
+    {
+        *already_applied = true;
+    }
+    record
 }
 
 fn observed(executions: &[(&str, &str)], completed: &[(&str, &[&str])]) -> Observed {
@@ -73,6 +84,8 @@ fn a_clean_history_passes() {
         delivered(t, 0, 2, 2),
         reported(&format!("{t}@2"), false, Outcome::Ok),
         reported(&format!("{t}@2"), true, Outcome::Refused),
+        // From apply version 4 a repeat is acknowledged as already applied.
+        already_applied(reported(&format!("{t}@2"), true, Outcome::Ok)),
     ];
     let seen = observed(&[("r1-0", "SUCCEEDED")], &[("r1-0", &[t])]);
     assert_eq!(violations(&records, &seen), Vec::<String>::new());

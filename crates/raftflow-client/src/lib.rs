@@ -9,7 +9,7 @@
 //! no effect; a request that timed out may have, and is retried only when the
 //! caller says the request is idempotent.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ mod hedge;
 pub mod worker;
 pub mod workflow;
 
-pub use worker::{NextTask, Task, TaskError, Worker};
+pub use worker::{NextTask, Reported, Task, TaskError, Worker};
 
 /// Metadata keys set by the server on a "not the leader" refusal.
 pub const LEADER_ADDR_KEY: &str = "x-raftflow-leader";
@@ -43,6 +43,8 @@ pub enum ClientError {
     Status(#[from] Status),
     #[error("no leader answered within {0:?}: {1}")]
     NoLeader(Duration, String),
+    #[error("no raftflow node is listening at {0}: start the local cluster (`raftflow dev`), or point --endpoints (RAFTFLOW_ENDPOINTS) at a running one")]
+    NothingListening(String),
 }
 
 /// How long a call keeps looking for a leader before giving up.
@@ -54,6 +56,11 @@ pub struct Client {
     deadline: Duration,
     /// When a slow call last asked the other nodes who leads (see hedge.rs).
     last_leader_check: Mutex<Option<Instant>>,
+    /// Whether any node ever answered this client. Until one has, a round
+    /// of refused connections means nothing runs there, and a call says so
+    /// at once instead of waiting for a leader; after, refusals are a
+    /// restart or a failover, and the call waits out its deadline.
+    answered: AtomicBool,
 }
 
 fn normalize(endpoint: &str) -> String {
@@ -90,10 +97,14 @@ fn is_transport_failure(status: &Status) -> bool {
 
 /// Whether the call failed before it could have had any effect.
 fn is_safe_to_retry(status: &Status) -> bool {
-    status.metadata().get(NOT_LEADER_KEY).is_some()
-        || (status.code() == Code::Unavailable
-            && status.message().contains("error trying to connect"))
-        || (status.code() == Code::Unavailable && status.message().contains("tcp connect error"))
+    status.metadata().get(NOT_LEADER_KEY).is_some() || is_connect_failure(status)
+}
+
+/// Whether no connection could be made (refused, unreachable).
+fn is_connect_failure(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+        && (status.message().contains("error trying to connect")
+            || status.message().contains("tcp connect error"))
 }
 
 impl Client {
@@ -111,6 +122,7 @@ impl Client {
             leader: AtomicUsize::new(0),
             deadline: DEFAULT_DEADLINE,
             last_leader_check: Mutex::new(None),
+            answered: AtomicBool::new(false),
         })
     }
 
@@ -159,10 +171,14 @@ impl Client {
     {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(20);
+        let mut refused_in_a_row = 0usize;
         loop {
             let (index, channel) = self.channel_at(self.leader.load(Ordering::Relaxed));
             let status = match self.watched(index, call(channel)).await {
-                hedge::Attempt::Done(Ok(value)) => return Ok(value),
+                hedge::Attempt::Done(Ok(value)) => {
+                    self.answered.store(true, Ordering::Relaxed);
+                    return Ok(value);
+                }
                 hedge::Attempt::Done(Err(status)) => status,
                 // Already following the new leader: retry there if that is
                 // safe, else report the unknown outcome.
@@ -200,6 +216,7 @@ impl Client {
                 }
                 return Err(status.into());
             }
+            refused_in_a_row = self.count_refusal(&status, refused_in_a_row)?;
             if started.elapsed() >= self.deadline {
                 return Err(ClientError::NoLeader(
                     self.deadline,
@@ -221,6 +238,20 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Counts connections refused in a row; two rounds of refusals from a
+    /// list that never answered this client end the call at once.
+    fn count_refusal(&self, status: &Status, in_a_row: usize) -> Result<usize, ClientError> {
+        if !is_connect_failure(status) {
+            self.answered.store(true, Ordering::Relaxed);
+            return Ok(0);
+        }
+        let endpoints = self.endpoints();
+        if !self.answered.load(Ordering::Relaxed) && in_a_row + 1 >= 2 * endpoints.len() {
+            return Err(ClientError::NothingListening(endpoints.join(", ")));
+        }
+        Ok(in_a_row + 1)
     }
 
     /// Every endpoint's own status, in endpoint order; a node that does not

@@ -107,8 +107,10 @@ impl Client {
         Ok(task_from(reply))
     }
 
-    /// Reports success. Safe to retry: a repeat is refused as TaskTimedOut
-    /// and changes nothing.
+    /// Reports success. Safe to retry: a repeat of the same report (same
+    /// token and output) whose reply was lost is acknowledged as already
+    /// applied and changes nothing (apply version 4 on; before, it was
+    /// refused as TaskTimedOut, also changing nothing).
     pub async fn complete_task(&self, token: &str, output: &str) -> Result<(), ClientError> {
         self.complete_task_and_take(token, output, None)
             .await
@@ -124,7 +126,7 @@ impl Client {
         token: &str,
         output: &str,
         next: Option<NextTask<'_>>,
-    ) -> Result<Option<Task>, ClientError> {
+    ) -> Result<Reported, ClientError> {
         let req = CompleteTaskRequest {
             token: token.into(),
             output: output.into(),
@@ -134,12 +136,15 @@ impl Client {
             .on_leader(true, |ch| {
                 let req = req.clone();
                 async move {
-                    let reply = worker_client(ch).complete_task(req).await?;
-                    Ok(reply.into_inner().next)
+                    let reply = worker_client(ch).complete_task(req).await?.into_inner();
+                    Ok((reply.next, reply.already_applied))
                 }
             })
             .await?;
-        Ok(reply.and_then(task_from))
+        Ok(Reported {
+            next: reply.0.and_then(task_from),
+            already_applied: reply.1,
+        })
     }
 
     pub async fn fail_task(
@@ -161,7 +166,7 @@ impl Client {
         error: &str,
         cause: &str,
         next: Option<NextTask<'_>>,
-    ) -> Result<Option<Task>, ClientError> {
+    ) -> Result<Reported, ClientError> {
         let req = FailTaskRequest {
             token: token.into(),
             error: error.into(),
@@ -172,12 +177,15 @@ impl Client {
             .on_leader(true, |ch| {
                 let req = req.clone();
                 async move {
-                    let reply = worker_client(ch).fail_task(req).await?;
-                    Ok(reply.into_inner().next)
+                    let reply = worker_client(ch).fail_task(req).await?.into_inner();
+                    Ok((reply.next, reply.already_applied))
                 }
             })
             .await?;
-        Ok(reply.and_then(task_from))
+        Ok(Reported {
+            next: reply.0.and_then(task_from),
+            already_applied: reply.1,
+        })
     }
 
     pub async fn heartbeat_task(&self, token: &str) -> Result<(), ClientError> {
@@ -190,6 +198,16 @@ impl Client {
         })
         .await
     }
+}
+
+/// What the cluster answered a report.
+#[derive(Debug, Default)]
+pub struct Reported {
+    /// The next task, when the report asked for one and one was ready.
+    pub next: Option<Task>,
+    /// This very report had already ended the attempt and its earlier reply
+    /// was lost: nothing changed now. Success, all the same.
+    pub already_applied: bool,
 }
 
 /// What a report asks for besides itself: the worker's next task.
@@ -353,16 +371,16 @@ impl Worker {
         };
         let report = match result {
             Ok(_) if callback => Ok(None),
-            Ok(output) => {
-                self.client
-                    .complete_task_and_take(&token, &output, next)
-                    .await
-            }
-            Err(e) => {
-                self.client
-                    .fail_task_and_take(&token, &e.error, &e.cause, next)
-                    .await
-            }
+            Ok(output) => self
+                .client
+                .complete_task_and_take(&token, &output, next)
+                .await
+                .map(|r| r.next),
+            Err(e) => self
+                .client
+                .fail_task_and_take(&token, &e.error, &e.cause, next)
+                .await
+                .map(|r| r.next),
         };
         report.unwrap_or_else(|e| {
             tracing::warn!("reporting task {token} failed: {e}");

@@ -33,6 +33,19 @@ impl Status {
             Status::Aborted => "ABORTED",
         }
     }
+
+    pub const ALL: [Status; 5] = [
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Aborted,
+    ];
+
+    /// The status named as `as_str` writes it.
+    pub fn parse(text: &str) -> Option<Status> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

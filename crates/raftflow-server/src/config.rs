@@ -94,27 +94,10 @@ pub struct NodeConfig {
     pub max_batch_commands: usize,
     #[serde(default)]
     pub scheduler: SchedulerConfig,
-    /// Deliberate defects, for the chaos checker's own test only (it must
-    /// catch them). Never set in production.
+    /// Deliberate defects, for tests only (see `fault`): refused unless the
+    /// binary was built for tests and permits them.
     #[serde(default)]
-    pub fault_injection: FaultInjection,
-}
-
-/// Defects the chaos harness switches on to prove that its checker fails.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FaultInjection {
-    /// Route a completion whose attempt is closed to whatever attempt of the
-    /// same execution is open, instead of refusing it: a repeated report is
-    /// then applied twice (it breaks promise 4 of docs/guarantees.md).
-    pub accept_any_attempt: bool,
-    /// Hold a newly elected leader this long before it takes over (barrier,
-    /// epoch, queues), so that a test can send work into the window in which
-    /// a node leads but does not drive yet. 0 (off) in production.
-    pub takeover_delay_ms: u64,
-    /// Follow apply versions up to this one only, as an older release
-    /// would (mixed-version tests). 0 (off): the binary's whole range.
-    pub max_apply_version: u32,
+    pub fault_injection: crate::fault::FaultInjection,
 }
 
 /// How the leader runs workflows.
@@ -131,6 +114,9 @@ pub struct SchedulerConfig {
     pub max_payload_bytes: usize,
     /// Finished executions are removed after this many hours.
     pub retention_hours: u64,
+    /// WatchExecution streams one node serves at once; one more is refused
+    /// with RESOURCE_EXHAUSTED until one ends.
+    pub max_watch_streams: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -140,6 +126,7 @@ impl Default for SchedulerConfig {
             poll_timeout_ms: 60_000,
             max_payload_bytes: 256 * 1024,
             retention_hours: 24 * 7,
+            max_watch_streams: crate::limits::DEFAULT_MAX_WATCH_STREAMS,
         }
     }
 }
@@ -250,8 +237,14 @@ impl NodeConfig {
         if self.write_timeout_ms == 0 {
             return Err(("write_timeout_ms", "must be positive".into()));
         }
+        self.fault_injection
+            .check()
+            .map_err(|message| ("fault_injection", message))?;
         if self.scheduler.task_lease_s == 0 {
             return Err(("scheduler.task_lease_s", "must be positive".into()));
+        }
+        if self.scheduler.max_watch_streams == 0 {
+            return Err(("scheduler.max_watch_streams", "must be positive".into()));
         }
         if self.scheduler.max_payload_bytes < 1024 {
             return Err((

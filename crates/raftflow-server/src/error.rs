@@ -42,6 +42,10 @@ pub enum ApiError {
     /// A task report whose attempt is over (Step Functions' TaskTimedOut).
     #[error("TaskTimedOut: {0}")]
     TaskTimedOut(String),
+    /// A well-formed task token that names no task (Step Functions'
+    /// TaskDoesNotExist).
+    #[error("TaskDoesNotExist: {0}")]
+    TaskDoesNotExist(String),
     /// A malformed task token (Step Functions' InvalidToken).
     #[error("InvalidToken: {0}")]
     InvalidToken(String),
@@ -94,7 +98,7 @@ impl From<ApiError> for Status {
             | ApiError::Write(WriteError::ShuttingDown) => Status::unavailable(message),
             ApiError::Write(WriteError::Raft(_)) => Status::unavailable(message),
             ApiError::InvalidArgument(_) => Status::invalid_argument(message),
-            ApiError::NotFound(_) => Status::not_found(message),
+            ApiError::NotFound(_) | ApiError::TaskDoesNotExist(_) => Status::not_found(message),
             ApiError::AlreadyExists(_) => Status::already_exists(message),
             ApiError::FailedPrecondition(_) | ApiError::TaskTimedOut(_) => {
                 Status::failed_precondition(message)

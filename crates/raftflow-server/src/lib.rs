@@ -12,11 +12,13 @@
 //! ```
 //! Errors are mapped to gRPC status codes in one place: `error`.
 
+pub mod clock;
 pub mod cluster_service;
 pub mod config;
 mod console;
 pub mod elector;
 pub mod error;
+pub mod fault;
 pub mod http;
 pub mod limits;
 mod messages;
@@ -29,7 +31,9 @@ pub mod proposer;
 pub mod raft_service;
 pub mod scheduler;
 mod snapshot_policy;
-mod upgrade;
+mod stale_report;
+mod start_execution;
+pub mod upgrade;
 pub mod watch;
 pub mod worker_service;
 pub mod workflow_service;

@@ -27,8 +27,15 @@ pub const MAX_PROBE_VALUE_BYTES: usize = 4096;
 pub const MAX_ADDR_CHARS: usize = 256;
 /// Polls parked on one node at once, waiting for a task.
 pub const MAX_WAITING_POLLS: usize = 10_000;
-/// WatchExecution streams open on one node at once.
-pub const MAX_WATCH_STREAMS: usize = 10_000;
+/// WatchExecution streams open on one node at once, unless
+/// `scheduler.max_watch_streams` says otherwise.
+pub const DEFAULT_MAX_WATCH_STREAMS: usize = 10_000;
+/// Streams a client may reset before this node accepted them, per
+/// connection. h2's default (20) is passed whenever a node resumes from a
+/// pause with its clients' deadline-cancelled calls queued, and the node
+/// then closed the connection (GOAWAY `too_many_resets`). Bounded still: an
+/// unbounded count is the HTTP/2 Rapid Reset attack (CVE-2023-44487).
+pub const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 4096;
 /// gRPC (method, code) series in the metrics; the rest count as `other`.
 pub const MAX_GRPC_SERIES: usize = 512;
 /// Room for every field of a request besides its one JSON payload.
@@ -70,8 +77,12 @@ pub fn name(field: &str, value: &str) -> Result<(), ApiError> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
+        // Echoed escaped: a newline or a control byte must not reach the
+        // caller's terminal or log raw.
         return Err(invalid(format!(
-            "{field} `{value}` contains `{c}`; use letters, digits, `-`, `_` and `.`"
+            "{field} `{}` contains `{}`; use letters, digits, `-`, `_` and `.`",
+            value.escape_debug(),
+            c.escape_debug()
         )));
     }
     Ok(())
@@ -111,6 +122,27 @@ pub fn depth(value: &Value) -> usize {
     deepest
 }
 
+/// A list filter on execution status: empty for all, else one status by
+/// name (any case).
+pub fn status_filter(text: &str) -> Result<Option<raftflow_core::Status>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    raftflow_core::Status::parse(&text.to_ascii_uppercase())
+        .map(Some)
+        .ok_or_else(|| {
+            let names: Vec<_> = raftflow_core::Status::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect();
+            invalid(format!(
+                "the status filter `{}` is not one of {}",
+                text.escape_debug(),
+                names.join(", ")
+            ))
+        })
+}
+
 /// The activities a poll (or a report's `next`) names.
 pub fn activities(list: &[String]) -> Result<(), ApiError> {
     if list.is_empty() {
@@ -129,6 +161,15 @@ pub fn activities(list: &[String]) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_with_control_characters_is_echoed_escaped() {
+        let err = name("the execution name", "a\nb\t\u{1}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(r"`a\nb\t\u{1}` contains `\n`"), "{err}");
+        assert!(!err.contains('\n') && !err.contains('\u{1}'), "{err}");
+    }
 
     #[test]
     fn each_refusal_names_the_field_and_the_limit() {

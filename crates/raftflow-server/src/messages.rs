@@ -9,7 +9,7 @@ pub fn execution_info(r: ExecutionRecord) -> ExecutionInfo {
         name: r.name,
         state_machine: r.state_machine,
         version: r.version,
-        status: r.status,
+        status: r.status.as_str().to_string(),
         input: r.input,
         output: r.output.unwrap_or_default(),
         error: r.error.unwrap_or_default(),

@@ -221,21 +221,6 @@ fn committed_index(ctx: &crate::node::NodeContext) -> u64 {
         .max(applied)
 }
 
-/// Bytes under `dir`, recursively (RocksDB files of this node).
-pub fn dir_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 /// The families this module owns, appended to `/metrics`.
 pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     use crate::http::family;
@@ -329,7 +314,7 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     let _ = writeln!(
         out,
         "raftflow_storage_bytes {}",
-        dir_bytes(&ctx.config.data_dir)
+        raftflow_store::dir_bytes(&ctx.config.data_dir)
     );
     family(
         out,

@@ -43,6 +43,8 @@ pub enum NodeError {
     },
     #[error("cannot open the data directory {path}: {message}")]
     Store { path: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Config(String),
     #[error("invalid raft configuration: {0}")]
     RaftConfig(String),
     #[error("raft failed to start: {0}")]
@@ -59,6 +61,13 @@ pub struct NodeContext {
     pub proposer: Proposer,
     pub batch_stats: Arc<BatchStats>,
     pub scheduler: Arc<Scheduler>,
+    /// Whether a new cluster's apply version is settled (upgrade.rs).
+    pub new_cluster: Arc<crate::upgrade::NewCluster>,
+    /// Turns true when the node begins to shut down: streams that would
+    /// otherwise hold the graceful shutdown open (watches) end then.
+    pub stopping: watch::Receiver<bool>,
+    /// One permit per WatchExecution stream this node may serve at once.
+    pub watch_slots: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// When this node last heard from a leader; the elector reads it.
     pub contact: Arc<crate::elector::Contact>,
@@ -115,9 +124,10 @@ impl NodeHandle {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let supported = match config.fault_injection.max_apply_version {
-            0 => raftflow_store::version::Supported::BINARY,
-            max => raftflow_store::version::Supported::capped(max),
+        config.fault_injection.check().map_err(NodeError::Config)?;
+        let supported = match config.fault_injection.max_apply_version() {
+            None => raftflow_store::version::Supported::BINARY,
+            Some(max) => raftflow_store::version::Supported::capped(max),
         };
         let opened =
             tokio::task::spawn_blocking(move || raftflow_store::open_supporting(&path, supported))
@@ -129,6 +139,11 @@ impl NodeHandle {
         })?;
         let fresh = is_pristine(&mut log_store).await?;
         let reader = state_machine.reader();
+        let holds_workflows = raftflow_store::workflow::reads::holds_workflows(reader.db())
+            .map_err(|e| NodeError::Store {
+                path: config.data_dir.display().to_string(),
+                message: e.to_string(),
+            })?;
         let raft = Raft::new(config.id, raft_config, Network, log_store, state_machine)
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
@@ -140,7 +155,9 @@ impl NodeHandle {
             Duration::from_millis(config.write_timeout_ms),
             batch_stats.clone(),
         );
+        let (stop, stopped) = watch::channel(false);
         let context = NodeContext {
+            stopping: stopped.clone(),
             id: config.id,
             config: Arc::new(config.clone()),
             raft: raft.clone(),
@@ -148,6 +165,10 @@ impl NodeHandle {
             proposer,
             batch_stats,
             scheduler: Scheduler::new(),
+            new_cluster: crate::upgrade::NewCluster::new(holds_workflows),
+            watch_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.scheduler.max_watch_streams,
+            )),
             metrics: Arc::default(),
             contact: crate::elector::Contact::new(config.raft.leader_lease_ms),
         };
@@ -161,26 +182,7 @@ impl NodeHandle {
             raft.clone(),
             context.metrics.clone(),
         ));
-        if config.fault_injection.accept_any_attempt {
-            tracing::warn!(
-                node = config.id,
-                "fault_injection.accept_any_attempt is ON: this node applies stale task reports (chaos checker self-test only)"
-            );
-        }
-        if config.fault_injection.max_apply_version > 0 {
-            tracing::warn!(
-                node = config.id,
-                max = config.fault_injection.max_apply_version,
-                "fault_injection.max_apply_version is set: this node follows older apply versions only (tests only)"
-            );
-        }
-        if config.fault_injection.takeover_delay_ms > 0 {
-            tracing::warn!(
-                node = config.id,
-                delay_ms = config.fault_injection.takeover_delay_ms,
-                "fault_injection.takeover_delay_ms is set: this node takes over late after an election (tests only)"
-            );
-        }
+        config.fault_injection.warn(config.id);
         tokio::spawn(crate::scheduler::run(context.clone()));
         tokio::spawn(crate::snapshot_policy::run(
             raft.clone(),
@@ -193,7 +195,6 @@ impl NodeHandle {
         let api_addr = api_listener
             .local_addr()
             .map_err(|e| NodeError::Raft(e.to_string()))?;
-        let (stop, stopped) = watch::channel(false);
         let (http, http_addr) = match &config.http_addr {
             Some(addr) => {
                 let listener = bind(addr).await?;
@@ -286,7 +287,7 @@ async fn is_pristine(log_store: &mut raftflow_store::LogStore) -> Result<bool, N
     Ok(state.last_log_id.is_none() && vote.is_none())
 }
 
-async fn wait_stop(mut stopped: watch::Receiver<bool>) {
+pub(crate) async fn wait_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
@@ -305,6 +306,9 @@ async fn serve_raft(
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .http2_max_pending_accept_reset_streams(Some(
+            crate::limits::MAX_PENDING_ACCEPT_RESET_STREAMS,
+        ))
         .add_service(service)
         .serve_with_incoming_shutdown(incoming(listener), wait_stop(stopped))
         .await
@@ -334,6 +338,9 @@ async fn serve_api(
         .expect("the embedded descriptor set is valid");
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .http2_max_pending_accept_reset_streams(Some(
+            crate::limits::MAX_PENDING_ACCEPT_RESET_STREAMS,
+        ))
         .layer(crate::metrics::GrpcMetricsLayer(
             ctx.metrics.clone(),
             ctx.id,

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::ServerState;
 use raftflow_store::hub::AppliedEffects;
@@ -28,11 +28,7 @@ use crate::parked::{ParkedPollers, Reserved};
 /// or a leader to redirect to (an election here takes ~0.3-2 s).
 pub(crate) const TAKEOVER_WAIT: Duration = Duration::from_millis(500);
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::clock::now_ms;
 
 #[derive(Default)]
 struct Queues {
@@ -350,7 +346,7 @@ pub async fn run(ctx: NodeContext) {
 }
 
 async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
-    let delay_ms = ctx.config.fault_injection.takeover_delay_ms;
+    let delay_ms = ctx.config.fault_injection.takeover_delay_ms();
     if delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
@@ -391,6 +387,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             .extend(timers.into_iter().map(|(id, timer, at)| (at, id, timer)));
     }
     ctx.scheduler.changed.notify_waiters();
+    tokio::spawn(crate::upgrade::raise_on_new_cluster(ctx.clone(), epoch));
     tracing::info!(
         node = ctx.id,
         term = ctx.raft.metrics().borrow().current_term,

@@ -79,6 +79,88 @@ pub async fn upgrade(
     }
 }
 
+/// Whether a new cluster's leader has settled its apply version. A node
+/// that starts on tables holding no workflow begins unsettled; the first
+/// state machine created on it waits (a little) for the raise, so that the
+/// quick start's first workflow already runs under the newest rules.
+pub struct NewCluster {
+    settled: tokio::sync::watch::Sender<bool>,
+}
+
+impl NewCluster {
+    pub fn new(holds_workflows: bool) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            settled: tokio::sync::watch::channel(holds_workflows).0,
+        })
+    }
+
+    fn settle(&self) {
+        self.settled.send_replace(true);
+    }
+
+    /// On the leader of a cluster whose version is not settled yet, waits
+    /// until it is (at most `NEW_CLUSTER_WAIT`). Elsewhere returns at once.
+    pub async fn wait(&self, ctx: &NodeContext) {
+        let leading = ctx.raft.metrics().borrow().current_leader == Some(ctx.id);
+        if !leading {
+            return;
+        }
+        let mut settled = self.settled.subscribe();
+        let _ = tokio::time::timeout(NEW_CLUSTER_WAIT, settled.wait_for(|s| *s)).await;
+    }
+}
+
+/// Settles the new-cluster gate however the raise ends.
+struct SettleOnDrop(std::sync::Arc<NewCluster>);
+
+impl Drop for SettleOnDrop {
+    fn drop(&mut self) {
+        self.0.settle();
+    }
+}
+
+/// A cluster that holds no workflow yet starts on the newest apply version
+/// all its members support: nothing stored needs an older binary, so there
+/// is no rollback to keep open (CockroachDB and etcd finalize new clusters
+/// the same way). Tried at each takeover while the tables stay empty; a
+/// member that does not answer yet is asked again shortly.
+pub async fn raise_on_new_cluster(ctx: NodeContext, epoch: u64) {
+    let _settle = SettleOnDrop(ctx.new_cluster.clone());
+    for _ in 0..NEW_CLUSTER_TRIES {
+        if ctx.scheduler.epoch() != Some(epoch) {
+            return; // no longer leading
+        }
+        let (active, supported) = ctx.reader.apply_versions();
+        let reader = ctx.reader.clone();
+        let holds = tokio::task::spawn_blocking(move || {
+            raftflow_store::workflow::reads::holds_workflows(reader.db())
+        })
+        .await;
+        if active >= supported.max || !matches!(holds, Ok(Ok(false))) {
+            return;
+        }
+        match upgrade(&ctx, 0).await {
+            Ok(raised) => {
+                if raised.active > raised.previous {
+                    tracing::info!(
+                        node = ctx.id,
+                        version = raised.active,
+                        "a new cluster: raised the apply version to the newest every member supports"
+                    );
+                }
+                return;
+            }
+            Err(e) => tracing::debug!("the new cluster's apply version stays for now: {e}"),
+        }
+        tokio::time::sleep(NEW_CLUSTER_RETRY).await;
+    }
+}
+
+const NEW_CLUSTER_TRIES: usize = 20;
+const NEW_CLUSTER_RETRY: Duration = Duration::from_millis(500);
+/// How long the first CreateStateMachine waits for a new cluster's raise.
+const NEW_CLUSTER_WAIT: Duration = Duration::from_secs(10);
+
 /// The highest version every member supports, or which member is unknown.
 fn common_max(ranges: &[MemberRange]) -> Result<u32, ApiError> {
     let mut common = u32::MAX;

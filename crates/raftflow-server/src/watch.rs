@@ -15,11 +15,14 @@ use crate::messages::history_event;
 
 pub fn stream(
     reader: StateReader,
+    stopping: tokio::sync::watch::Receiver<bool>,
     execution_id: String,
     after: u64,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<HistoryEvent, Status>> + Send {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tokio::spawn(async move {
+        let _slot = slot; // given back when the stream ends, however it ends
         let changed = reader.watch_execution(&execution_id);
         let mut last = after;
         loop {
@@ -48,7 +51,7 @@ pub fn stream(
                     return; // the client went away
                 }
             }
-            let finished = record.is_some_and(|r| r.status != "RUNNING");
+            let finished = record.is_some_and(|r| r.status != raftflow_core::Status::Running);
             if finished && !more {
                 return;
             }
@@ -56,6 +59,13 @@ pub fn stream(
                 tokio::select! {
                     () = changed.changed() => {}
                     () = tx.closed() => return, // the client went away
+                    () = crate::node::wait_stop(stopping.clone()) => {
+                        let gone = Status::unavailable(format!(
+                            "the node is shutting down; watch again on another node after event {last}"
+                        ));
+                        let _ = tx.send(Err(gone)).await;
+                        return;
+                    }
                 }
             }
         }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use raftflow_proto::v1::worker_service_server::WorkerService;
 use raftflow_proto::v1::*;
-use raftflow_store::records::TaskEntry;
-use raftflow_store::{Command, CommandResult};
+use raftflow_store::records::{Report, TaskEntry};
+use raftflow_store::{Command, CommandResult, Reject};
 use tonic::{Request, Response, Status};
 
 use crate::error::ApiError;
@@ -34,7 +34,7 @@ impl WorkerServiceImpl {
         &self,
         command: Command,
         next: Option<PollTaskRequest>,
-    ) -> Result<Option<PollTaskReply>, ApiError> {
+    ) -> Result<Reported, ApiError> {
         let next = next
             .filter(|n| !n.activities.is_empty())
             .and_then(|n| Some((n, self.ctx.scheduler.epoch()?)));
@@ -42,6 +42,7 @@ impl WorkerServiceImpl {
             Command::TaskCompleted { now_ms, .. } | Command::TaskFailed { now_ms, .. } => *now_ms,
             _ => 0,
         };
+        let refused_as = stale_as(&command);
         let mut commands = vec![command];
         if let Some((n, epoch)) = &next {
             commands.push(Command::DispatchNext {
@@ -56,6 +57,24 @@ impl WorkerServiceImpl {
         let mut results = applied.results.into_iter();
         match results.next() {
             Some(CommandResult::Accepted) => {}
+            Some(CommandResult::Rejected {
+                code: Reject::StaleToken,
+                message,
+            }) => {
+                let (token, report) = refused_as;
+                crate::stale_report::classify(
+                    &self.ctx,
+                    &token,
+                    report.as_ref().map(StaleReport::as_report),
+                    message,
+                )
+                .await?;
+                tracing::debug!("a repeated report was acknowledged as already applied");
+                return Ok(Reported {
+                    next: None,
+                    already_applied: true,
+                });
+            }
             Some(CommandResult::Rejected { code, message }) => {
                 tracing::debug!(?code, "task report refused: {message}");
                 return Err(ApiError::rejected(code, message));
@@ -68,11 +87,15 @@ impl WorkerServiceImpl {
                     self.ctx
                         .scheduler
                         .ready_at_us(&task, report_ms, applied.applied_at_us);
-                Ok(Some(self.handed_out(task, epoch, ready_at_us)))
+                Ok(Reported::next(Some(self.handed_out(
+                    task,
+                    epoch,
+                    ready_at_us,
+                ))))
             }
             // Nothing ready, or the epoch ended meanwhile: the worker polls.
             (None | Some(CommandResult::NothingReady | CommandResult::Rejected { .. }), _) => {
-                Ok(None)
+                Ok(Reported::next(None))
             }
             (other, _) => Err(ApiError::Internal(format!("unexpected result {other:?}"))),
         }
@@ -80,7 +103,7 @@ impl WorkerServiceImpl {
 
     /// The reply for a task whose hand-out is committed.
     fn handed_out(&self, task: TaskEntry, epoch: u64, ready_at_us: u64) -> PollTaskReply {
-        let waited_us = raftflow_store::hub::now_us().saturating_sub(ready_at_us);
+        let waited_us = crate::clock::now_us().saturating_sub(ready_at_us);
         self.ctx
             .metrics
             .dispatch_latency
@@ -102,7 +125,7 @@ impl WorkerServiceImpl {
     /// for an attempt that is no longer open goes to the execution's open
     /// attempt. Off by default; only the chaos checker's test turns it on.
     fn fault_retarget(&self, (token, epoch): (String, Option<u64>)) -> (String, Option<u64>) {
-        if !self.ctx.config.fault_injection.accept_any_attempt {
+        if !self.ctx.config.fault_injection.accept_any_attempt() {
             return (token, epoch);
         }
         let Ok(open) = raftflow_store::workflow::reads::open_tasks(self.ctx.reader.db()) else {
@@ -136,6 +159,56 @@ impl WorkerServiceImpl {
 
     fn check_payload(&self, what: &str, json: &str) -> Result<(), ApiError> {
         limits::json(what, json, self.ctx.config.scheduler.max_payload_bytes)
+    }
+}
+
+/// A report's outcome: the next task, if asked for and ready.
+struct Reported {
+    next: Option<PollTaskReply>,
+    already_applied: bool,
+}
+
+impl Reported {
+    fn next(next: Option<PollTaskReply>) -> Self {
+        Self {
+            next,
+            already_applied: false,
+        }
+    }
+}
+
+/// A report's content, kept to classify it if apply finds it stale.
+enum StaleReport {
+    Completed(String),
+    Failed(String, String),
+}
+
+impl StaleReport {
+    fn as_report(&self) -> Report<'_> {
+        match self {
+            StaleReport::Completed(output) => Report::Completed { output },
+            StaleReport::Failed(error, cause) => Report::Failed { error, cause },
+        }
+    }
+}
+
+/// The attempt a report names, and what it reports (none for a heartbeat).
+fn stale_as(command: &Command) -> (String, Option<StaleReport>) {
+    match command {
+        Command::TaskCompleted { token, output, .. } => {
+            (token.clone(), Some(StaleReport::Completed(output.clone())))
+        }
+        Command::TaskFailed {
+            token,
+            error,
+            cause,
+            ..
+        } => (
+            token.clone(),
+            Some(StaleReport::Failed(error.clone(), cause.clone())),
+        ),
+        Command::TaskHeartbeat { token, .. } => (token.clone(), None),
+        _ => (String::new(), None),
     }
 }
 
@@ -223,9 +296,12 @@ impl WorkerService for WorkerServiceImpl {
             now_ms: now_ms(),
             seed: rand::random(),
         };
-        let next = self.report(command, req.next).await?;
+        let reported = self.report(command, req.next).await?;
         self.observe_duration(handed_out_ms);
-        Ok(Response::new(CompleteTaskReply { next }))
+        Ok(Response::new(CompleteTaskReply {
+            next: reported.next,
+            already_applied: reported.already_applied,
+        }))
     }
 
     async fn fail_task(
@@ -246,9 +322,12 @@ impl WorkerService for WorkerServiceImpl {
             now_ms: now_ms(),
             seed: rand::random(),
         };
-        let next = self.report(command, req.next).await?;
+        let reported = self.report(command, req.next).await?;
         self.observe_duration(handed_out_ms);
-        Ok(Response::new(FailTaskReply { next }))
+        Ok(Response::new(FailTaskReply {
+            next: reported.next,
+            already_applied: reported.already_applied,
+        }))
     }
 
     async fn heartbeat_task(

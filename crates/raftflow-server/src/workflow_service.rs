@@ -18,7 +18,6 @@ use crate::limits;
 use crate::messages::{execution_info, history_event};
 use crate::node::NodeContext;
 use crate::scheduler::now_ms;
-use crate::scheduler::Dispatched;
 
 pub struct WorkflowServiceImpl {
     ctx: NodeContext,
@@ -115,6 +114,7 @@ impl WorkflowService for WorkflowServiceImpl {
             ))
             .into());
         }
+        self.ctx.new_cluster.wait(&self.ctx).await;
         let command = Command::CreateStateMachine {
             name: req.name.clone(),
             definition: req.definition,
@@ -228,93 +228,8 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<StartExecutionRequest>,
     ) -> Result<Response<StartExecutionReply>, Status> {
-        let req = request.into_inner();
-        let (state_machine, version) = match req.state_machine.rsplit_once(':') {
-            Some((name, v)) => (
-                name.to_string(),
-                v.parse::<u32>().map_err(|_| {
-                    ApiError::InvalidArgument(format!("`{v}` is not a version number"))
-                })?,
-            ),
-            None => (req.state_machine.clone(), 0),
-        };
-        limits::name("the state machine name", &state_machine)?;
-        let name = if req.name.is_empty() {
-            uuid_name()
-        } else {
-            req.name
-        };
-        limits::name("the execution name", &name)?;
-        let input = if req.input.trim().is_empty() {
-            "{}".to_string()
-        } else {
-            req.input
-        };
-        self.check_json("input", &input)?;
-        let now = now_ms();
-        let mut commands = vec![Command::StartExecution {
-            state_machine,
-            version,
-            name,
-            input,
-            now_ms: now,
-            seed: rand::random(),
-            default_task_timeout_s: self.ctx.config.scheduler.task_lease_s,
-        }];
-        // An idle worker is waiting: hand it the execution's first task in
-        // the start's own entry (parked.rs).
-        let reserved = self.ctx.scheduler.reserve_parked();
-        if let Some((epoch, poller)) = &reserved {
-            commands.push(Command::DispatchNext {
-                epoch: *epoch,
-                worker: poller.worker.clone(),
-                activities: poller.activities.clone(),
-                now_ms: now,
-                after_report: true,
-            });
-        }
-        let applied = self
-            .ctx
-            .proposer
-            .propose_together(commands)
-            .await
-            .map_err(ApiError::from)?;
-        let mut results = applied.results.into_iter();
-        let started = results.next();
-        if let (Some((epoch, poller)), Some(CommandResult::Dispatched { task })) =
-            (reserved, results.next())
-        {
-            let scheduler = &self.ctx.scheduler;
-            let ready_at_us = scheduler.ready_at_us(&task, now, applied.applied_at_us);
-            let token = task.token.clone();
-            let dispatched = Dispatched {
-                task,
-                epoch,
-                ready_at_us,
-            };
-            if !poller.deliver(dispatched) {
-                tracing::warn!("the poll for {token} ended before its task arrived; the attempt waits for its lease");
-            }
-        }
-        match started.ok_or_else(|| ApiError::Internal("no result for the start".into()))? {
-            CommandResult::Rejected { code, message } => {
-                Err(ApiError::rejected(code, message).into())
-            }
-            CommandResult::ExecutionStarted {
-                execution_id,
-                start_ms,
-                created,
-            } => {
-                tracing::Span::current().record("execution", execution_id.as_str());
-                tracing::debug!(created, "execution started");
-                Ok(Response::new(StartExecutionReply {
-                    execution_id,
-                    start_ms,
-                    created,
-                }))
-            }
-            other => Err(ApiError::Internal(format!("unexpected result {other:?}")).into()),
-        }
+        let reply = crate::start_execution::run(&self.ctx, request.into_inner()).await?;
+        Ok(Response::new(reply))
     }
 
     async fn describe_execution(
@@ -351,9 +266,10 @@ impl WorkflowService for WorkflowServiceImpl {
         if token.as_deref().is_some_and(|t| reads::unhex(t).is_none()) {
             return Err(ApiError::InvalidArgument("the page token is malformed".into()).into());
         }
+        let status = limits::status_filter(&req.status)?;
         let page = self
             .read(move |db| {
-                reads::executions(db, &req.state_machine, &req.status, size, token.as_deref())
+                reads::executions(db, &req.state_machine, status, size, token.as_deref())
             })
             .await?;
         Ok(Response::new(ListExecutionsReply {
@@ -448,13 +364,13 @@ impl WorkflowService for WorkflowServiceImpl {
             &req.execution_id,
             limits::MAX_EXECUTION_ID_CHARS,
         )?;
-        if self.ctx.reader.watch_streams() >= limits::MAX_WATCH_STREAMS {
+        let Ok(slot) = self.ctx.watch_slots.clone().try_acquire_owned() else {
             return Err(ApiError::ResourceExhausted(format!(
-                "{} watch streams are open on this node; retry later or watch on another node",
-                limits::MAX_WATCH_STREAMS
+                "{} watch streams are open on this node (scheduler.max_watch_streams); retry later or watch on another node",
+                self.ctx.config.scheduler.max_watch_streams
             ))
             .into());
-        }
+        };
         let reader = self.ctx.reader.clone();
         if !self.wait_until_known(&req.execution_id).await? {
             return Err(ApiError::NotFound(format!(
@@ -465,14 +381,10 @@ impl WorkflowService for WorkflowServiceImpl {
         }
         Ok(Response::new(Box::pin(crate::watch::stream(
             reader,
+            self.ctx.stopping.clone(),
             req.execution_id,
             req.after_event_id,
+            slot,
         ))))
     }
-}
-
-/// A random version-4 UUID, drawn with the engine's generator (the same one
-/// the client uses for the names it chooses).
-fn uuid_name() -> String {
-    raftflow_core::eval::Random::new(rand::random()).uuid()
 }

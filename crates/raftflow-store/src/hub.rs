@@ -25,7 +25,8 @@ pub struct AppliedEffects {
     pub effects: Vec<Effect>,
 }
 
-pub fn now_us() -> u64 {
+/// When an apply happened on this node (a measurement, never an input of apply).
+pub(crate) fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)

@@ -26,6 +26,7 @@ mod apply_thread;
 pub mod codec;
 pub mod command;
 pub mod db;
+mod disk;
 pub mod error;
 pub mod hub;
 pub mod log_store;
@@ -40,6 +41,7 @@ pub mod workflow;
 
 pub use command::{Command, CommandResult, Envelope, EnvelopeResult, Reject};
 pub use db::Db;
+pub use disk::dir_bytes;
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use machine::{Machine, StateReader};

@@ -216,12 +216,16 @@ mod data {
         let input = serde_json::json!({"pad": "x".repeat(150 * 1024)}).to_string();
         apply(&mut m, &db, 2, start("before", &input));
         let before = reads::execution(&db, "twice:before").unwrap().unwrap();
-        assert_eq!(before.status, "SUCCEEDED", "0.1.0's rules: unbounded");
+        assert_eq!(
+            before.status,
+            raftflow_core::Status::Succeeded,
+            "0.1.0's rules: unbounded"
+        );
 
         apply(&mut m, &db, 3, Command::SetApplyVersion { version: 3 });
         apply(&mut m, &db, 4, start("after", &input));
         let after = reads::execution(&db, "twice:after").unwrap().unwrap();
-        assert_eq!(after.status, "FAILED");
+        assert_eq!(after.status, raftflow_core::Status::Failed);
         assert_eq!(after.error.as_deref(), Some("States.DataLimitExceeded"));
         assert!(after.cause.unwrap().contains("larger than 262144 bytes"));
     }

@@ -99,7 +99,7 @@ async fn finished_executions_leave_after_their_retention() {
     let db = h.sm.reader();
     assert_eq!(
         reads::execution(db.db(), &old).unwrap().unwrap().status,
-        "SUCCEEDED"
+        raftflow_core::Status::Succeeded
     );
     assert_eq!(
         h.apply(Command::PurgeFinished {
@@ -297,7 +297,7 @@ async fn a_report_takes_its_executions_next_step_else_the_oldest_task() {
         .unwrap()
         .unwrap()
         .status;
-    assert_eq!(e1_status, "SUCCEEDED");
+    assert_eq!(e1_status, raftflow_core::Status::Succeeded);
     assert_eq!(
         h.apply(dispatch_next(1, &["a", "b"], 4_100, false)).await,
         CommandResult::NothingReady

@@ -174,7 +174,7 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
             let worker = tokio::spawn(worker.run(async {
                 stopped.await.ok();
             }));
-            let run = raftflow_server::scheduler::now_ms();
+            let run = raftflow_server::clock::now_ms();
             let started = Instant::now();
             let slots = Arc::new(tokio::sync::Semaphore::new(if rate > 0 {
                 executions.max(1)

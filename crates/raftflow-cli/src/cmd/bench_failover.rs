@@ -71,7 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let load = {
         let (client, started) = (client.clone(), started.clone());
         tokio::spawn(async move {
-            let run = raftflow_server::scheduler::now_ms();
+            let run = raftflow_server::clock::now_ms();
             let mut i = 0u64;
             while !*load_stop.borrow() {
                 if let Ok(r) = client

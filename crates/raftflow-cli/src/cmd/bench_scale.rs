@@ -119,7 +119,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // 1. Fill.
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let run = raftflow_server::scheduler::now_ms();
+    let run = raftflow_server::clock::now_ms();
     let loaders: Vec<_> = (0..args.concurrency)
         .map(|_| {
             let (client, next, total) = (client.clone(), next.clone(), args.executions);
@@ -182,7 +182,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let disk: BTreeMap<u64, u64> = configs
         .iter()
-        .map(|(id, (_, c))| (*id, raftflow_server::metrics::dir_bytes(&c.data_dir)))
+        .map(|(id, (_, c))| (*id, raftflow_store::dir_bytes(&c.data_dir)))
         .collect();
     let disk_per_execution = disk.values().sum::<u64>() as f64 / 3.0 / args.executions as f64;
 

@@ -98,7 +98,7 @@ pub async fn run(args: Args, endpoints: &[String]) -> anyhow::Result<ExitCode> {
         }),
     );
 
-    let run_id = format!("{}-{}", args.seed, raftflow_server::scheduler::now_ms());
+    let run_id = format!("{}-{}", args.seed, raftflow_server::clock::now_ms());
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let started = Instant::now();
     let mut ids = Vec::new();

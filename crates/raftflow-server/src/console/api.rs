@@ -159,11 +159,15 @@ pub async fn executions(State(ctx): State<NodeContext>, Query(q): Query<ListQuer
     let page_size = q.page_size.unwrap_or(50).clamp(1, 500);
     let mut token = q.page_token.filter(|t| !t.is_empty());
     let mut items = Vec::new();
+    let status = match crate::limits::status_filter(&q.status) {
+        Ok(status) => status,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
     for _ in 0..20 {
         let page = match reads::executions(
             ctx.reader.db(),
             &q.state_machine,
-            &q.status,
+            status,
             page_size,
             token.as_deref(),
         ) {

@@ -35,6 +35,8 @@ async fn local_listener() -> TcpListener {
 impl TestCluster {
     /// Starts `n` voters, bootstrapped together, with `tweak` applied to every config.
     pub async fn start(n: u64, tweak: impl Fn(&mut NodeConfig)) -> Self {
+        // This test binary may switch deliberate defects on (`tweak` does).
+        raftflow_server::fault::permit();
         let dir = TempDir::new().expect("temp dir");
         let mut listeners = Vec::new();
         for _ in 0..n {
@@ -143,6 +145,27 @@ impl TestCluster {
             assert!(
                 Instant::now() < deadline,
                 "no agreed leader within {timeout:?}: {leaders:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every running node applies the log by `version` (a new
+    /// cluster raises it to the newest one by itself, shortly after its
+    /// first leader takes over).
+    pub async fn wait_apply_version(&self, version: u32, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let active: Vec<u32> = self
+                .running()
+                .map(|n| n.context.reader.apply_versions().0)
+                .collect();
+            if active.iter().all(|v| *v == version) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "apply versions {active:?}, not {version}, after {timeout:?}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -199,3 +199,56 @@ async fn every_field_past_its_limit_is_refused_and_the_cluster_goes_on() {
     cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }
+
+/// WatchExecution streams are bounded per node: one past
+/// `scheduler.max_watch_streams` is refused, and the slot comes back when
+/// a stream ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_streams_past_the_bound_are_refused_until_one_ends() {
+    let cluster = TestCluster::start(1, |c| c.scheduler.max_watch_streams = 2).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let client = cluster.client();
+    let waits =
+        r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": true}}}"#;
+    client
+        .create_state_machine("waits", waits, "")
+        .await
+        .unwrap();
+    client
+        .start_execution("waits", Some("w"), "{}")
+        .await
+        .unwrap();
+    let addr = format!("http://{}", cluster.node(leader).api_addr);
+    let ch = Channel::from_shared(addr).unwrap().connect().await.unwrap();
+    let mut wf = WorkflowServiceClient::new(ch);
+    let watch = || WatchExecutionRequest {
+        execution_id: "waits:w".into(),
+        after_event_id: 0,
+    };
+    let first = wf.watch_execution(watch()).await.expect("first stream");
+    let _second = wf.watch_execution(watch()).await.expect("second stream");
+    refused(
+        wf.watch_execution(watch()).await,
+        Code::ResourceExhausted,
+        "2 watch streams are open on this node",
+    );
+
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match wf.watch_execution(watch()).await {
+            Ok(_third) => break,
+            Err(status) if status.code() == Code::ResourceExhausted => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the slot never came back"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    // The second stream is still open: shutting the node down ends it
+    // (before, a graceful shutdown waited for it forever).
+    cluster.shutdown().await;
+}

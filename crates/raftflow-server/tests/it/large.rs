@@ -47,7 +47,8 @@ async fn run_to_end(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inputs_that_stopped_release_0_1_0_leave_every_node_alive() {
-    let mut cluster = TestCluster::start(3, |_| {}).await;
+    // Release 0.1.0's rules (apply version 1), which let the definition in.
+    let mut cluster = TestCluster::start(3, |c| c.fault_injection.max_apply_version = 1).await;
     let leader = cluster.wait_leader(WAIT).await;
     let client = cluster.client();
 

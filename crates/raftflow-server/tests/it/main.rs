@@ -4,6 +4,7 @@
 mod availability;
 mod config;
 mod console;
+mod edges;
 mod failover;
 mod fixture_writer;
 mod harness;

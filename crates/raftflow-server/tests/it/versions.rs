@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raftflow_client::{Client, Worker};
+use raftflow_store::version::APPLY_VERSION_MAX as MAX;
 use raftflow_store::{Command, CommandResult, Reject};
 
 use crate::harness::TestCluster;
@@ -117,7 +118,7 @@ async fn a_node_on_the_previous_version_agrees_and_holds_the_upgrade_back() {
     cluster.wait_same_digest(WAIT).await;
     assert_eq!(
         versions(&client.status_all(false).await),
-        [(1, 1, 3), (2, 1, 3), (3, 1, 1)]
+        [(1, 1, MAX), (2, 1, MAX), (3, 1, 1)]
     );
 
     // Version 1 accepts what an older leader proposes; the door does not.
@@ -153,13 +154,13 @@ async fn a_node_on_the_previous_version_agrees_and_holds_the_upgrade_back() {
     cluster.configs[2].fault_injection.max_apply_version = 0;
     cluster.restart(3).await;
     let raised = client.upgrade_apply_version(0).await.unwrap();
-    assert_eq!((raised.previous, raised.active), (1, 3));
+    assert_eq!((raised.previous, raised.active), (1, MAX));
     assert!(raised.log_index > 0);
     load(&client, "after", 10).await;
     cluster.wait_same_digest(WAIT).await;
     assert_eq!(
         versions(&client.status_all(false).await),
-        [(1, 3, 3), (2, 3, 3), (3, 3, 3)]
+        [(1, MAX, MAX), (2, MAX, MAX), (3, MAX, MAX)]
     );
     match propose_raw(&cluster, create("long-v2")).await {
         CommandResult::Rejected {
@@ -184,7 +185,7 @@ async fn a_node_on_the_previous_version_agrees_and_holds_the_upgrade_back() {
     old.fault_injection.max_apply_version = 1;
     let line = refusal(old).await;
     assert!(
-        line.contains("apply version 3") && line.contains("run a newer raftflow"),
+        line.contains(&format!("apply version {MAX}")) && line.contains("run a newer raftflow"),
         "{line}"
     );
     cluster.restart(3).await;

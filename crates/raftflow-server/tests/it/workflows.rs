@@ -184,12 +184,18 @@ async fn tokens_are_fenced_heartbeats_are_enforced_and_stop_cancels() {
         .complete_task(&second.token, r#"{"done": true}"#)
         .await
         .expect("complete");
-    let twice = client
+    // The same report again is acknowledged (already applied); another is
+    // refused. Neither changes the output.
+    client
         .complete_task(&second.token, r#"{"done": true}"#)
+        .await
+        .expect("a repeat of the same report is acknowledged");
+    let other = client
+        .complete_task(&second.token, r#"{"done": false}"#)
         .await;
     assert!(
-        twice.is_err(),
-        "a second report of the same attempt is refused"
+        other.is_err(),
+        "another report of the ended attempt is refused"
     );
     let info = client.wait_for_end(&exec.execution_id).await.unwrap();
     assert_eq!(
@@ -277,6 +283,8 @@ async fn a_wait_fires_after_the_leader_changed() {
 async fn a_report_brings_the_next_task_back_with_its_reply() {
     let cluster = TestCluster::start(3, |_| {}).await;
     cluster.wait_leader(WAIT).await;
+    let newest = raftflow_store::version::APPLY_VERSION_MAX;
+    cluster.wait_apply_version(newest, WAIT).await;
     let client = cluster.client();
     let one = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:x", "End": true}}}"#;
     client.create_state_machine("one", one, "").await.unwrap();
@@ -304,6 +312,7 @@ async fn a_report_brings_the_next_task_back_with_its_reply() {
         .complete_task_and_take(&first.token, r#"{"n": 1}"#, Some(next))
         .await
         .unwrap()
+        .next
         .expect("b's task comes back with a's report");
     assert_eq!(second.execution_id, b.execution_id);
     assert!(
@@ -315,12 +324,43 @@ async fn a_report_brings_the_next_task_back_with_its_reply() {
         .complete_task_and_take(&second.token, r#"{"n": 2}"#, Some(next))
         .await
         .unwrap();
-    assert!(none.is_none(), "nothing else is ready: {none:?}");
-    // A repeated report is refused, and takes nothing.
-    let repeat = client
+    assert!(
+        none.next.is_none() && !none.already_applied,
+        "nothing else is ready: {none:?}"
+    );
+    // The same report again (its reply lost, say) is acknowledged as
+    // already applied, and takes nothing.
+    let again = client
+        .complete_task_and_take(&second.token, r#"{"n": 2}"#, Some(next))
+        .await
+        .unwrap();
+    assert!(again.already_applied && again.next.is_none(), "{again:?}");
+    // Another report for the ended attempt is refused.
+    let other = client
         .complete_task_and_take(&second.token, "{}", Some(next))
-        .await;
-    assert!(repeat.is_err(), "{repeat:?}");
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        other.contains("TaskTimedOut") && other.contains("another report"),
+        "{other}"
+    );
+    let failed = client
+        .fail_task(&second.token, "E", "c")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(failed.contains("TaskTimedOut"), "{failed}");
+    // A token of the right shape that names nothing.
+    let unknown = client
+        .complete_task("nope:x#1@1", "{}")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unknown.contains("NOT_FOUND") || unknown.contains("TaskDoesNotExist"),
+        "{unknown}"
+    );
 
     for (id, n) in [(&a.execution_id, 1), (&b.execution_id, 2)] {
         let info = tokio::time::timeout(WAIT, client.wait_for_end(id))

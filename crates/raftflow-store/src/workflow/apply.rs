@@ -86,6 +86,7 @@ impl Workflows {
                 now_ms,
                 seed,
             } => {
+                let report = report_digest(&Report::Completed { output });
                 let output: Value = match serde_json::from_str(output) {
                     Ok(v) => v,
                     Err(e) => {
@@ -103,8 +104,8 @@ impl Workflows {
                         token: token.clone(),
                         output,
                     },
-                    *now_ms,
-                    *seed,
+                    (*now_ms, *seed),
+                    Some(report),
                 )
             }
             Command::TaskFailed {
@@ -115,12 +116,13 @@ impl Workflows {
                 now_ms,
                 seed,
             } => {
+                let report = report_digest(&Report::Failed { error, cause });
                 let core = Core::TaskFailed {
                     token: token.clone(),
                     error: error.clone(),
                     cause: cause.clone(),
                 };
-                self.task_report(db, token, *epoch, core, *now_ms, *seed)
+                self.task_report(db, token, *epoch, core, (*now_ms, *seed), Some(report))
             }
             Command::TaskHeartbeat {
                 token,
@@ -133,8 +135,8 @@ impl Workflows {
                 Core::TaskHeartbeat {
                     token: token.clone(),
                 },
-                *now_ms,
-                0,
+                (*now_ms, 0),
+                None,
             ),
             Command::TimerFired {
                 execution_id,
@@ -341,7 +343,7 @@ impl Workflows {
             name: name.into(),
             state_machine: sm.into(),
             version,
-            status: "RUNNING".into(),
+            status: raftflow_core::Status::Running,
             input: input.into(),
             output: None,
             error: None,
@@ -369,8 +371,8 @@ impl Workflows {
         token: &str,
         epoch: Option<u64>,
         core: Core,
-        now_ms: u64,
-        seed: u64,
+        (now_ms, seed): (u64, u64),
+        report: Option<[u8; 32]>,
     ) -> Result<CommandResult, StoreError> {
         let Some(entry) = self.get_decoded::<TaskEntry>(db, &task_key(token))? else {
             return Ok(reject(Reject::StaleToken, format!("task token {token} is unknown, or its attempt already ended (timed out, completed or cancelled)")));
@@ -385,6 +387,11 @@ impl Workflows {
             }
             _ => {}
         }
-        self.drive(db, &entry.execution_id, core, now_ms, seed)
+        let result = self.drive(db, &entry.execution_id, core, now_ms, seed)?;
+        if let (CommandResult::Accepted, Some(report)) = (&result, report) {
+            // After settle, which recorded the end without its report.
+            self.record_closed(token, Some(report))?;
+        }
+        Ok(result)
     }
 }

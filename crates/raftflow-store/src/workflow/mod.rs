@@ -11,6 +11,7 @@
 //! Every replica applies; only the leader acts on the effects.
 
 mod apply;
+mod closed;
 mod dispatch;
 pub mod reads;
 mod ready;

@@ -73,7 +73,7 @@ pub fn execution(db: &Db, id: &str) -> Result<Option<ExecutionRecord>, StoreErro
 pub fn executions(
     db: &Db,
     state_machine: &str,
-    status: &str,
+    status: Option<raftflow_core::Status>,
     page_size: usize,
     token: Option<&str>,
 ) -> Result<Page<ExecutionRecord>, StoreError> {
@@ -99,7 +99,7 @@ pub fn executions(
             continue;
         };
         if (!state_machine.is_empty() && record.state_machine != state_machine)
-            || (!status.is_empty() && record.status != status)
+            || status.is_some_and(|s| record.status != s)
         {
             continue;
         }
@@ -156,6 +156,30 @@ pub fn history(
 /// One open task attempt, by its attempt token.
 pub fn task(db: &Db, token: &str) -> Result<Option<TaskEntry>, StoreError> {
     db.get(CF_SM, &task_key(token))?
+        .map(|b| decode(&b))
+        .transpose()
+}
+
+/// Whether the tables hold any state machine or execution (a cluster that
+/// holds none has nothing an older binary would need to read back).
+pub fn holds_workflows(db: &Db) -> Result<bool, StoreError> {
+    for prefix in [&b"m/"[..], b"x/"] {
+        let mut iter = db.raw().iterator_cf(
+            db.cf(CF_SM),
+            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        if let Some(item) = iter.next() {
+            if item?.0.starts_with(prefix) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// How an attempt ended, when it did under apply version 4 or later.
+pub fn closed_attempt(db: &Db, token: &str) -> Result<Option<ClosedAttempt>, StoreError> {
+    db.get(CF_SM, &closed_key(token))?
         .map(|b| decode(&b))
         .transpose()
 }

@@ -8,12 +8,14 @@
 //!  e/<execution>/<event:020>     EventRecord          history
 //!  l/<inverse seq:020>           execution id         newest-first listing
 //!  t/<token>                     TaskEntry            open task attempts
+//!  c/<token>                     ClosedAttempt        ended attempts (apply version 4 on)
 //!  w/<execution>/<timer:020>     fire_at_ms           armed timers
 //!  epoch                         u64                  current leader epoch
 //!  seq                           u64                  executions started so far
 //! ```
 //! Keys are ASCII; numbers are zero-padded so byte order is numeric order.
 
+use raftflow_core::Status;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +40,10 @@ pub struct ExecutionRecord {
     pub name: String,
     pub state_machine: String,
     pub version: u32,
-    pub status: String,
+    /// Stored as its text (`RUNNING`, …): the same bytes as release 0.1.0's
+    /// `String`, so records, snapshots and digests are unchanged.
+    #[serde(with = "status_text")]
+    pub status: Status,
     pub input: String,
     pub output: Option<String>,
     pub error: Option<String>,
@@ -81,6 +86,40 @@ pub struct Dispatch {
     pub at_ms: u64,
 }
 
+/// An attempt that ended, kept until its execution is purged, so that a
+/// report repeated after its reply was lost can be told from a late or a
+/// wrong one (apply version 4 on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedAttempt {
+    /// The digest (`report_digest`) of the report that ended the attempt;
+    /// `None` when a timeout, a stop or the end of its execution did.
+    pub report: Option<[u8; 32]>,
+}
+
+/// What a worker reported, reduced to 32 bytes: the same report (same
+/// kind, same text) gives the same digest.
+pub fn report_digest(report: &Report<'_>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    let parts: &[&str] = match report {
+        Report::Completed { output } => &["completed", output],
+        Report::Failed { error, cause } => &["failed", error, cause],
+    };
+    for part in parts {
+        // Length-prefixed, so that no two reports share an encoding.
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().into()
+}
+
+/// A worker's report on an attempt, as `report_digest` reads it.
+#[derive(Debug, Clone, Copy)]
+pub enum Report<'a> {
+    Completed { output: &'a str },
+    Failed { error: &'a str, cause: &'a str },
+}
+
 pub const KEY_EPOCH: &[u8] = b"epoch";
 pub const KEY_SEQ: &[u8] = b"seq";
 
@@ -116,6 +155,15 @@ pub fn task_key(token: &str) -> Vec<u8> {
     format!("t/{token}").into_bytes()
 }
 
+pub fn closed_key(token: &str) -> Vec<u8> {
+    format!("c/{token}").into_bytes()
+}
+
+/// Every closed attempt of an execution (tokens are `<execution>#<n>`).
+pub fn closed_prefix(execution_id: &str) -> Vec<u8> {
+    format!("c/{execution_id}#").into_bytes()
+}
+
 pub fn timer_key(id: &str, timer: u64) -> Vec<u8> {
     format!("w/{id}/{timer:020}").into_bytes()
 }
@@ -135,4 +183,20 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
         }
     }
     vec![0xff; 64]
+}
+
+/// An execution status as its text, in any serde format.
+mod status_text {
+    use raftflow_core::Status;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(status.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Status, D::Error> {
+        let text = String::deserialize(d)?;
+        Status::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown execution status `{text}`")))
+    }
 }

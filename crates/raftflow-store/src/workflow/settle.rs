@@ -132,6 +132,7 @@ impl Workflows {
         }
         for token in tasks_before.difference(&tasks_after) {
             self.delete(task_key(token));
+            self.record_closed(token, None)?;
             self.ready.remove(token);
             self.effects.push(Effect::TaskGone {
                 token: token.clone(),
@@ -164,11 +165,11 @@ impl Workflows {
         let Running {
             exec, mut record, ..
         } = self.running.remove(id).expect("checked above");
-        record.status = status.as_str().into();
+        record.status = status;
         *self
             .counters
             .executions_finished
-            .entry(record.status.clone())
+            .entry(status.as_str().to_string())
             .or_default() += 1;
         record.output = exec.output.as_ref().map(|v| v.to_string());
         record.error = exec.failure.as_ref().map(|f| f.error.clone());
@@ -220,6 +221,9 @@ impl Workflows {
             self.delete(list);
             self.delete(execution_key(&id));
             self.delete_prefix(event_prefix(&id));
+            if self.keeps_closed_attempts() {
+                self.delete_prefix(closed_prefix(&id));
+            }
             count += 1;
         }
         Ok(CommandResult::Purged { count })

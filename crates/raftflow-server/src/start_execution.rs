@@ -1,0 +1,181 @@
+//! `StartExecution`: checks at the door, the start (with the first task for
+//! a waiting poll in the same entry), and the idempotent repeat.
+//!
+//! A start is idempotent as in Step Functions: the same name and the same
+//! input give back the same execution (`created = false`). Apply compares
+//! the input's text, and that comparison cannot change without a new apply
+//! version (replicas replaying old entries must agree); so the door decides
+//! "the same input" by JSON value and, when the stored input is the same
+//! value written differently (keys in another order, other spacing),
+//! proposes the stored text, which apply then matches exactly.
+
+use raftflow_proto::v1::{StartExecutionReply, StartExecutionRequest};
+use raftflow_store::workflow::reads;
+use raftflow_store::{Command, CommandResult};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::limits;
+use crate::node::NodeContext;
+use crate::scheduler::{now_ms, Dispatched};
+
+/// What the door accepted.
+struct Start {
+    state_machine: String,
+    version: u32,
+    name: String,
+    input: String,
+}
+
+pub async fn run(
+    ctx: &NodeContext,
+    req: StartExecutionRequest,
+) -> Result<StartExecutionReply, ApiError> {
+    let mut start = checked(ctx, req)?;
+    start.input = stored_input_if_same(ctx, &start).await?;
+    let now = now_ms();
+    let mut commands = vec![Command::StartExecution {
+        state_machine: start.state_machine,
+        version: start.version,
+        name: start.name,
+        input: start.input,
+        now_ms: now,
+        seed: rand::random(),
+        default_task_timeout_s: ctx.config.scheduler.task_lease_s,
+    }];
+    // An idle worker is waiting: hand it the execution's first task in
+    // the start's own entry (parked.rs).
+    let reserved = ctx.scheduler.reserve_parked();
+    if let Some((epoch, poller)) = &reserved {
+        commands.push(Command::DispatchNext {
+            epoch: *epoch,
+            worker: poller.worker.clone(),
+            activities: poller.activities.clone(),
+            now_ms: now,
+            after_report: true,
+        });
+    }
+    let applied = ctx.proposer.propose_together(commands).await?;
+    let mut results = applied.results.into_iter();
+    let started = results.next();
+    if let (Some((epoch, poller)), Some(CommandResult::Dispatched { task })) =
+        (reserved, results.next())
+    {
+        let ready_at_us = ctx.scheduler.ready_at_us(&task, now, applied.applied_at_us);
+        let token = task.token.clone();
+        let dispatched = Dispatched {
+            task,
+            epoch,
+            ready_at_us,
+        };
+        if !poller.deliver(dispatched) {
+            tracing::warn!("the poll for {token} ended before its task arrived; the attempt waits for its lease");
+        }
+    }
+    reply(started)
+}
+
+/// The request's fields, bounded, with the defaults filled in.
+fn checked(ctx: &NodeContext, req: StartExecutionRequest) -> Result<Start, ApiError> {
+    let (state_machine, version) = match req.state_machine.rsplit_once(':') {
+        Some((name, v)) => (
+            name.to_string(),
+            v.parse::<u32>()
+                .map_err(|_| ApiError::InvalidArgument(format!("`{v}` is not a version number")))?,
+        ),
+        None => (req.state_machine.clone(), 0),
+    };
+    limits::name("the state machine name", &state_machine)?;
+    let name = if req.name.is_empty() {
+        uuid_name()
+    } else {
+        req.name
+    };
+    limits::name("the execution name", &name)?;
+    let input = if req.input.trim().is_empty() {
+        "{}".to_string()
+    } else {
+        req.input
+    };
+    limits::json("input", &input, ctx.config.scheduler.max_payload_bytes)?;
+    Ok(Start {
+        state_machine,
+        version,
+        name,
+        input,
+    })
+}
+
+/// The input to propose: the stored text of an execution of the same name
+/// whose input is the same JSON value, else the request's own.
+async fn stored_input_if_same(ctx: &NodeContext, start: &Start) -> Result<String, ApiError> {
+    let id = format!("{}:{}", start.state_machine, start.name);
+    let reader = ctx.reader.clone();
+    let existing = tokio::task::spawn_blocking(move || reads::execution(reader.db(), &id))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let Some(existing) = existing.filter(|e| e.input != start.input) else {
+        return Ok(start.input.clone());
+    };
+    Ok(if same_json(&existing.input, &start.input) {
+        existing.input
+    } else {
+        start.input.clone()
+    })
+}
+
+/// Whether two JSON texts hold the same value: objects compare as maps
+/// (key order aside), numbers as written (`1` and `1.0` differ, as they do
+/// for a state that reads them).
+fn same_json(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<Value>(a),
+        serde_json::from_str::<Value>(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn reply(started: Option<CommandResult>) -> Result<StartExecutionReply, ApiError> {
+    match started.ok_or_else(|| ApiError::Internal("no result for the start".into()))? {
+        CommandResult::Rejected { code, message } => Err(ApiError::rejected(code, message)),
+        CommandResult::ExecutionStarted {
+            execution_id,
+            start_ms,
+            created,
+        } => {
+            tracing::Span::current().record("execution", execution_id.as_str());
+            tracing::debug!(created, "execution started");
+            Ok(StartExecutionReply {
+                execution_id,
+                start_ms,
+                created,
+            })
+        }
+        other => Err(ApiError::Internal(format!("unexpected result {other:?}"))),
+    }
+}
+
+/// A random version-4 UUID, drawn with the engine's generator (the same one
+/// the client uses for the names it chooses).
+fn uuid_name() -> String {
+    raftflow_core::eval::Random::new(rand::random()).uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_json;
+
+    #[test]
+    fn the_same_value_written_differently_is_the_same_input() {
+        assert!(same_json(
+            r#"{"a":1,"b":[1,2]}"#,
+            "{ \"b\": [1, 2],\n \"a\": 1 }"
+        ));
+        assert!(!same_json(r#"{"a":1}"#, r#"{"a":1.0}"#));
+        assert!(!same_json(r#"{"a":[1,2]}"#, r#"{"a":[2,1]}"#));
+        assert!(!same_json(r#"{"a":1}"#, r#"{"a":1,"b":null}"#));
+        assert!(!same_json("{", "{"));
+    }
+}
