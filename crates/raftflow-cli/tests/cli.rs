@@ -9,22 +9,27 @@ use std::time::Duration;
 
 use common::{stderr, stdout, write_configs, Cluster, BIN};
 
-#[test]
-fn a_bad_config_names_the_file_and_the_field() {
+/// Starts `raftflow server` on a config of `text`, which it must refuse
+/// (exit 2) before creating anything; returns its stderr.
+fn refused_config(text: &str) -> String {
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("node.toml");
-    std::fs::write(
-        &path,
-        "id = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"nowhere\"\ndata_dir = \"d\"\n",
-    )
-    .unwrap();
+    std::fs::write(&path, text).unwrap();
     let out = Command::new(BIN)
         .args(["server", "--config"])
         .arg(&path)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    assert!(!dir.path().join("d").exists(), "nothing was created");
+    stderr(&out)
+}
+
+#[test]
+fn a_bad_config_names_the_file_and_the_field() {
+    let err = refused_config(
+        "id = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"nowhere\"\ndata_dir = \"d\"\n",
+    );
     assert!(
         err.contains("node.toml") && err.contains("api_addr"),
         "{err}"
@@ -35,25 +40,13 @@ fn a_bad_config_names_the_file_and_the_field() {
 /// fault-injection code, refuses to switch a deliberate defect on.
 #[test]
 fn the_raftflow_binary_refuses_deliberate_defects() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let path = dir.path().join("node.toml");
-    std::fs::write(
-        &path,
+    let err = refused_config(
         "id = 1\nraft_addr = \"127.0.0.1:1\"\napi_addr = \"127.0.0.1:2\"\ndata_dir = \"d\"\n\n[fault_injection]\naccept_any_attempt = true\n",
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["server", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    );
     assert!(
         err.contains("fault_injection") && err.contains("for tests only"),
         "{err}"
     );
-    assert!(!dir.path().join("d").exists(), "nothing was created");
 }
 
 /// With nothing listening, a command says so at once (it used to wait for
