@@ -230,3 +230,96 @@ mod data {
         assert!(after.cause.unwrap().contains("larger than 262144 bytes"));
     }
 }
+
+mod closed {
+    use super::super::*;
+    use crate::command::{Command, CommandResult};
+    use crate::machine::Machine;
+    use crate::workflow::reads;
+    use crate::workflow::records::{report_digest, ClosedAttempt, Report};
+
+    const ONE_TASK: &str = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:x", "End": true}}}"#;
+
+    fn apply(m: &mut Machine, db: &Db, index: &mut u64, command: Command) -> CommandResult {
+        *index += 1;
+        super::apply::apply(m, db, *index, command).expect("applied")
+    }
+
+    /// Starts `name`, hands its task out and completes it; returns the token.
+    fn run_one(m: &mut Machine, db: &Db, index: &mut u64, name: &str) -> String {
+        let start = Command::StartExecution {
+            state_machine: "one".into(),
+            version: 0,
+            name: name.into(),
+            input: "{}".into(),
+            now_ms: 10,
+            seed: 1,
+            default_task_timeout_s: 60,
+        };
+        apply(m, db, index, start);
+        let next = Command::DispatchNext {
+            epoch: 1,
+            worker: "w".into(),
+            activities: vec!["x".into()],
+            now_ms: 11,
+            after_report: false,
+        };
+        let CommandResult::Dispatched { task } = apply(m, db, index, next) else {
+            panic!("a task was ready");
+        };
+        let done = Command::TaskCompleted {
+            token: task.token.clone(),
+            epoch: Some(1),
+            output: r#"{"ok": 1}"#.into(),
+            now_ms: 12,
+            seed: 1,
+        };
+        assert_eq!(apply(m, db, index, done), CommandResult::Accepted);
+        task.token
+    }
+
+    #[test]
+    fn ended_attempts_are_kept_from_apply_version_4_on_and_purged_with_their_execution() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mut m = Machine::load(&db, Supported::BINARY).unwrap();
+        let mut index = 0;
+        let create = Command::CreateStateMachine {
+            name: "one".into(),
+            definition: ONE_TASK.into(),
+            description: String::new(),
+            now_ms: 1,
+        };
+        apply(&mut m, &db, &mut index, create);
+        let epoch = Command::BeginEpoch {
+            leader: 1,
+            now_ms: 1,
+        };
+        apply(&mut m, &db, &mut index, epoch);
+        let before = run_one(&mut m, &db, &mut index, "before");
+        assert_eq!(reads::closed_attempt(&db, &before).unwrap(), None);
+
+        apply(
+            &mut m,
+            &db,
+            &mut index,
+            Command::SetApplyVersion { version: 4 },
+        );
+        let after = run_one(&mut m, &db, &mut index, "after");
+        let digest = report_digest(&Report::Completed {
+            output: r#"{"ok": 1}"#,
+        });
+        assert_eq!(
+            reads::closed_attempt(&db, &after).unwrap(),
+            Some(ClosedAttempt {
+                report: Some(digest)
+            })
+        );
+        let purge = Command::PurgeFinished {
+            before_ms: u64::MAX,
+            limit: 10,
+        };
+        apply(&mut m, &db, &mut index, purge);
+        assert_eq!(reads::closed_attempt(&db, &after).unwrap(), None);
+    }
+}

@@ -86,7 +86,9 @@ impl Workflows {
                 now_ms,
                 seed,
             } => {
-                let report = report_digest(&Report::Completed { output });
+                let report = self
+                    .keeps_closed_attempts()
+                    .then(|| report_digest(&Report::Completed { output }));
                 let output: Value = match serde_json::from_str(output) {
                     Ok(v) => v,
                     Err(e) => {
@@ -105,7 +107,7 @@ impl Workflows {
                         output,
                     },
                     (*now_ms, *seed),
-                    Some(report),
+                    report,
                 )
             }
             Command::TaskFailed {
@@ -116,13 +118,15 @@ impl Workflows {
                 now_ms,
                 seed,
             } => {
-                let report = report_digest(&Report::Failed { error, cause });
+                let report = self
+                    .keeps_closed_attempts()
+                    .then(|| report_digest(&Report::Failed { error, cause }));
                 let core = Core::TaskFailed {
                     token: token.clone(),
                     error: error.clone(),
                     cause: cause.clone(),
                 };
-                self.task_report(db, token, *epoch, core, (*now_ms, *seed), Some(report))
+                self.task_report(db, token, *epoch, core, (*now_ms, *seed), report)
             }
             Command::TaskHeartbeat {
                 token,
