@@ -59,11 +59,14 @@ async fn status(client: &mut ClusterServiceClient<Channel>) -> Result<(), tonic:
 async fn a_resumed_node_keeps_connections_whose_calls_were_cancelled() {
     let dir = tempfile::TempDir::new().unwrap();
     let (config, endpoint) = single_node_config(dir.path());
+    // h2 logs (at debug) when a client's resets pass its limit.
+    let log_path = dir.path().join("node1.log");
     let mut node = Command::new(BIN)
         .args(["server", "--config"])
         .arg(&config)
+        .env("RUST_LOG", "info,h2=debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
     let channel = Channel::from_shared(endpoint).unwrap();
@@ -101,4 +104,14 @@ async fn a_resumed_node_keeps_connections_whose_calls_were_cancelled() {
     }
     node.kill().unwrap();
     node.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        !log.contains("reached limit") && !log.contains("too_many_resets"),
+        "the node refused the client's cancelled calls: {}",
+        log.lines()
+            .filter(|l| l.contains("reset"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
