@@ -4,10 +4,11 @@
 //! A start is idempotent as in Step Functions: the same name and the same
 //! input give back the same execution (`created = false`). Apply compares
 //! the input's text, and that comparison cannot change without a new apply
-//! version (replicas replaying old entries must agree); so the door decides
-//! "the same input" by JSON value and, when the stored input is the same
-//! value written differently (keys in another order, other spacing),
-//! proposes the stored text, which apply then matches exactly.
+//! version (replicas replaying old entries must agree); so when apply
+//! refuses a start as "another input", the door reads the stored input and,
+//! if it is the same JSON value written differently (keys in another order,
+//! other spacing), answers with the existing execution. Only that rare
+//! refusal costs a read; a new start costs none.
 
 use raftflow_proto::v1::{StartExecutionReply, StartExecutionRequest};
 use raftflow_store::workflow::reads;
@@ -31,8 +32,10 @@ pub async fn run(
     ctx: &NodeContext,
     req: StartExecutionRequest,
 ) -> Result<StartExecutionReply, ApiError> {
-    let mut start = checked(ctx, req)?;
-    start.input = stored_input_if_same(ctx, &start).await?;
+    let start = checked(ctx, req)?;
+    let id = format!("{}:{}", start.state_machine, start.name);
+    // Kept to compare with the stored input, should apply refuse the start.
+    let input = start.input.clone();
     let now = now_ms();
     let mut commands = vec![Command::StartExecution {
         state_machine: start.state_machine,
@@ -72,7 +75,12 @@ pub async fn run(
             tracing::warn!("the poll for {token} ended before its task arrived; the attempt waits for its lease");
         }
     }
-    reply(started)
+    match reply(started) {
+        Err(ApiError::AlreadyExists(message)) => same_input_as_stored(ctx, id, &input)
+            .await?
+            .ok_or(ApiError::AlreadyExists(message)),
+        other => other,
+    }
 }
 
 /// The request's fields, bounded, with the defaults filled in.
@@ -106,22 +114,25 @@ fn checked(ctx: &NodeContext, req: StartExecutionRequest) -> Result<Start, ApiEr
     })
 }
 
-/// The input to propose: the stored text of an execution of the same name
-/// whose input is the same JSON value, else the request's own.
-async fn stored_input_if_same(ctx: &NodeContext, start: &Start) -> Result<String, ApiError> {
-    let id = format!("{}:{}", start.state_machine, start.name);
+/// The existing execution `id`, when its stored input is the same JSON
+/// value as `input` (apply compared the text and found it different).
+async fn same_input_as_stored(
+    ctx: &NodeContext,
+    id: String,
+    input: &str,
+) -> Result<Option<StartExecutionReply>, ApiError> {
     let reader = ctx.reader.clone();
-    let existing = tokio::task::spawn_blocking(move || reads::execution(reader.db(), &id))
+    let lookup = id.clone();
+    let existing = tokio::task::spawn_blocking(move || reads::execution(reader.db(), &lookup))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let Some(existing) = existing.filter(|e| e.input != start.input) else {
-        return Ok(start.input.clone());
-    };
-    Ok(if same_json(&existing.input, &start.input) {
-        existing.input
-    } else {
-        start.input.clone()
-    })
+    Ok(existing
+        .filter(|e| same_json(&e.input, input))
+        .map(|e| StartExecutionReply {
+            execution_id: id,
+            start_ms: e.start_ms,
+            created: false,
+        }))
 }
 
 /// Whether two JSON texts hold the same value: objects compare as maps
