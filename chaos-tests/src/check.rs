@@ -32,6 +32,9 @@ pub struct Figures {
     pub unknown: usize,
     pub deliveries: usize,
     pub redeliveries: usize,
+    /// Repeat deliveries of an attempt to a retry of the poll that took it
+    /// (the first reply was lost): allowed, and counted.
+    pub lost_hand_outs_recovered: usize,
     pub duplicate_reports_refused: usize,
     pub abandoned: usize,
     /// Highest leader epoch a worker saw: 1 + the leader changes that
@@ -142,8 +145,9 @@ pub fn check(
         }
     }
 
-    // 4. Deliveries: an attempt goes to one worker; epochs never go back.
-    let mut delivered: BTreeMap<&str, usize> = BTreeMap::new();
+    // 4. Deliveries: an attempt goes to one poll (again only to a retry of
+    //    that poll, after its reply was lost); epochs never go back.
+    let mut delivered: BTreeMap<&str, Vec<Option<&str>>> = BTreeMap::new();
     let mut last_epoch: BTreeMap<usize, u64> = BTreeMap::new();
     for r in records {
         match r {
@@ -151,11 +155,15 @@ pub fn check(
                 token,
                 poller,
                 epoch,
+                poll_id,
                 ..
             } => {
                 figures.deliveries += 1;
                 figures.max_epoch = figures.max_epoch.max(*epoch);
-                *delivered.entry(attempt_of(token)).or_default() += 1;
+                delivered
+                    .entry(attempt_of(token))
+                    .or_default()
+                    .push(poll_id.as_deref());
                 let last = last_epoch.entry(*poller).or_default();
                 if *epoch < *last {
                     violations.push(format!(
@@ -168,11 +176,16 @@ pub fn check(
             _ => {}
         }
     }
-    for (attempt, n) in delivered {
-        if n > 1 {
+    for (attempt, polls) in delivered {
+        let n = polls.len();
+        let one_poll = polls.iter().all(|p| p.is_some() && *p == polls[0]);
+        if n > 1 && one_poll {
+            figures.lost_hand_outs_recovered += n - 1;
+        } else if n > 1 {
             figures.redeliveries += n - 1;
             violations.push(format!(
-                "attempt {attempt} was handed out {n} times (the contract allows once)"
+                "attempt {attempt} was handed out {n} times, to {} polls (the contract allows one poll)",
+                polls.iter().collect::<BTreeSet<_>>().len()
             ));
         }
     }

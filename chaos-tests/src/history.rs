@@ -39,6 +39,9 @@ pub enum Record {
         execution_id: String,
         activity: String,
         epoch: u64,
+        /// The poll it answered (none: a poll without an id).
+        #[serde(default)]
+        poll_id: Option<String>,
     },
     /// A report of a task's outcome. `duplicate` marks a deliberate repeat
     /// of a report that was already acknowledged: it must be acknowledged as

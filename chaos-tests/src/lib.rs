@@ -45,6 +45,14 @@ pub struct Options {
     /// Try network namespaces (needs root); loopback otherwise.
     pub netns: bool,
     pub timing: RaftTiming,
+    /// The workload's task states set no `TimeoutSeconds` or
+    /// `HeartbeatSeconds` (the default 300-second lease applies): a hand-out
+    /// stranded by a fault then leaves its execution running past the
+    /// settle grace, which the checker reports. Excludes `kill-worker`.
+    pub no_timeouts: bool,
+    /// Workers name their polls (the default): a poll retried after a lost
+    /// reply gets the same task back. Off: as clients without poll ids.
+    pub poll_ids: bool,
 }
 
 /// The nodes' Raft timing; the default is `cluster-config/`'s.
@@ -76,6 +84,12 @@ impl Options {
         );
         if self.defect {
             cmd.push_str(" --defect");
+        }
+        if self.no_timeouts {
+            cmd.push_str(" --no-timeouts");
+        }
+        if !self.poll_ids {
+            cmd.push_str(" --no-poll-ids");
         }
         if self.timing != RaftTiming::default() {
             let t = self.timing;

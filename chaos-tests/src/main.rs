@@ -60,6 +60,13 @@ enum Cmd {
         /// Leader lease of the nodes: a crashed leader is replaced after it.
         #[arg(long, default_value_t = 300)]
         lease_ms: u64,
+        /// Task states without TimeoutSeconds: a hand-out stranded by a fault
+        /// would wait the 300-second default lease (excludes kill-worker).
+        #[arg(long)]
+        no_timeouts: bool,
+        /// Workers poll without poll ids, as older clients do.
+        #[arg(long)]
+        no_poll_ids: bool,
     },
 }
 
@@ -92,6 +99,8 @@ async fn main() -> ExitCode {
         heartbeat_ms,
         election_ms,
         lease_ms,
+        no_timeouts,
+        no_poll_ids,
     } = Cli::parse().command;
     let Some((election_min_ms, election_max_ms)) = election_ms
         .split_once('-')
@@ -118,6 +127,8 @@ async fn main() -> ExitCode {
             election_max_ms,
             lease_ms,
         },
+        no_timeouts,
+        poll_ids: !no_poll_ids,
     };
     // Dropping the run's future kills the nodes and removes the namespaces.
     tokio::select! {

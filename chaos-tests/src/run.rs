@@ -61,6 +61,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         dir.display()
     );
 
+    if opts.no_timeouts && kinds.contains(&FaultKind::KillWorker) {
+        println!("notice: skipping kill-worker (with --no-timeouts an abandoned task waits its 300 s lease)");
+        kinds.retain(|k| *k != FaultKind::KillWorker);
+    }
     let mut cluster = Cluster::start(&bin, &dir, opts.netns, opts.defect, opts.timing)?;
     if !cluster.has_network_faults() && kinds.iter().any(|k| k.needs_network()) {
         println!("notice: skipping isolate-leader and isolate-follower (no network namespaces)");
@@ -75,7 +79,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         anyhow::bail!("the cluster elected no leader within 60 s {exited}");
     }
     client
-        .create_state_machine(STATE_MACHINE, workload::DEFINITION, "chaos workload")
+        .create_state_machine(
+            STATE_MACHINE,
+            &workload::definition(opts.no_timeouts),
+            "chaos workload",
+        )
         .await?;
 
     let recorder = Recorder::create(&dir.join("history.jsonl"))?;
@@ -89,7 +97,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
             worker_faults.clone(),
             workers_stopped.clone(),
         );
-        pollers.spawn(workload::poller(i, c, r, f, opts.seed, s));
+        let seed = opts.seed;
+        pollers.spawn(workload::poller(i, c, r, f, (seed, opts.poll_ids), s));
     }
     let (stop_load, load_stopped) = watch::channel(false);
     let load = tokio::spawn(workload::load(

@@ -49,6 +49,29 @@ pub const DEFINITION: &str = r#"{
   }
 }"#;
 
+/// The workload's definition; with `no_timeouts`, its task states set no
+/// `TimeoutSeconds` or `HeartbeatSeconds`.
+pub fn definition(no_timeouts: bool) -> String {
+    if !no_timeouts {
+        return DEFINITION.to_string();
+    }
+    let mut def: serde_json::Value = serde_json::from_str(DEFINITION).expect("valid JSON");
+    strip_timeouts(&mut def);
+    def.to_string()
+}
+
+fn strip_timeouts(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("TimeoutSeconds");
+            map.remove("HeartbeatSeconds");
+            map.values_mut().for_each(strip_timeouts);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_timeouts),
+        _ => {}
+    }
+}
+
 pub const ACTIVITIES: [&str; 4] = [
     "chaos-charge",
     "chaos-pack",
@@ -126,21 +149,43 @@ pub async fn poller(
     client: Arc<Client>,
     recorder: Recorder,
     faults: Arc<WorkerFaults>,
-    seed: u64,
+    (seed, poll_ids): (u64, bool),
     stop: watch::Receiver<bool>,
 ) {
     let mut rng =
         rand::rngs::StdRng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9));
     let activities: Vec<String> = ACTIVITIES.iter().map(|a| a.to_string()).collect();
     let worker = format!("chaos-worker-{index}");
-    // A task that came back with the previous report (DispatchNext).
-    let mut carried: Option<raftflow_client::Task> = None;
+    let new_id = || {
+        if poll_ids {
+            raftflow_client::worker::new_poll_id()
+        } else {
+            String::new()
+        }
+    };
+    // A task that came back with the previous report (DispatchNext), and
+    // the poll id it came under.
+    let mut carried: Option<(raftflow_client::Task, String)> = None;
+    // Kept until a poll is answered: an error means the same poll, retried.
+    let mut poll_id = new_id();
     while !*stop.borrow() {
         let polled = match carried.take() {
-            Some(task) => Ok(Some(task)),
-            None => client.poll_task(&activities, &worker, 1_000).await,
+            Some((task, id)) => Ok(Some((task, id))),
+            None => {
+                let polled = client
+                    .poll_task_with_id(&poll_id, &activities, &worker, 1_000)
+                    .await;
+                let id = std::mem::replace(&mut poll_id, new_id());
+                match polled {
+                    Err(e) => {
+                        poll_id = id;
+                        Err(e)
+                    }
+                    Ok(task) => Ok(task.map(|t| (t, id))),
+                }
+            }
         };
-        let task = match polled {
+        let (task, task_poll_id) = match polled {
             Ok(Some(task)) => task,
             Ok(None) => continue,
             Err(_) => {
@@ -160,6 +205,7 @@ pub async fn poller(
             execution_id: task.execution_id.clone(),
             activity: task.activity.clone(),
             epoch,
+            poll_id: (!task_poll_id.is_empty()).then_some(task_poll_id),
         });
         let take = faults.abandon.load(Ordering::SeqCst);
         if take > 0
@@ -183,13 +229,16 @@ pub async fn poller(
         };
         let fail = task.activity == "chaos-charge" && task.attempt <= 1 && rng.gen_bool(0.2);
         let kind = if fail { "failure" } else { "success" };
-        // Half the reports also take the poller's next task.
+        // Half the reports also take the poller's next task, under one
+        // poll id for every try of the report.
+        let next_id = new_id();
         let next = rng.gen_bool(0.5).then_some(NextTask {
             activities: &activities,
             worker: &worker,
+            poll_id: Some(&next_id),
         });
         let (acknowledged, taken) = report(&client, &recorder, &token, kind, false, next).await;
-        carried = taken;
+        carried = taken.map(|t| (t, next_id));
         if acknowledged && !fail && rng.gen_bool(0.25) {
             report(&client, &recorder, &token, kind, true, None).await;
         }

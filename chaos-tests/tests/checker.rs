@@ -20,6 +20,16 @@ fn start(name: &str) -> Record {
 }
 
 fn delivered(token: &str, poller: usize, epoch: u64, t_ms: u64) -> Record {
+    let poll_id = format!("poll-{poller}-{t_ms}");
+    delivered_to(token, (poller, Some(poll_id.as_str())), epoch, t_ms)
+}
+
+fn delivered_to(
+    token: &str,
+    (poller, poll_id): (usize, Option<&str>),
+    epoch: u64,
+    t_ms: u64,
+) -> Record {
     Record::Delivered {
         t_ms,
         poller,
@@ -27,6 +37,7 @@ fn delivered(token: &str, poller: usize, epoch: u64, t_ms: u64) -> Record {
         execution_id: token.split('#').next().unwrap().into(),
         activity: "chaos-pack".into(),
         epoch,
+        poll_id: poll_id.map(str::to_string),
     }
 }
 
@@ -91,6 +102,27 @@ fn a_clean_history_passes() {
     assert_eq!(violations(&records, &seen), Vec::<String>::new());
 }
 
+/// A poll retried after its reply was lost gets the same attempt back,
+/// even from the next leader: one poll, so no violation.
+#[test]
+fn an_attempt_given_again_to_the_same_poll_passes() {
+    let t = "chaos-order:r1-0#1";
+    let records = [
+        start("r1-0"),
+        delivered_to(t, (0, Some("p-1")), 2, 2),
+        delivered_to(t, (0, Some("p-1")), 2, 3),
+        reported(&format!("{t}@2"), false, Outcome::Ok),
+    ];
+    let seen = observed(&[("r1-0", "SUCCEEDED")], &[("r1-0", &[t])]);
+    let mut figures = Figures::default();
+    assert_eq!(
+        check(&records, &seen, "r1", &mut figures),
+        Vec::<String>::new()
+    );
+    assert_eq!(figures.lost_hand_outs_recovered, 1);
+    assert_eq!(figures.redeliveries, 0);
+}
+
 #[test]
 fn each_rule_fires() {
     let t = "chaos-order:r1-0#1";
@@ -124,6 +156,15 @@ fn each_rule_fires() {
         (
             "handed out 2 times",
             vec![start("r1-0"), delivered(t, 0, 2, 2), delivered(t, 1, 3, 3)],
+            observed(&[("r1-0", "SUCCEEDED")], &[]),
+        ),
+        (
+            "to 1 polls",
+            vec![
+                start("r1-0"),
+                delivered_to(t, (0, None), 2, 2),
+                delivered_to(t, (0, None), 2, 3),
+            ],
             observed(&[("r1-0", "SUCCEEDED")], &[]),
         ),
         (

@@ -26,6 +26,8 @@ fn options(scenario: &str, duration_s: u64, defect: bool) -> Options {
         defect,
         netns: true,
         timing: Default::default(),
+        no_timeouts: false,
+        poll_ids: true,
     }
 }
 

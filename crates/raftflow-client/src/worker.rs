@@ -77,9 +77,33 @@ fn worker_client(
         .max_encoding_message_size(64 << 20)
 }
 
+/// A new poll id: a random UUID. A poll retried under the same id after
+/// its reply was lost gets the same task back (apply version 5 on).
+pub fn new_poll_id() -> String {
+    raftflow_core::eval::Random::new(rand::random()).uuid()
+}
+
 impl Client {
+    /// Long-polls under a new poll id (see `poll_task_with_id`).
     pub async fn poll_task(
         &self,
+        activities: &[String],
+        worker: &str,
+        timeout_ms: u32,
+    ) -> Result<Option<Task>, ClientError> {
+        self.poll_task_with_id(&new_poll_id(), activities, worker, timeout_ms)
+            .await
+    }
+
+    /// Long-polls for a task under `poll_id`. Retried here, after a lost
+    /// reply or on the next leader in a failover, always under the same id:
+    /// a try whose reply was lost may have taken a task, and the retry gets
+    /// that very task back instead of leaving it to its lease. A caller that
+    /// gets an error and polls again should pass the same id; after any
+    /// answer, a new one.
+    pub async fn poll_task_with_id(
+        &self,
+        poll_id: &str,
         activities: &[String],
         worker: &str,
         timeout_ms: u32,
@@ -88,11 +112,8 @@ impl Client {
             activities: activities.to_vec(),
             worker: worker.into(),
             timeout_ms,
+            poll_id: poll_id.into(),
         };
-        // Retried like an idempotent call: a poll lost in flight may have
-        // taken a task whose reply never came, and that task waits for its
-        // lease whether or not we poll again, so polling again at once (on
-        // the next leader, in a failover) loses nothing and finds work sooner.
         let reply = self
             .on_leader(true, |ch| {
                 let req = req.clone();
@@ -107,6 +128,26 @@ impl Client {
         Ok(task_from(reply))
     }
 
+    /// Withdraws the poll `poll_id`, whose call the caller abandoned (a
+    /// worker that stops): a task already handed out to it goes back at
+    /// once as a new attempt (not counted against MaxAttempts), and a
+    /// hand-out still on its way is refused. Returns whether a task went
+    /// back. Safe to retry. Needs apply version 5 (`FAILED_PRECONDITION`
+    /// before: then the caller must let the poll end instead).
+    pub async fn withdraw_poll(&self, poll_id: &str) -> Result<bool, ClientError> {
+        let req = WithdrawPollRequest {
+            poll_id: poll_id.into(),
+        };
+        self.on_leader(true, |ch| {
+            let req = req.clone();
+            async move {
+                let reply = worker_client(ch).withdraw_poll(req).await?;
+                Ok(reply.into_inner().returned)
+            }
+        })
+        .await
+    }
+
     /// Reports success. Safe to retry: a repeat of the same report (same
     /// token and output) whose reply was lost is acknowledged as already
     /// applied and changes nothing (apply version 4 on; before, it was
@@ -119,8 +160,9 @@ impl Client {
 
     /// Reports success and, with `next`, takes the oldest ready task of
     /// those activities in the same commit (`None`: nothing was ready).
-    /// A reply lost after the commit strands that task until its lease
-    /// ends, exactly like a lost poll reply.
+    /// The request names a new poll id for that task, kept across this
+    /// call's retries: a retry after a lost reply gets the task its first
+    /// try took (and `already_applied`).
     pub async fn complete_task_and_take(
         &self,
         token: &str,
@@ -215,6 +257,10 @@ pub struct Reported {
 pub struct NextTask<'a> {
     pub activities: &'a [String],
     pub worker: &'a str,
+    /// The poll id for the next task; `None`: a new one for this call (kept
+    /// across its retries). A caller that repeats the report after an error
+    /// passes the same id, so the repeat gets the task the first try took.
+    pub poll_id: Option<&'a str>,
 }
 
 impl NextTask<'_> {
@@ -223,6 +269,7 @@ impl NextTask<'_> {
             activities: self.activities.to_vec(),
             worker: self.worker.into(),
             timeout_ms: 0,
+            poll_id: self.poll_id.map_or_else(new_poll_id, str::to_string),
         }
     }
 }
@@ -277,8 +324,9 @@ impl Worker {
         self
     }
 
-    /// Polls and runs tasks until `shutdown` resolves, then stops polling and
-    /// waits for the tasks in hand to finish and be reported.
+    /// Polls and runs tasks until `shutdown` resolves, then stops polling —
+    /// withdrawing the polls in flight, so an idle worker returns at once —
+    /// and waits for the tasks in hand to finish and be reported.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let activities: Vec<String> = self.handlers.keys().cloned().collect();
         let slots = Arc::new(Semaphore::new(self.concurrency));
@@ -293,6 +341,7 @@ impl Worker {
                 stop_rx.clone(),
             );
             pollers.push(tokio::spawn(async move {
+                let mut poll_id = new_poll_id();
                 loop {
                     if *stop.borrow() {
                         return;
@@ -301,12 +350,17 @@ impl Worker {
                         return;
                     };
                     let identity = format!("{}/{i}", this.identity);
-                    // A poll in flight is never cancelled: the leader may already
-                    // have recorded the task as handed to us.
-                    let polled = this
-                        .client
-                        .poll_task(&activities, &identity, this.poll_timeout.as_millis() as u32)
-                        .await;
+                    let Some(polled) = this
+                        .poll_until_stopped(&poll_id, &activities, &identity, stop.clone())
+                        .await
+                    else {
+                        return; // withdrawn: nothing was left in our name
+                    };
+                    if polled.is_ok() {
+                        // Answered: the next poll is a new one. After an
+                        // error it is the same poll, retried.
+                        poll_id = new_poll_id();
+                    }
                     match polled {
                         Ok(Some(task)) => {
                             // Each report takes the next task while we run.
@@ -316,6 +370,7 @@ impl Worker {
                                 let next = want_next.then_some(NextTask {
                                     activities: &activities,
                                     worker: &identity,
+                                    poll_id: None,
                                 });
                                 task = this.execute(t, next).await;
                             }
@@ -334,6 +389,39 @@ impl Worker {
         let _ = stop_tx.send(true);
         for p in pollers {
             let _ = p.await;
+        }
+    }
+
+    /// Polls under `poll_id` until answered, or until `stop` turns true:
+    /// then the poll is withdrawn (`None`), so an idle worker leaves at once
+    /// and no task is left handed out to it. Where the cluster cannot
+    /// withdraw (before apply version 5), the poll is waited for, since the
+    /// leader may already have recorded a task for it.
+    async fn poll_until_stopped(
+        &self,
+        poll_id: &str,
+        activities: &[String],
+        identity: &str,
+        mut stop: watch::Receiver<bool>,
+    ) -> Option<Result<Option<Task>, ClientError>> {
+        let timeout_ms = self.poll_timeout.as_millis() as u32;
+        let poll = self
+            .client
+            .poll_task_with_id(poll_id, activities, identity, timeout_ms);
+        tokio::pin!(poll);
+        tokio::select! {
+            polled = &mut poll => return Some(polled),
+            _ = stop.wait_for(|stopped| *stopped) => {}
+        }
+        match self.client.withdraw_poll(poll_id).await {
+            Ok(returned) => {
+                tracing::debug!(returned, "poll withdrawn at shutdown");
+                None
+            }
+            Err(e) => {
+                tracing::debug!("the poll could not be withdrawn ({e}); waiting for it");
+                Some(poll.await)
+            }
         }
     }
 

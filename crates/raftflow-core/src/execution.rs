@@ -99,6 +99,13 @@ pub enum Command {
     TaskHeartbeat {
         token: String,
     },
+    /// The worker's poll was withdrawn before the worker received this
+    /// attempt: it ends unrun, and a new attempt of the same state is
+    /// scheduled at once, with the same attempt number (it does not count
+    /// against `MaxAttempts`).
+    TaskReturned {
+        token: String,
+    },
     TimerFired {
         timer: u64,
     },

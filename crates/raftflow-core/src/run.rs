@@ -170,6 +170,7 @@ impl Execution {
                 );
                 self.state_failed(def, &mut ctx, record.frame, Failure { error, cause });
             }
+            Command::TaskReturned { token } => self.task_returned(def, &mut ctx, token)?,
             Command::TimerFired { timer } => {
                 let (purpose, token) = self
                     .timers

@@ -176,6 +176,35 @@ impl Execution {
         }
     }
 
+    /// An attempt handed to a poll that was withdrawn: no worker ran it, so
+    /// it ends without a failure and the state schedules it again at once,
+    /// under a new token and the same attempt number.
+    pub(crate) fn task_returned(
+        &mut self,
+        def: &StateMachine,
+        ctx: &mut Ctx,
+        token: String,
+    ) -> Result<(), Rejected> {
+        let record = self
+            .close_task(&token)
+            .ok_or_else(|| Rejected::StaleToken(token.clone()))?;
+        ctx.actions.push(Action::CancelTask { token });
+        let name = self.active_name(record.frame);
+        let cause = "the worker withdrew its poll before it received the task";
+        self.event(
+            ctx,
+            "ActivityReturned",
+            json!({"name": name, "cause": cause}),
+        );
+        let active = self
+            .frames
+            .get(&record.frame)
+            .and_then(|f| f.active.clone())
+            .expect("an open attempt's state is active");
+        self.schedule_task(def, ctx, record.frame, active);
+        Ok(())
+    }
+
     pub(crate) fn close_task(&mut self, token: &str) -> Option<TaskRecord> {
         let record = self.tasks.remove(token)?;
         for timer in [record.heartbeat_timer, record.timeout_timer]

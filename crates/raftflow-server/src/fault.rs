@@ -56,6 +56,10 @@ pub struct FaultInjection {
     /// Follow apply versions up to this one only, as an older release
     /// would (mixed-version tests). 0: the binary's whole range.
     pub max_apply_version: u32,
+    /// Drop the reply of this many poll hand-outs after their commit: the
+    /// worker sees UNAVAILABLE, as when a connection breaks or a leader dies
+    /// before it answers (the lost hand-out of docs/guarantees.md).
+    pub drop_hand_out_replies: u32,
 }
 
 impl FaultInjection {
@@ -96,6 +100,17 @@ impl FaultInjection {
         (COMPILED && self.max_apply_version > 0).then_some(self.max_apply_version)
     }
 
+    /// The countdowns of this config's switches, for one node's run.
+    pub fn countdowns(&self) -> Countdowns {
+        Countdowns {
+            hand_out_replies: std::sync::atomic::AtomicU32::new(if COMPILED {
+                self.drop_hand_out_replies
+            } else {
+                0
+            }),
+        }
+    }
+
     /// One loud line per switch that is on, at node start.
     pub fn warn(&self, node: u64) {
         if self.accept_any_attempt() {
@@ -111,6 +126,13 @@ impl FaultInjection {
                 "fault_injection.max_apply_version is set: this node follows older apply versions only (tests only)"
             );
         }
+        if COMPILED && self.drop_hand_out_replies > 0 {
+            tracing::warn!(
+                node,
+                count = self.drop_hand_out_replies,
+                "fault_injection.drop_hand_out_replies is set: this node drops hand-out replies (tests only)"
+            );
+        }
         if self.takeover_delay_ms() > 0 {
             tracing::warn!(
                 node,
@@ -118,6 +140,24 @@ impl FaultInjection {
                 "fault_injection.takeover_delay_ms is set: this node takes over late after an election (tests only)"
             );
         }
+    }
+}
+
+/// Switches that act a number of times, then stop.
+#[derive(Debug, Default)]
+pub struct Countdowns {
+    hand_out_replies: std::sync::atomic::AtomicU32,
+}
+
+impl Countdowns {
+    /// Whether to drop the reply of the hand-out just committed.
+    pub fn drop_hand_out_reply(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        COMPILED
+            && self
+                .hand_out_replies
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
     }
 }
 

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 mod parked;
+mod poll_id;
 mod prevote;
 pub mod proposer;
 pub mod raft_service;

@@ -71,6 +71,8 @@ pub struct NodeContext {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// When this node last heard from a leader; the elector reads it.
     pub contact: Arc<crate::elector::Contact>,
+    /// Test-only switches that act a number of times (fault.rs).
+    pub countdowns: Arc<crate::fault::Countdowns>,
 }
 
 impl NodeContext {
@@ -171,6 +173,7 @@ impl NodeHandle {
             )),
             metrics: Arc::default(),
             contact: crate::elector::Contact::new(config.raft.leader_lease_ms),
+            countdowns: Arc::new(config.fault_injection.countdowns()),
         };
         crate::elector::spawn(
             raft.clone(),

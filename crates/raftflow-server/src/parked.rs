@@ -19,13 +19,16 @@ use crate::scheduler::Dispatched;
 pub struct Reserved {
     pub activities: Vec<String>,
     pub worker: String,
-    tx: oneshot::Sender<Dispatched>,
+    /// The poll's id, recorded with the hand-out (poll_id.rs).
+    pub poll_id: Option<String>,
+    /// `None`: the poll was withdrawn by its worker.
+    tx: oneshot::Sender<Option<Dispatched>>,
 }
 
 impl Reserved {
     /// Hands the task over; false when the poll has gone (its client left).
     pub fn deliver(self, dispatched: Dispatched) -> bool {
-        self.tx.send(dispatched).is_ok()
+        self.tx.send(Some(dispatched)).is_ok()
     }
 }
 
@@ -42,7 +45,8 @@ impl ParkedPollers {
         &mut self,
         activities: &[String],
         worker: &str,
-    ) -> Option<(u64, oneshot::Receiver<Dispatched>)> {
+        poll_id: Option<&str>,
+    ) -> Option<(u64, oneshot::Receiver<Option<Dispatched>>)> {
         // Polls whose clients left (the RPC was dropped) go now.
         self.waiting.retain(|(_, p)| !p.tx.is_closed());
         if self.waiting.len() >= crate::limits::MAX_WAITING_POLLS {
@@ -53,6 +57,7 @@ impl ParkedPollers {
         let parked = Reserved {
             activities: activities.to_vec(),
             worker: worker.to_string(),
+            poll_id: poll_id.map(str::to_string),
             tx,
         };
         self.waiting.push_back((self.next_id, parked));
@@ -66,6 +71,20 @@ impl ParkedPollers {
         self.waiting.len() < before
     }
 
+    /// Ends the parked poll named `poll_id` (its worker withdrew it): it
+    /// answers with no task rather than look again.
+    pub fn withdraw(&mut self, poll_id: &str) -> bool {
+        let (gone, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|(_, p)| p.poll_id.as_deref() == Some(poll_id));
+        self.waiting = kept;
+        let found = !gone.is_empty();
+        for (_, parked) in gone {
+            let _ = parked.tx.send(None);
+        }
+        found
+    }
+
     /// The longest-waiting poll that is still there.
     pub fn reserve(&mut self) -> Option<Reserved> {
         while let Some((_, parked)) = self.waiting.pop_front() {
@@ -76,8 +95,12 @@ impl ParkedPollers {
         None
     }
 
+    /// Parked polls whose clients are still there.
     pub fn len(&self) -> usize {
-        self.waiting.len()
+        self.waiting
+            .iter()
+            .filter(|(_, p)| !p.tx.is_closed())
+            .count()
     }
 
     /// This node stopped leading: every parked poll looks again (and is
@@ -94,9 +117,9 @@ mod tests {
     #[test]
     fn the_longest_waiting_live_poll_is_reserved_first() {
         let mut parked = ParkedPollers::default();
-        let (a, rx_a) = parked.park(&["x".into()], "w-a").unwrap();
-        let (_, rx_b) = parked.park(&["y".into()], "w-b").unwrap();
-        let (_, _rx_c) = parked.park(&["z".into()], "w-c").unwrap();
+        let (a, rx_a) = parked.park(&["x".into()], "w-a", None).unwrap();
+        let (_, rx_b) = parked.park(&["y".into()], "w-b", None).unwrap();
+        let (_, _rx_c) = parked.park(&["z".into()], "w-c", None).unwrap();
         drop(rx_a); // a's client left
         let _ = a;
         let first = parked.reserve().expect("b is waiting");
@@ -106,17 +129,17 @@ mod tests {
         assert_eq!(parked.reserve().map(|r| r.worker), Some("w-c".into()));
         assert!(parked.reserve().is_none());
         // A poll whose client left is dropped when the next one parks.
-        let (_, rx_d) = parked.park(&["x".into()], "w-d").unwrap();
+        let (_, rx_d) = parked.park(&["x".into()], "w-d", None).unwrap();
         drop(rx_d);
-        let (_, _rx_e) = parked.park(&["x".into()], "w-e").unwrap();
+        let (_, _rx_e) = parked.park(&["x".into()], "w-e", None).unwrap();
         assert_eq!(parked.len(), 1);
     }
 
     #[test]
     fn a_reserved_poll_cannot_be_unparked() {
         let mut parked = ParkedPollers::default();
-        let (a, _rx_a) = parked.park(&["x".into()], "w-a").unwrap();
-        let (b, _rx_b) = parked.park(&["x".into()], "w-b").unwrap();
+        let (a, _rx_a) = parked.park(&["x".into()], "w-a", None).unwrap();
+        let (b, _rx_b) = parked.park(&["x".into()], "w-b", None).unwrap();
         assert!(parked.unpark(b), "b was still parked");
         let reserved = parked.reserve().expect("a");
         assert!(!parked.unpark(a), "a start holds a");
@@ -124,13 +147,28 @@ mod tests {
     }
 
     #[test]
+    fn a_withdrawn_poll_answers_with_no_task() {
+        let mut parked = ParkedPollers::default();
+        let (_, rx_a) = parked.park(&["x".into()], "w-a", Some("p-1")).unwrap();
+        let (_, _rx_b) = parked.park(&["x".into()], "w-b", Some("p-2")).unwrap();
+        assert!(parked.withdraw("p-1"));
+        assert!(!parked.withdraw("p-1"), "only once");
+        assert!(
+            matches!(rx_a.blocking_recv(), Ok(None)),
+            "no task, and no second look"
+        );
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked.reserve().and_then(|r| r.poll_id), Some("p-2".into()));
+    }
+
+    #[test]
     fn no_more_than_the_limit_wait_at_once() {
         let mut parked = ParkedPollers::default();
         let receivers: Vec<_> = (0..crate::limits::MAX_WAITING_POLLS)
-            .map(|_| parked.park(&["x".into()], "w").expect("room"))
+            .map(|_| parked.park(&["x".into()], "w", None).expect("room"))
             .collect();
-        assert!(parked.park(&["x".into()], "w").is_none(), "full");
+        assert!(parked.park(&["x".into()], "w", None).is_none(), "full");
         drop(receivers); // their clients left: room again
-        assert!(parked.park(&["x".into()], "w").is_some());
+        assert!(parked.park(&["x".into()], "w", None).is_some());
     }
 }

@@ -13,16 +13,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::ServerState;
 use raftflow_store::hub::AppliedEffects;
 use raftflow_store::records::TaskEntry;
-use raftflow_store::workflow::reads;
-use raftflow_store::{Command, CommandResult, Effect};
+use raftflow_store::{CommandResult, Effect};
 use tokio::sync::Notify;
 
 use crate::error::{ApiError, WriteError};
 use crate::node::NodeContext;
 use crate::parked::{ParkedPollers, Reserved};
+
+mod driver;
+pub use driver::run;
 
 /// How long a poll that reached a node without a driver waits for a takeover
 /// or a leader to redirect to (an election here takes ~0.3-2 s).
@@ -92,7 +93,9 @@ pub struct Scheduler {
 }
 
 enum Wake {
-    Served(Option<Dispatched>),
+    /// A start's outcome: a task, `Some(None)` when the poll was withdrawn,
+    /// `None` when the start had nothing for it.
+    Served(Option<Option<Dispatched>>),
     Changed,
     Deadline,
 }
@@ -102,6 +105,19 @@ pub struct Dispatched {
     pub epoch: u64,
     /// When the task became ready on this leader (µs since the Unix epoch).
     pub ready_at_us: u64,
+}
+
+impl Dispatched {
+    /// An attempt handed out before, to a poll retried under the same id:
+    /// in the epoch of its hand-out, ready since its command (an upper
+    /// bound on its wait).
+    fn again(task: TaskEntry, epoch: u64) -> Self {
+        Self {
+            epoch: task.dispatched.as_ref().map_or(epoch, |d| d.epoch),
+            ready_at_us: task.scheduled_ms.saturating_mul(1000),
+            task,
+        }
+    }
 }
 
 impl Scheduler {
@@ -125,6 +141,11 @@ impl Scheduler {
     pub fn reserve_parked(&self) -> Option<(u64, Reserved)> {
         let epoch = self.epoch()?;
         Some((epoch, self.parked().reserve()?))
+    }
+
+    /// Drops a parked poll its worker withdrew; true if one was parked.
+    pub fn withdraw_parked(&self, poll_id: &str) -> bool {
+        self.parked().withdraw(poll_id)
     }
 
     /// When a task that `DispatchNext` handed out became ready here: in the
@@ -169,37 +190,46 @@ impl Scheduler {
     }
 
     /// Long-polls for a task. The dispatch is committed before it returns.
+    /// With a poll id, the hand-out records it, and a poll id that already
+    /// holds an attempt gets that one back (poll_id.rs).
     pub async fn poll(
         &self,
         ctx: &NodeContext,
-        activities: &[String],
-        worker: &str,
+        (activities, worker, poll_id): (&[String], &str, Option<&str>),
         timeout: Duration,
     ) -> Result<Option<Dispatched>, ApiError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let takeover_deadline = deadline.min(tokio::time::Instant::now() + TAKEOVER_WAIT);
+        let mut held_checked_in = None;
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let taken = {
-                let mut q = self.lock();
-                let epoch = q.epoch;
-                epoch.map(|epoch| (epoch, q.take(activities)))
-            };
-            let Some((epoch, task)) = taken else {
+            let Some(epoch) = self.epoch() else {
                 if self.await_takeover(ctx, notified, takeover_deadline).await {
                     continue;
                 }
                 return Err(not_leader(ctx));
             };
+            // Once per epoch: within one, only this poll's own hand-out
+            // could bind its id, and apply answers a race with it.
+            if let (Some(id), false) = (poll_id, held_checked_in == Some(epoch)) {
+                held_checked_in = Some(epoch);
+                if let Some(held) = crate::poll_id::held(ctx, id, activities)? {
+                    tracing::debug!(poll_id = id, token = %held.token, "a retried poll gets its attempt back");
+                    return Ok(Some(Dispatched::again(held, epoch)));
+                }
+            }
+            let task = {
+                let mut q = self.lock();
+                if q.epoch != Some(epoch) {
+                    continue;
+                }
+                q.take(activities)
+            };
             if let Some((task, ready_at_us)) = task {
-                let command = Command::TaskDispatched {
-                    token: task.token.clone(),
-                    epoch,
-                    worker: worker.to_string(),
-                    now_ms: now_ms(),
-                };
+                let command =
+                    crate::poll_id::hand_out(&task.token, (epoch, worker, now_ms()), poll_id);
                 match ctx.proposer.propose(command).await {
                     Ok(CommandResult::Accepted) => {
                         return Ok(Some(Dispatched {
@@ -208,19 +238,26 @@ impl Scheduler {
                             ready_at_us,
                         }))
                     }
+                    Ok(CommandResult::Dispatched { task: held }) => {
+                        return Ok(Some(self.held_instead(task, held, (epoch, ready_at_us))))
+                    }
+                    Ok(CommandResult::Rejected {
+                        code: raftflow_store::Reject::InvalidArgument,
+                        message,
+                    }) => {
+                        self.requeue(task, epoch, ready_at_us);
+                        return Err(ApiError::InvalidArgument(message));
+                    }
                     Ok(_) => continue, // the attempt ended meanwhile
                     Err(e) => {
-                        let mut q = self.lock();
-                        if q.epoch == Some(epoch) {
-                            q.add_task(task, ready_at_us);
-                        }
+                        self.requeue(task, epoch, ready_at_us);
                         return Err(e.into());
                     }
                 }
             }
             // Nothing ready: wait for a change, for a start that serves us
             // in its own entry (parked.rs), or for the deadline.
-            let Some((id, mut handed)) = self.parked().park(activities, worker) else {
+            let Some((id, mut handed)) = self.parked().park(activities, worker, poll_id) else {
                 return Err(ApiError::ResourceExhausted(format!(
                     "{} polls are waiting on this node; poll less often or with fewer workers",
                     crate::limits::MAX_WAITING_POLLS
@@ -245,13 +282,41 @@ impl Scheduler {
                         .and_then(Result::ok)
                 }
             };
-            if served.is_some() {
-                return Ok(served);
-            }
-            if deadline_passed {
-                return Ok(None);
+            match served {
+                Some(handed) => return Ok(handed), // a task, or withdrawn
+                None if deadline_passed => return Ok(None),
+                None => {}
             }
         }
+    }
+
+    /// Puts a task taken from the queue back, if this node still drives in
+    /// the epoch it was taken in.
+    fn requeue(&self, task: TaskEntry, epoch: u64, ready_at_us: u64) {
+        let mut q = self.lock();
+        if q.epoch == Some(epoch) {
+            q.add_task(task, ready_at_us);
+        }
+    }
+
+    /// A hand-out for a poll id came back with `held`: the task taken for
+    /// this try, or, when the id's first try applied before this one, the
+    /// first try's attempt — the task taken, untouched, goes back.
+    fn held_instead(
+        &self,
+        taken: TaskEntry,
+        held: TaskEntry,
+        (epoch, ready_at_us): (u64, u64),
+    ) -> Dispatched {
+        if held.token == taken.token {
+            return Dispatched {
+                task: held,
+                epoch,
+                ready_at_us, // this try's hand-out
+            };
+        }
+        self.requeue(taken, epoch, ready_at_us);
+        Dispatched::again(held, epoch)
     }
 
     /// This node does not drive. When no other node is known to lead (an
@@ -312,178 +377,4 @@ fn not_leader(ctx: &NodeContext) -> ApiError {
         leader_id: leader.as_ref().map(|(id, _)| *id),
         leader_api_addr: leader.and_then(|(_, addr)| addr),
     })
-}
-
-fn is_leader(ctx: &NodeContext) -> bool {
-    let m = ctx.raft.metrics().borrow().clone();
-    m.state == ServerState::Leader && m.current_leader == Some(ctx.id)
-}
-
-/// Runs for the life of the node: drives while this node leads.
-pub async fn run(ctx: NodeContext) {
-    let mut metrics = ctx.raft.metrics();
-    loop {
-        if is_leader(&ctx) {
-            let result = drive(&ctx).await;
-            ctx.scheduler.stop();
-            ctx.reader.unsubscribe_effects();
-            if let Err(e) = result {
-                // Still leader but the takeover or the quorum check failed:
-                // try again shortly rather than wait for a metrics change
-                // that an idle, stable cluster may never produce.
-                tracing::warn!(node = ctx.id, "leader driver stopped: {e}; retrying");
-                if ctx.raft.metrics().borrow().state == ServerState::Shutdown {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        }
-        if metrics.changed().await.is_err() {
-            return; // Raft shut down
-        }
-    }
-}
-
-async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
-    let delay_ms = ctx.config.fault_injection.takeover_delay_ms();
-    if delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-    }
-    crate::cluster_service::linearizable_barrier(ctx).await?;
-    let mut effects = ctx.reader.subscribe_effects();
-    let epoch = match ctx
-        .proposer
-        .propose(Command::BeginEpoch {
-            leader: ctx.id,
-            now_ms: now_ms(),
-        })
-        .await?
-    {
-        CommandResult::Epoch { epoch } => epoch,
-        other => return Err(ApiError::Internal(format!("BeginEpoch answered {other:?}"))),
-    };
-    let reader = ctx.reader.clone();
-    let (tasks, timers) = tokio::task::spawn_blocking(move || {
-        Ok::<_, raftflow_store::StoreError>((
-            reads::open_tasks(reader.db())?,
-            reads::timers(reader.db())?,
-        ))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    {
-        let mut q = ctx.scheduler.lock();
-        *q = Queues {
-            epoch: Some(epoch),
-            ..Queues::default()
-        };
-        // Ready since before this leader: the time its command was proposed.
-        tasks.into_iter().for_each(|t| {
-            let ready_at_us = t.scheduled_ms * 1000;
-            q.add_task(t, ready_at_us)
-        });
-        q.timers
-            .extend(timers.into_iter().map(|(id, timer, at)| (at, id, timer)));
-    }
-    ctx.scheduler.changed.notify_waiters();
-    tokio::spawn(crate::upgrade::raise_on_new_cluster(ctx.clone(), epoch));
-    tracing::info!(
-        node = ctx.id,
-        term = ctx.raft.metrics().borrow().current_term,
-        epoch,
-        "leading: dispatching tasks and firing timers"
-    );
-    let quorum_limit_ms = ctx.config.raft.election_timeout_max_ms;
-    let mut metrics = ctx.raft.metrics();
-    let mut last_purge = 0u64;
-    let mut last_sweep = 0u64;
-    loop {
-        let next_timer = ctx.scheduler.lock().timers.first().map(|t| t.0);
-        let sleep_ms = next_timer.map_or(100, |at| at.saturating_sub(now_ms()).min(100));
-        tokio::select! {
-            batch = effects.recv() => match batch {
-                Some(batch) => ctx.scheduler.apply_effects(batch),
-                None => return Ok(()),
-            },
-            changed = metrics.changed() => {
-                if changed.is_err() || !is_leader(ctx) {
-                    return Ok(());
-                }
-            }
-            _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
-        }
-        // A leader cut off from its quorum must stop handing out work at once.
-        let since_ack = ctx.raft.metrics().borrow().millis_since_quorum_ack;
-        if since_ack.is_some_and(|ms| ms > quorum_limit_ms) {
-            return Err(ApiError::Write(WriteError::Timeout {
-                timeout_ms: quorum_limit_ms,
-            }));
-        }
-        fire_due_timers(ctx);
-        let now = now_ms();
-        if now.saturating_sub(last_sweep) > 1_000 {
-            last_sweep = now;
-            let stale_us = (now * 1000).saturating_sub(60_000_000);
-            ctx.scheduler
-                .lock()
-                .left_ready_at
-                .retain(|_, at| *at > stale_us);
-        }
-        if now.saturating_sub(last_purge) > 60_000 {
-            last_purge = now;
-            let before_ms = now.saturating_sub(ctx.config.scheduler.retention_hours * 3_600_000);
-            let proposer = ctx.proposer.clone();
-            tokio::spawn(async move {
-                proposer
-                    .propose(Command::PurgeFinished {
-                        before_ms,
-                        limit: 1000,
-                    })
-                    .await
-            });
-        }
-    }
-}
-
-/// Timers due at once fire in the order of their deadlines, in one entry
-/// per chunk, chunks one after another: after an outage, a task's heartbeat
-/// deadline and its timeout may both be due, and the earlier one decides.
-fn fire_due_timers(ctx: &NodeContext) {
-    const CHUNK: usize = 256;
-    let now = now_ms();
-    let due: Vec<(u64, String, u64)> = {
-        let mut q = ctx.scheduler.lock();
-        let mut due = Vec::new();
-        while q.timers.first().is_some_and(|t| t.0 <= now) {
-            due.push(q.timers.pop_first().expect("checked"));
-        }
-        due
-    };
-    if due.is_empty() {
-        return;
-    }
-    let ctx = ctx.clone();
-    tokio::spawn(async move {
-        for (n, chunk) in due.chunks(CHUNK).enumerate() {
-            let commands = chunk
-                .iter()
-                .map(|(_, execution_id, timer)| Command::TimerFired {
-                    execution_id: execution_id.clone(),
-                    timer: *timer,
-                    now_ms: now_ms(),
-                    seed: rand::random(),
-                })
-                .collect();
-            if ctx.proposer.propose_together(commands).await.is_err() {
-                // Outcome unknown: this chunk and the later ones go back,
-                // still in order; a repeat is refused as stale.
-                let mut q = ctx.scheduler.lock();
-                if q.epoch.is_some() {
-                    q.timers.extend(due[n * CHUNK..].iter().cloned());
-                }
-                return;
-            }
-        }
-    });
 }

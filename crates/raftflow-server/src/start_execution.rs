@@ -50,13 +50,11 @@ pub async fn run(
     // the start's own entry (parked.rs).
     let reserved = ctx.scheduler.reserve_parked();
     if let Some((epoch, poller)) = &reserved {
-        commands.push(Command::DispatchNext {
-            epoch: *epoch,
-            worker: poller.worker.clone(),
-            activities: poller.activities.clone(),
-            now_ms: now,
-            after_report: true,
-        });
+        commands.push(crate::poll_id::dispatch_next(
+            (*epoch, &poller.worker, now),
+            &poller.activities,
+            poller.poll_id.as_deref(),
+        ));
     }
     let applied = ctx.proposer.propose_together(commands).await?;
     let mut results = applied.results.into_iter();

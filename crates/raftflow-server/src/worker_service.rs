@@ -38,6 +38,10 @@ impl WorkerServiceImpl {
         let next = next
             .filter(|n| !n.activities.is_empty())
             .and_then(|n| Some((n, self.ctx.scheduler.epoch()?)));
+        let next_poll_id = match &next {
+            Some((n, _)) => crate::poll_id::checked(&self.ctx, &n.poll_id)?,
+            None => None,
+        };
         let report_ms = match &command {
             Command::TaskCompleted { now_ms, .. } | Command::TaskFailed { now_ms, .. } => *now_ms,
             _ => 0,
@@ -45,13 +49,11 @@ impl WorkerServiceImpl {
         let refused_as = stale_as(&command);
         let mut commands = vec![command];
         if let Some((n, epoch)) = &next {
-            commands.push(Command::DispatchNext {
-                epoch: *epoch,
-                worker: worker_name(&n.worker),
-                activities: n.activities.clone(),
-                now_ms: now_ms(),
-                after_report: true,
-            });
+            commands.push(crate::poll_id::dispatch_next(
+                (*epoch, &worker_name(&n.worker), now_ms()),
+                &n.activities,
+                next_poll_id.as_deref(),
+            ));
         }
         let applied = self.ctx.proposer.propose_together(commands).await?;
         let mut results = applied.results.into_iter();
@@ -70,8 +72,17 @@ impl WorkerServiceImpl {
                 )
                 .await?;
                 tracing::debug!("a repeated report was acknowledged as already applied");
+                // Its next task is the one its first try took, if that try
+                // named the same poll id (apply gave it back).
+                let next = match (results.next(), next) {
+                    (Some(CommandResult::Dispatched { task }), Some((_, epoch))) => {
+                        let ready_at_us = task.scheduled_ms.saturating_mul(1000);
+                        Some(self.handed_out(task, epoch, ready_at_us))
+                    }
+                    _ => None,
+                };
                 return Ok(Reported {
-                    next: None,
+                    next,
                     already_applied: true,
                 });
             }
@@ -102,7 +113,10 @@ impl WorkerServiceImpl {
     }
 
     /// The reply for a task whose hand-out is committed.
+    /// The token carries the epoch the attempt was handed out in: the
+    /// current one, or an earlier one for a poll retried after a failover.
     fn handed_out(&self, task: TaskEntry, epoch: u64, ready_at_us: u64) -> PollTaskReply {
+        let epoch = task.dispatched.as_ref().map_or(epoch, |d| d.epoch);
         let waited_us = crate::clock::now_us().saturating_sub(ready_at_us);
         self.ctx
             .metrics
@@ -259,20 +273,29 @@ impl WorkerService for WorkerServiceImpl {
             u64::from(req.timeout_ms)
         };
         let worker = worker_name(&req.worker);
+        let poll_id = crate::poll_id::checked(&self.ctx, &req.poll_id)?;
         let polled = self
             .ctx
             .scheduler
             .poll(
                 &self.ctx,
-                &req.activities,
-                &worker,
+                (&req.activities, &worker, poll_id.as_deref()),
                 Duration::from_millis(timeout_ms),
             )
             .await?;
-        Ok(Response::new(match polled {
-            None => PollTaskReply::default(),
-            Some(d) => self.handed_out(d.task, d.epoch, d.ready_at_us),
-        }))
+        let Some(d) = polled else {
+            return Ok(Response::new(PollTaskReply::default()));
+        };
+        if self.ctx.countdowns.drop_hand_out_reply() {
+            return Err(Status::unavailable(
+                "fault injection: the reply of this committed hand-out was dropped",
+            ));
+        }
+        Ok(Response::new(self.handed_out(
+            d.task,
+            d.epoch,
+            d.ready_at_us,
+        )))
     }
 
     async fn complete_task(
@@ -328,6 +351,14 @@ impl WorkerService for WorkerServiceImpl {
             next: reported.next,
             already_applied: reported.already_applied,
         }))
+    }
+
+    async fn withdraw_poll(
+        &self,
+        request: Request<WithdrawPollRequest>,
+    ) -> Result<Response<WithdrawPollReply>, Status> {
+        let returned = crate::poll_id::withdraw(&self.ctx, &request.into_inner().poll_id).await?;
+        Ok(Response::new(WithdrawPollReply { returned }))
     }
 
     async fn heartbeat_task(

@@ -108,6 +108,40 @@ pub enum Command {
     /// Raises the active apply version (version.rs). Proposed only after
     /// every member reported that its binary supports `version`.
     SetApplyVersion { version: u32 },
+    /// `TaskDispatched` for the poll `poll_id` (chosen by the worker; apply
+    /// version 5 on): the hand-out records the poll id, and a poll id that
+    /// already holds an open attempt gets that attempt back instead of
+    /// `token` (workflow/polls.rs).
+    TaskDispatchedForPoll {
+        token: String,
+        epoch: u64,
+        worker: String,
+        now_ms: u64,
+        poll_id: String,
+    },
+    /// `DispatchNext` for the poll `poll_id` (apply version 5 on), as
+    /// `TaskDispatchedForPoll`. After a refused report it still gives back
+    /// the attempt the poll id holds: a retried report whose first try was
+    /// applied is refused as stale, and its next task is the one the first
+    /// try took.
+    DispatchNextForPoll {
+        epoch: u64,
+        worker: String,
+        activities: Vec<String>,
+        now_ms: u64,
+        after_report: bool,
+        poll_id: String,
+    },
+    /// The worker withdrew the poll `poll_id` (apply version 5 on): the
+    /// attempt it holds, if any, ends unrun and its state schedules a new
+    /// one at once, not counted against `MaxAttempts`; a poll id that holds
+    /// none is marked withdrawn, so that a hand-out to it still in flight
+    /// is refused (workflow/polls.rs).
+    WithdrawPoll {
+        poll_id: String,
+        now_ms: u64,
+        seed: u64,
+    },
 }
 
 impl Command {
@@ -153,6 +187,23 @@ impl Command {
             Command::DispatchNext {
                 worker, activities, ..
             } => worker.len() + activities.iter().map(|a| a.len() + 10).sum::<usize>(),
+            Command::TaskDispatchedForPoll {
+                token,
+                worker,
+                poll_id,
+                ..
+            } => token.len() + worker.len() + poll_id.len(),
+            Command::WithdrawPoll { poll_id, .. } => poll_id.len(),
+            Command::DispatchNextForPoll {
+                worker,
+                activities,
+                poll_id,
+                ..
+            } => {
+                worker.len()
+                    + poll_id.len()
+                    + activities.iter().map(|a| a.len() + 10).sum::<usize>()
+            }
         };
         FIXED_BYTES + text
     }

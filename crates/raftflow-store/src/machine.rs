@@ -95,6 +95,17 @@ impl Machine {
                 } if matches!(results.last(), None | Some(CommandResult::Rejected { .. })) => {
                     CommandResult::NothingReady
                 }
+                // The same, except that a poll id that already holds an
+                // attempt gets it back (a retried report: workflow/polls.rs).
+                Command::DispatchNextForPoll {
+                    after_report: true,
+                    poll_id,
+                    activities,
+                    ..
+                } if matches!(results.last(), None | Some(CommandResult::Rejected { .. })) => self
+                    .workflows
+                    .retried_poll(db, poll_id, Some(activities))?
+                    .unwrap_or(CommandResult::NothingReady),
                 _ => self.apply_command(db, command, log_id, batch)?,
             };
             results.push(result);

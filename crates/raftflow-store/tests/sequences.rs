@@ -51,15 +51,10 @@ fn next_command(b: &mut gen::Bytes, sm: &StateMachineStore, step: u64) -> Comman
             seed: u64::from(b.byte()),
             default_task_timeout_s: u64::from(b.byte()),
         },
-        3 => match task(b) {
-            Some(t) => Command::TaskDispatched {
-                token: t.token,
-                epoch: db.epoch(),
-                worker: "w".into(),
-                now_ms,
-            },
-            None => Command::BeginEpoch { leader: 1, now_ms },
-        },
+        3 => {
+            let task = task(b);
+            hand_out(b, task, db.epoch(), now_ms)
+        }
         4 | 5 => match task(b) {
             Some(t) if b.below(2) == 0 => Command::TaskCompleted {
                 epoch: t.dispatched.map(|d| d.epoch),
@@ -101,8 +96,44 @@ fn next_command(b: &mut gen::Bytes, sm: &StateMachineStore, step: u64) -> Comman
             now_ms,
         },
         _ => Command::SetApplyVersion {
-            version: 1 + b.below(3) as u32,
+            version: 1 + b.below(5) as u32,
         },
+    }
+}
+
+/// A hand-out, without or with a poll id; ids come from a set of three, so
+/// that retries of a poll (and ids reused for other work) happen.
+fn hand_out(
+    b: &mut gen::Bytes,
+    task: Option<raftflow_store::records::TaskEntry>,
+    epoch: u64,
+    now_ms: u64,
+) -> Command {
+    let poll_id = format!("p{}", b.below(3));
+    let worker = "w".to_string();
+    match (task, b.below(3)) {
+        (Some(t), 0) => Command::TaskDispatched {
+            token: t.token,
+            epoch,
+            worker,
+            now_ms,
+        },
+        (Some(t), 1) => Command::TaskDispatchedForPoll {
+            token: t.token,
+            epoch,
+            worker,
+            now_ms,
+            poll_id,
+        },
+        (_, 2) => Command::DispatchNextForPoll {
+            epoch,
+            worker,
+            activities: vec![["a", "b"][b.below(2)].to_string()],
+            now_ms,
+            after_report: b.below(2) == 0,
+            poll_id,
+        },
+        _ => Command::BeginEpoch { leader: 1, now_ms },
     }
 }
 

@@ -212,6 +212,7 @@ async fn a_poll_sent_while_the_new_leader_takes_over_waits_for_it() {
         activities: vec!["early".into()],
         worker: "early-worker".into(),
         timeout_ms: 5_000,
+        poll_id: String::new(),
     };
     let task = raw
         .poll_task(request)

@@ -122,6 +122,7 @@ async fn worker_requests(ch: Channel) {
         activities,
         worker,
         timeout_ms: 10,
+        poll_id: String::new(),
     };
     refused(
         worker

@@ -7,6 +7,7 @@ mod console;
 mod edges;
 mod failover;
 mod fixture_writer;
+mod hand_outs;
 mod harness;
 mod hostile;
 mod large;

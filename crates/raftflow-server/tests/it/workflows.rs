@@ -300,6 +300,7 @@ async fn a_report_brings_the_next_task_back_with_its_reply() {
     let next = raftflow_client::NextTask {
         activities: &activities,
         worker: "w-1",
+        poll_id: None,
     };
 
     let first = client

@@ -24,6 +24,12 @@ pub(super) fn reject(code: Reject, message: impl Into<String>) -> CommandResult 
 
 impl Workflows {
     pub fn apply(&mut self, db: &Db, command: &Command) -> Result<CommandResult, StoreError> {
+        let result = self.apply_one(db, command)?;
+        self.unbind_ended(db)?;
+        Ok(result)
+    }
+
+    fn apply_one(&mut self, db: &Db, command: &Command) -> Result<CommandResult, StoreError> {
         // The tasks the command before this one made ready (DispatchNext
         // prefers them); this command starts a new list.
         let made_ready_before = std::mem::take(&mut self.just_ready);
@@ -79,6 +85,32 @@ impl Workflows {
                 now_ms,
                 after_report: _, // decided by the machine, which sees the entry
             } => self.dispatch_next(db, *epoch, worker, activities, *now_ms, &made_ready_before),
+            Command::TaskDispatchedForPoll {
+                token,
+                epoch,
+                worker,
+                now_ms,
+                poll_id,
+            } => self.hand_out_for_poll(db, token, (*epoch, worker, *now_ms), poll_id),
+            Command::DispatchNextForPoll {
+                epoch,
+                worker,
+                activities,
+                now_ms,
+                after_report: _, // as DispatchNext
+                poll_id,
+            } => self.dispatch_next_for_poll(
+                db,
+                (*epoch, worker, *now_ms),
+                activities,
+                poll_id,
+                &made_ready_before,
+            ),
+            Command::WithdrawPoll {
+                poll_id,
+                now_ms,
+                seed,
+            } => self.withdraw_poll(db, poll_id, *now_ms, *seed),
             Command::TaskCompleted {
                 token,
                 epoch,

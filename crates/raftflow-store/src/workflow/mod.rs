@@ -13,10 +13,15 @@
 mod apply;
 mod closed;
 mod dispatch;
+mod polls;
+#[cfg(test)]
+mod polls_tests;
 pub mod reads;
 mod ready;
 pub mod records;
 mod settle;
+
+pub use polls::POLL_IDS_FROM;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -69,6 +74,8 @@ pub struct Workflows {
     pub(crate) ready: ready::ReadyTasks,
     /// Tasks the command being applied made ready, in order.
     pub(crate) just_ready: Vec<String>,
+    /// Attempts the command being applied ended (their poll ids go).
+    ended: Vec<String>,
     /// Executions whose history or status this batch changed (watch streams).
     touched: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,

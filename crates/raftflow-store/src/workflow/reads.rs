@@ -160,6 +160,14 @@ pub fn task(db: &Db, token: &str) -> Result<Option<TaskEntry>, StoreError> {
         .transpose()
 }
 
+/// The open attempt that poll `poll_id` holds (apply version 5 on).
+pub fn held_by_poll(db: &Db, poll_id: &str) -> Result<Option<TaskEntry>, StoreError> {
+    let Some(token) = db.get(CF_SM, &poll_key(poll_id))? else {
+        return Ok(None);
+    };
+    task(db, &decode::<String>(&token)?)
+}
+
 /// Whether the tables hold any state machine or execution (a cluster that
 /// holds none has nothing an older binary would need to read back).
 pub fn holds_workflows(db: &Db) -> Result<bool, StoreError> {

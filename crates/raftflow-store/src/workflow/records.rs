@@ -9,6 +9,10 @@
 //!  l/<inverse seq:020>           execution id         newest-first listing
 //!  t/<token>                     TaskEntry            open task attempts
 //!  c/<token>                     ClosedAttempt        ended attempts (apply version 4 on)
+//!  p/<poll id>                   token                the open attempt a poll holds (version 5 on)
+//!  q/<token>                     poll id              the poll an open attempt went to (version 5 on)
+//!  k/<withdrawal:020>            poll id              the last 10,000 withdrawn polls (version 5 on)
+//!  withdrawals                   u64                  polls withdrawn so far (version 5 on)
 //!  w/<execution>/<timer:020>     fire_at_ms           armed timers
 //!  epoch                         u64                  current leader epoch
 //!  seq                           u64                  executions started so far
@@ -122,6 +126,7 @@ pub enum Report<'a> {
 
 pub const KEY_EPOCH: &[u8] = b"epoch";
 pub const KEY_SEQ: &[u8] = b"seq";
+pub const KEY_WITHDRAWALS: &[u8] = b"withdrawals";
 
 pub fn meta_key(name: &str) -> Vec<u8> {
     format!("m/{name}").into_bytes()
@@ -162,6 +167,18 @@ pub fn closed_key(token: &str) -> Vec<u8> {
 /// Every closed attempt of an execution (tokens are `<execution>#<n>`).
 pub fn closed_prefix(execution_id: &str) -> Vec<u8> {
     format!("c/{execution_id}#").into_bytes()
+}
+
+pub fn poll_key(poll_id: &str) -> Vec<u8> {
+    format!("p/{poll_id}").into_bytes()
+}
+
+pub fn poll_of_key(token: &str) -> Vec<u8> {
+    format!("q/{token}").into_bytes()
+}
+
+pub fn withdrawal_key(n: u64) -> Vec<u8> {
+    format!("k/{n:020}").into_bytes()
 }
 
 pub fn timer_key(id: &str, timer: u64) -> Vec<u8> {

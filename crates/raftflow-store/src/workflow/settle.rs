@@ -133,6 +133,7 @@ impl Workflows {
         for token in tasks_before.difference(&tasks_after) {
             self.delete(task_key(token));
             self.record_closed(token, None)?;
+            self.ended.push(token.clone());
             self.ready.remove(token);
             self.effects.push(Effect::TaskGone {
                 token: token.clone(),

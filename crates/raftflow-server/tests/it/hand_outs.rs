@@ -1,0 +1,193 @@
+//! Hand-outs whose reply is lost (docs/guarantees.md, "Poll ids"): a
+//! worker that retries its poll under the same poll id gets the same
+//! attempt back at once — on the same leader, or on the next one after a
+//! failover — instead of a state with no `TimeoutSeconds` waiting out its
+//! whole lease (300 s by default) for a task nobody saw.
+
+use std::time::Duration;
+
+use raftflow_client::proto::worker_service_client::WorkerServiceClient;
+use raftflow_client::proto::{PollTaskReply, PollTaskRequest};
+use tonic::transport::Channel;
+
+use crate::harness::TestCluster;
+
+const WAIT: Duration = Duration::from_secs(30);
+/// One task, no `TimeoutSeconds`: only the default lease would end it.
+const NO_TIMEOUT: &str = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:untimed", "End": true}}}"#;
+
+fn poll(poll_id: &str, timeout_ms: u32) -> PollTaskRequest {
+    PollTaskRequest {
+        activities: vec!["untimed".into()],
+        worker: "w".into(),
+        timeout_ms,
+        poll_id: poll_id.into(),
+    }
+}
+
+/// A raw client of one node: the client library would retry the dropped
+/// reply by itself and hide the loss.
+async fn raw(cluster: &TestCluster, id: u64) -> WorkerServiceClient<Channel> {
+    let addr = format!("http://{}", cluster.node(id).api_addr);
+    WorkerServiceClient::connect(addr).await.unwrap()
+}
+
+/// A cluster whose nodes drop the reply of their first hand-out, with the
+/// untimed state machine and one execution started; its execution id.
+async fn one_untimed_execution() -> (TestCluster, u64, String) {
+    let cluster = TestCluster::start(3, |c| c.fault_injection.drop_hand_out_replies = 1).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    cluster.wait_apply_version(5, WAIT).await;
+    let client = cluster.client();
+    client
+        .create_state_machine("untimed", NO_TIMEOUT, "")
+        .await
+        .unwrap();
+    let started = client
+        .start_execution("untimed", Some("u-1"), "{}")
+        .await
+        .unwrap();
+    (cluster, leader, started.execution_id)
+}
+
+async fn take(worker: &mut WorkerServiceClient<Channel>, poll_id: &str) -> PollTaskReply {
+    worker
+        .poll_task(poll(poll_id, 5_000))
+        .await
+        .expect("the retried poll is answered")
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poll_retried_after_its_reply_was_lost_gets_the_same_task() {
+    let (cluster, leader, execution_id) = one_untimed_execution().await;
+    let mut worker = raw(&cluster, leader).await;
+    let lost = worker.poll_task(poll("p-1", 5_000)).await.unwrap_err();
+    assert_eq!(lost.code(), tonic::Code::Unavailable, "{lost}");
+
+    // The hand-out is committed: another poll does not get the task again.
+    let other = worker.poll_task(poll("p-2", 300)).await.unwrap();
+    assert!(other.into_inner().token.is_empty(), "handed out once");
+    let task = take(&mut worker, "p-1").await;
+    assert_eq!(task.execution_id, execution_id);
+    assert_eq!(task.attempt, 1, "the same attempt, not a retry");
+    let again = take(&mut worker, "p-1").await;
+    assert_eq!(again.token, task.token, "a poll id keeps its attempt");
+
+    let client = cluster.client();
+    client
+        .complete_task(&task.token, r#"{"ok": 1}"#)
+        .await
+        .unwrap();
+    let done = client.describe_execution(&execution_id).await.unwrap();
+    assert_eq!(done.status, "SUCCEEDED");
+    let history = client.history(&execution_id, false).await.unwrap();
+    let started = history
+        .iter()
+        .filter(|e| e.r#type == "ActivityStarted")
+        .count();
+    assert_eq!(started, 1, "the task ran once: {history:?}");
+    cluster.wait_same_digest(WAIT).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poll_retried_on_the_next_leader_gets_the_same_task() {
+    let (mut cluster, leader, execution_id) = one_untimed_execution().await;
+    let mut worker = raw(&cluster, leader).await;
+    let lost = worker.poll_task(poll("p-1", 5_000)).await.unwrap_err();
+    assert_eq!(lost.code(), tonic::Code::Unavailable, "{lost}");
+    cluster.stop(leader).await;
+    let next = cluster.wait_leader(WAIT).await;
+    assert_ne!(next, leader);
+
+    // Through the client library, as a worker would retry it.
+    let client = cluster.client();
+    let activities = vec!["untimed".to_string()];
+    let task = client
+        .poll_task_with_id("p-1", &activities, "w", 5_000)
+        .await
+        .unwrap()
+        .expect("the same task, from the new leader");
+    assert_eq!(task.execution_id, execution_id);
+    assert_eq!(task.attempt, 1);
+    client.complete_task(&task.token, "{}").await.unwrap();
+    let done = client.describe_execution(&execution_id).await.unwrap();
+    assert_eq!(done.status, "SUCCEEDED");
+    cluster.shutdown().await;
+}
+
+/// A worker that stops while its hand-out's reply is lost withdraws the
+/// poll: the task goes back at once, as the same attempt number, and
+/// another worker runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_withdrawn_poll_gives_its_task_back_at_once() {
+    let (cluster, leader, execution_id) = one_untimed_execution().await;
+    let mut worker = raw(&cluster, leader).await;
+    let lost = worker.poll_task(poll("p-1", 5_000)).await.unwrap_err();
+    assert_eq!(lost.code(), tonic::Code::Unavailable, "{lost}");
+    let client = cluster.client();
+    assert!(
+        client.withdraw_poll("p-1").await.unwrap(),
+        "a task went back"
+    );
+    assert!(!client.withdraw_poll("p-1").await.unwrap(), "only once");
+
+    let activities = vec!["untimed".to_string()];
+    let task = client
+        .poll_task(&activities, "w-2", 5_000)
+        .await
+        .unwrap()
+        .expect("the task, again, at once");
+    assert_eq!(task.execution_id, execution_id);
+    assert_eq!(task.attempt, 1, "a withdrawn hand-out is not a retry");
+    client.complete_task(&task.token, "{}").await.unwrap();
+    let done = client.describe_execution(&execution_id).await.unwrap();
+    assert_eq!(done.status, "SUCCEEDED");
+    cluster.wait_same_digest(WAIT).await;
+    cluster.shutdown().await;
+}
+
+/// An idle worker asked to stop leaves at once: its long poll is withdrawn,
+/// not waited for, and a task started afterwards goes to another worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_worker_stops_at_once_and_strands_nothing() {
+    let (cluster, leader, first) = one_untimed_execution().await;
+    let client = std::sync::Arc::new(cluster.client());
+    // The first execution's task goes to this worker; then it idles.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sdk = raftflow_client::Worker::new(client.clone(), "idle")
+        .poll_timeout(Duration::from_secs(60))
+        .handle("untimed", |_task| async { Ok("{}".to_string()) });
+    let running = tokio::spawn(sdk.run(async {
+        let _ = stop_rx.await;
+    }));
+    let scheduler = &cluster.node(leader).context.scheduler;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while client.describe_execution(&first).await.unwrap().status == "RUNNING"
+        || scheduler.polls_waiting() == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the worker idles");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_tx.send(()).unwrap();
+    // The poll has 60 s to run; the worker returns long before.
+    tokio::time::timeout(WAIT, running)
+        .await
+        .expect("an idle worker stops without waiting for its poll")
+        .unwrap();
+    assert_eq!(scheduler.polls_waiting(), 0, "its poll was withdrawn");
+
+    let second = client
+        .start_execution("untimed", Some("u-2"), "{}")
+        .await
+        .unwrap();
+    let activities = vec!["untimed".to_string()];
+    let task = client
+        .poll_task(&activities, "w-2", 5_000)
+        .await
+        .unwrap()
+        .expect("the new task is not stranded on the stopped worker");
+    assert_eq!(task.execution_id, second.execution_id);
+    cluster.shutdown().await;
+}
