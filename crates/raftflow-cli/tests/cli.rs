@@ -402,3 +402,31 @@ fn sigkill_the_leader_process_with_a_hundred_executions_in_flight() {
     cluster.spawn(leader);
     cluster.wait_converged(Duration::from_secs(30));
 }
+
+/// A number beyond 64 bits comes out of a Pass state as written, not as a
+/// double (`1.2345678901234568e+22`).
+#[test]
+fn run_local_keeps_numbers_as_written() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let def = dir.path().join("pass.json");
+    std::fs::write(
+        &def,
+        r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#,
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["-o", "json", "run-local", "--definition"])
+        .arg(&def)
+        .args([
+            "--input",
+            r#"{"a": 12345678901234567890123, "b": -0, "c": 1e-7}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for exact in ["12345678901234567890123", "-0", "1e-7"] {
+        assert!(text.contains(exact), "{exact} in {text}");
+    }
+    assert!(!text.contains("e+22"), "{text}");
+}

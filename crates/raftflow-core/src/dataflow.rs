@@ -30,7 +30,7 @@ pub fn shape_result(
     state: &State,
     raw_input: &Value,
     result: Value,
-    context: &Value,
+    (context, exact_numbers): (&Value, bool),
     rng: &mut Random,
 ) -> Result<Value, Failure> {
     let (selector, result_path) = match &state.kind {
@@ -49,6 +49,7 @@ pub fn shape_result(
             &Scope {
                 data: &result,
                 context,
+                exact_numbers,
             },
             rng,
         )?,

@@ -67,6 +67,9 @@ impl Random {
 pub struct Scope<'a> {
     pub data: &'a Value,
     pub context: &'a Value,
+    /// Numbers that `States.StringToJson` reads are kept as written (apply
+    /// version 6 on; numbers.rs), else read as the older releases did.
+    pub exact_numbers: bool,
 }
 
 impl Scope<'_> {
@@ -191,7 +194,11 @@ pub fn call_intrinsic(call: &Call, scope: &Scope, rng: &mut Random) -> Result<Va
             if text.trim().is_empty() {
                 Value::Null
             } else {
-                serde_json::from_str(&text).map_err(|e| fail(&e.to_string()))?
+                let parsed = match scope.exact_numbers {
+                    true => serde_json::from_str(&text).map_err(|e| e.to_string()),
+                    false => crate::numbers::from_str_legacy(&text),
+                };
+                parsed.map_err(|e| fail(&e))?
             }
         }
         "States.JsonToString" => {
@@ -389,6 +396,7 @@ mod tests {
             &Scope {
                 data: &data,
                 context: &ctx,
+                exact_numbers: true,
             },
             &mut Random::new(7),
         )

@@ -288,11 +288,15 @@ pub struct Rules {
     /// (apply version 3). Without it, a loop that doubles its data each turn
     /// grows until the node runs out of memory.
     pub max_data_bytes: Option<usize>,
+    /// `States.StringToJson` keeps numbers as written (apply version 6;
+    /// numbers.rs).
+    pub exact_numbers: bool,
 }
 
 impl Rules {
     pub const NEWEST: Rules = Rules {
         max_data_bytes: Some(MAX_DATA_BYTES),
+        exact_numbers: true,
     };
 }
 

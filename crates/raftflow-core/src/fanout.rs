@@ -31,6 +31,7 @@ pub(crate) fn start(
                     &Scope {
                         data: &effective,
                         context,
+                        exact_numbers: exec.rules.exact_numbers,
                     },
                     &mut ctx.rng,
                 ) {
@@ -207,6 +208,7 @@ fn launch_map_items(exec: &mut Execution, def: &StateMachine, ctx: &mut Ctx, fra
                     &Scope {
                         data: &data,
                         context: &context,
+                        exact_numbers: exec.rules.exact_numbers,
                     },
                     &mut ctx.rng,
                 ) {

@@ -148,9 +148,12 @@ fn parse_arg(chars: &[char], pos: &mut usize) -> Result<Arg, String> {
                 *pos += 1;
             }
             let raw: String = chars[start..*pos].iter().collect();
-            let number: serde_json::Number =
-                serde_json::from_str(&raw).map_err(|_| format!("bad number argument `{raw}`"))?;
-            Ok(Arg::Number(number))
+            // A literal argument is read as a 64-bit integer or a double in
+            // every apply version (numbers.rs), as release 0.1.0 read it.
+            match crate::numbers::from_str_legacy(&raw) {
+                Ok(serde_json::Value::Number(number)) => Ok(Arg::Number(number)),
+                _ => Err(format!("bad number argument `{raw}`")),
+            }
         }
         Some(_) => {
             let rest: String = chars[*pos..].iter().collect();

@@ -23,6 +23,7 @@ pub mod graph;
 pub mod intrinsic;
 pub mod layout;
 pub mod local;
+pub mod numbers;
 pub mod parse;
 pub mod path;
 mod run;

@@ -34,11 +34,21 @@ impl std::fmt::Display for Diagnostic {
 
 /// Parses and validates a definition. Either a machine, or every problem found.
 pub fn parse_definition(text: &str) -> Result<StateMachine, Vec<Diagnostic>> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    parse_definition_at(text, u32::MAX)
+}
+
+/// Parses a definition by the rules of `apply_version`: before
+/// `numbers::EXACT_NUMBERS_FROM`, its numbers are read as the older
+/// releases read them (numbers.rs), so that a `Result` of `1.50` is `1.5`.
+pub fn parse_definition_at(
+    text: &str,
+    apply_version: u32,
+) -> Result<StateMachine, Vec<Diagnostic>> {
+    let value = crate::numbers::from_str_at(text, apply_version).map_err(|message| {
         vec![Diagnostic {
             location: String::new(),
             code: "INVALID_JSON".into(),
-            message: e.to_string(),
+            message,
         }]
     })?;
     let mut parser = Parser { diags: Vec::new() };

@@ -309,6 +309,7 @@ impl Execution {
                         let scope = Scope {
                             data: &effective,
                             context: &context,
+                            exact_numbers: self.rules.exact_numbers,
                         };
                         render(p, &scope, &mut ctx.rng)
                     }
@@ -358,6 +359,7 @@ impl Execution {
                 let scope = Scope {
                     data: &effective,
                     context: &context,
+                    exact_numbers: self.rules.exact_numbers,
                 };
                 let error = text(error.as_ref(), &scope, &mut ctx.rng).unwrap_or_default();
                 let cause = text(cause.as_ref(), &scope, &mut ctx.rng).unwrap_or_default();
@@ -393,7 +395,13 @@ impl Execution {
         // Borrow the raw input in place: cloning the whole active state here
         // was a measurable share of the engine's time.
         let active = self.frames[&frame].active.as_ref().expect("checked above");
-        match shape_result(state, &active.raw_input, result, &context, &mut ctx.rng) {
+        match shape_result(
+            state,
+            &active.raw_input,
+            result,
+            (&context, self.rules.exact_numbers),
+            &mut ctx.rng,
+        ) {
             Ok(output) => self.leave(def, ctx, frame, output),
             Err(f) => self.state_failed(def, ctx, frame, f),
         }

@@ -57,6 +57,7 @@ impl Execution {
         let scope = Scope {
             data: &active.effective,
             context: &context,
+            exact_numbers: self.rules.exact_numbers,
         };
         let input = match &handling.parameters {
             Some(p) => match render(p, &scope, &mut ctx.rng) {

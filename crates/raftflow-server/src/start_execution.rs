@@ -134,14 +134,15 @@ async fn same_input_as_stored(
 }
 
 /// Whether two JSON texts hold the same value: objects compare as maps
-/// (key order aside), numbers as written (`1` and `1.0` differ, as they do
-/// for a state that reads them).
+/// (key order aside), numbers by value as a 64-bit integer or a double
+/// (`1.50` and `1.5` are the same; `1` and `1.0` differ, as they do for a
+/// state that reads them).
 fn same_json(a: &str, b: &str) -> bool {
     match (
         serde_json::from_str::<Value>(a),
         serde_json::from_str::<Value>(b),
     ) {
-        (Ok(a), Ok(b)) => a == b,
+        (Ok(a), Ok(b)) => raftflow_core::numbers::same_value(&a, &b),
         _ => false,
     }
 }

@@ -139,7 +139,9 @@ impl Machine {
                     log_index: log_id.index,
                 })
             }
-            Command::SetApplyVersion { version } => self.set_apply_version(*version, log_id.index),
+            Command::SetApplyVersion { version } => {
+                self.set_apply_version(db, *version, log_id.index)
+            }
             other => self.workflows.apply(db, other),
         }
     }
@@ -147,7 +149,12 @@ impl Machine {
     /// Raises the rules every later entry is applied by. A node that cannot
     /// follow them stops here (an error, not a result), before applying
     /// anything under rules it does not know; the others go on.
-    fn set_apply_version(&mut self, version: u32, index: u64) -> Result<CommandResult, StoreError> {
+    fn set_apply_version(
+        &mut self,
+        db: &Db,
+        version: u32,
+        index: u64,
+    ) -> Result<CommandResult, StoreError> {
         let active = self.workflows.apply_version;
         if version < active {
             return Ok(CommandResult::Rejected {
@@ -164,7 +171,7 @@ impl Machine {
             });
         }
         self.supported.check(version)?;
-        self.workflows.set_apply_version(version)?;
+        self.workflows.set_apply_version(db, version)?;
         tracing::info!(
             from = active,
             to = version,

@@ -96,7 +96,7 @@ fn next_command(b: &mut gen::Bytes, sm: &StateMachineStore, step: u64) -> Comman
             now_ms,
         },
         _ => Command::SetApplyVersion {
-            version: 1 + b.below(5) as u32,
+            version: 1 + b.below(6) as u32,
         },
     }
 }

@@ -37,7 +37,8 @@ async fn raw(cluster: &TestCluster, id: u64) -> WorkerServiceClient<Channel> {
 async fn one_untimed_execution() -> (TestCluster, u64, String) {
     let cluster = TestCluster::start(3, |c| c.fault_injection.drop_hand_out_replies = 1).await;
     let leader = cluster.wait_leader(WAIT).await;
-    cluster.wait_apply_version(5, WAIT).await;
+    let newest = raftflow_store::version::APPLY_VERSION_MAX;
+    cluster.wait_apply_version(newest, WAIT).await;
     let client = cluster.client();
     client
         .create_state_machine("untimed", NO_TIMEOUT, "")

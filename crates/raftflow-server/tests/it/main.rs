@@ -11,6 +11,7 @@ mod hand_outs;
 mod harness;
 mod hostile;
 mod large;
+mod numbers;
 mod observability;
 mod release_fixture;
 mod replication;

@@ -121,7 +121,7 @@ impl Workflows {
                 let report = self
                     .keeps_closed_attempts()
                     .then(|| report_digest(&Report::Completed { output }));
-                let output: Value = match serde_json::from_str(output) {
+                let output: Value = match self.parse_json(output) {
                     Ok(v) => v,
                     Err(e) => {
                         return Ok(reject(
@@ -218,7 +218,8 @@ impl Workflows {
         description: &str,
         now_ms: u64,
     ) -> Result<CommandResult, StoreError> {
-        let diagnostics = match raftflow_core::parse_definition(definition) {
+        let parsed = raftflow_core::parse::parse_definition_at(definition, self.apply_version);
+        let diagnostics = match parsed {
             Err(diagnostics) => diagnostics,
             // Apply version 2: Step Functions' bounds on numbers, which
             // release 0.1.0 did not check (its entries replay unchanged).
@@ -357,7 +358,7 @@ impl Workflows {
                 )
             });
         }
-        let input_value: Value = match serde_json::from_str(input) {
+        let input_value: Value = match self.parse_json(input) {
             Ok(v) => v,
             Err(e) => {
                 return Ok(reject(

@@ -129,11 +129,38 @@ impl Workflows {
         raftflow_core::execution::Rules {
             max_data_bytes: (self.apply_version >= 3)
                 .then_some(raftflow_core::execution::MAX_DATA_BYTES),
+            exact_numbers: self.exact_numbers(),
         }
     }
 
-    pub(crate) fn set_apply_version(&mut self, version: u32) -> Result<(), StoreError> {
+    /// Whether numbers are kept as written (raftflow_core::numbers).
+    pub(crate) fn exact_numbers(&self) -> bool {
+        self.apply_version >= raftflow_core::numbers::EXACT_NUMBERS_FROM
+    }
+
+    /// Parses JSON text that enters apply by the active version's rules.
+    pub(crate) fn parse_json(&self, text: &str) -> Result<serde_json::Value, String> {
+        raftflow_core::numbers::from_str_at(text, self.apply_version)
+    }
+
+    pub(crate) fn set_apply_version(&mut self, db: &Db, version: u32) -> Result<(), StoreError> {
+        let was_exact = self.exact_numbers();
         self.apply_version = version;
+        if self.exact_numbers() != was_exact {
+            // Definitions are read by the version's number rules: every
+            // replica reads the running executions' definitions anew here,
+            // at the same entry, so they agree whatever they cached.
+            self.defs.clear();
+            let ids: Vec<String> = self.running.keys().cloned().collect();
+            for id in ids {
+                let (sm, v) = {
+                    let r = &self.running[&id].record;
+                    (r.state_machine.clone(), r.version)
+                };
+                let def = self.definition(db, &sm, v)?;
+                self.running.get_mut(&id).expect("listed").def = def;
+            }
+        }
         self.put(crate::version::KEY_APPLY_VERSION.to_vec(), &version)
     }
 
@@ -180,12 +207,13 @@ impl Workflows {
         let record: StateMachineVersion = self
             .get_decoded(db, &version_key(name, version))?
             .ok_or_else(|| StoreError::Corrupt(format!("missing version {version} of {name}")))?;
-        let def = raftflow_core::parse_definition(&record.definition).map_err(|d| {
-            StoreError::Corrupt(format!(
-                "stored definition {name}:{version} no longer parses: {:?}",
-                d.first()
-            ))
-        })?;
+        let def = raftflow_core::parse::parse_definition_at(&record.definition, self.apply_version)
+            .map_err(|d| {
+                StoreError::Corrupt(format!(
+                    "stored definition {name}:{version} no longer parses: {:?}",
+                    d.first()
+                ))
+            })?;
         let def = Arc::new(def);
         self.defs.insert((name.to_string(), version), def.clone());
         Ok(def)
