@@ -55,6 +55,25 @@ fn leader_faults_under_load_lose_nothing() {
     }
 }
 
+/// Task states without timeouts: a hand-out whose reply a leader fault
+/// lost would wait the 300-second default lease and outlast the settle
+/// grace; with poll ids the worker's retry gets it back at once.
+#[test]
+fn leader_faults_strand_no_task_without_timeouts() {
+    let opts = Options {
+        no_timeouts: true,
+        ..options("kill-leader,pause-leader", 20, false)
+    };
+    match run_blocking(&opts) {
+        Verdict::Passed => {}
+        other => panic!(
+            "seed {}: {other:?}\nreplay: {}",
+            opts.seed,
+            opts.replay_command()
+        ),
+    }
+}
+
 #[test]
 fn checker_catches_a_server_that_applies_repeated_reports() {
     let opts = options("none", 8, true);

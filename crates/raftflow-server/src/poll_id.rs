@@ -22,7 +22,7 @@ pub fn checked(ctx: &NodeContext, raw: &str) -> Result<Option<String>, ApiError>
         return Ok(None);
     }
     limits::name("the poll id", raw)?;
-    let (active, _) = ctx.reader.apply_versions();
+    let active = ctx.reader.active_apply_version();
     Ok((active >= POLL_IDS_FROM).then(|| raw.to_string()))
 }
 

@@ -69,6 +69,7 @@ pub(crate) fn apply_entries(
         effects: guard.workflows.take_effects(),
     };
     let touched = guard.workflows.take_touched();
+    hub.set_apply_version(guard.workflows.apply_version);
     hub.publish(last.map_or(0, |l| l.index), effects, touched);
     Ok(results)
 }

@@ -38,6 +38,9 @@ pub struct Hub {
     watchers: Mutex<HashMap<String, Vec<Arc<Notify>>>>,
     /// Commands refused because applying them panicked, since this start.
     apply_panics: std::sync::atomic::AtomicU64,
+    /// The active apply version as applied here, readable without the
+    /// machine's lock (which an apply holds for its whole batch).
+    apply_version: std::sync::atomic::AtomicU32,
 }
 
 impl Hub {
@@ -50,12 +53,23 @@ impl Hub {
         self.apply_panics.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    pub(crate) fn set_apply_version(&self, version: u32) {
+        self.apply_version
+            .store(version, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn apply_version(&self) -> u32 {
+        self.apply_version
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn new(applied: u64) -> Self {
         Self {
             effects: Mutex::new(None),
             applied: watch::channel(applied).0,
             watchers: Mutex::new(HashMap::new()),
             apply_panics: Default::default(),
+            apply_version: Default::default(),
         }
     }
 

@@ -269,6 +269,12 @@ impl StateReader {
         (m.workflows.apply_version, m.supported)
     }
 
+    /// The active apply version as applied here, without waiting for an
+    /// apply in progress (the door reads it on every poll).
+    pub fn active_apply_version(&self) -> u32 {
+        self.hub.apply_version()
+    }
+
     /// The current leader epoch, as applied here.
     pub fn epoch(&self) -> u64 {
         self.machine

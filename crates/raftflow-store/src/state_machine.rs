@@ -40,6 +40,7 @@ impl StateMachineStore {
         let snapshots = Arc::new(Snapshots::open(&db)?);
         let machine = on_engine_stack(|| Machine::load(&db, supported))?;
         let hub = Arc::new(Hub::new(machine.applied.map_or(0, |l| l.index)));
+        hub.set_apply_version(machine.workflows.apply_version);
         Ok(Self {
             db,
             machine: Arc::new(RwLock::new(machine)),
@@ -129,6 +130,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         blocking(move || snapshots.install(&db, &machine, meta, &received))
             .await
             .map_err(|e| snap_err(e, ErrorVerb::Write))?;
+        let version = self.reader().apply_versions().0;
+        self.hub.set_apply_version(version);
         self.hub.applied.send_replace(index);
         self.hub.wake_all_watchers();
         Ok(())
