@@ -32,8 +32,9 @@ pub struct Figures {
     pub unknown: usize,
     pub deliveries: usize,
     pub redeliveries: usize,
-    /// Repeat deliveries of an attempt to a retry of the poll that took it
-    /// (the first reply was lost): allowed, and counted.
+    /// Hand-outs whose reply was lost and that a retry got back: repeat
+    /// deliveries to the same poll id, and next tasks returned with a
+    /// repeated report.
     pub lost_hand_outs_recovered: usize,
     pub duplicate_reports_refused: usize,
     pub abandoned: usize,
@@ -173,6 +174,10 @@ pub fn check(
                 *last = (*last).max(*epoch);
             }
             Record::Abandoned { .. } => figures.abandoned += 1,
+            Record::Report {
+                next_recovered: true,
+                ..
+            } => figures.lost_hand_outs_recovered += 1,
             _ => {}
         }
     }

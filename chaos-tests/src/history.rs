@@ -56,6 +56,9 @@ pub enum Record {
         /// The server said this very report had already been applied.
         #[serde(default)]
         already_applied: bool,
+        /// ... and gave back the next task its first try had taken.
+        #[serde(default)]
+        next_recovered: bool,
         error: Option<String>,
     },
     /// A worker "crashed" holding this task: it never reports it.

@@ -49,7 +49,7 @@ pub fn report(
         println!("  {f}");
     }
     println!(
-        "executions: {} offered, {} acknowledged, {} unknown; {} tasks delivered ({} again to a retried poll), {} abandoned; {} repeated reports refused",
+        "executions: {} offered, {} acknowledged, {} unknown; {} tasks delivered ({} lost hand-outs recovered by a retry), {} abandoned; {} repeated reports refused",
         figures.offered, figures.acknowledged, figures.unknown, figures.deliveries, figures.lost_hand_outs_recovered, figures.abandoned, figures.duplicate_reports_refused
     );
     for r in records {

@@ -271,6 +271,9 @@ async fn report(
             Err(e) => (outcome_of(e), Some(e.to_string())),
         };
         let already_applied = result.as_ref().is_ok_and(|r| r.already_applied);
+        // A repeat of a report whose first reply was lost, carrying back
+        // the next task that first try took (poll ids).
+        let next_recovered = already_applied && result.as_ref().is_ok_and(|r| r.next.is_some());
         if outcome == Outcome::Unknown && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -282,6 +285,7 @@ async fn report(
             duplicate,
             outcome,
             already_applied,
+            next_recovered,
             error,
         });
         return (outcome == Outcome::Ok, result.ok().and_then(|r| r.next));

@@ -49,6 +49,7 @@ fn reported(token: &str, duplicate: bool, outcome: Outcome) -> Record {
         duplicate,
         outcome,
         already_applied: false,
+        next_recovered: false,
         error: None,
     }
 }

@@ -42,10 +42,8 @@ fn run_blocking(opts: &Options) -> Verdict {
     })
 }
 
-#[test]
-fn leader_faults_under_load_lose_nothing() {
-    let opts = options("smoke", 30, false);
-    match run_blocking(&opts) {
+fn expect_passed(opts: &Options) {
+    match run_blocking(opts) {
         Verdict::Passed => {}
         other => panic!(
             "seed {}: {other:?}\nreplay: {}",
@@ -53,6 +51,12 @@ fn leader_faults_under_load_lose_nothing() {
             opts.replay_command()
         ),
     }
+}
+
+#[test]
+fn leader_faults_under_load_lose_nothing() {
+    let opts = options("smoke", 30, false);
+    expect_passed(&opts);
 }
 
 /// Task states without timeouts: a hand-out whose reply a leader fault
@@ -64,14 +68,7 @@ fn leader_faults_strand_no_task_without_timeouts() {
         no_timeouts: true,
         ..options("kill-leader,pause-leader", 20, false)
     };
-    match run_blocking(&opts) {
-        Verdict::Passed => {}
-        other => panic!(
-            "seed {}: {other:?}\nreplay: {}",
-            opts.seed,
-            opts.replay_command()
-        ),
-    }
+    expect_passed(&opts);
 }
 
 #[test]

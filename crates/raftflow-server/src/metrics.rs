@@ -70,6 +70,8 @@ pub struct Metrics {
     pub dispatch_latency: Histogram,
     pub task_duration: Histogram,
     pub leader_changes: AtomicU64,
+    /// Hand-outs whose reply was lost that a retry got back (poll ids).
+    pub hand_outs_recovered: AtomicU64,
     /// (method, grpc status code) → request latency.
     pub grpc: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
 }
@@ -246,6 +248,17 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         out,
         "raftflow_leader_changes_total {}",
         m.leader_changes.load(Ordering::Relaxed)
+    );
+    family(
+        out,
+        "raftflow_hand_outs_recovered_total",
+        "counter",
+        "Tasks whose hand-out reply was lost and that a retried poll or report got back (leader only).",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_hand_outs_recovered_total {}",
+        m.hand_outs_recovered.load(Ordering::Relaxed)
     );
     family(
         out,

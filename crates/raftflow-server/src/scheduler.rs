@@ -217,6 +217,7 @@ impl Scheduler {
                 held_checked_in = Some(epoch);
                 if let Some(held) = crate::poll_id::held(ctx, id, activities)? {
                     tracing::debug!(poll_id = id, token = %held.token, "a retried poll gets its attempt back");
+                    count_recovered(ctx);
                     return Ok(Some(Dispatched::again(held, epoch)));
                 }
             }
@@ -239,7 +240,10 @@ impl Scheduler {
                         }))
                     }
                     Ok(CommandResult::Dispatched { task: held }) => {
-                        return Ok(Some(self.held_instead(task, held, (epoch, ready_at_us))))
+                        if held.token != task.token {
+                            count_recovered(ctx);
+                        }
+                        return Ok(Some(self.held_instead(task, held, (epoch, ready_at_us))));
                     }
                     Ok(CommandResult::Rejected {
                         code: raftflow_store::Reject::InvalidArgument,
@@ -369,6 +373,13 @@ impl Scheduler {
         self.parked().clear();
         self.changed.notify_waiters();
     }
+}
+
+/// A hand-out whose reply was lost went back to its retried poll.
+pub(crate) fn count_recovered(ctx: &NodeContext) {
+    ctx.metrics
+        .hand_outs_recovered
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn not_leader(ctx: &NodeContext) -> ApiError {

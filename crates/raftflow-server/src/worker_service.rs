@@ -76,6 +76,7 @@ impl WorkerServiceImpl {
                 // named the same poll id (apply gave it back).
                 let next = match (results.next(), next) {
                     (Some(CommandResult::Dispatched { task }), Some((_, epoch))) => {
+                        crate::scheduler::count_recovered(&self.ctx);
                         let ready_at_us = task.scheduled_ms.saturating_mul(1000);
                         Some(self.handed_out(task, epoch, ready_at_us))
                     }

@@ -4,6 +4,7 @@
 //! failover — instead of a state with no `TimeoutSeconds` waiting out its
 //! whole lease (300 s by default) for a task nobody saw.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use raftflow_client::proto::worker_service_client::WorkerServiceClient;
@@ -74,6 +75,9 @@ async fn a_poll_retried_after_its_reply_was_lost_gets_the_same_task() {
     assert_eq!(task.attempt, 1, "the same attempt, not a retry");
     let again = take(&mut worker, "p-1").await;
     assert_eq!(again.token, task.token, "a poll id keeps its attempt");
+    let metrics = &cluster.node(leader).context.metrics;
+    let recovered = metrics.hand_outs_recovered.load(Ordering::Relaxed);
+    assert_eq!(recovered, 2, "counted in raftflow_hand_outs_recovered_total");
 
     let client = cluster.client();
     client
