@@ -6,6 +6,62 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The gRPC metadata key under which a node sends its clock (ms since the
+/// Unix epoch) with every Raft RPC, so that the receiver can tell a peer
+/// whose clock is wrong.
+pub const CLOCK_HEADER: &str = "raftflow-clock-ms";
+
+/// This node's wall clock: the system's, shifted by a test-only offset
+/// (`fault_injection.clock_offset_ms`) that makes the node behave as one
+/// whose clock is wrong. Every time stamp a node proposes comes from here.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_ms: i64,
+}
+
+impl Clock {
+    pub fn with_offset(offset_ms: i64) -> Self {
+        Self { offset_ms }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        now_ms().saturating_add_signed(self.offset_ms)
+    }
+
+    pub fn now_us(&self) -> u64 {
+        now_us().saturating_add_signed(self.offset_ms.saturating_mul(1000))
+    }
+
+    /// How far `peer_ms`, a peer's clock as it sent it, is ahead of this
+    /// clock now (negative: behind). One-way: a message's time in transit
+    /// makes the peer look behind by that much.
+    pub fn offset_of(&self, peer_ms: u64) -> i64 {
+        let own = self.now_ms();
+        if peer_ms >= own {
+            i64::try_from(peer_ms - own).unwrap_or(i64::MAX)
+        } else {
+            i64::try_from(own - peer_ms).map_or(i64::MIN, |d| -d)
+        }
+    }
+}
+
+/// Attaches `clock`'s time to an outgoing request.
+pub fn stamp<T>(request: &mut tonic::Request<T>, clock: &Clock) {
+    let value = tonic::metadata::MetadataValue::from(clock.now_ms());
+    request.metadata_mut().insert(CLOCK_HEADER, value);
+}
+
+/// The sender's clock on an incoming request, if it sent one.
+pub fn sent_at<T>(request: &tonic::Request<T>) -> Option<u64> {
+    request
+        .metadata()
+        .get(CLOCK_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// Milliseconds since the Unix epoch; 0 for a clock set before 1970.
 pub fn now_ms() -> u64 {
     SystemTime::now()

@@ -51,6 +51,10 @@ pub struct RaftTiming {
     pub snapshot_after_entries: u64,
     /// Entries kept behind a snapshot, so that a slow follower can catch up from the log.
     pub keep_entries_after_snapshot: u64,
+    /// A node refuses its vote (and pre-vote) to a candidate whose clock
+    /// differs from its own by more than this: a node with a wrong clock
+    /// would stamp wrong times on every timer it arms.
+    pub max_clock_offset_ms: u64,
 }
 
 impl Default for RaftTiming {
@@ -63,6 +67,7 @@ impl Default for RaftTiming {
             install_snapshot_timeout_ms: 10_000,
             snapshot_after_entries: 20_000,
             keep_entries_after_snapshot: 5_000,
+            max_clock_offset_ms: 500,
         }
     }
 }
@@ -232,6 +237,13 @@ impl NodeConfig {
             return Err((
                 "raft.election_timeout_min_ms",
                 "must exceed leader_lease_ms (followers refuse votes during the lease)".into(),
+            ));
+        }
+        if t.max_clock_offset_ms == 0 {
+            return Err((
+                "raft.max_clock_offset_ms",
+                "must be positive (it bounds how far apart the clocks of a leader and its voters may be)"
+                    .into(),
             ));
         }
         if self.write_timeout_ms == 0 {

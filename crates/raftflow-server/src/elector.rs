@@ -43,6 +43,9 @@ pub struct Contact {
     worse_candidate: AtomicBool,
     /// Silence timeouts after which a majority would not have voted.
     pub prevotes_lost: AtomicU64,
+    /// Votes and pre-votes refused because the candidate's clock differed
+    /// from this node's by more than `max_clock_offset_ms`.
+    pub skewed_candidates_refused: AtomicU64,
 }
 
 impl Contact {
@@ -53,6 +56,7 @@ impl Contact {
             last_ms: AtomicU64::new(0),
             worse_candidate: AtomicBool::new(false),
             prevotes_lost: AtomicU64::new(0),
+            skewed_candidates_refused: AtomicU64::new(0),
         })
     }
 
@@ -79,17 +83,23 @@ impl Contact {
 }
 
 /// Starts the elector and the watch on the leader's process.
-pub fn spawn(raft: Raft, id: NodeId, timing: RaftTiming, contact: Arc<Contact>) {
+pub fn spawn(
+    raft: Raft,
+    id: NodeId,
+    timing: RaftTiming,
+    contact: Arc<Contact>,
+    clock: Arc<crate::clock::Clock>,
+) {
     let (gone_tx, gone_rx) = watch::channel(None);
     tokio::spawn(watch_leader_process(raft.clone(), id, gone_tx));
-    tokio::spawn(elect_when_due(raft, id, timing, contact, gone_rx));
+    tokio::spawn(elect_when_due(raft, id, timing, (contact, clock), gone_rx));
 }
 
 async fn elect_when_due(
     raft: Raft,
     id: NodeId,
     timing: RaftTiming,
-    contact: Arc<Contact>,
+    (contact, clock): (Arc<Contact>, Arc<crate::clock::Clock>),
     gone: watch::Receiver<Option<NodeId>>,
 ) {
     let lease = Duration::from_millis(timing.leader_lease_ms);
@@ -137,7 +147,7 @@ async fn elect_when_due(
             continue;
         }
         // A candidate already runs when `better_log` is set; otherwise ask.
-        if !better_log && !crate::prevote::majority_would_vote(&raft, id).await {
+        if !better_log && !crate::prevote::majority_would_vote(&raft, id, &clock).await {
             // Cut off, or the others still hear from a leader: standing now
             // would only raise the term and depose that leader later.
             contact.prevotes_lost.fetch_add(1, Ordering::Relaxed);

@@ -60,6 +60,9 @@ pub struct FaultInjection {
     /// worker sees UNAVAILABLE, as when a connection breaks or a leader dies
     /// before it answers (the lost hand-out of docs/guarantees.md).
     pub drop_hand_out_replies: u32,
+    /// Shift this node's clock by this many milliseconds (negative: behind),
+    /// as a host with a wrong clock would (clock-skew tests).
+    pub clock_offset_ms: i64,
 }
 
 impl FaultInjection {
@@ -100,6 +103,15 @@ impl FaultInjection {
         (COMPILED && self.max_apply_version > 0).then_some(self.max_apply_version)
     }
 
+    /// The test-only shift of this node's clock.
+    pub fn clock_offset_ms(&self) -> i64 {
+        if COMPILED {
+            self.clock_offset_ms
+        } else {
+            0
+        }
+    }
+
     /// The countdowns of this config's switches, for one node's run.
     pub fn countdowns(&self) -> Countdowns {
         Countdowns {
@@ -131,6 +143,13 @@ impl FaultInjection {
                 node,
                 count = self.drop_hand_out_replies,
                 "fault_injection.drop_hand_out_replies is set: this node drops hand-out replies (tests only)"
+            );
+        }
+        if self.clock_offset_ms() != 0 {
+            tracing::warn!(
+                node,
+                offset_ms = self.clock_offset_ms,
+                "fault_injection.clock_offset_ms is set: this node's clock is shifted (tests only)"
             );
         }
         if self.takeover_delay_ms() > 0 {

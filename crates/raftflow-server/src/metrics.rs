@@ -251,6 +251,19 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     );
     family(
         out,
+        "raftflow_clock_skew_refusals_total",
+        "counter",
+        "Votes and pre-votes this node refused because the candidate's clock differed from its own by more than raft.max_clock_offset_ms.",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_clock_skew_refusals_total {}",
+        ctx.contact
+            .skewed_candidates_refused
+            .load(Ordering::Relaxed)
+    );
+    family(
+        out,
         "raftflow_hand_outs_recovered_total",
         "counter",
         "Tasks whose hand-out reply was lost and that a retried poll or report got back (leader only).",

@@ -48,7 +48,10 @@ pub fn append_bytes_bound(max_payload_bytes: usize) -> usize {
     entry_bytes_bound(max_payload_bytes) * MAX_ENTRIES_PER_APPEND as usize + APPEND_OVERHEAD_BYTES
 }
 
-pub struct Network;
+/// Stamps every Raft RPC with this node's clock (clock.rs).
+pub struct Network {
+    pub clock: std::sync::Arc<crate::clock::Clock>,
+}
 
 /// An endpoint for another node's Raft service: no Nagle delay, and a
 /// connect deadline so that a dead peer is noticed quickly.
@@ -62,7 +65,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
-        PeerClient::new(target, &node.raft_addr)
+        PeerClient::new(target, &node.raft_addr, self.clock.clone())
     }
 }
 
@@ -70,13 +73,14 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     client: Option<RaftServiceClient<Channel>>,
+    clock: std::sync::Arc<crate::clock::Clock>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>;
 
 impl PeerClient {
-    fn new(target: NodeId, addr: &str) -> Self {
+    fn new(target: NodeId, addr: &str, clock: std::sync::Arc<crate::clock::Clock>) -> Self {
         let client = raft_endpoint(addr, Duration::from_millis(500)).map(|endpoint| {
             RaftServiceClient::new(endpoint.connect_lazy())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -86,6 +90,7 @@ impl PeerClient {
             target,
             addr: addr.to_string(),
             client,
+            clock,
         }
     }
 
@@ -110,6 +115,7 @@ impl PeerClient {
             payload,
         });
         request.set_timeout(option.hard_ttl());
+        crate::clock::stamp(&mut request, &self.clock);
         let reply = match kind {
             RpcKind::Append => client.append_entries(request).await,
             RpcKind::Vote => client.vote(request).await,

@@ -73,6 +73,8 @@ pub struct NodeContext {
     pub contact: Arc<crate::elector::Contact>,
     /// Test-only switches that act a number of times (fault.rs).
     pub countdowns: Arc<crate::fault::Countdowns>,
+    /// This node's wall clock: every time stamp it proposes (clock.rs).
+    pub clock: Arc<crate::clock::Clock>,
 }
 
 impl NodeContext {
@@ -146,7 +148,13 @@ impl NodeHandle {
                 path: config.data_dir.display().to_string(),
                 message: e.to_string(),
             })?;
-        let raft = Raft::new(config.id, raft_config, Network, log_store, state_machine)
+        let clock = Arc::new(crate::clock::Clock::with_offset(
+            config.fault_injection.clock_offset_ms(),
+        ));
+        let network = Network {
+            clock: clock.clone(),
+        };
+        let raft = Raft::new(config.id, raft_config, network, log_store, state_machine)
             .await
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
@@ -174,12 +182,14 @@ impl NodeHandle {
             metrics: Arc::default(),
             contact: crate::elector::Contact::new(config.raft.leader_lease_ms),
             countdowns: Arc::new(config.fault_injection.countdowns()),
+            clock,
         };
         crate::elector::spawn(
             raft.clone(),
             config.id,
             config.raft.clone(),
             context.contact.clone(),
+            context.clock.clone(),
         );
         tokio::spawn(crate::metrics::watch_leader(
             raft.clone(),
@@ -299,12 +309,15 @@ async fn serve_raft(
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
-    let service = RaftServiceServer::new(RaftServiceImpl::new(
-        ctx.id,
-        ctx.raft.clone(),
-        ctx.contact.clone(),
-        stopped.clone(),
-    ))
+    let service = RaftServiceServer::new(
+        RaftServiceImpl::new(
+            ctx.id,
+            ctx.raft.clone(),
+            ctx.contact.clone(),
+            stopped.clone(),
+        )
+        .with_clock(ctx.clock.clone(), ctx.config.raft.max_clock_offset_ms),
+    )
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
     tonic::transport::Server::builder()

@@ -25,7 +25,7 @@ const DEADLINE: Duration = Duration::from_millis(300);
 
 /// True when this node and enough others to form a majority of the voters
 /// would vote in an election now.
-pub async fn majority_would_vote(raft: &Raft, id: NodeId) -> bool {
+pub async fn majority_would_vote(raft: &Raft, id: NodeId, clock: &crate::clock::Clock) -> bool {
     let (voters, peers): (usize, Vec<(NodeId, String)>) = {
         let m = raft.metrics();
         let m = m.borrow();
@@ -43,7 +43,7 @@ pub async fn majority_would_vote(raft: &Raft, id: NodeId) -> bool {
     // other followers time to stand too, and split the vote.
     let mut asks: FuturesUnordered<_> = peers
         .iter()
-        .map(|(peer, addr)| ask(*peer, addr.clone(), id))
+        .map(|(peer, addr)| ask(*peer, addr.clone(), id, clock.now_ms()))
         .collect();
     let mut granted = 1; // this node
     while granted < majority {
@@ -58,7 +58,7 @@ pub async fn majority_would_vote(raft: &Raft, id: NodeId) -> bool {
     agreed
 }
 
-async fn ask(peer: NodeId, addr: String, candidate: NodeId) -> bool {
+async fn ask(peer: NodeId, addr: String, candidate: NodeId, clock_ms: u64) -> bool {
     let call = async {
         let channel = crate::network::raft_endpoint(&addr, DEADLINE)?
             .connect()
@@ -68,6 +68,7 @@ async fn ask(peer: NodeId, addr: String, candidate: NodeId) -> bool {
             .pre_vote(PreVoteRequest {
                 target: peer,
                 candidate,
+                candidate_clock_ms: clock_ms,
             })
             .await
             .ok()?;

@@ -25,6 +25,8 @@ pub struct RaftServiceImpl {
     raft: Raft,
     contact: Arc<Contact>,
     stopped: watch::Receiver<bool>,
+    clock: Arc<crate::clock::Clock>,
+    max_clock_offset_ms: u64,
 }
 
 impl RaftServiceImpl {
@@ -39,7 +41,41 @@ impl RaftServiceImpl {
             raft,
             contact,
             stopped,
+            clock: Arc::default(),
+            max_clock_offset_ms: crate::config::RaftTiming::default().max_clock_offset_ms,
         }
+    }
+
+    /// Judges candidates' clocks against `clock`.
+    pub fn with_clock(mut self, clock: Arc<crate::clock::Clock>, max_offset_ms: u64) -> Self {
+        self.clock = clock;
+        self.max_clock_offset_ms = max_offset_ms;
+        self
+    }
+
+    /// Refuses a candidate whose clock (as it sent it) differs from this
+    /// node's by more than the bound: a leader stamps the time on every
+    /// timer it arms, so a wrong clock must not lead. Which of the two
+    /// clocks is wrong, one voter cannot tell; a candidate needs a majority,
+    /// so a winner's clock agrees with a majority's. No clock sent (an older
+    /// node): no judgement.
+    fn check_clock(&self, candidate: NodeId, sent_ms: Option<u64>) -> Result<(), String> {
+        let Some(sent_ms) = sent_ms.filter(|ms| *ms > 0) else {
+            return Ok(());
+        };
+        let offset_ms = self.clock.offset_of(sent_ms);
+        if offset_ms.unsigned_abs() <= self.max_clock_offset_ms {
+            return Ok(());
+        }
+        self.contact
+            .skewed_candidates_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let why = format!(
+            "node {candidate}'s clock is {offset_ms} ms off this node's (node {}); the bound is raft.max_clock_offset_ms = {}",
+            self.id, self.max_clock_offset_ms
+        );
+        tracing::warn!("refused a vote: {why}");
+        Err(why)
     }
 
     /// Refuses requests meant for another node: a stale address book must
@@ -85,7 +121,15 @@ impl RaftService for RaftServiceImpl {
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let sent_ms = crate::clock::sent_at(&request);
         let rpc: openraft::raft::VoteRequest<NodeId> = self.open(request)?;
+        // Refused before openraft sees it: the candidate's raised term then
+        // reaches neither this node nor, through it, the current leader.
+        self.check_clock(
+            rpc.vote.leader_id().voted_for().unwrap_or_default(),
+            sent_ms,
+        )
+        .map_err(Status::failed_precondition)?;
         let candidate_log = rpc.last_log_id;
         let result = self.raft.vote(rpc).await;
         match &result {
@@ -116,11 +160,15 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<PreVoteRequest>,
     ) -> Result<Response<PreVoteReply>, Status> {
-        self.check_target(request.into_inner().target)?;
+        let request = request.into_inner();
+        self.check_target(request.target)?;
+        let clock_ok = self
+            .check_clock(request.candidate, Some(request.candidate_clock_ms))
+            .is_ok();
         let leads = self.raft.metrics().borrow().state == openraft::ServerState::Leader;
         let (supports, silence) = self.contact.supports_election();
         Ok(Response::new(PreVoteReply {
-            granted: supports && !leads,
+            granted: supports && !leads && clock_ok,
             silence_ms: silence.as_millis() as u64,
         }))
     }

@@ -29,8 +29,6 @@ pub use driver::run;
 /// or a leader to redirect to (an election here takes ~0.3-2 s).
 pub(crate) const TAKEOVER_WAIT: Duration = Duration::from_millis(500);
 
-pub use crate::clock::now_ms;
-
 #[derive(Default)]
 struct Queues {
     /// The epoch this node leads in; `None` while it does not drive.
@@ -229,8 +227,11 @@ impl Scheduler {
                 q.take(activities)
             };
             if let Some((task, ready_at_us)) = task {
-                let command =
-                    crate::poll_id::hand_out(&task.token, (epoch, worker, now_ms()), poll_id);
+                let command = crate::poll_id::hand_out(
+                    &task.token,
+                    (epoch, worker, ctx.clock.now_ms()),
+                    poll_id,
+                );
                 match ctx.proposer.propose(command).await {
                     Ok(CommandResult::Accepted) => {
                         return Ok(Some(Dispatched {

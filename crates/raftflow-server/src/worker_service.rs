@@ -16,7 +16,6 @@ use tonic::{Request, Response, Status};
 use crate::error::ApiError;
 use crate::limits;
 use crate::node::NodeContext;
-use crate::scheduler::now_ms;
 
 pub struct WorkerServiceImpl {
     ctx: NodeContext,
@@ -50,7 +49,7 @@ impl WorkerServiceImpl {
         let mut commands = vec![command];
         if let Some((n, epoch)) = &next {
             commands.push(crate::poll_id::dispatch_next(
-                (*epoch, &worker_name(&n.worker), now_ms()),
+                (*epoch, &worker_name(&n.worker), self.ctx.clock.now_ms()),
                 &n.activities,
                 next_poll_id.as_deref(),
             ));
@@ -167,7 +166,7 @@ impl WorkerServiceImpl {
 
     fn observe_duration(&self, handed_out_ms: Option<u64>) {
         if let Some(at) = handed_out_ms {
-            let ms = now_ms().saturating_sub(at);
+            let ms = self.ctx.clock.now_ms().saturating_sub(at);
             self.ctx.metrics.task_duration.observe_s(ms as f64 / 1000.0);
         }
     }
@@ -317,7 +316,7 @@ impl WorkerService for WorkerServiceImpl {
             token,
             epoch,
             output,
-            now_ms: now_ms(),
+            now_ms: self.ctx.clock.now_ms(),
             seed: rand::random(),
         };
         let reported = self.report(command, req.next).await?;
@@ -343,7 +342,7 @@ impl WorkerService for WorkerServiceImpl {
             epoch,
             error: req.error,
             cause: req.cause,
-            now_ms: now_ms(),
+            now_ms: self.ctx.clock.now_ms(),
             seed: rand::random(),
         };
         let reported = self.report(command, req.next).await?;
@@ -370,7 +369,7 @@ impl WorkerService for WorkerServiceImpl {
         let command = Command::TaskHeartbeat {
             token,
             epoch,
-            now_ms: now_ms(),
+            now_ms: self.ctx.clock.now_ms(),
         };
         self.report(command, None).await?;
         Ok(Response::new(HeartbeatTaskReply {}))

@@ -17,7 +17,6 @@ use crate::error::ApiError;
 use crate::limits;
 use crate::messages::{execution_info, history_event};
 use crate::node::NodeContext;
-use crate::scheduler::now_ms;
 
 pub struct WorkflowServiceImpl {
     ctx: NodeContext,
@@ -119,7 +118,7 @@ impl WorkflowService for WorkflowServiceImpl {
             name: req.name.clone(),
             definition: req.definition,
             description: req.description,
-            now_ms: now_ms(),
+            now_ms: self.ctx.clock.now_ms(),
         };
         match self.write(command).await? {
             CommandResult::StateMachineCreated { version, created } => {
@@ -218,7 +217,7 @@ impl WorkflowService for WorkflowServiceImpl {
         self.write(Command::DeleteStateMachine {
             name: req.name,
             force: req.force,
-            now_ms: now_ms(),
+            now_ms: self.ctx.clock.now_ms(),
         })
         .await?;
         Ok(Response::new(DeleteStateMachineReply {}))
@@ -335,7 +334,7 @@ impl WorkflowService for WorkflowServiceImpl {
         limits::text("the error", &req.error, limits::MAX_ERROR_CHARS)?;
         limits::text("the cause", &req.cause, limits::MAX_CAUSE_CHARS)?;
         tracing::Span::current().record("execution", req.execution_id.as_str());
-        let now = now_ms();
+        let now = self.ctx.clock.now_ms();
         let error = if req.error.is_empty() {
             "States.Aborted".to_string()
         } else {

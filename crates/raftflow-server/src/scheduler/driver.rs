@@ -9,7 +9,7 @@ use openraft::ServerState;
 use raftflow_store::workflow::reads;
 use raftflow_store::{Command, CommandResult};
 
-use super::{now_ms, Queues};
+use super::Queues;
 use crate::error::{ApiError, WriteError};
 use crate::node::NodeContext;
 
@@ -55,7 +55,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
         .proposer
         .propose(Command::BeginEpoch {
             leader: ctx.id,
-            now_ms: now_ms(),
+            now_ms: ctx.clock.now_ms(),
         })
         .await?
     {
@@ -99,7 +99,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     let mut last_sweep = 0u64;
     loop {
         let next_timer = ctx.scheduler.lock().timers.first().map(|t| t.0);
-        let sleep_ms = next_timer.map_or(100, |at| at.saturating_sub(now_ms()).min(100));
+        let sleep_ms = next_timer.map_or(100, |at| at.saturating_sub(ctx.clock.now_ms()).min(100));
         tokio::select! {
             batch = effects.recv() => match batch {
                 Some(batch) => ctx.scheduler.apply_effects(batch),
@@ -120,7 +120,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             }));
         }
         fire_due_timers(ctx);
-        let now = now_ms();
+        let now = ctx.clock.now_ms();
         if now.saturating_sub(last_sweep) > 1_000 {
             last_sweep = now;
             let stale_us = (now * 1000).saturating_sub(60_000_000);
@@ -150,7 +150,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
 /// deadline and its timeout may both be due, and the earlier one decides.
 fn fire_due_timers(ctx: &NodeContext) {
     const CHUNK: usize = 256;
-    let now = now_ms();
+    let now = ctx.clock.now_ms();
     let due: Vec<(u64, String, u64)> = {
         let mut q = ctx.scheduler.lock();
         let mut due = Vec::new();
@@ -170,7 +170,7 @@ fn fire_due_timers(ctx: &NodeContext) {
                 .map(|(_, execution_id, timer)| Command::TimerFired {
                     execution_id: execution_id.clone(),
                     timer: *timer,
-                    now_ms: now_ms(),
+                    now_ms: ctx.clock.now_ms(),
                     seed: rand::random(),
                 })
                 .collect();

@@ -77,7 +77,10 @@ async fn a_poll_retried_after_its_reply_was_lost_gets_the_same_task() {
     assert_eq!(again.token, task.token, "a poll id keeps its attempt");
     let metrics = &cluster.node(leader).context.metrics;
     let recovered = metrics.hand_outs_recovered.load(Ordering::Relaxed);
-    assert_eq!(recovered, 2, "counted in raftflow_hand_outs_recovered_total");
+    assert_eq!(
+        recovered, 2,
+        "counted in raftflow_hand_outs_recovered_total"
+    );
 
     let client = cluster.client();
     client

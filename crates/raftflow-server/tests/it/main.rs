@@ -2,6 +2,7 @@
 //! ports bound by the test. One test binary keeps link time down.
 
 mod availability;
+mod clocks;
 mod config;
 mod console;
 mod edges;
