@@ -16,20 +16,34 @@ pub const CLOCK_HEADER: &str = "raftflow-clock-ms";
 /// whose clock is wrong. Every time stamp a node proposes comes from here.
 #[derive(Debug, Default)]
 pub struct Clock {
-    offset_ms: i64,
+    offset_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Clock {
     pub fn with_offset(offset_ms: i64) -> Self {
-        Self { offset_ms }
+        Self {
+            offset_ms: offset_ms.into(),
+        }
+    }
+
+    /// Steps this clock, as an NTP step or a misconfigured host would
+    /// (clock-skew tests only).
+    #[cfg(feature = "fault-injection")]
+    pub fn set_offset_ms(&self, offset_ms: i64) {
+        self.offset_ms
+            .store(offset_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn offset(&self) -> i64 {
+        self.offset_ms.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn now_ms(&self) -> u64 {
-        now_ms().saturating_add_signed(self.offset_ms)
+        now_ms().saturating_add_signed(self.offset())
     }
 
     pub fn now_us(&self) -> u64 {
-        now_us().saturating_add_signed(self.offset_ms.saturating_mul(1000))
+        now_us().saturating_add_signed(self.offset().saturating_mul(1000))
     }
 
     /// How far `peer_ms`, a peer's clock as it sent it, is ahead of this

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fault;
 pub mod http;
 pub mod limits;
+pub mod log_clock;
 mod messages;
 pub mod metrics;
 pub mod network;

@@ -264,6 +264,17 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     );
     family(
         out,
+        "raftflow_clock_stamps_clamped_total",
+        "counter",
+        "Time stamps this leader held to the time elapsed since its takeover because its clock stepped (logged once per step).",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_clock_stamps_clamped_total {}",
+        ctx.log_clock.clamped.load(Ordering::Relaxed)
+    );
+    family(
+        out,
         "raftflow_hand_outs_recovered_total",
         "counter",
         "Tasks whose hand-out reply was lost and that a retried poll or report got back (leader only).",

@@ -73,11 +73,18 @@ pub struct NodeContext {
     pub contact: Arc<crate::elector::Contact>,
     /// Test-only switches that act a number of times (fault.rs).
     pub countdowns: Arc<crate::fault::Countdowns>,
-    /// This node's wall clock: every time stamp it proposes (clock.rs).
+    /// This node's wall clock (clock.rs).
     pub clock: Arc<crate::clock::Clock>,
+    /// The time stamped on the commands this node proposes (log_clock.rs).
+    pub log_clock: Arc<crate::log_clock::LogClock>,
 }
 
 impl NodeContext {
+    /// The time to stamp on a command this node proposes now.
+    pub fn stamp_ms(&self) -> u64 {
+        self.log_clock.stamp_ms(self.reader.log_time_ms())
+    }
+
     /// The leader this node knows, with its client API address (from the
     /// membership); `None` while no leader is known.
     pub fn leader(&self) -> Option<(u64, Option<String>)> {
@@ -182,6 +189,10 @@ impl NodeHandle {
             metrics: Arc::default(),
             contact: crate::elector::Contact::new(config.raft.leader_lease_ms),
             countdowns: Arc::new(config.fault_injection.countdowns()),
+            log_clock: Arc::new(crate::log_clock::LogClock::new(
+                clock.clone(),
+                config.raft.max_clock_offset_ms,
+            )),
             clock,
         };
         crate::elector::spawn(

@@ -111,7 +111,7 @@ pub async fn withdraw(ctx: &NodeContext, raw: &str) -> Result<bool, ApiError> {
     ctx.scheduler.withdraw_parked(&poll_id);
     let command = Command::WithdrawPoll {
         poll_id,
-        now_ms: ctx.clock.now_ms(),
+        now_ms: ctx.stamp_ms(),
         seed: rand::random(),
     };
     match ctx.proposer.propose(command).await? {

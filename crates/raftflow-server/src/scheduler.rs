@@ -227,11 +227,8 @@ impl Scheduler {
                 q.take(activities)
             };
             if let Some((task, ready_at_us)) = task {
-                let command = crate::poll_id::hand_out(
-                    &task.token,
-                    (epoch, worker, ctx.clock.now_ms()),
-                    poll_id,
-                );
+                let command =
+                    crate::poll_id::hand_out(&task.token, (epoch, worker, ctx.stamp_ms()), poll_id);
                 match ctx.proposer.propose(command).await {
                     Ok(CommandResult::Accepted) => {
                         return Ok(Some(Dispatched {

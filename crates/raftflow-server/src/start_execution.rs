@@ -36,7 +36,7 @@ pub async fn run(
     let id = format!("{}:{}", start.state_machine, start.name);
     // Kept to compare with the stored input, should apply refuse the start.
     let input = start.input.clone();
-    let now = ctx.clock.now_ms();
+    let now = ctx.stamp_ms();
     let mut commands = vec![Command::StartExecution {
         state_machine: start.state_machine,
         version: start.version,

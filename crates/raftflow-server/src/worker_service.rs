@@ -49,7 +49,7 @@ impl WorkerServiceImpl {
         let mut commands = vec![command];
         if let Some((n, epoch)) = &next {
             commands.push(crate::poll_id::dispatch_next(
-                (*epoch, &worker_name(&n.worker), self.ctx.clock.now_ms()),
+                (*epoch, &worker_name(&n.worker), self.ctx.stamp_ms()),
                 &n.activities,
                 next_poll_id.as_deref(),
             ));
@@ -316,7 +316,7 @@ impl WorkerService for WorkerServiceImpl {
             token,
             epoch,
             output,
-            now_ms: self.ctx.clock.now_ms(),
+            now_ms: self.ctx.stamp_ms(),
             seed: rand::random(),
         };
         let reported = self.report(command, req.next).await?;
@@ -342,7 +342,7 @@ impl WorkerService for WorkerServiceImpl {
             epoch,
             error: req.error,
             cause: req.cause,
-            now_ms: self.ctx.clock.now_ms(),
+            now_ms: self.ctx.stamp_ms(),
             seed: rand::random(),
         };
         let reported = self.report(command, req.next).await?;
@@ -369,7 +369,7 @@ impl WorkerService for WorkerServiceImpl {
         let command = Command::TaskHeartbeat {
             token,
             epoch,
-            now_ms: self.ctx.clock.now_ms(),
+            now_ms: self.ctx.stamp_ms(),
         };
         self.report(command, None).await?;
         Ok(Response::new(HeartbeatTaskReply {}))

@@ -118,7 +118,7 @@ impl WorkflowService for WorkflowServiceImpl {
             name: req.name.clone(),
             definition: req.definition,
             description: req.description,
-            now_ms: self.ctx.clock.now_ms(),
+            now_ms: self.ctx.stamp_ms(),
         };
         match self.write(command).await? {
             CommandResult::StateMachineCreated { version, created } => {
@@ -217,7 +217,7 @@ impl WorkflowService for WorkflowServiceImpl {
         self.write(Command::DeleteStateMachine {
             name: req.name,
             force: req.force,
-            now_ms: self.ctx.clock.now_ms(),
+            now_ms: self.ctx.stamp_ms(),
         })
         .await?;
         Ok(Response::new(DeleteStateMachineReply {}))
@@ -334,7 +334,7 @@ impl WorkflowService for WorkflowServiceImpl {
         limits::text("the error", &req.error, limits::MAX_ERROR_CHARS)?;
         limits::text("the cause", &req.cause, limits::MAX_CAUSE_CHARS)?;
         tracing::Span::current().record("execution", req.execution_id.as_str());
-        let now = self.ctx.clock.now_ms();
+        let now = self.ctx.stamp_ms();
         let error = if req.error.is_empty() {
             "States.Aborted".to_string()
         } else {

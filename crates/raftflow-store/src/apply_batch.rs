@@ -25,7 +25,7 @@ use crate::error::StoreError;
 use crate::hub::{AppliedEffects, Hub};
 use crate::machine::Machine;
 use crate::types::{Entry, LogId, StoredMembership};
-use crate::EnvelopeResult;
+use crate::{Command, EnvelopeResult};
 
 /// Commands refused because applying them panicked: (log index, position).
 pub(crate) type Refused = BTreeSet<(u64, usize)>;
@@ -70,8 +70,23 @@ pub(crate) fn apply_entries(
     };
     let touched = guard.workflows.take_touched();
     hub.set_apply_version(guard.workflows.apply_version);
+    hub.observe_log_time(latest_stamp(&entries));
     hub.publish(last.map_or(0, |l| l.index), effects, touched);
     Ok(results)
+}
+
+/// The latest time stamped on the entries' commands (0: none).
+fn latest_stamp(entries: &[Entry]) -> u64 {
+    entries
+        .iter()
+        .filter_map(|e| match &e.payload {
+            EntryPayload::Normal(envelope) => {
+                envelope.commands().iter().filter_map(Command::now_ms).max()
+            }
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Logs the panic, reloads the machine's in-memory part from the tables

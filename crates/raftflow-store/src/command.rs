@@ -145,6 +145,29 @@ pub enum Command {
 }
 
 impl Command {
+    /// The time its proposer stamped on it, for commands that carry one.
+    pub fn now_ms(&self) -> Option<u64> {
+        match self {
+            Command::BeginEpoch { now_ms, .. }
+            | Command::CreateStateMachine { now_ms, .. }
+            | Command::DeleteStateMachine { now_ms, .. }
+            | Command::StartExecution { now_ms, .. }
+            | Command::TaskDispatched { now_ms, .. }
+            | Command::TaskCompleted { now_ms, .. }
+            | Command::TaskFailed { now_ms, .. }
+            | Command::TaskHeartbeat { now_ms, .. }
+            | Command::TimerFired { now_ms, .. }
+            | Command::StopExecution { now_ms, .. }
+            | Command::DispatchNext { now_ms, .. }
+            | Command::TaskDispatchedForPoll { now_ms, .. }
+            | Command::DispatchNextForPoll { now_ms, .. }
+            | Command::WithdrawPoll { now_ms, .. } => Some(*now_ms),
+            Command::Probe { .. }
+            | Command::PurgeFinished { .. }
+            | Command::SetApplyVersion { .. } => None,
+        }
+    }
+
     /// An upper bound on the command's encoded size, without encoding it:
     /// its text and bytes, plus a fixed allowance for lengths and numbers.
     /// The proposer cuts log entries by it.

@@ -41,6 +41,9 @@ pub struct Hub {
     /// The active apply version as applied here, readable without the
     /// machine's lock (which an apply holds for its whole batch).
     apply_version: std::sync::atomic::AtomicU32,
+    /// The latest time stamped on a command applied here since this node
+    /// started (0 before any): a new leader stamps nothing earlier.
+    log_time_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Hub {
@@ -58,6 +61,15 @@ impl Hub {
             .store(version, std::sync::atomic::Ordering::Release);
     }
 
+    pub(crate) fn observe_log_time(&self, stamp_ms: u64) {
+        self.log_time_ms
+            .fetch_max(stamp_ms, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub fn log_time_ms(&self) -> u64 {
+        self.log_time_ms.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn apply_version(&self) -> u32 {
         self.apply_version
             .load(std::sync::atomic::Ordering::Acquire)
@@ -70,6 +82,7 @@ impl Hub {
             watchers: Mutex::new(HashMap::new()),
             apply_panics: Default::default(),
             apply_version: Default::default(),
+            log_time_ms: Default::default(),
         }
     }
 

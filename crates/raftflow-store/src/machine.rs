@@ -275,6 +275,12 @@ impl StateReader {
         self.hub.apply_version()
     }
 
+    /// The latest time stamped on a command applied here since this node
+    /// started (0 before any).
+    pub fn log_time_ms(&self) -> u64 {
+        self.hub.log_time_ms()
+    }
+
     /// The current leader epoch, as applied here.
     pub fn epoch(&self) -> u64 {
         self.machine

@@ -50,12 +50,15 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
     crate::cluster_service::linearizable_barrier(ctx).await?;
+    // The voters judged this node's clock when they elected it: stamps
+    // are held to the time elapsed since this takeover (log_clock.rs).
+    ctx.log_clock.reanchor();
     let mut effects = ctx.reader.subscribe_effects();
     let epoch = match ctx
         .proposer
         .propose(Command::BeginEpoch {
             leader: ctx.id,
-            now_ms: ctx.clock.now_ms(),
+            now_ms: ctx.stamp_ms(),
         })
         .await?
     {
@@ -150,7 +153,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
 /// deadline and its timeout may both be due, and the earlier one decides.
 fn fire_due_timers(ctx: &NodeContext) {
     const CHUNK: usize = 256;
-    let now = ctx.clock.now_ms();
+    let now = ctx.stamp_ms();
     let due: Vec<(u64, String, u64)> = {
         let mut q = ctx.scheduler.lock();
         let mut due = Vec::new();
@@ -170,7 +173,7 @@ fn fire_due_timers(ctx: &NodeContext) {
                 .map(|(_, execution_id, timer)| Command::TimerFired {
                     execution_id: execution_id.clone(),
                     timer: *timer,
-                    now_ms: ctx.clock.now_ms(),
+                    now_ms: ctx.stamp_ms(),
                     seed: rand::random(),
                 })
                 .collect();

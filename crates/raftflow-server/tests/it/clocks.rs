@@ -118,3 +118,58 @@ async fn a_node_an_hour_ahead_never_leads() {
 async fn a_node_an_hour_behind_never_leads() {
     a_skewed_node_never_leads(-HOUR_MS).await;
 }
+
+/// Waits until `execution_id` ends; its description.
+async fn ended(
+    client: &raftflow_client::Client,
+    execution_id: &str,
+) -> raftflow_client::proto::ExecutionInfo {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let info = client.describe_execution(execution_id).await.unwrap();
+        if info.status != "RUNNING" {
+            return info;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{execution_id} waits on"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The leader's clock steps an hour (ahead, then behind) while it leads:
+/// the times it stamps stay with the true time, and timers still fire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_whose_clock_steps_keeps_log_time_true() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let client = cluster.client();
+    client
+        .create_state_machine("waits", WAITS, "")
+        .await
+        .unwrap();
+    let context = &cluster.node(leader).context;
+    for (name, step_ms) in [("ahead", HOUR_MS), ("behind", -HOUR_MS)] {
+        context.clock.set_offset_ms(step_ms);
+        let started = client
+            .start_execution("waits", Some(name), "{}")
+            .await
+            .unwrap();
+        assert!(
+            started.start_ms.abs_diff(wall_ms()) < 60_000,
+            "{name}: {started:?}"
+        );
+        let info = ended(&client, &started.execution_id).await;
+        assert_eq!(info.status, "SUCCEEDED");
+        let waited_ms = info.stop_ms.saturating_sub(info.start_ms);
+        assert!((1_000..60_000).contains(&waited_ms), "{name}: {info:?}");
+    }
+    assert_eq!(
+        cluster.wait_leader(WAIT).await,
+        leader,
+        "no election needed"
+    );
+    assert!(context.log_clock.clamped.load(Ordering::Relaxed) > 0);
+    cluster.shutdown().await;
+}
