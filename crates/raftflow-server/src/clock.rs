@@ -65,6 +65,23 @@ pub fn stamp<T>(request: &mut tonic::Request<T>, clock: &Clock) {
     request.metadata_mut().insert(CLOCK_HEADER, value);
 }
 
+/// Attaches `clock`'s time to an outgoing reply.
+pub fn stamp_reply<T>(reply: &mut tonic::Response<T>, clock: &Clock) {
+    let value = tonic::metadata::MetadataValue::from(clock.now_ms());
+    reply.metadata_mut().insert(CLOCK_HEADER, value);
+}
+
+/// The responder's clock on a reply, if it sent one.
+pub fn replied_at<T>(reply: &tonic::Response<T>) -> Option<u64> {
+    reply
+        .metadata()
+        .get(CLOCK_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// The sender's clock on an incoming request, if it sent one.
 pub fn sent_at<T>(request: &tonic::Request<T>) -> Option<u64> {
     request

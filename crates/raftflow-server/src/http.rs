@@ -2,8 +2,9 @@
 //!
 //! ```text
 //!  GET /healthz   200 while the process runs (never fails because quorum is lost)
-//!  GET /readyz    200 when this node knows a leader and has applied its log
-//!                 (within 1,000 entries); 503 otherwise, with the reason
+//!  GET /readyz    200 when this node knows a leader, has applied its log
+//!                 (within 1,000 entries) and its clock agrees with a
+//!                 majority of the voters; 503 otherwise, with the reason
 //!  GET /metrics   Prometheus text format, `raftflow_` prefix, base units
 //! ```
 
@@ -45,7 +46,25 @@ async fn readyz(State(ctx): State<NodeContext>) -> impl IntoResponse {
     let m = ctx.raft.metrics().borrow().clone();
     let applied = m.last_applied.map_or(0, |l| l.index);
     let last = m.last_log_index.unwrap_or(0);
+    let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+    let max_offset_ms = ctx.config.raft.max_clock_offset_ms;
+    let offsets = ctx.peer_clocks.fresh();
+    // The leader's clock was judged by a majority when it was elected: a
+    // follower that disagrees with it (all a follower hears) is off.
+    let off_leader = m
+        .current_leader
+        .and_then(|l| offsets.get(&l))
+        .is_some_and(|o| o.unsigned_abs() > max_offset_ms);
+    let clock_agrees = ctx
+        .peer_clocks
+        .agrees_with_majority(&voters, ctx.id, max_offset_ms);
     match m.current_leader {
+        _ if off_leader || clock_agrees == Some(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: this node's clock is more than raft.max_clock_offset_ms = {max_offset_ms} ms off the leader's or a majority's (peer offsets in ms: {offsets:?}); fix its clock (NTP)\n"
+            ),
+        ),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: no leader is known\n".to_string(),

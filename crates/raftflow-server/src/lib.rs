@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 mod parked;
+pub mod peer_clocks;
 mod poll_id;
 mod prevote;
 pub mod proposer;

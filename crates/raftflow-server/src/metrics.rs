@@ -264,6 +264,19 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     );
     family(
         out,
+        "raftflow_clock_offset_seconds",
+        "gauge",
+        "How far each peer's clock is ahead of this node's (negative: behind), measured on Raft traffic in the last 10 s.",
+    );
+    for (peer, offset_ms) in ctx.peer_clocks.fresh() {
+        let _ = writeln!(
+            out,
+            "raftflow_clock_offset_seconds{{peer=\"{peer}\"}} {}",
+            offset_ms as f64 / 1000.0
+        );
+    }
+    family(
+        out,
         "raftflow_clock_stamps_clamped_total",
         "counter",
         "Time stamps this leader held to the time elapsed since its takeover because its clock stepped (logged once per step).",

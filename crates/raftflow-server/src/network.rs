@@ -51,6 +51,8 @@ pub fn append_bytes_bound(max_payload_bytes: usize) -> usize {
 /// Stamps every Raft RPC with this node's clock (clock.rs).
 pub struct Network {
     pub clock: std::sync::Arc<crate::clock::Clock>,
+    /// Where the peers' clocks, read from their replies, are kept.
+    pub peer_clocks: std::sync::Arc<crate::peer_clocks::PeerClocks>,
 }
 
 /// An endpoint for another node's Raft service: no Nagle delay, and a
@@ -65,7 +67,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
-        PeerClient::new(target, &node.raft_addr, self.clock.clone())
+        let clocks = (self.clock.clone(), self.peer_clocks.clone());
+        PeerClient::new(target, &node.raft_addr, clocks)
     }
 }
 
@@ -74,13 +77,21 @@ pub struct PeerClient {
     addr: String,
     client: Option<RaftServiceClient<Channel>>,
     clock: std::sync::Arc<crate::clock::Clock>,
+    peer_clocks: std::sync::Arc<crate::peer_clocks::PeerClocks>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>;
 
 impl PeerClient {
-    fn new(target: NodeId, addr: &str, clock: std::sync::Arc<crate::clock::Clock>) -> Self {
+    fn new(
+        target: NodeId,
+        addr: &str,
+        (clock, peer_clocks): (
+            std::sync::Arc<crate::clock::Clock>,
+            std::sync::Arc<crate::peer_clocks::PeerClocks>,
+        ),
+    ) -> Self {
         let client = raft_endpoint(addr, Duration::from_millis(500)).map(|endpoint| {
             RaftServiceClient::new(endpoint.connect_lazy())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -91,6 +102,7 @@ impl PeerClient {
             addr: addr.to_string(),
             client,
             clock,
+            peer_clocks,
         }
     }
 
@@ -116,6 +128,7 @@ impl PeerClient {
         });
         request.set_timeout(option.hard_ttl());
         crate::clock::stamp(&mut request, &self.clock);
+        let sent_ms = self.clock.now_ms();
         let reply = match kind {
             RpcKind::Append => client.append_entries(request).await,
             RpcKind::Vote => client.vote(request).await,
@@ -127,6 +140,11 @@ impl PeerClient {
             }
             _ => RPCError::Network(NetworkError::new(&status)),
         })?;
+        if let Some(peer_ms) = crate::clock::replied_at(&reply) {
+            let offset =
+                crate::peer_clocks::round_trip_offset(peer_ms, sent_ms, self.clock.now_ms());
+            self.peer_clocks.record(self.target, offset);
+        }
         let result: Result<Resp, RaftError<NodeId, E>> = codec::decode(&reply.into_inner().payload)
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

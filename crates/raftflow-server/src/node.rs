@@ -77,6 +77,8 @@ pub struct NodeContext {
     pub clock: Arc<crate::clock::Clock>,
     /// The time stamped on the commands this node proposes (log_clock.rs).
     pub log_clock: Arc<crate::log_clock::LogClock>,
+    /// How far the peers' clocks are from this node's (peer_clocks.rs).
+    pub peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
 }
 
 impl NodeContext {
@@ -158,8 +160,10 @@ impl NodeHandle {
         let clock = Arc::new(crate::clock::Clock::with_offset(
             config.fault_injection.clock_offset_ms(),
         ));
+        let peer_clocks = Arc::new(crate::peer_clocks::PeerClocks::default());
         let network = Network {
             clock: clock.clone(),
+            peer_clocks: peer_clocks.clone(),
         };
         let raft = Raft::new(config.id, raft_config, network, log_store, state_machine)
             .await
@@ -194,6 +198,7 @@ impl NodeHandle {
                 config.raft.max_clock_offset_ms,
             )),
             clock,
+            peer_clocks,
         };
         crate::elector::spawn(
             raft.clone(),
@@ -327,7 +332,10 @@ async fn serve_raft(
             ctx.contact.clone(),
             stopped.clone(),
         )
-        .with_clock(ctx.clock.clone(), ctx.config.raft.max_clock_offset_ms),
+        .with_clock(
+            (ctx.clock.clone(), ctx.peer_clocks.clone()),
+            ctx.config.raft.max_clock_offset_ms,
+        ),
     )
     .max_decoding_message_size(MAX_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_MESSAGE_BYTES);

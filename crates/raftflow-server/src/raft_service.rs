@@ -27,6 +27,7 @@ pub struct RaftServiceImpl {
     stopped: watch::Receiver<bool>,
     clock: Arc<crate::clock::Clock>,
     max_clock_offset_ms: u64,
+    peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
 }
 
 impl RaftServiceImpl {
@@ -43,14 +44,30 @@ impl RaftServiceImpl {
             stopped,
             clock: Arc::default(),
             max_clock_offset_ms: crate::config::RaftTiming::default().max_clock_offset_ms,
+            peer_clocks: Arc::default(),
         }
     }
 
     /// Judges candidates' clocks against `clock`.
-    pub fn with_clock(mut self, clock: Arc<crate::clock::Clock>, max_offset_ms: u64) -> Self {
+    pub fn with_clock(
+        mut self,
+        (clock, peer_clocks): (
+            Arc<crate::clock::Clock>,
+            Arc<crate::peer_clocks::PeerClocks>,
+        ),
+        max_offset_ms: u64,
+    ) -> Self {
         self.clock = clock;
+        self.peer_clocks = peer_clocks;
         self.max_clock_offset_ms = max_offset_ms;
         self
+    }
+
+    /// A reply, carrying this node's clock.
+    fn reply<T: Serialize>(&self, result: &T) -> Result<Response<RaftReply>, Status> {
+        let mut response = reply(result)?;
+        crate::clock::stamp_reply(&mut response, &self.clock);
+        Ok(response)
     }
 
     /// Refuses a candidate whose clock (as it sent it) differs from this
@@ -110,14 +127,19 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
-        let rpc = self.open(request)?;
+        let sent_ms = crate::clock::sent_at(&request);
+        let rpc: openraft::raft::AppendEntriesRequest<TypeConfig> = self.open(request)?;
+        if let (Some(leader), Some(sent_ms)) = (rpc.vote.leader_id().voted_for(), sent_ms) {
+            self.peer_clocks
+                .record(leader, self.clock.offset_of(sent_ms));
+        }
         let result = self.raft.append_entries(rpc).await;
         // A deposed leader that still sends is refused with HigherVote; it
         // must not keep this follower from standing.
         if !matches!(result, Ok(AppendEntriesResponse::HigherVote(_)) | Err(_)) {
             self.contact.touch();
         }
-        reply(&result)
+        self.reply(&result)
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
@@ -140,7 +162,7 @@ impl RaftService for RaftServiceImpl {
             Ok(r) if r.last_log_id > candidate_log => self.contact.saw_worse_candidate(),
             _ => {}
         }
-        reply(&result)
+        self.reply(&result)
     }
 
     async fn install_snapshot(
@@ -153,7 +175,7 @@ impl RaftService for RaftServiceImpl {
         if result.as_ref().is_ok_and(|r| r.vote == sender) {
             self.contact.touch();
         }
-        reply(&result)
+        self.reply(&result)
     }
 
     async fn pre_vote(

@@ -15,6 +15,28 @@ fn wall_ms() -> u64 {
     raftflow_server::clock::now_ms()
 }
 
+/// The others measure node 1's clock on Raft traffic, and node 1 reports
+/// itself not ready for its clock.
+async fn expect_offsets_seen(cluster: &TestCluster, offset_ms: i64) {
+    let leader = cluster.wait_leader(WAIT).await;
+    let measured = cluster.node(leader).context.peer_clocks.fresh();
+    let off = measured
+        .get(&1)
+        .copied()
+        .expect("the leader measured node 1");
+    assert!(off.abs_diff(offset_ms) < 5_000, "{off} ms, not {offset_ms}");
+    let node_1 = cluster.node(1);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (code, body) = crate::harness::http(node_1.http_addr.unwrap(), "GET", "/readyz").await;
+        if code == 503 && body.contains("clock") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{code} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Watches node 1 for the whole test: true if it ever led.
 fn watch_node_1(cluster: &TestCluster) -> tokio::task::JoinHandle<bool> {
     let mut metrics = cluster.node(1).raft().metrics();
@@ -106,6 +128,7 @@ async fn a_skewed_node_never_leads(offset_ms: i64) {
     }
     led.abort();
     assert!(!led.await.unwrap_or(false), "the skewed node led");
+    expect_offsets_seen(&cluster, offset_ms).await;
     cluster.shutdown().await;
 }
 
