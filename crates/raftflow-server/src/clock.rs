@@ -73,24 +73,16 @@ pub fn stamp_reply<T>(reply: &mut tonic::Response<T>, clock: &Clock) {
 
 /// The responder's clock on a reply, if it sent one.
 pub fn replied_at<T>(reply: &tonic::Response<T>) -> Option<u64> {
-    reply
-        .metadata()
-        .get(CLOCK_HEADER)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    read(reply.metadata())
 }
 
 /// The sender's clock on an incoming request, if it sent one.
 pub fn sent_at<T>(request: &tonic::Request<T>) -> Option<u64> {
-    request
-        .metadata()
-        .get(CLOCK_HEADER)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+    read(request.metadata())
+}
+
+fn read(metadata: &tonic::metadata::MetadataMap) -> Option<u64> {
+    metadata.get(CLOCK_HEADER)?.to_str().ok()?.parse().ok()
 }
 
 /// Milliseconds since the Unix epoch; 0 for a clock set before 1970.
