@@ -127,6 +127,7 @@ impl ClusterService for ClusterServiceImpl {
             apply_version_min: supported.min,
             apply_version_max: supported.max,
             store_format: raftflow_store::version::STORE_FORMAT,
+            clock_offsets_ms: self.ctx.peer_clocks.fresh().into_iter().collect(),
         }))
     }
 

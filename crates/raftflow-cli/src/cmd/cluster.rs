@@ -137,10 +137,19 @@ fn status_json(url: &str, status: &Result<NodeStatus, tonic::Status>) -> serde_j
             "applied_index": s.applied_index, "snapshot_index": s.snapshot_index, "purged_index": s.purged_index,
             "state_digest": s.state_digest, "apply_version": s.apply_version,
             "apply_version_min": s.apply_version_min, "apply_version_max": s.apply_version_max,
-            "store_format": s.store_format,
+            "store_format": s.store_format, "clock_offsets_ms": s.clock_offsets_ms,
         }),
         Err(e) => json!({"endpoint": url, "up": false, "error": e.message()}),
     }
+}
+
+/// The peer clock furthest from this node's, in ms with its sign and the
+/// peer (`+3 (2)`), or `-` when no peer was measured lately.
+fn clock_offset(s: &NodeStatus) -> String {
+    s.clock_offsets_ms
+        .iter()
+        .max_by_key(|(_, ms)| ms.unsigned_abs())
+        .map_or("-".into(), |(peer, ms)| format!("{ms:+} ({peer})"))
 }
 
 /// `2 (1..=2)`: the active apply version and the range the binary follows
@@ -181,6 +190,7 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                             s.last_log_index.to_string(),
                             s.applied_index.to_string(),
                             apply_versions(s),
+                            clock_offset(s),
                         ];
                         if digest {
                             row.push(s.state_digest.chars().take(16).collect());
@@ -195,7 +205,7 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                         ];
                         row.extend(std::iter::repeat_n(
                             "-".to_string(),
-                            if digest { 6 } else { 5 },
+                            if digest { 7 } else { 6 },
                         ));
                         row
                     }
@@ -210,6 +220,7 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                 "LAST LOG",
                 "APPLIED",
                 "APPLY VERSION",
+                "PEER CLOCK MS",
             ];
             if digest {
                 header.push("DIGEST");
