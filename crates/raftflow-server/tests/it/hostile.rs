@@ -138,6 +138,23 @@ async fn worker_requests(ch: Channel) {
         bad,
         "the worker name is 81 characters",
     );
+    let odd_id = PollTaskRequest {
+        poll_id: "p 1\n".into(),
+        ..poll(vec!["a".into()], String::new())
+    };
+    refused(
+        worker.poll_task(odd_id).await,
+        bad,
+        r"the poll id `p 1\n` contains ` `",
+    );
+    let withdraw = WithdrawPollRequest {
+        poll_id: "x".repeat(81),
+    };
+    refused(
+        worker.withdraw_poll(withdraw).await,
+        bad,
+        "the poll id is 81 characters",
+    );
     let complete = CompleteTaskRequest {
         token: "t".repeat(1025),
         output: "{}".into(),
