@@ -36,6 +36,9 @@ function stateStatuses(events, executionStatus, layout) {
     } else if (t === "ActivityScheduled") {
       s.attempts += 1;
       if (s.pendingFailure) { s.retried = true; s.pendingFailure = false; }
+    } else if (t === "ActivityReturned") {
+      // A hand-out to a withdrawn poll: scheduled again, not a new attempt.
+      s.attempts = Math.max(0, s.attempts - 1);
     } else if (t === "ActivityFailed" || t === "ActivityTimedOut" || t === "ParallelStateFailed" || t === "MapStateFailed") {
       s.failures += 1; s.pendingFailure = true; s.error = d.error; s.cause = d.cause || null;
     }

@@ -263,7 +263,11 @@ impl NodeHandle {
                 .collect();
             match raft.initialize(members).await {
                 Ok(()) => tracing::info!(node = config.id, "bootstrapped the initial membership"),
-                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                // A peer's bootstrap reached this node first.
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => tracing::info!(
+                    node = config.id,
+                    "the initial membership was already bootstrapped by a peer"
+                ),
                 Err(e) => return Err(NodeError::Raft(format!("initialize: {e}"))),
             }
         }

@@ -34,13 +34,17 @@ impl WorkerServiceImpl {
         command: Command,
         next: Option<PollTaskRequest>,
     ) -> Result<Reported, ApiError> {
-        let next = next
-            .filter(|n| !n.activities.is_empty())
-            .and_then(|n| Some((n, self.ctx.scheduler.epoch()?)));
+        let next = next.filter(|n| !n.activities.is_empty());
         let next_poll_id = match &next {
-            Some((n, _)) => crate::poll_id::checked(&self.ctx, &n.poll_id)?,
+            Some(n) => crate::poll_id::checked(&self.ctx, &n.poll_id)?,
             None => None,
         };
+        // What a repeated report's first try may have taken, readable even
+        // while this node does not drive yet (a takeover in progress).
+        let held_next = next_poll_id
+            .clone()
+            .zip(next.as_ref().map(|n| n.activities.clone()));
+        let next = next.and_then(|n| Some((n, self.ctx.scheduler.epoch()?)));
         let report_ms = match &command {
             Command::TaskCompleted { now_ms, .. } | Command::TaskFailed { now_ms, .. } => *now_ms,
             _ => 0,
@@ -79,6 +83,9 @@ impl WorkerServiceImpl {
                         let ready_at_us = task.scheduled_ms.saturating_mul(1000);
                         Some(self.handed_out(task, epoch, ready_at_us))
                     }
+                    // No hand-out was proposed (this node does not drive
+                    // yet): the first try's, from the applied state.
+                    (None, None) => self.held_next(held_next)?,
                     _ => None,
                 };
                 return Ok(Reported {
@@ -133,6 +140,24 @@ impl WorkerServiceImpl {
             callback: task.wait_for_token,
             ready_at_us,
         }
+    }
+
+    /// The task poll `poll_id` holds, as a hand-out reply (in the epoch that
+    /// handed it out).
+    fn held_next(
+        &self,
+        wanted: Option<(String, Vec<String>)>,
+    ) -> Result<Option<PollTaskReply>, ApiError> {
+        let Some((poll_id, activities)) = wanted else {
+            return Ok(None);
+        };
+        let Some(task) = crate::poll_id::held(&self.ctx, &poll_id, &activities)? else {
+            return Ok(None);
+        };
+        crate::scheduler::count_recovered(&self.ctx);
+        let epoch = task.dispatched.as_ref().map_or(0, |d| d.epoch);
+        let ready_at_us = task.scheduled_ms.saturating_mul(1000);
+        Ok(Some(self.handed_out(task, epoch, ready_at_us)))
     }
 
     /// The deliberate defect `fault_injection.accept_any_attempt`: a report
