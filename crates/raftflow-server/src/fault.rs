@@ -60,6 +60,9 @@ pub struct FaultInjection {
     /// worker sees UNAVAILABLE, as when a connection breaks or a leader dies
     /// before it answers (the lost hand-out of docs/guarantees.md).
     pub drop_hand_out_replies: u32,
+    /// The same for this many `CompleteTask` replies (a report whose reply
+    /// was lost after its commit).
+    pub drop_report_replies: u32,
     /// Shift this node's clock by this many milliseconds (negative: behind),
     /// as a host with a wrong clock would (clock-skew tests).
     pub clock_offset_ms: i64,
@@ -120,6 +123,11 @@ impl FaultInjection {
             } else {
                 0
             }),
+            report_replies: std::sync::atomic::AtomicU32::new(if COMPILED {
+                self.drop_report_replies
+            } else {
+                0
+            }),
         }
     }
 
@@ -166,18 +174,26 @@ impl FaultInjection {
 #[derive(Debug, Default)]
 pub struct Countdowns {
     hand_out_replies: std::sync::atomic::AtomicU32,
+    report_replies: std::sync::atomic::AtomicU32,
 }
 
 impl Countdowns {
     /// Whether to drop the reply of the hand-out just committed.
     pub fn drop_hand_out_reply(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        COMPILED
-            && self
-                .hand_out_replies
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
+        COMPILED && take_one(&self.hand_out_replies)
     }
+
+    /// Whether to drop the reply of the report just committed.
+    pub fn drop_report_reply(&self) -> bool {
+        COMPILED && take_one(&self.report_replies)
+    }
+}
+
+fn take_one(count: &std::sync::atomic::AtomicU32) -> bool {
+    use std::sync::atomic::Ordering;
+    count
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 #[cfg(test)]

@@ -346,6 +346,11 @@ impl WorkerService for WorkerServiceImpl {
         };
         let reported = self.report(command, req.next).await?;
         self.observe_duration(handed_out_ms);
+        if self.ctx.countdowns.drop_report_reply() {
+            return Err(Status::unavailable(
+                "fault injection: the reply of this committed report was dropped",
+            ));
+        }
         Ok(Response::new(CompleteTaskReply {
             next: reported.next,
             already_applied: reported.already_applied,

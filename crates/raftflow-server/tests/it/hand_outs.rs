@@ -199,3 +199,60 @@ async fn an_idle_worker_stops_at_once_and_strands_nothing() {
     assert_eq!(task.execution_id, second.execution_id);
     cluster.shutdown().await;
 }
+
+/// A report whose reply was lost, with the next task it took, is repeated
+/// on the new leader while that leader is still taking over (it proposes no
+/// hand-out then): the repeat still gets the task its first try took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_repeated_during_a_takeover_gets_its_next_task() {
+    let mut cluster = TestCluster::start(3, |c| {
+        c.fault_injection.drop_report_replies = 1;
+        c.fault_injection.takeover_delay_ms = 5_000;
+    })
+    .await;
+    let leader = cluster.wait_leader(Duration::from_secs(60)).await;
+    let newest = raftflow_store::version::APPLY_VERSION_MAX;
+    cluster
+        .wait_apply_version(newest, Duration::from_secs(60))
+        .await;
+    let client = cluster.client();
+    client
+        .create_state_machine("untimed", NO_TIMEOUT, "")
+        .await
+        .unwrap();
+    for name in ["u-1", "u-2"] {
+        client
+            .start_execution("untimed", Some(name), "{}")
+            .await
+            .unwrap();
+    }
+    let mut worker = raw(&cluster, leader).await;
+    let first = take(&mut worker, "p-1").await;
+    let report = raftflow_client::proto::CompleteTaskRequest {
+        token: first.token.clone(),
+        output: "{}".into(),
+        next: Some(poll("p-2", 0)),
+    };
+    let lost = worker.complete_task(report.clone()).await.unwrap_err();
+    assert_eq!(lost.code(), tonic::Code::Unavailable, "{lost}");
+    cluster.stop(leader).await;
+    let next_leader = cluster.wait_leader(Duration::from_secs(60)).await;
+    let node = cluster.node(next_leader);
+    assert!(
+        node.context.scheduler.epoch().is_none(),
+        "still taking over"
+    );
+    let mut worker = raw(&cluster, next_leader).await;
+    // Every node drops its first report reply: this one's goes too.
+    let dropped = worker.complete_task(report.clone()).await.unwrap_err();
+    assert_eq!(dropped.code(), tonic::Code::Unavailable, "{dropped}");
+    assert!(
+        node.context.scheduler.epoch().is_none(),
+        "still taking over"
+    );
+    let repeated = worker.complete_task(report).await.unwrap().into_inner();
+    assert!(repeated.already_applied);
+    let next = repeated.next.expect("the next task its first try took");
+    assert!(next.execution_id.ends_with("u-2"), "{next:?}");
+    cluster.shutdown().await;
+}
