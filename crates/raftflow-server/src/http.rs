@@ -91,6 +91,12 @@ pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// A counter family with its one unlabelled sample.
+pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    family(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// The metrics page. Every family is present on every node, leader or not.
 pub fn render(ctx: &NodeContext) -> String {
     let m = ctx.raft.metrics().borrow().clone();

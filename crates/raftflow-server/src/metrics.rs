@@ -225,7 +225,7 @@ fn committed_index(ctx: &crate::node::NodeContext) -> u64 {
 
 /// The families this module owns, appended to `/metrics`.
 pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
-    use crate::http::family;
+    use crate::http::{counter, family};
     let m = &ctx.metrics;
     family(
         out,
@@ -238,30 +238,13 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         "raftflow_raft_committed_index {}",
         committed_index(ctx)
     );
-    family(
+    counter(
         out,
         "raftflow_leader_changes_total",
-        "counter",
         "Times this node saw a new leader.",
+        m.leader_changes.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "raftflow_leader_changes_total {}",
-        m.leader_changes.load(Ordering::Relaxed)
-    );
-    family(
-        out,
-        "raftflow_clock_skew_refusals_total",
-        "counter",
-        "Votes and pre-votes this node refused because the candidate's clock differed from its own by more than raft.max_clock_offset_ms.",
-    );
-    let _ = writeln!(
-        out,
-        "raftflow_clock_skew_refusals_total {}",
-        ctx.contact
-            .skewed_candidates_refused
-            .load(Ordering::Relaxed)
-    );
+    counter(out, "raftflow_clock_skew_refusals_total", "Votes and pre-votes this node refused because the candidate's clock differed from its own by more than raft.max_clock_offset_ms.", ctx.contact .skewed_candidates_refused .load(Ordering::Relaxed));
     family(
         out,
         "raftflow_clock_offset_seconds",
@@ -275,28 +258,8 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
             offset_ms as f64 / 1000.0
         );
     }
-    family(
-        out,
-        "raftflow_clock_stamps_clamped_total",
-        "counter",
-        "Time stamps this leader held to the time elapsed since its takeover because its clock stepped (logged once per step).",
-    );
-    let _ = writeln!(
-        out,
-        "raftflow_clock_stamps_clamped_total {}",
-        ctx.log_clock.clamped.load(Ordering::Relaxed)
-    );
-    family(
-        out,
-        "raftflow_hand_outs_recovered_total",
-        "counter",
-        "Tasks whose hand-out reply was lost and that a retried poll or report got back (leader only).",
-    );
-    let _ = writeln!(
-        out,
-        "raftflow_hand_outs_recovered_total {}",
-        m.hand_outs_recovered.load(Ordering::Relaxed)
-    );
+    counter(out, "raftflow_clock_stamps_clamped_total", "Time stamps this leader held to the time elapsed since its takeover because its clock stepped (logged once per step).", ctx.log_clock.clamped.load(Ordering::Relaxed));
+    counter(out, "raftflow_hand_outs_recovered_total", "Tasks whose hand-out reply was lost and that a retried poll or report got back (leader only).", m.hand_outs_recovered.load(Ordering::Relaxed));
     family(
         out,
         "raftflow_timers_pending",
@@ -326,16 +289,11 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         "WatchExecution streams open on this node.",
     );
     let _ = writeln!(out, "raftflow_watch_streams {}", ctx.reader.watch_streams());
-    family(
+    counter(
         out,
         "raftflow_apply_panics_total",
-        "counter",
         "Commands refused because applying them panicked (a defect; each is logged).",
-    );
-    let _ = writeln!(
-        out,
-        "raftflow_apply_panics_total {}",
-        ctx.reader.apply_panics()
+        ctx.reader.apply_panics(),
     );
     let (active, supported) = ctx.reader.apply_versions();
     family(
