@@ -43,6 +43,9 @@ pub struct Figures {
     pub max_epoch: u64,
     pub failover_write_ms: Vec<u64>,
     pub failover_task_ms: Vec<u64>,
+    /// Per execution: its Approve hand-out minus the earliest its 1 s Wait
+    /// could fire (timers.rs); negative is early.
+    pub wait_lateness_ms: Vec<i64>,
 }
 
 /// Runs every check; returns the violations (empty when the run passed).
@@ -195,7 +198,27 @@ pub fn check(
         }
     }
 
-    // 5. Failover: kill → first committed write, and → first task handed
+    // 5. Timers fire neither early nor late, and no node led while its
+    //    clock was skewed.
+    violations.extend(crate::timers::check(
+        records,
+        &observed.succeeded_attempts,
+        &mut figures.wait_lateness_ms,
+    ));
+    for r in records {
+        if let Record::SkewedLeader {
+            t_ms,
+            node,
+            clock_ms,
+        } = r
+        {
+            violations.push(format!(
+                "node {node} drove an epoch at {t_ms} ms with its clock {clock_ms:+} ms off"
+            ));
+        }
+    }
+
+    // 6. Failover: kill → first committed write, and → first task handed
     //    out by a newer epoch than any seen before the fault.
     for r in records {
         let Record::Failover {

@@ -20,6 +20,11 @@ pub struct Cluster {
     dir: PathBuf,
     pub endpoints: Vec<String>,
     children: Vec<Option<Child>>,
+    /// Each node's config without its `[fault_injection]` section.
+    configs: Vec<String>,
+    defect: bool,
+    /// Each node's clock offset (the `clock-step` and `skewed-restart` faults).
+    clock_offsets_ms: Vec<i64>,
     /// Declared last: namespaces go after the processes in them.
     net: Option<Namespaces>,
 }
@@ -71,28 +76,59 @@ impl Cluster {
                 format!("[[initial_members]]\nid = {}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\n\n", i + 1)
             })
             .collect();
+        let mut configs = Vec::new();
         for (i, (raft, api)) in addrs.iter().enumerate() {
             let id = i + 1;
-            let mut text = format!(
+            configs.push(format!(
                 "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n",
                 timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms, timing.lease_ms
-            );
-            if defect {
-                text.push_str("\n[fault_injection]\naccept_any_attempt = true\n");
-            }
-            std::fs::write(dir.join(format!("node{id}.toml")), text)?;
+            ));
         }
         let mut cluster = Cluster {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
             endpoints: addrs.into_iter().map(|(_, api)| api).collect(),
             children: (0..NODES).map(|_| None).collect(),
+            configs,
+            defect,
+            clock_offsets_ms: vec![0; NODES],
             net,
         };
         for id in 1..=NODES as u64 {
+            cluster.write_config(id)?;
             cluster.spawn(id)?;
         }
         Ok(cluster)
+    }
+
+    /// Writes node `id`'s config: its base text and the fault switches on.
+    fn write_config(&self, id: u64) -> std::io::Result<()> {
+        let mut text = self.configs[id as usize - 1].clone();
+        let offset_ms = self.clock_offsets_ms[id as usize - 1];
+        if self.defect || offset_ms != 0 {
+            text.push_str("\n[fault_injection]\n");
+        }
+        if self.defect {
+            text.push_str("accept_any_attempt = true\n");
+        }
+        if offset_ms != 0 {
+            text.push_str(&format!("clock_offset_ms = {offset_ms}\n"));
+        }
+        std::fs::write(self.dir.join(format!("node{id}.toml")), text)
+    }
+
+    /// Sets node `id`'s clock offset in its config; a running node steps its
+    /// clock at once (SIGUSR1 to the test node), a stopped one starts with
+    /// it. Needs the `raftflow-fault-node` binary.
+    pub fn set_clock(&mut self, id: u64, offset_ms: i64) -> bool {
+        self.clock_offsets_ms[id as usize - 1] = offset_ms;
+        if self.write_config(id).is_err() {
+            return false;
+        }
+        match self.pid(id) {
+            Some(pid) => kill(pid, Signal::SIGUSR1).is_ok(),
+            None => true,
+        }
     }
 
     pub fn has_network_faults(&self) -> bool {

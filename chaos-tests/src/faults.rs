@@ -25,9 +25,11 @@ pub enum FaultKind {
     KillFollower,
     KillAll,
     KillWorker,
+    ClockStep,
+    SkewedRestart,
 }
 
-pub const ALL: [FaultKind; 7] = [
+pub const ALL: [FaultKind; 9] = [
     FaultKind::KillLeader,
     FaultKind::PauseLeader,
     FaultKind::IsolateLeader,
@@ -35,6 +37,8 @@ pub const ALL: [FaultKind; 7] = [
     FaultKind::KillFollower,
     FaultKind::KillAll,
     FaultKind::KillWorker,
+    FaultKind::ClockStep,
+    FaultKind::SkewedRestart,
 ];
 
 impl FaultKind {
@@ -47,6 +51,8 @@ impl FaultKind {
             FaultKind::KillFollower => "kill-follower",
             FaultKind::KillAll => "kill-all",
             FaultKind::KillWorker => "kill-worker",
+            FaultKind::ClockStep => "clock-step",
+            FaultKind::SkewedRestart => "skewed-restart",
         }
     }
 
@@ -58,6 +64,18 @@ impl FaultKind {
         matches!(self, FaultKind::IsolateLeader | FaultKind::IsolateFollower)
     }
 
+    /// Faults that shift a node's clock, a switch only the test node
+    /// (`raftflow-fault-node`) accepts.
+    pub fn needs_fault_node(self) -> bool {
+        matches!(self, FaultKind::ClockStep | FaultKind::SkewedRestart)
+    }
+
+    /// Faults that may delay what the cluster does (an election, a lost
+    /// node): a timer may fire late across them, never early.
+    pub fn delays_timers(self) -> bool {
+        !matches!(self, FaultKind::KillWorker | FaultKind::ClockStep)
+    }
+
     /// Faults after which the cluster needs a new leader (failover is timed).
     pub fn takes_leader(self) -> bool {
         matches!(
@@ -66,6 +84,7 @@ impl FaultKind {
                 | FaultKind::PauseLeader
                 | FaultKind::IsolateLeader
                 | FaultKind::KillAll
+                | FaultKind::SkewedRestart
         )
     }
 }
@@ -77,7 +96,13 @@ pub struct Planned {
     pub gap_ms: u64,
     /// How long the fault lasts before it is healed (or the node restarted).
     pub hold_ms: u64,
+    /// For the clock faults: the offset given to the node's clock (one
+    /// hour, ahead or behind); 0 for the others.
+    pub clock_ms: i64,
 }
+
+/// How far the clock faults move a node's clock.
+pub const CLOCK_FAULT_MS: i64 = 3_600_000;
 
 /// Plans faults of `kinds` (cycled in a seeded order) to fill `duration_ms`.
 pub fn plan(seed: u64, kinds: &[FaultKind], duration_ms: u64) -> Vec<Planned> {
@@ -101,6 +126,12 @@ pub fn plan(seed: u64, kinds: &[FaultKind], duration_ms: u64) -> Vec<Planned> {
                 }
                 FaultKind::KillFollower => rng.gen_range(1_000..3_000),
                 FaultKind::KillWorker => rng.gen_range(1..4),
+                FaultKind::ClockStep | FaultKind::SkewedRestart => rng.gen_range(3_000..6_000),
+            };
+            let clock_ms = match kind.needs_fault_node() {
+                true if rng.gen_bool(0.5) => CLOCK_FAULT_MS,
+                true => -CLOCK_FAULT_MS,
+                false => 0,
             };
             let cost = gap_ms
                 + if kind == FaultKind::KillWorker {
@@ -116,6 +147,7 @@ pub fn plan(seed: u64, kinds: &[FaultKind], duration_ms: u64) -> Vec<Planned> {
                 kind,
                 gap_ms,
                 hold_ms,
+                clock_ms,
             });
         }
     }
@@ -159,6 +191,7 @@ pub async fn inject(
     let node = match kind {
         FaultKind::IsolateFollower | FaultKind::KillFollower => follower,
         FaultKind::KillWorker | FaultKind::KillAll => None,
+        FaultKind::ClockStep | FaultKind::SkewedRestart => leader,
         _ => leader,
     };
     let began_ms = recorder.now_ms();
@@ -188,14 +221,26 @@ pub async fn inject(
                 .fetch_add(planned.hold_ms as usize, Ordering::SeqCst);
             true
         }
+        FaultKind::ClockStep => cluster.set_clock(target, planned.clock_ms),
+        FaultKind::SkewedRestart => {
+            cluster.kill(target)
+                && cluster.set_clock(target, planned.clock_ms)
+                && cluster.spawn(target).is_ok()
+        }
     };
-    note("begin", applied, format!("hold {} ms", planned.hold_ms));
+    let detail = match planned.clock_ms {
+        0 => format!("hold {} ms", planned.hold_ms),
+        clock_ms => format!("hold {} ms, clock {clock_ms:+} ms", planned.hold_ms),
+    };
+    note("begin", applied, detail);
     // Probes start once the fault is in place: a write sent while the last
     // nodes of a kill-all were still dying would prove nothing.
     let probe = kind
         .takes_leader()
         .then(|| spawn_failover_probe(client.clone(), recorder.clone(), kind, began_ms));
-    if kind != FaultKind::KillWorker {
+    if kind == FaultKind::SkewedRestart {
+        crate::skew::watch_skewed(client, recorder, target, planned.clock_ms, hold).await;
+    } else if kind != FaultKind::KillWorker {
         tokio::time::sleep(hold).await;
     }
     let healed = match kind {
@@ -204,6 +249,10 @@ pub async fn inject(
         FaultKind::IsolateLeader | FaultKind::IsolateFollower => cluster.heal(target).is_ok(),
         FaultKind::KillAll => (1..=NODES as u64).all(|id| cluster.spawn(id).is_ok()),
         FaultKind::KillWorker => true,
+        FaultKind::ClockStep => cluster.set_clock(target, 0),
+        FaultKind::SkewedRestart => {
+            cluster.kill(target) && cluster.set_clock(target, 0) && cluster.spawn(target).is_ok()
+        }
     };
     note("end", healed, String::new());
     if let Some(probe) = probe {

@@ -49,6 +49,10 @@ pub enum Record {
     /// again.
     Report {
         t_ms: u64,
+        /// When the worker first sent it (its retries come later): what it
+        /// reports was applied after this.
+        #[serde(default)]
+        sent_ms: u64,
         token: String,
         kind: String,
         duplicate: bool,
@@ -71,6 +75,8 @@ pub enum Record {
         applied: bool,
         detail: String,
     },
+    /// `node`, restarted with its clock `clock_ms` off, said it drove.
+    SkewedLeader { t_ms: u64, node: u64, clock_ms: i64 },
     /// The first write committed after a fault that took the leader away.
     Failover {
         fault_t_ms: u64,

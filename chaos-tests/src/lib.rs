@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  load generator ──StartExecution──┐            ┌── faults (seeded): kill, pause, isolate,
-//!  pollers ──Poll/Complete/Fail────┤            │   kill follower, kill all, crash a worker
+//!  pollers ──Poll/Complete/Fail────┤            │   kill follower, kill all, crash a worker,
+//!                                  │            │   step a clock, restart with a skewed clock
 //!                                  v            v
 //!                    raftflow server ×3 (real binary, own netns when root)
 //!                                  │
@@ -20,6 +21,8 @@ pub mod netns;
 mod report;
 mod run;
 mod settle;
+mod skew;
+pub mod timers;
 pub mod workload;
 
 use std::path::PathBuf;

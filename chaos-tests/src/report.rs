@@ -78,6 +78,12 @@ pub fn report(
     if let Some((p50, p99, max)) = check::summary(&figures.failover_task_ms) {
         println!("failover, fault → first task of the new epoch: p50 {p50} ms, p99 {p99} ms, max {max} ms");
     }
+    let mut lateness = figures.wait_lateness_ms.clone();
+    lateness.sort_unstable();
+    if let (Some(first), Some(last)) = (lateness.first(), lateness.last()) {
+        let p50 = lateness[lateness.len() / 2];
+        println!("timers, 1 s Wait → Approve handed out, ms after due: min {first}, p50 {p50}, max {last}");
+    }
     match verdict {
         Verdict::Passed => println!("PASSED (seed {})", opts.seed),
         Verdict::Invalid(why) | Verdict::Failed(why) => {

@@ -41,14 +41,29 @@ fn kinds(scenario: &str) -> Result<Vec<FaultKind>, String> {
     }
 }
 
+/// The test node when the run needs one (`--defect`, clock faults), else
+/// the `raftflow` binary. `all` without a test node skips the clock faults.
+fn node_binary(opts: &Options, kinds: &mut Vec<FaultKind>) -> anyhow::Result<std::path::PathBuf> {
+    let clock = kinds.iter().any(|k| k.needs_fault_node());
+    if !opts.defect && !clock {
+        return crate::find_binary(opts.bin.clone()).map_err(anyhow::Error::msg);
+    }
+    match crate::find_fault_binary(opts.bin.clone()) {
+        Ok(bin) => Ok(bin),
+        Err(e) if !opts.defect && opts.scenario == "all" => {
+            println!("notice: skipping clock-step and skewed-restart ({e})");
+            kinds.retain(|k| !k.needs_fault_node());
+            crate::find_binary(opts.bin.clone()).map_err(anyhow::Error::msg)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "the clock faults and --defect need the test node: {e}"
+        )),
+    }
+}
+
 pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     let mut kinds = kinds(&opts.scenario).map_err(anyhow::Error::msg)?;
-    let bin = if opts.defect {
-        crate::find_fault_binary(opts.bin.clone())
-    } else {
-        crate::find_binary(opts.bin.clone())
-    }
-    .map_err(anyhow::Error::msg)?;
+    let bin = node_binary(opts, &mut kinds)?;
     let dir = opts.out.join(format!("seed-{}", opts.seed));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

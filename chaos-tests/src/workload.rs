@@ -257,6 +257,7 @@ async fn report(
 ) -> (bool, Option<raftflow_client::Task>) {
     let output = serde_json::json!({ "by": token }).to_string();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let sent_ms = recorder.now_ms();
     loop {
         let result = if kind == "failure" {
             let cause = "the chaos worker failed this attempt";
@@ -280,6 +281,7 @@ async fn report(
         }
         recorder.record(Record::Report {
             t_ms: recorder.now_ms(),
+            sent_ms,
             token: token.to_string(),
             kind: kind.to_string(),
             duplicate,

@@ -44,6 +44,7 @@ fn delivered_to(
 fn reported(token: &str, duplicate: bool, outcome: Outcome) -> Record {
     Record::Report {
         t_ms: 5,
+        sent_ms: 4,
         token: token.into(),
         kind: "success".into(),
         duplicate,
@@ -194,7 +195,7 @@ fn the_schedule_is_a_function_of_the_seed() {
     let c = plan(8, &ALL, 120_000);
     let kinds = |p: &[raftflow_chaos::faults::Planned]| {
         p.iter()
-            .map(|f| (f.kind, f.gap_ms, f.hold_ms))
+            .map(|f| (f.kind, f.gap_ms, f.hold_ms, f.clock_ms))
             .collect::<Vec<_>>()
     };
     assert_eq!(kinds(&a), kinds(&b));

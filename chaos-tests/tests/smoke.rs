@@ -71,6 +71,15 @@ fn leader_faults_strand_no_task_without_timeouts() {
     expect_passed(&opts);
 }
 
+/// The leader's clock steps an hour while it leads, and a leader comes
+/// back after a restart with its clock an hour off: no timer fires early
+/// or late (timers.rs), and the skewed node never leads.
+#[test]
+fn clock_faults_fire_no_timer_early_or_late() {
+    let opts = options("clock-step,skewed-restart", 20, false);
+    expect_passed(&opts);
+}
+
 #[test]
 fn checker_catches_a_server_that_applies_repeated_reports() {
     let opts = options("none", 8, true);

@@ -7,6 +7,9 @@
 //! `cargo build -p raftflow-cli --example raftflow-fault-node`): the
 //! `fault-injection` feature comes from a dev-dependency, and the `raftflow`
 //! binary, even when built alongside, never permits defects.
+//!
+//! SIGUSR1 re-reads the config's `clock_offset_ms` and steps the running
+//! node's clock to it (the harness's `clock-step` fault).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,14 +29,34 @@ async fn run(path: PathBuf) -> Result<(), String> {
     let id = config.id;
     let node = NodeHandle::start(config).await.map_err(|e| e.to_string())?;
     tracing::warn!(node = id, api = %node.api_addr, "fault node started (tests only)");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
         .map_err(|e| format!("cannot install a SIGTERM handler: {e}"))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut step = signal(SignalKind::user_defined1())
+        .map_err(|e| format!("cannot install a SIGUSR1 handler: {e}"))?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = step.recv() => step_clock(&node, &path),
+        }
     }
     node.shutdown().await;
     Ok(())
+}
+
+/// SIGUSR1: sets this node's clock offset to the config file's
+/// `fault_injection.clock_offset_ms` now, while it runs: the chaos
+/// harness's `clock-step` fault, as an NTP step on a live host.
+fn step_clock(node: &NodeHandle, path: &std::path::Path) {
+    match NodeConfig::load(path) {
+        Ok(config) => {
+            let offset_ms = config.fault_injection.clock_offset_ms();
+            node.context.clock.set_offset_ms(offset_ms);
+            tracing::warn!(node = config.id, offset_ms, "clock stepped (tests only)");
+        }
+        Err(e) => tracing::error!("SIGUSR1: cannot re-read {}: {e}", path.display()),
+    }
 }
 
 fn main() -> ExitCode {

@@ -62,6 +62,12 @@ pub fn client_write_error(error: RaftError<u64, ClientWriteError<u64, NodeInfo>>
 /// Makes sure this node is the leader and has applied everything committed
 /// before a read: the read then sees every acknowledged write.
 pub async fn linearizable_barrier(ctx: &NodeContext) -> Result<(), ApiError> {
+    // A leader whose clock is not agreed serves no reads either: the round
+    // trips of a read would keep its followers from electing another.
+    let leading = ctx.raft.metrics().borrow().state == ServerState::Leader;
+    if let Some(why) = ctx.clock_gate.refusal(leading) {
+        return Err(ApiError::Write(WriteError::ClockNotAgreed(why)));
+    }
     let timeout = std::time::Duration::from_millis(ctx.config.write_timeout_ms);
     match tokio::time::timeout(timeout, ctx.raft.ensure_linearizable()).await {
         Err(_) => Err(ApiError::Write(WriteError::Timeout {
@@ -128,6 +134,7 @@ impl ClusterService for ClusterServiceImpl {
             apply_version_max: supported.max,
             store_format: raftflow_store::version::STORE_FORMAT,
             clock_offsets_ms: self.ctx.peer_clocks.fresh().into_iter().collect(),
+            driving_epoch: self.ctx.scheduler.epoch().unwrap_or(0),
         }))
     }
 

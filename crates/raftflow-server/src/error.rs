@@ -21,6 +21,9 @@ pub enum WriteError {
     Raft(String),
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The leader's clock is not (yet) agreed with a majority (clock_guard.rs).
+    #[error("{0}; retry on another node")]
+    ClockNotAgreed(&'static str),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +98,8 @@ impl From<ApiError> for Status {
                 status
             }
             ApiError::Write(WriteError::Timeout { .. })
-            | ApiError::Write(WriteError::ShuttingDown) => Status::unavailable(message),
+            | ApiError::Write(WriteError::ShuttingDown)
+            | ApiError::Write(WriteError::ClockNotAgreed(_)) => Status::unavailable(message),
             ApiError::Write(WriteError::Raft(_)) => Status::unavailable(message),
             ApiError::InvalidArgument(_) => Status::invalid_argument(message),
             ApiError::NotFound(_) | ApiError::TaskDoesNotExist(_) => Status::not_found(message),

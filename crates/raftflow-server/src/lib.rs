@@ -13,6 +13,7 @@
 //! Errors are mapped to gRPC status codes in one place: `error`.
 
 pub mod clock;
+pub mod clock_guard;
 pub mod cluster_service;
 pub mod config;
 mod console;

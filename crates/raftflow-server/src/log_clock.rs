@@ -51,19 +51,40 @@ impl LogClock {
     pub fn stamp_ms(&self, log_ms: u64) -> u64 {
         let wall_ms = self.clock.now_ms();
         let mut anchor = self.anchor.lock().expect("log clock lock");
-        let stamp = match *anchor {
+        let stamp = match self.band(&anchor) {
             None => wall_ms.max(log_ms),
-            Some((anchor_ms, at)) => {
-                let elapsed_ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let expected_ms = anchor_ms.saturating_add(elapsed_ms);
-                let low = expected_ms.saturating_sub(self.max_offset_ms);
-                let high = expected_ms.saturating_add(self.max_offset_ms);
+            Some((low, high)) => {
                 self.note_clamp(wall_ms, (low, high));
                 wall_ms.clamp(low, high).max(log_ms)
             }
         };
         anchor.get_or_insert((stamp, Instant::now()));
         stamp
+    }
+
+    /// Log time now, as a stamp would read it, without taking an anchor or
+    /// counting a clamp: what the leader's timers are due against (a timer
+    /// armed by a stamp must wait on the same clock, or a stepped wall
+    /// clock would spin or stall the timer loop).
+    pub fn now_ms(&self, log_ms: u64) -> u64 {
+        let wall_ms = self.clock.now_ms();
+        let anchor = self.anchor.lock().expect("log clock lock");
+        match self.band(&anchor) {
+            None => wall_ms.max(log_ms),
+            Some((low, high)) => wall_ms.clamp(low, high).max(log_ms),
+        }
+    }
+
+    /// The band a stamp is held to: the anchor plus the monotonic time
+    /// since, ± the allowed offset.
+    fn band(&self, anchor: &Option<(u64, Instant)>) -> Option<(u64, u64)> {
+        let (anchor_ms, at) = (*anchor)?;
+        let elapsed_ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let expected_ms = anchor_ms.saturating_add(elapsed_ms);
+        Some((
+            expected_ms.saturating_sub(self.max_offset_ms),
+            expected_ms.saturating_add(self.max_offset_ms),
+        ))
     }
 
     fn note_clamp(&self, wall_ms: u64, (low, high): (u64, u64)) {
@@ -109,6 +130,9 @@ mod tests {
         log.anchor.lock().unwrap().replace((now, Instant::now()));
         let held = log.stamp_ms(0);
         assert!(held <= now + 60_000, "held back: {}", held - now);
+        assert_eq!(log.clamped.load(Ordering::Relaxed), 1);
+        // Timers wait on the same held time; looking counts no clamp.
+        assert!(log.now_ms(0).abs_diff(held) < 60_000);
         assert_eq!(log.clamped.load(Ordering::Relaxed), 1);
         // A takeover takes a new anchor from the clock (the voters judged it).
         log.reanchor();

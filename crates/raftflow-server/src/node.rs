@@ -79,12 +79,19 @@ pub struct NodeContext {
     pub log_clock: Arc<crate::log_clock::LogClock>,
     /// How far the peers' clocks are from this node's (peer_clocks.rs).
     pub peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
+    /// Whether this node's clock lets it propose (clock_guard.rs).
+    pub clock_gate: Arc<crate::clock_guard::ClockGate>,
 }
 
 impl NodeContext {
     /// The time to stamp on a command this node proposes now.
     pub fn stamp_ms(&self) -> u64 {
         self.log_clock.stamp_ms(self.reader.log_time_ms())
+    }
+
+    /// Log time now, without stamping: what timers are due against.
+    pub fn log_now_ms(&self) -> u64 {
+        self.log_clock.now_ms(self.reader.log_time_ms())
     }
 
     /// The leader this node knows, with its client API address (from the
@@ -170,11 +177,15 @@ impl NodeHandle {
             .map_err(|e| NodeError::Raft(e.to_string()))?;
 
         let batch_stats = Arc::new(BatchStats::default());
+        let clock_gate = Arc::new(crate::clock_guard::ClockGate::default());
         let proposer = Proposer::spawn(
             raft.clone(),
-            config.max_batch_commands,
-            Duration::from_millis(config.write_timeout_ms),
+            (
+                config.max_batch_commands,
+                Duration::from_millis(config.write_timeout_ms),
+            ),
             batch_stats.clone(),
+            clock_gate.clone(),
         );
         let (stop, stopped) = watch::channel(false);
         let context = NodeContext {
@@ -199,7 +210,9 @@ impl NodeHandle {
             )),
             clock,
             peer_clocks,
+            clock_gate,
         };
+        tokio::spawn(crate::clock_guard::run(context.clone()));
         crate::elector::spawn(
             raft.clone(),
             config.id,

@@ -51,6 +51,8 @@ pub struct Applied {
 #[derive(Clone)]
 pub struct Proposer {
     queue: mpsc::Sender<Proposal>,
+    raft: Raft,
+    clock_gate: Arc<crate::clock_guard::ClockGate>,
 }
 
 /// Observed batch sizes, for metrics and benchmarks.
@@ -61,11 +63,20 @@ pub struct BatchStats {
 }
 
 impl Proposer {
-    pub fn spawn(raft: Raft, max_batch: usize, timeout: Duration, stats: Arc<BatchStats>) -> Self {
+    pub fn spawn(
+        raft: Raft,
+        (max_batch, timeout): (usize, Duration),
+        stats: Arc<BatchStats>,
+        clock_gate: Arc<crate::clock_guard::ClockGate>,
+    ) -> Self {
         assert!(max_batch > 0, "max_batch must be positive");
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(raft, rx, max_batch, timeout, stats));
-        Self { queue }
+        tokio::spawn(run(raft.clone(), rx, max_batch, timeout, stats));
+        Self {
+            queue,
+            raft,
+            clock_gate,
+        }
     }
 
     /// Replicates `command` and returns its result once it is committed and
@@ -81,6 +92,11 @@ impl Proposer {
     /// that one commit carries them all (a report and the next dispatch).
     pub async fn propose_together(&self, commands: Vec<Command>) -> Result<Applied, WriteError> {
         assert!(!commands.is_empty(), "propose at least one command");
+        // Every command carries a stamp from this node's clock.
+        let leading = self.raft.metrics().borrow().state == openraft::ServerState::Leader;
+        if let Some(why) = self.clock_gate.refusal(leading) {
+            return Err(WriteError::ClockNotAgreed(why));
+        }
         let (reply, rx) = oneshot::channel();
         self.queue
             .send(Proposal { commands, reply })

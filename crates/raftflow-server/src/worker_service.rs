@@ -191,7 +191,8 @@ impl WorkerServiceImpl {
 
     fn observe_duration(&self, handed_out_ms: Option<u64>) {
         if let Some(at) = handed_out_ms {
-            let ms = self.ctx.clock.now_ms().saturating_sub(at);
+            // `at` is a log-time stamp: measure on the same clock.
+            let ms = self.ctx.log_now_ms().saturating_sub(at);
             self.ctx.metrics.task_duration.observe_s(ms as f64 / 1000.0);
         }
     }

@@ -137,7 +137,7 @@ fn status_json(url: &str, status: &Result<NodeStatus, tonic::Status>) -> serde_j
             "applied_index": s.applied_index, "snapshot_index": s.snapshot_index, "purged_index": s.purged_index,
             "state_digest": s.state_digest, "apply_version": s.apply_version,
             "apply_version_min": s.apply_version_min, "apply_version_max": s.apply_version_max,
-            "store_format": s.store_format, "clock_offsets_ms": s.clock_offsets_ms,
+            "store_format": s.store_format, "clock_offsets_ms": s.clock_offsets_ms, "driving_epoch": s.driving_epoch,
         }),
         Err(e) => json!({"endpoint": url, "up": false, "error": e.message()}),
     }

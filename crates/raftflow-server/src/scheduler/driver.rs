@@ -49,9 +49,22 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     if delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     }
+    // A leader may be one restarted with a wrong clock, that took its
+    // leadership back without a vote: it stamps nothing until its clock
+    // agrees with a majority (clock_guard.rs).
+    let judged = Duration::from_millis(ctx.config.raft.election_timeout_max_ms);
+    if tokio::time::timeout(judged, ctx.clock_gate.opened())
+        .await
+        .is_err()
+    {
+        let why = ctx
+            .clock_gate
+            .refusal(true)
+            .unwrap_or("the clock gate did not open");
+        return Err(ApiError::Write(WriteError::ClockNotAgreed(why)));
+    }
     crate::cluster_service::linearizable_barrier(ctx).await?;
-    // The voters judged this node's clock when they elected it: stamps
-    // are held to the time elapsed since this takeover (log_clock.rs).
+    // Stamps are held to the time elapsed since this takeover (log_clock.rs).
     ctx.log_clock.reanchor();
     let mut effects = ctx.reader.subscribe_effects();
     let epoch = match ctx
@@ -98,11 +111,13 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     );
     let quorum_limit_ms = ctx.config.raft.election_timeout_max_ms;
     let mut metrics = ctx.raft.metrics();
-    let mut last_purge = 0u64;
-    let mut last_sweep = 0u64;
+    // Intervals on the monotonic clock: a stepped wall clock must neither
+    // stall nor hurry them.
+    let mut last_purge: Option<std::time::Instant> = None;
+    let mut last_sweep = std::time::Instant::now();
     loop {
         let next_timer = ctx.scheduler.lock().timers.first().map(|t| t.0);
-        let sleep_ms = next_timer.map_or(100, |at| at.saturating_sub(ctx.clock.now_ms()).min(100));
+        let sleep_ms = next_timer.map_or(100, |at| at.saturating_sub(ctx.log_now_ms()).min(100));
         tokio::select! {
             batch = effects.recv() => match batch {
                 Some(batch) => ctx.scheduler.apply_effects(batch),
@@ -123,18 +138,23 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             }));
         }
         fire_due_timers(ctx);
-        let now = ctx.clock.now_ms();
-        if now.saturating_sub(last_sweep) > 1_000 {
-            last_sweep = now;
-            let stale_us = (now * 1000).saturating_sub(60_000_000);
+        if last_sweep.elapsed() > Duration::from_secs(1) {
+            last_sweep = std::time::Instant::now();
+            let stale_us = ctx.clock.now_us().saturating_sub(60_000_000);
             ctx.scheduler
                 .lock()
                 .left_ready_at
                 .retain(|_, at| *at > stale_us);
         }
-        if now.saturating_sub(last_purge) > 60_000 {
-            last_purge = now;
-            let before_ms = now.saturating_sub(ctx.config.scheduler.retention_hours * 3_600_000);
+        if last_purge.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+            last_purge = Some(std::time::Instant::now());
+            // In log time: the stamps the executions finished at.
+            let retention_ms = ctx
+                .config
+                .scheduler
+                .retention_hours
+                .saturating_mul(3_600_000);
+            let before_ms = ctx.stamp_ms().saturating_sub(retention_ms);
             let proposer = ctx.proposer.clone();
             tokio::spawn(async move {
                 proposer
