@@ -5,8 +5,8 @@
 //! but that is not enough: a leader restarted with a wrong clock takes its
 //! leadership back from its committed vote without an election (openraft
 //! 0.9), and a leader's clock may step while it leads. So the leader judges
-//! its own clock on every heartbeat, from the offsets its Raft round trips
-//! measure (peer_clocks.rs):
+//! its own clock every 20 ms, from the offsets its Raft round trips measure
+//! (peer_clocks.rs):
 //!
 //! ```text
 //!  agrees with a majority (itself included) ──▶ open: proposes, drives
@@ -23,7 +23,9 @@ use std::time::Duration;
 use openraft::ServerState;
 use tokio::sync::watch;
 
+use crate::error::WriteError;
 use crate::node::NodeContext;
+use crate::raft_service::Raft;
 
 /// Not leading: nothing to judge (a follower's writes go to the leader).
 const FOLLOWER: u8 = 0;
@@ -50,20 +52,33 @@ impl Default for ClockGate {
 }
 
 impl ClockGate {
-    /// Why a proposal must wait, or `None` when the clock is agreed.
-    /// `leading`: whether Raft says this node leads now; a node that leads
-    /// but was not judged as leader yet (it just took over, or restarted
-    /// and took its leadership back) must not stamp either.
-    pub fn refusal(&self, leading: bool) -> Option<&'static str> {
-        match *self.state.borrow() {
-            OPEN => None,
-            FOLLOWER if !leading => None,
-            UNCONFIRMED => Some(
-                "this leader has not yet measured its clock against a majority of the voters",
-            ),
-            _ => Some(
-                "this leader's clock is more than raft.max_clock_offset_ms off a majority of the voters; it is stepping down",
-            ),
+    /// Lets a proposal or a read through, or says why this node must not
+    /// serve it. A leader not judged yet (it just took over, or restarted
+    /// and took its leadership back) holds it until its first judgement,
+    /// at most `wait`: a client's write then waits a round trip instead of
+    /// failing. Raft is asked whether this node leads only while the gate
+    /// says follower.
+    pub async fn admit(&self, raft: &Raft, wait: Duration) -> Result<(), WriteError> {
+        if *self.state.borrow() == OPEN {
+            return Ok(()); // the leader's every write
+        }
+        let mut state = self.state.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let now = *state.borrow_and_update();
+            let pending = match now {
+                OPEN => return Ok(()),
+                SKEWED => return Err(WriteError::ClockNotAgreed(why(now))),
+                FOLLOWER => raft.metrics().borrow().state == ServerState::Leader,
+                _ => true,
+            };
+            if !pending {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, state.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(WriteError::ClockNotAgreed(why(now))),
+            }
         }
     }
 
@@ -71,10 +86,25 @@ impl ClockGate {
         self.state.send_replace(state)
     }
 
-    /// Waits until the clock is agreed (a new leader's first judgement).
-    pub async fn opened(&self) {
+    /// Waits until the clock is agreed (a new leader's first judgement),
+    /// at most `timeout`.
+    pub async fn opened(&self, timeout: Duration) -> Result<(), WriteError> {
         let mut state = self.state.subscribe();
-        let _ = state.wait_for(|s| *s == OPEN).await;
+        let opened = tokio::time::timeout(timeout, state.wait_for(|s| *s == OPEN))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if opened {
+            Ok(())
+        } else {
+            Err(WriteError::ClockNotAgreed(why(*self.state.borrow())))
+        }
+    }
+}
+
+fn why(state: u8) -> &'static str {
+    match state {
+        SKEWED => "this leader's clock is more than raft.max_clock_offset_ms off a majority of the voters; it is stepping down",
+        _ => "this leader has not yet measured its clock against a majority of the voters",
     }
 }
 
@@ -91,11 +121,15 @@ pub async fn run(ctx: NodeContext) {
 }
 
 fn judge(ctx: &NodeContext) {
-    let m = ctx.raft.metrics().borrow().clone();
-    let state = if m.state != ServerState::Leader {
+    let (leading, voters) = {
+        let m = ctx.raft.metrics();
+        let m = m.borrow();
+        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+        (m.state == ServerState::Leader, voters)
+    };
+    let state = if !leading {
         FOLLOWER
     } else {
-        let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
         let max_offset_ms = ctx.config.raft.max_clock_offset_ms;
         match ctx
             .peer_clocks
@@ -120,7 +154,7 @@ fn judge(ctx: &NodeContext) {
             "this node's clock is more than raft.max_clock_offset_ms off a majority of the voters: it proposes nothing and stops its heartbeats so that another node is elected; fix its clock (NTP)"
         ),
         // The next stamp anchors on a clock the voters agreed with.
-        OPEN if m.state == ServerState::Leader => {
+        OPEN if leading => {
             ctx.log_clock.reanchor();
             if was == SKEWED {
                 tracing::warn!(

@@ -64,11 +64,8 @@ pub fn client_write_error(error: RaftError<u64, ClientWriteError<u64, NodeInfo>>
 pub async fn linearizable_barrier(ctx: &NodeContext) -> Result<(), ApiError> {
     // A leader whose clock is not agreed serves no reads either: the round
     // trips of a read would keep its followers from electing another.
-    let leading = ctx.raft.metrics().borrow().state == ServerState::Leader;
-    if let Some(why) = ctx.clock_gate.refusal(leading) {
-        return Err(ApiError::Write(WriteError::ClockNotAgreed(why)));
-    }
     let timeout = std::time::Duration::from_millis(ctx.config.write_timeout_ms);
+    ctx.clock_gate.admit(&ctx.raft, timeout).await?;
     match tokio::time::timeout(timeout, ctx.raft.ensure_linearizable()).await {
         Err(_) => Err(ApiError::Write(WriteError::Timeout {
             timeout_ms: ctx.config.write_timeout_ms,

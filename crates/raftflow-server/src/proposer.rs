@@ -52,6 +52,8 @@ pub struct Applied {
 pub struct Proposer {
     queue: mpsc::Sender<Proposal>,
     raft: Raft,
+    /// How long a write may wait for a new leader's clock judgement.
+    timeout: Duration,
     clock_gate: Arc<crate::clock_guard::ClockGate>,
 }
 
@@ -75,6 +77,7 @@ impl Proposer {
         Self {
             queue,
             raft,
+            timeout,
             clock_gate,
         }
     }
@@ -93,10 +96,7 @@ impl Proposer {
     pub async fn propose_together(&self, commands: Vec<Command>) -> Result<Applied, WriteError> {
         assert!(!commands.is_empty(), "propose at least one command");
         // Every command carries a stamp from this node's clock.
-        let leading = self.raft.metrics().borrow().state == openraft::ServerState::Leader;
-        if let Some(why) = self.clock_gate.refusal(leading) {
-            return Err(WriteError::ClockNotAgreed(why));
-        }
+        self.clock_gate.admit(&self.raft, self.timeout).await?;
         let (reply, rx) = oneshot::channel();
         self.queue
             .send(Proposal { commands, reply })

@@ -53,16 +53,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     // leadership back without a vote: it stamps nothing until its clock
     // agrees with a majority (clock_guard.rs).
     let judged = Duration::from_millis(ctx.config.raft.election_timeout_max_ms);
-    if tokio::time::timeout(judged, ctx.clock_gate.opened())
-        .await
-        .is_err()
-    {
-        let why = ctx
-            .clock_gate
-            .refusal(true)
-            .unwrap_or("the clock gate did not open");
-        return Err(ApiError::Write(WriteError::ClockNotAgreed(why)));
-    }
+    ctx.clock_gate.opened(judged).await?;
     crate::cluster_service::linearizable_barrier(ctx).await?;
     // Stamps are held to the time elapsed since this takeover (log_clock.rs).
     ctx.log_clock.reanchor();

@@ -87,12 +87,7 @@ async fn a_skewed_node_never_leads(offset_ms: i64) {
     })
     .await;
     let led = watch_node_1(&cluster);
-    cluster.wait_leader(WAIT).await;
-    let client = cluster.client();
-    client
-        .create_state_machine("waits", WAITS, "")
-        .await
-        .unwrap();
+    let client = cluster.client_with("waits", WAITS).await;
     let mut started = Vec::new();
     for attempt in 0..2 {
         let name = format!("w-{attempt}");
@@ -159,11 +154,7 @@ async fn ended(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_whose_clock_steps_stands_down_and_log_time_stays_true() {
     let cluster = TestCluster::start(3, |_| {}).await;
-    let client = cluster.client();
-    client
-        .create_state_machine("waits", WAITS, "")
-        .await
-        .unwrap();
+    let client = cluster.client_with("waits", WAITS).await;
     for (name, step_ms) in [("ahead", HOUR_MS), ("behind", -HOUR_MS)] {
         let stepped = cluster.wait_leader(WAIT).await;
         let context = &cluster.node(stepped).context;

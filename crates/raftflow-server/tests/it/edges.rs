@@ -15,12 +15,7 @@ const WAITS: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_start_repeated_with_the_same_json_value_is_the_same_execution() {
     let cluster = TestCluster::start(3, |_| {}).await;
-    cluster.wait_leader(WAIT).await;
-    let client = cluster.client();
-    client
-        .create_state_machine("waits", WAITS, "")
-        .await
-        .unwrap();
+    let client = cluster.client_with("waits", WAITS).await;
     let first = client
         .start_execution("waits", Some("order-1"), r#"{"id":12,"items":["a","b"]}"#)
         .await
@@ -58,12 +53,7 @@ async fn a_start_repeated_with_the_same_json_value_is_the_same_execution() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bad_name_is_echoed_escaped() {
     let cluster = TestCluster::start(1, |_| {}).await;
-    cluster.wait_leader(WAIT).await;
-    let client = cluster.client();
-    client
-        .create_state_machine("waits", WAITS, "")
-        .await
-        .unwrap();
+    let client = cluster.client_with("waits", WAITS).await;
     let err = match client
         .start_execution("waits", Some("a\nb\u{1}"), "{}")
         .await

@@ -40,11 +40,7 @@ async fn one_untimed_execution() -> (TestCluster, u64, String) {
     let leader = cluster.wait_leader(WAIT).await;
     let newest = raftflow_store::version::APPLY_VERSION_MAX;
     cluster.wait_apply_version(newest, WAIT).await;
-    let client = cluster.client();
-    client
-        .create_state_machine("untimed", NO_TIMEOUT, "")
-        .await
-        .unwrap();
+    let client = cluster.client_with("untimed", NO_TIMEOUT).await;
     let started = client
         .start_execution("untimed", Some("u-1"), "{}")
         .await
@@ -215,11 +211,7 @@ async fn a_report_repeated_during_a_takeover_gets_its_next_task() {
     cluster
         .wait_apply_version(newest, Duration::from_secs(60))
         .await;
-    let client = cluster.client();
-    client
-        .create_state_machine("untimed", NO_TIMEOUT, "")
-        .await
-        .unwrap();
+    let client = cluster.client_with("untimed", NO_TIMEOUT).await;
     for name in ["u-1", "u-2"] {
         client
             .start_execution("untimed", Some(name), "{}")

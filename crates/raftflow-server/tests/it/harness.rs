@@ -121,6 +121,18 @@ impl TestCluster {
         self.configs.iter().map(|c| c.api_addr.clone()).collect()
     }
 
+    /// A client of the cluster once it leads, with `definition` registered
+    /// as state machine `name`: the set-up most tests share.
+    pub async fn client_with(&self, name: &str, definition: &str) -> Client {
+        self.wait_leader(Duration::from_secs(30)).await;
+        let client = self.client();
+        client
+            .create_state_machine(name, definition, "")
+            .await
+            .expect("the state machine registers");
+        client
+    }
+
     pub fn client(&self) -> Client {
         Client::new(&self.endpoints()).expect("client")
     }

@@ -12,11 +12,7 @@ const NUMBERS: &str = r#"{"big":12345678901234567890123,"neg0":-0,"tiny":1e-7,"d
 /// Runs the every-state workflow on NUMBERS with a worker that echoes its
 /// input; the execution's output text.
 async fn run_through(cluster: &TestCluster) -> String {
-    let client = cluster.client();
-    client
-        .create_state_machine("numbers", EVERY_STATE, "")
-        .await
-        .unwrap();
+    let client = cluster.client_with("numbers", EVERY_STATE).await;
     let started = client
         .start_execution("numbers", Some("n-1"), NUMBERS)
         .await
