@@ -3,11 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-# The console's browser test uses Debian's Chromium; install it when we can.
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "test: installing chromium for the console's browser test" >&2
-  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ||
-    echo "test: ERROR: chromium could not be installed; the console's browser test will fail" >&2
+# The console's browser test uses Debian's Chromium, over HTTPS with the
+# test CA in an NSS database (certutil); install both when we can.
+if { ! command -v chromium >/dev/null 2>&1 || ! command -v certutil >/dev/null 2>&1; } &&
+  [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing chromium and certutil for the console's browser test" >&2
+  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libnss3-tools >/dev/null) ||
+    echo "test: ERROR: chromium or certutil could not be installed; the console's browser test will fail" >&2
 fi
 # Every check runs or fails loudly: the console's browser test needs
 # Chromium, and the chaos smoke's network faults need namespaces (root).

@@ -16,6 +16,8 @@ use crate::netns::Namespaces;
 pub const NODES: usize = 3;
 
 pub struct Cluster {
+    /// This run's CA and certificates (TLS on every port, as in production).
+    certs: raftflow_server::tls::local::LocalCerts,
     bin: PathBuf,
     dir: PathBuf,
     pub endpoints: Vec<String>,
@@ -31,6 +33,28 @@ pub struct Cluster {
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A CA and certificates for this run's nodes, valid for the addresses
+/// they listen on (namespace addresses or 127.0.0.1).
+fn make_certs(
+    dir: &Path,
+    addrs: &[(String, String)],
+) -> anyhow::Result<raftflow_server::tls::local::LocalCerts> {
+    let mut hosts: Vec<String> = vec!["127.0.0.1".into()];
+    for (raft, _) in addrs {
+        if let Some((host, _)) = raft.rsplit_once(':') {
+            if !hosts.iter().any(|h| h == host) {
+                hosts.push(host.to_string());
+            }
+        }
+    }
+    let ids: Vec<u64> = (1..=addrs.len() as u64).collect();
+    Ok(raftflow_server::tls::local::ensure(
+        &dir.join("certs"),
+        &ids,
+        &hosts,
+    )?)
 }
 
 impl Cluster {
@@ -76,15 +100,19 @@ impl Cluster {
                 format!("[[initial_members]]\nid = {}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\n\n", i + 1)
             })
             .collect();
+        let certs = make_certs(dir, &addrs)?;
         let mut configs = Vec::new();
         for (i, (raft, api)) in addrs.iter().enumerate() {
             let id = i + 1;
+            let (cert, key) = certs.node(id as u64);
             configs.push(format!(
-                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n",
-                timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms, timing.lease_ms
+                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n\n[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+                timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms, timing.lease_ms,
+                certs.ca.display().to_string(), cert.display().to_string(), key.display().to_string()
             ));
         }
         let mut cluster = Cluster {
+            certs,
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
             endpoints: addrs.into_iter().map(|(_, api)| api).collect(),
@@ -99,6 +127,16 @@ impl Cluster {
             cluster.spawn(id)?;
         }
         Ok(cluster)
+    }
+
+    /// What the harness's clients need to reach the nodes.
+    pub fn client_tls(&self) -> anyhow::Result<raftflow_client::ClientTls> {
+        let (cert, key) = &self.certs.client;
+        Ok(raftflow_client::ClientTls::from_files(
+            &self.certs.ca,
+            Some(cert),
+            Some(key),
+        )?)
     }
 
     /// Writes node `id`'s config: its base text and the fault switches on.

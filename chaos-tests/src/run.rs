@@ -85,7 +85,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         println!("notice: skipping isolate-leader and isolate-follower (no network namespaces)");
         kinds.retain(|k| !k.needs_network());
     }
-    let client = Arc::new(Client::new(&cluster.endpoints)?.with_deadline(Duration::from_secs(10)));
+    let tls = Some(cluster.client_tls()?);
+    let client =
+        Arc::new(Client::with_tls(&cluster.endpoints, tls)?.with_deadline(Duration::from_secs(10)));
     if faults::find_leader(&client, Duration::from_secs(60))
         .await
         .is_none()

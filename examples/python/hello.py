@@ -4,8 +4,13 @@ start an execution and wait for the result. Needs only the generated gRPC
 stubs (./generate.sh) and a running cluster (`raftflow dev`).
 
     ./generate.sh && python3 hello.py [host:port,...]
+
+TLS as the CLI does it: the CA and client certificate from RAFTFLOW_CA,
+RAFTFLOW_CERT and RAFTFLOW_KEY, else the local cluster's in data/certs;
+RAFTFLOW_INSECURE=1 for a cluster started with --insecure.
 """
 import json
+import os
 import sys
 import threading
 import time
@@ -22,6 +27,21 @@ DEFINITION = json.dumps({
 })
 
 
+def credentials():
+    """TLS credentials, or None for plaintext."""
+    if os.environ.get("RAFTFLOW_INSECURE"):
+        return None
+    local = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../data/certs")
+    ca = os.environ.get("RAFTFLOW_CA", os.path.join(local, "ca.pem"))
+    cert = os.environ.get("RAFTFLOW_CERT", os.path.join(local, "client-local.pem"))
+    key = os.environ.get("RAFTFLOW_KEY", os.path.join(local, "client-local-key.pem"))
+    read = lambda path: open(path, "rb").read() if os.path.exists(path) else None  # noqa: E731
+    if read(ca) is None:
+        sys.exit(f"no CA at {ca}: set RAFTFLOW_CA (or RAFTFLOW_INSECURE=1 for a plaintext cluster)")
+    return grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key),
+                                        certificate_chain=read(cert))
+
+
 class Cluster:
     """Finds the leader: a node that is not the leader answers UNAVAILABLE
     with the leader's address in the `x-raftflow-leader` metadata."""
@@ -29,11 +49,14 @@ class Cluster:
     def __init__(self, endpoints):
         self.endpoints = list(endpoints)
         self.current = 0
+        self.credentials = credentials()
 
     def call(self, service, method, request, timeout=70):
         deadline = time.time() + 30
         while True:
-            channel = grpc.insecure_channel(self.endpoints[self.current])
+            target = self.endpoints[self.current]
+            channel = (grpc.secure_channel(target, self.credentials) if self.credentials
+                       else grpc.insecure_channel(target))
             stub = service(channel)
             try:
                 return getattr(stub, method)(request, timeout=timeout)

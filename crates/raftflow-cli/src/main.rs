@@ -26,6 +26,8 @@ struct Cli {
     /// Client API endpoints of the cluster, comma-separated.
     #[arg(long, global = true, env = "RAFTFLOW_ENDPOINTS", default_value = DEFAULT_ENDPOINTS, value_delimiter = ',')]
     endpoints: Vec<String>,
+    #[command(flatten)]
+    tls: cmd::conn::TlsArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", global = true, default_value = "text")]
     output: output::Format,
@@ -55,6 +57,9 @@ enum Command {
     /// Run workers.
     #[command(subcommand)]
     Worker(cmd::worker::Command),
+    /// Make and inspect the cluster's TLS certificates.
+    #[command(subcommand)]
+    Cert(cmd::cert::Command),
     /// Measure a running cluster.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -77,29 +82,33 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
+    raftflow_server::tls::install_provider();
     let result = runtime.block_on(async move {
+        let conn = match cmd::conn::Conn::new(cli.endpoints, &cli.tls) {
+            Ok(conn) => conn,
+            Err(e) => return Ok(cmd::usage_error(format!("{e:#}"))),
+        };
         match cli.command {
-            Command::Server(args) => cmd::server::run(args).await,
-            Command::Demo(args) => cmd::demo::run(args, &cli.endpoints).await,
-            Command::Dev(args) => cmd::dev::run(args).await,
+            Command::Server(args) => cmd::server::run(args, conn.insecure).await,
+            Command::Demo(args) => cmd::demo::run(args, &conn).await,
+            Command::Dev(args) => cmd::dev::run(args, &conn).await,
             Command::RunLocal(args) => cmd::run_local::run(args, cli.output),
-            Command::Cluster(command) => {
-                cmd::cluster::run(command, &cli.endpoints, cli.output).await
-            }
-            Command::Workflow(command) => match raftflow_client::Client::new(&cli.endpoints) {
+            Command::Cert(command) => cmd::cert::run(command, cli.output),
+            Command::Cluster(command) => cmd::cluster::run(command, &conn, cli.output).await,
+            Command::Workflow(command) => match conn.client() {
                 Ok(client) => cmd::workflow::run(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
-            Command::Execution(command) => match raftflow_client::Client::new(&cli.endpoints) {
+            Command::Execution(command) => match conn.client() {
                 Ok(client) => cmd::execution::run(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
-            Command::Worker(command) => match raftflow_client::Client::new(&cli.endpoints) {
+            Command::Worker(command) => match conn.client() {
                 Ok(client) => cmd::worker::run(command, client).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
-            Command::Bench(command) => match raftflow_client::Client::new(&cli.endpoints) {
-                Ok(client) => cmd::bench::run(command, client).await,
+            Command::Bench(command) => match conn.client() {
+                Ok(client) => cmd::bench::run(command, client, &conn).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
             Command::Completions { shell } => {

@@ -132,7 +132,7 @@ fn sigkill_the_leader_process_and_lose_nothing() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     for i in 0..20 {
-        let out = cluster.cli(&["cluster", "probe", "--key", &format!("before-{i}")]);
+        let out = cluster.cli(&["cluster", "probe", "--probe-key", &format!("before-{i}")]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
     cluster.sigkill(leader);
@@ -141,7 +141,7 @@ fn sigkill_the_leader_process_and_lose_nothing() {
     // The killed leader's acknowledged writes are all on the new leader.
     let out = cluster.cli(&["workflow", "describe", "order"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = cluster.cli(&["cluster", "probe", "--key", "after"]);
+    let out = cluster.cli(&["cluster", "probe", "--probe-key", "after"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     // The killed node restarts from its own data, catches up, never re-initialises.
@@ -232,7 +232,8 @@ fn workflows_executions_and_a_shell_worker_from_the_command_line() {
     let script = cluster.dir.path().join("echo.sh");
     std::fs::write(&script, "#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *refuse*) echo 'Echo.Refused: not today' >&2; exit 1;; esac\necho \"$input\"\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut worker = Command::new(BIN)
+    let mut worker = cluster
+        .command()
         .arg("--endpoints")
         .arg(cluster.endpoints.join(","))
         .args([
@@ -338,7 +339,7 @@ fn sigkill_the_leader_process_with_a_hundred_executions_in_flight() {
     let leader = cluster.wait_leader(Duration::from_secs(30));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _in_runtime = runtime.enter(); // lazy gRPC channels spawn onto it
-    let client = std::sync::Arc::new(raftflow_client::Client::new(&cluster.endpoints).unwrap());
+    let client = std::sync::Arc::new(cluster.client());
     let ids: Vec<String> = runtime.block_on(async {
         client
             .create_state_machine("two", TWO_STEPS, "")

@@ -23,7 +23,7 @@ const CANCELLED_CALLS: usize = 200;
 fn single_node_config(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let (raft, api) = (free_port(), free_port());
     let text = format!(
-        "id = 1\nraft_addr = \"127.0.0.1:{raft}\"\napi_addr = \"127.0.0.1:{api}\"\ndata_dir = \"data\"\n\n[[initial_members]]\nid = 1\nraft_addr = \"127.0.0.1:{raft}\"\napi_addr = \"127.0.0.1:{api}\"\n"
+        "id = 1\nraft_addr = \"127.0.0.1:{raft}\"\napi_addr = \"127.0.0.1:{api}\"\ndata_dir = \"data\"\ninsecure = true\n\n[[initial_members]]\nid = 1\nraft_addr = \"127.0.0.1:{raft}\"\napi_addr = \"127.0.0.1:{api}\"\n"
     );
     let path = dir.join("node1.toml");
     std::fs::write(&path, text).unwrap();

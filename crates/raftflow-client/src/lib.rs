@@ -24,9 +24,11 @@ use tonic::{Code, Status};
 pub use raftflow_proto::v1 as proto;
 
 mod hedge;
+pub mod tls;
 pub mod worker;
 pub mod workflow;
 
+pub use tls::ClientTls;
 pub use worker::{NextTask, Reported, Task, TaskError, Worker};
 
 /// Metadata keys set by the server on a "not the leader" refusal.
@@ -35,8 +37,14 @@ pub const NOT_LEADER_KEY: &str = "x-raftflow-not-leader";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid endpoint `{0}`: expected host:port or http://host:port")]
+    #[error("invalid endpoint `{0}`: expected host:port, http://host:port or https://host:port")]
     InvalidEndpoint(String),
+    #[error("endpoint `{0}` is https:// but no CA was given: pass the cluster's CA with --ca (RAFTFLOW_CA)")]
+    HttpsWithoutCa(String),
+    #[error("endpoint `{0}` is plaintext http:// but TLS is configured (--ca): use https:// or host:port")]
+    HttpWithCa(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("no endpoints given")]
     NoEndpoints,
     #[error("{0}")]
@@ -52,6 +60,8 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(15);
 
 pub struct Client {
     endpoints: Mutex<Vec<(String, Channel)>>,
+    /// TLS settings; `None` speaks plaintext.
+    tls: Option<ClientTls>,
     leader: AtomicUsize,
     deadline: Duration,
     /// When a slow call last asked the other nodes who leads (see hedge.rs).
@@ -63,18 +73,30 @@ pub struct Client {
     answered: AtomicBool,
 }
 
-fn normalize(endpoint: &str) -> String {
+/// The endpoint's URL: `host:port` takes the scheme TLS implies; an
+/// explicit scheme must agree with it.
+fn normalize(endpoint: &str, tls: bool) -> Result<String, ClientError> {
     let trimmed = endpoint.trim().trim_end_matches('/');
-    if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
-        trimmed.to_string()
-    } else {
-        format!("http://{trimmed}")
+    match (
+        trimmed.starts_with("https://"),
+        trimmed.starts_with("http://"),
+    ) {
+        (true, _) if !tls => Err(ClientError::HttpsWithoutCa(trimmed.to_string())),
+        (_, true) if tls => Err(ClientError::HttpWithCa(trimmed.to_string())),
+        (true, _) | (_, true) => Ok(trimmed.to_string()),
+        _ if tls => Ok(format!("https://{trimmed}")),
+        _ => Ok(format!("http://{trimmed}")),
     }
 }
 
-fn channel(url: &str) -> Result<Channel, ClientError> {
-    let endpoint = Endpoint::from_shared(url.to_string())
+fn channel(url: &str, tls: Option<&ClientTls>) -> Result<Channel, ClientError> {
+    let mut endpoint = Endpoint::from_shared(url.to_string())
         .map_err(|_| ClientError::InvalidEndpoint(url.to_string()))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.config())
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+    }
     // HTTP/2 pings find a node that stopped answering (paused, or cut off by
     // the network); without them a call to it waits for its whole deadline.
     // Not quicker: a node building a large snapshot on a busy 2-core machine
@@ -108,17 +130,27 @@ fn is_connect_failure(status: &Status) -> bool {
 }
 
 impl Client {
+    /// A plaintext client (a cluster whose nodes say `insecure = true`).
     pub fn new<S: AsRef<str>>(endpoints: &[S]) -> Result<Self, ClientError> {
+        Self::with_tls(endpoints, None)
+    }
+
+    /// A client speaking TLS when `tls` is given.
+    pub fn with_tls<S: AsRef<str>>(
+        endpoints: &[S],
+        tls: Option<ClientTls>,
+    ) -> Result<Self, ClientError> {
         if endpoints.is_empty() {
             return Err(ClientError::NoEndpoints);
         }
         let mut list = Vec::new();
         for e in endpoints {
-            let url = normalize(e.as_ref());
-            list.push((url.clone(), channel(&url)?));
+            let url = normalize(e.as_ref(), tls.is_some())?;
+            list.push((url.clone(), channel(&url, tls.as_ref())?));
         }
         Ok(Self {
             endpoints: Mutex::new(list),
+            tls,
             leader: AtomicUsize::new(0),
             deadline: DEFAULT_DEADLINE,
             last_leader_check: Mutex::new(None),
@@ -129,6 +161,17 @@ impl Client {
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
+    }
+
+    /// Why a call failed, in words: what is wrong with TLS and what to do,
+    /// or the status with its causes.
+    pub fn explain(&self, status: &Status) -> String {
+        tls::tls_problem(status, self.tls.is_some()).unwrap_or_else(|| tls::full_text(status))
+    }
+
+    /// The TLS settings this client was made with.
+    pub fn tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
     }
 
     pub fn endpoints(&self) -> Vec<String> {
@@ -148,12 +191,12 @@ impl Client {
 
     /// Points the client at `addr`, adding it to the list if it is new.
     fn follow(&self, addr: &str) -> Result<(), ClientError> {
-        let url = normalize(addr);
+        let url = normalize(addr, self.tls.is_some())?;
         let mut list = self.endpoints.lock().expect("lock");
         let index = match list.iter().position(|(u, _)| *u == url) {
             Some(i) => i,
             None => {
-                list.push((url.clone(), channel(&url)?));
+                list.push((url.clone(), channel(&url, self.tls.as_ref())?));
                 list.len() - 1
             }
         };
@@ -179,7 +222,13 @@ impl Client {
                     self.answered.store(true, Ordering::Relaxed);
                     return Ok(value);
                 }
-                hedge::Attempt::Done(Err(status)) => status,
+                hedge::Attempt::Done(Err(status)) => {
+                    // Retrying cannot mend a certificate or a scheme.
+                    if let Some(problem) = tls::tls_problem(&status, self.tls.is_some()) {
+                        return Err(ClientError::Tls(problem));
+                    }
+                    status
+                }
                 // Already following the new leader: retry there if that is
                 // safe, else report the unknown outcome.
                 hedge::Attempt::Moved if idempotent && started.elapsed() < self.deadline => {

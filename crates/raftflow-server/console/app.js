@@ -42,6 +42,10 @@ async function updateBanner() {
       banner.textContent = `${me} · leader: node ${c.leader_id} · epoch ${c.epoch}`;
       banner.className = "banner";
     }
+    if (c.insecure) {
+      banner.textContent += " · INSECURE: this cluster runs without TLS; anyone on the network can read and change it";
+      banner.className = "banner bad";
+    }
     return c;
   } catch (e) {
     banner.textContent = `this node does not answer: ${e.message}`;

@@ -76,6 +76,14 @@ impl Default for RaftTiming {
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     pub id: u64,
+    /// Plaintext on every port, no certificates: anyone who reaches a port
+    /// can join, vote, read and change everything. Only for a laptop or a
+    /// sealed network; a node without `[tls]` refuses to start otherwise.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Certificates for TLS on every port and mutual TLS between nodes.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsConfig>,
     /// Address of the internal Raft service (other nodes dial it).
     pub raft_addr: String,
     /// Address of the client API (gRPC: cluster, workflows, workers).
@@ -157,6 +165,9 @@ impl NodeConfig {
         if config.data_dir.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data_dir = base.join(&config.data_dir);
+        }
+        if let Some(tls) = &mut config.tls {
+            tls.resolve(path.parent().unwrap_or(Path::new(".")));
         }
         config
             .validate()
@@ -278,7 +289,26 @@ impl NodeConfig {
         if self.max_batch_commands == 0 {
             return Err(("max_batch_commands", "must be positive".into()));
         }
-        Ok(())
+        self.check_security()
+    }
+
+    /// Secure by default: TLS, unless the config says `insecure = true`.
+    pub fn check_security(&self) -> Result<(), (&'static str, String)> {
+        match (&self.tls, self.insecure) {
+            (None, false) => Err((
+                "tls",
+                "missing: a node runs TLS on every port unless told otherwise. Add a [tls] section with ca_file, cert_file and key_file (make them with `raftflow cert create-ca` and `raftflow cert create-node`), or set `insecure = true` to run in plaintext, where anyone who reaches a port can join, vote and read everything".into(),
+            )),
+            (Some(_), true) => Err((
+                "insecure",
+                "is true but a [tls] section is set too: remove one of them".into(),
+            )),
+            (Some(tls), false) if tls.handshake_timeout_ms == 0 => Err((
+                "tls.handshake_timeout_ms",
+                "must be positive".into(),
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub fn openraft_config(&self) -> openraft::Config {

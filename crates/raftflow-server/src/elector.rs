@@ -89,17 +89,29 @@ pub fn spawn(
     timing: RaftTiming,
     contact: Arc<Contact>,
     clock: Arc<crate::clock::Clock>,
+    security: crate::tls::Security,
 ) {
     let (gone_tx, gone_rx) = watch::channel(None);
-    tokio::spawn(watch_leader_process(raft.clone(), id, gone_tx));
-    tokio::spawn(elect_when_due(raft, id, timing, (contact, clock), gone_rx));
+    tokio::spawn(watch_leader_process(
+        raft.clone(),
+        id,
+        security.clone(),
+        gone_tx,
+    ));
+    tokio::spawn(elect_when_due(
+        raft,
+        id,
+        timing,
+        (contact, clock, security),
+        gone_rx,
+    ));
 }
 
 async fn elect_when_due(
     raft: Raft,
     id: NodeId,
     timing: RaftTiming,
-    (contact, clock): (Arc<Contact>, Arc<crate::clock::Clock>),
+    (contact, clock, security): (Arc<Contact>, Arc<crate::clock::Clock>, crate::tls::Security),
     gone: watch::Receiver<Option<NodeId>>,
 ) {
     let lease = Duration::from_millis(timing.leader_lease_ms);
@@ -147,7 +159,7 @@ async fn elect_when_due(
             continue;
         }
         // A candidate already runs when `better_log` is set; otherwise ask.
-        if !better_log && !crate::prevote::majority_would_vote(&raft, id, &clock).await {
+        if !better_log && !crate::prevote::majority_would_vote(&raft, id, &clock, &security).await {
             // Cut off, or the others still hear from a leader: standing now
             // would only raise the term and depose that leader later.
             contact.prevotes_lost.fetch_add(1, Ordering::Relaxed);
@@ -188,7 +200,12 @@ fn watch_target(metrics: &mut Metrics, id: NodeId) -> Option<(NodeId, String)> {
 /// `gone` once the stream broke and the leader's address refuses connections.
 /// The stream is kept across metrics updates (one per applied entry) and
 /// replaced only when the leader changes.
-async fn watch_leader_process(raft: Raft, id: NodeId, gone: watch::Sender<Option<NodeId>>) {
+async fn watch_leader_process(
+    raft: Raft,
+    id: NodeId,
+    security: crate::tls::Security,
+    gone: watch::Sender<Option<NodeId>>,
+) {
     let mut metrics = raft.metrics();
     loop {
         let target = watch_target(&mut metrics, id);
@@ -205,7 +222,7 @@ async fn watch_leader_process(raft: Raft, id: NodeId, gone: watch::Sender<Option
             }
             continue;
         };
-        let attach = attach_until_gone(leader, &addr);
+        let attach = attach_until_gone(leader, id, &addr, &security);
         tokio::pin!(attach);
         let dead = loop {
             tokio::select! {
@@ -239,13 +256,22 @@ async fn watch_leader_process(raft: Raft, id: NodeId, gone: watch::Sender<Option
 
 /// Returns true when the leader's process is known to be gone; false when
 /// the stream could not be held for another reason (try again).
-async fn attach_until_gone(leader: NodeId, addr: &str) -> bool {
-    let Some(endpoint) = crate::network::raft_endpoint(addr, CONNECT_TIMEOUT) else {
+async fn attach_until_gone(
+    leader: NodeId,
+    id: NodeId,
+    addr: &str,
+    security: &crate::tls::Security,
+) -> bool {
+    let Some(dial) = crate::tls::peer_endpoint(security, leader, addr, CONNECT_TIMEOUT) else {
         return false;
     };
-    if let Ok(channel) = endpoint.connect().await {
+    if let Ok(channel) = dial.connect().await {
         let mut client = RaftServiceClient::new(channel);
-        if let Ok(stream) = client.attach(AttachRequest { target: leader }).await {
+        let request = AttachRequest {
+            target: leader,
+            caller: id,
+        };
+        if let Ok(stream) = client.attach(request).await {
             let mut stream = stream.into_inner();
             while let Ok(Some(_)) = stream.message().await {}
         }

@@ -37,9 +37,24 @@ pub async fn serve(
     listener: TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx))
-        .with_graceful_shutdown(stop)
-        .await
+    match &ctx.security {
+        crate::tls::Security::Insecure => {
+            axum::serve(listener, router(ctx))
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        crate::tls::Security::Tls(material) => {
+            let config = material
+                .http_server()
+                .expect("checked when the node started");
+            let listener =
+                crate::tls::TlsListener::new(listener, config, material.handshake_timeout)?;
+            let app = router(ctx.clone());
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    }
 }
 
 async fn readyz(State(ctx): State<NodeContext>) -> impl IntoResponse {

@@ -8,6 +8,7 @@
 //!                   ├─ elector + prevote (who stands for election, and when)
 //!                   ├─ snapshot_policy (when a snapshot is worth building)
 //!                   ├─ scheduler (the leader's driver: tasks and timers)
+//!                   ├─ serve: the Raft and API ports, plaintext or TLS (tls/)
 //!                   └─ API server: ClusterService, grpc.health.v1, reflection v1 + v1alpha
 //! ```
 //! Errors are mapped to gRPC status codes in one place: `error`.
@@ -34,9 +35,11 @@ mod prevote;
 pub mod proposer;
 pub mod raft_service;
 pub mod scheduler;
+mod serve;
 mod snapshot_policy;
 mod stale_report;
 mod start_execution;
+pub mod tls;
 pub mod upgrade;
 pub mod watch;
 pub mod worker_service;

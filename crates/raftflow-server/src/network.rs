@@ -22,7 +22,7 @@ use raftflow_store::codec;
 use raftflow_store::{NodeId, NodeInfo, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// gRPC messages may carry snapshot chunks and large batches.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -53,14 +53,8 @@ pub struct Network {
     pub clock: std::sync::Arc<crate::clock::Clock>,
     /// Where the peers' clocks, read from their replies, are kept.
     pub peer_clocks: std::sync::Arc<crate::peer_clocks::PeerClocks>,
-}
-
-/// An endpoint for another node's Raft service: no Nagle delay, and a
-/// connect deadline so that a dead peer is noticed quickly.
-pub fn raft_endpoint(addr: &str, connect_timeout: Duration) -> Option<Endpoint> {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .ok()
-        .map(|e| e.connect_timeout(connect_timeout).tcp_nodelay(true))
+    /// Plaintext, or mutual TLS checking each peer's node id (tls/).
+    pub security: crate::tls::Security,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -68,7 +62,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
         let clocks = (self.clock.clone(), self.peer_clocks.clone());
-        PeerClient::new(target, &node.raft_addr, clocks)
+        PeerClient::new(target, &node.raft_addr, clocks, &self.security)
     }
 }
 
@@ -91,9 +85,11 @@ impl PeerClient {
             std::sync::Arc<crate::clock::Clock>,
             std::sync::Arc<crate::peer_clocks::PeerClocks>,
         ),
+        security: &crate::tls::Security,
     ) -> Self {
-        let client = raft_endpoint(addr, Duration::from_millis(500)).map(|endpoint| {
-            RaftServiceClient::new(endpoint.connect_lazy())
+        let dial = crate::tls::peer_endpoint(security, target, addr, Duration::from_millis(500));
+        let client = dial.map(|dial| {
+            RaftServiceClient::new(dial.lazy())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES)
         });

@@ -15,24 +15,16 @@ use std::time::Duration;
 
 use openraft::error::{InitializeError, RaftError};
 use openraft::storage::RaftLogStorage;
-use raftflow_proto::v1::cluster_service_server::ClusterServiceServer;
-use raftflow_proto::v1::raft_service_server::RaftServiceServer;
 use raftflow_store::{NodeInfo, StateReader};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::cluster_service::ClusterServiceImpl;
 use crate::config::NodeConfig;
-use crate::network::{Network, MAX_MESSAGE_BYTES};
+use crate::network::Network;
 use crate::proposer::{BatchStats, Proposer};
-use crate::raft_service::{Raft, RaftServiceImpl};
+use crate::raft_service::Raft;
 use crate::scheduler::Scheduler;
-use crate::worker_service::WorkerServiceImpl;
-use crate::workflow_service::WorkflowServiceImpl;
-use raftflow_proto::v1::worker_service_server::WorkerServiceServer;
-use raftflow_proto::v1::workflow_service_server::WorkflowServiceServer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -49,6 +41,8 @@ pub enum NodeError {
     RaftConfig(String),
     #[error("raft failed to start: {0}")]
     Raft(String),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Everything the API layer needs to serve one node.
@@ -81,6 +75,8 @@ pub struct NodeContext {
     pub peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
     /// Whether this node's clock lets it propose (clock_guard.rs).
     pub clock_gate: Arc<crate::clock_guard::ClockGate>,
+    /// TLS material, or plaintext (`insecure = true`); peers are called with it.
+    pub security: crate::tls::Security,
 }
 
 impl NodeContext {
@@ -145,6 +141,7 @@ impl NodeHandle {
             message: e.to_string(),
         })?;
         config.fault_injection.check().map_err(NodeError::Config)?;
+        let security = security(&config)?;
         let supported = match config.fault_injection.max_apply_version() {
             None => raftflow_store::version::Supported::BINARY,
             Some(max) => raftflow_store::version::Supported::capped(max),
@@ -171,6 +168,7 @@ impl NodeHandle {
         let network = Network {
             clock: clock.clone(),
             peer_clocks: peer_clocks.clone(),
+            security: security.clone(),
         };
         let raft = Raft::new(config.id, raft_config, network, log_store, state_machine)
             .await
@@ -211,6 +209,7 @@ impl NodeHandle {
             clock,
             peer_clocks,
             clock_gate,
+            security,
         };
         tokio::spawn(crate::clock_guard::run(context.clone()));
         crate::elector::spawn(
@@ -219,6 +218,7 @@ impl NodeHandle {
             config.raft.clone(),
             context.contact.clone(),
             context.clock.clone(),
+            context.security.clone(),
         );
         tokio::spawn(crate::metrics::watch_leader(
             raft.clone(),
@@ -253,8 +253,12 @@ impl NodeHandle {
             None => (None, None),
         };
         let servers = vec![
-            tokio::spawn(serve_raft(context.clone(), raft_listener, stopped.clone())),
-            tokio::spawn(serve_api(context.clone(), api_listener, stopped)),
+            tokio::spawn(crate::serve::raft(
+                context.clone(),
+                raft_listener,
+                stopped.clone(),
+            )),
+            tokio::spawn(crate::serve::api(context.clone(), api_listener, stopped)),
         ];
 
         // Bootstrap only a pristine node. Every initial member may do it at
@@ -321,6 +325,22 @@ async fn bind(addr: &str) -> Result<TcpListener, NodeError> {
         })
 }
 
+/// The node's transport security, checked before anything is served.
+fn security(config: &NodeConfig) -> Result<crate::tls::Security, NodeError> {
+    config
+        .check_security()
+        .map_err(|(field, message)| NodeError::Config(format!("{field}: {message}")))?;
+    let Some(tls) = &config.tls else {
+        tracing::warn!(
+            node = config.id,
+            "INSECURE: `insecure = true`: every port is plaintext and unauthenticated; anyone who reaches them can join the cluster, vote, read every execution and change anything"
+        );
+        return Ok(crate::tls::Security::Insecure);
+    };
+    let material = crate::tls::Material::load(tls, config.id)?;
+    Ok(crate::tls::Security::Tls(Arc::new(material)))
+}
+
 async fn is_pristine(log_store: &mut raftflow_store::LogStore) -> Result<bool, NodeError> {
     let state = log_store
         .get_log_state()
@@ -335,98 +355,4 @@ async fn is_pristine(log_store: &mut raftflow_store::LogStore) -> Result<bool, N
 
 pub(crate) async fn wait_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
-}
-
-async fn serve_raft(
-    ctx: NodeContext,
-    listener: TcpListener,
-    stopped: watch::Receiver<bool>,
-) -> Result<(), tonic::transport::Error> {
-    let service = RaftServiceServer::new(
-        RaftServiceImpl::new(
-            ctx.id,
-            ctx.raft.clone(),
-            ctx.contact.clone(),
-            stopped.clone(),
-        )
-        .with_clock(
-            (ctx.clock.clone(), ctx.peer_clocks.clone()),
-            ctx.config.raft.max_clock_offset_ms,
-        ),
-    )
-    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .http2_max_pending_accept_reset_streams(Some(
-            crate::limits::MAX_PENDING_ACCEPT_RESET_STREAMS,
-        ))
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming(listener), wait_stop(stopped))
-        .await
-}
-
-async fn serve_api(
-    ctx: NodeContext,
-    listener: TcpListener,
-    stopped: watch::Receiver<bool>,
-) -> Result<(), tonic::transport::Error> {
-    // A request longer than one payload at its limit plus the other fields
-    // is refused from its length prefix, before it is read.
-    let max_request = crate::limits::max_request_bytes(ctx.config.scheduler.max_payload_bytes);
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<ClusterServiceServer<ClusterServiceImpl>>()
-        .await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(raftflow_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .expect("the embedded descriptor set is valid");
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(raftflow_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .expect("the embedded descriptor set is valid");
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .http2_max_pending_accept_reset_streams(Some(
-            crate::limits::MAX_PENDING_ACCEPT_RESET_STREAMS,
-        ))
-        .layer(crate::metrics::GrpcMetricsLayer(
-            ctx.metrics.clone(),
-            ctx.id,
-        ))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(ClusterServiceServer::new(ClusterServiceImpl::new(
-            ctx.clone(),
-        )))
-        .add_service(
-            WorkflowServiceServer::new(WorkflowServiceImpl::new(ctx.clone()))
-                .max_decoding_message_size(max_request)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .add_service(
-            WorkerServiceServer::new(WorkerServiceImpl::new(ctx))
-                .max_decoding_message_size(max_request)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
-        )
-        .serve_with_incoming_shutdown(incoming(listener), wait_stop(stopped))
-        .await
-}
-
-/// Accepted connections with Nagle's algorithm off. `Server::tcp_nodelay`
-/// only applies to listeners tonic binds itself; without this, replies
-/// written in several pieces waited for the client's delayed ACK (~40 ms).
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|stream| {
-        let stream = stream?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
 }

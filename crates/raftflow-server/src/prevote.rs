@@ -25,7 +25,12 @@ const DEADLINE: Duration = Duration::from_millis(300);
 
 /// True when this node and enough others to form a majority of the voters
 /// would vote in an election now.
-pub async fn majority_would_vote(raft: &Raft, id: NodeId, clock: &crate::clock::Clock) -> bool {
+pub async fn majority_would_vote(
+    raft: &Raft,
+    id: NodeId,
+    clock: &crate::clock::Clock,
+    security: &crate::tls::Security,
+) -> bool {
     let (voters, peers): (usize, Vec<(NodeId, String)>) = {
         let m = raft.metrics();
         let m = m.borrow();
@@ -43,7 +48,7 @@ pub async fn majority_would_vote(raft: &Raft, id: NodeId, clock: &crate::clock::
     // other followers time to stand too, and split the vote.
     let mut asks: FuturesUnordered<_> = peers
         .iter()
-        .map(|(peer, addr)| ask(*peer, addr.clone(), id, clock.now_ms()))
+        .map(|(peer, addr)| ask(*peer, addr.clone(), id, clock.now_ms(), security))
         .collect();
     let mut granted = 1; // this node
     while granted < majority {
@@ -58,9 +63,15 @@ pub async fn majority_would_vote(raft: &Raft, id: NodeId, clock: &crate::clock::
     agreed
 }
 
-async fn ask(peer: NodeId, addr: String, candidate: NodeId, clock_ms: u64) -> bool {
+async fn ask(
+    peer: NodeId,
+    addr: String,
+    candidate: NodeId,
+    clock_ms: u64,
+    security: &crate::tls::Security,
+) -> bool {
     let call = async {
-        let channel = crate::network::raft_endpoint(&addr, DEADLINE)?
+        let channel = crate::tls::peer_endpoint(security, peer, &addr, DEADLINE)?
             .connect()
             .await
             .ok()?;

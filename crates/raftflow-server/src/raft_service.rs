@@ -28,6 +28,8 @@ pub struct RaftServiceImpl {
     clock: Arc<crate::clock::Clock>,
     max_clock_offset_ms: u64,
     peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
+    /// Over TLS: every RPC's claimed node id must be its certificate's.
+    check_identity: bool,
 }
 
 impl RaftServiceImpl {
@@ -45,7 +47,53 @@ impl RaftServiceImpl {
             clock: Arc::default(),
             max_clock_offset_ms: crate::config::RaftTiming::default().max_clock_offset_ms,
             peer_clocks: Arc::default(),
+            check_identity: false,
         }
+    }
+
+    /// Checks each caller's node certificate against the node id it claims
+    /// (the port must run TLS with node certificates required).
+    pub fn with_identity_check(mut self, check: bool) -> Self {
+        self.check_identity = check;
+        self
+    }
+
+    /// The node id of the caller's certificate; `None` on a plaintext port.
+    fn caller<T>(&self, request: &Request<T>) -> Result<Option<NodeId>, Status> {
+        if !self.check_identity {
+            return Ok(None);
+        }
+        let certs = request.peer_certs().ok_or_else(|| {
+            Status::unauthenticated("the Raft port admits nodes only: no client certificate")
+        })?;
+        let id = certs
+            .first()
+            .and_then(crate::tls::identity::node_id_of)
+            .ok_or_else(|| {
+                Status::unauthenticated("the Raft port admits node certificates only")
+            })?;
+        Ok(Some(id))
+    }
+
+    /// Refuses an RPC whose claimed sender is not its certificate's node: a
+    /// node must not vote, append or install a snapshot in another's name.
+    fn check_claim(
+        &self,
+        caller: Option<NodeId>,
+        claimed: Option<NodeId>,
+        what: &str,
+    ) -> Result<(), Status> {
+        let Some(caller) = caller else {
+            return Ok(());
+        };
+        if claimed == Some(caller) {
+            return Ok(());
+        }
+        let claimed = claimed.map_or("no node".to_string(), |c| format!("node {c}"));
+        tracing::warn!(caller, "refused {what}: the caller's certificate is node {caller}'s, the request speaks for {claimed}");
+        Err(Status::permission_denied(format!(
+            "{what} refused: the caller's certificate is node {caller}'s, the request speaks for {claimed}"
+        )))
     }
 
     /// Judges candidates' clocks against `clock`.
@@ -128,7 +176,9 @@ impl RaftService for RaftServiceImpl {
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
         let sent_ms = crate::clock::sent_at(&request);
+        let caller = self.caller(&request)?;
         let rpc: openraft::raft::AppendEntriesRequest<TypeConfig> = self.open(request)?;
+        self.check_claim(caller, rpc.vote.leader_id().voted_for(), "AppendEntries")?;
         if let (Some(leader), Some(sent_ms)) = (rpc.vote.leader_id().voted_for(), sent_ms) {
             self.peer_clocks
                 .record(leader, self.clock.offset_of(sent_ms));
@@ -144,7 +194,9 @@ impl RaftService for RaftServiceImpl {
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
         let sent_ms = crate::clock::sent_at(&request);
+        let caller = self.caller(&request)?;
         let rpc: openraft::raft::VoteRequest<NodeId> = self.open(request)?;
+        self.check_claim(caller, rpc.vote.leader_id().voted_for(), "Vote")?;
         // Refused before openraft sees it: the candidate's raised term then
         // reaches neither this node nor, through it, the current leader.
         self.check_clock(
@@ -169,7 +221,9 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
+        let caller = self.caller(&request)?;
         let rpc: InstallSnapshotRequest<TypeConfig> = self.open(request)?;
+        self.check_claim(caller, rpc.vote.leader_id().voted_for(), "InstallSnapshot")?;
         let sender = rpc.vote;
         let result = self.raft.install_snapshot(rpc).await;
         if result.as_ref().is_ok_and(|r| r.vote == sender) {
@@ -182,8 +236,10 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<PreVoteRequest>,
     ) -> Result<Response<PreVoteReply>, Status> {
+        let caller = self.caller(&request)?;
         let request = request.into_inner();
         self.check_target(request.target)?;
+        self.check_claim(caller, Some(request.candidate), "PreVote")?;
         let clock_ok = self
             .check_clock(request.candidate, Some(request.candidate_clock_ms))
             .is_ok();
@@ -201,7 +257,13 @@ impl RaftService for RaftServiceImpl {
         &self,
         request: Request<AttachRequest>,
     ) -> Result<Response<Self::AttachStream>, Status> {
-        self.check_target(request.into_inner().target)?;
+        let caller = self.caller(&request)?;
+        let request = request.into_inner();
+        self.check_target(request.target)?;
+        // A follower from before the field sends 0: its certificate still
+        // had to be a node's to get here.
+        let claimed = (request.caller != 0).then_some(request.caller).or(caller);
+        self.check_claim(caller, claimed, "Attach")?;
         // One beat, then silence: the stream ends only when this node stops
         // (or its process dies), which is what the follower listens for.
         let beat = futures::stream::iter([Ok(AttachBeat { node_id: self.id })]);

@@ -192,19 +192,15 @@ async fn member_ranges(ctx: &NodeContext) -> Vec<MemberRange> {
         let max = if id == ctx.id {
             Ok(ctx.reader.apply_versions().1.max)
         } else {
-            remote_max(&addr).await
+            remote_max(&ctx.security, id, &addr).await
         };
         MemberRange { id, addr, max }
     });
     futures::future::join_all(calls).await
 }
 
-async fn remote_max(addr: &str) -> Result<u32, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .connect_timeout(STATUS_TIMEOUT)
-        .timeout(STATUS_TIMEOUT);
-    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+async fn remote_max(security: &crate::tls::Security, id: u64, addr: &str) -> Result<u32, String> {
+    let channel = crate::tls::peer_channel(security, id, addr, STATUS_TIMEOUT).await?;
     let status = ClusterServiceClient::new(channel)
         .status(StatusRequest { digest: false })
         .await

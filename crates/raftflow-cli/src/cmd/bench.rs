@@ -60,11 +60,15 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    command: Command,
+    client: Client,
+    conn: &super::conn::Conn,
+) -> anyhow::Result<ExitCode> {
     let client = Arc::new(client);
     match command {
-        Command::Failover(args) => return super::bench_failover::run(args).await,
-        Command::Scale(args) => return super::bench_scale::run(args).await,
+        Command::Failover(args) => return super::bench_failover::run(args, conn).await,
+        Command::Scale(args) => return super::bench_scale::run(args, conn).await,
         Command::Log { writers, seconds } => {
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();

@@ -5,13 +5,12 @@
 //! the first task handed to a worker after the kill. At the end, every
 //! acknowledged execution must have succeeded.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use raftflow_client::{Client, Worker};
+use raftflow_client::Worker;
 use serde_json::json;
 
 use super::bench::percentile;
@@ -29,19 +28,14 @@ pub struct Args {
 const ONE_TASK: &str = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:failover-bench",
   "TimeoutSeconds": 3, "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 10}], "End": true}}}"#;
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut configs = BTreeMap::new();
-    let mut endpoints = Vec::new();
-    for i in 1..=3u64 {
-        let path = args.config_dir.join(format!("node{i}.toml"));
-        match raftflow_server::NodeConfig::load(&path) {
-            Ok(c) => endpoints.push(c.api_addr.clone()),
-            Err(e) => return Ok(super::usage_error(e)),
-        }
-        configs.insert(i, path);
-    }
-    let client = Arc::new(Client::new(&endpoints)?);
-    let mut children = match super::dev::start_own_nodes(&client, &configs).await? {
+pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCode> {
+    let local = match super::local::load(&args.config_dir, conn) {
+        Ok(local) => local,
+        Err(e) => return Ok(super::usage_error(e)),
+    };
+    let configs = local.paths();
+    let client = Arc::new(local.conn.at(local.api_endpoints()).client()?);
+    let mut children = match super::dev::start_own_nodes(&client, &configs, conn.insecure).await? {
         Ok(children) => children,
         Err(code) => return Ok(code),
     };
@@ -129,7 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         to_task.push(first_task.as_secs_f64() * 1000.0);
         children.insert(
             leader,
-            super::dev::spawn_node_quiet(&configs[&leader], leader)?,
+            super::dev::spawn_node_quiet(&configs[&leader], leader, conn.insecure)?,
         );
     }
     let _ = load_stop_tx.send(true);

@@ -14,8 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raftflow_client::Client;
-use raftflow_server::NodeConfig;
 use serde_json::json;
 
 use super::bench::percentile;
@@ -64,9 +62,14 @@ fn stats(mut v: Vec<f64>) -> serde_json::Value {
 }
 
 /// Waits until node `api` reports an applied index of at least `index`.
-async fn caught_up(api: &str, index: u64, limit: Duration) -> Option<Duration> {
+async fn caught_up(
+    conn: &super::conn::Conn,
+    api: &str,
+    index: u64,
+    limit: Duration,
+) -> Option<Duration> {
     let started = Instant::now();
-    let client = Client::new(&[api]).ok()?;
+    let client = conn.at(vec![api.to_string()]).client().ok()?;
     while started.elapsed() < limit {
         if let Some((_, Ok(s))) = client.status_all(false).await.into_iter().next() {
             if s.applied_index >= index {
@@ -78,15 +81,13 @@ async fn caught_up(api: &str, index: u64, limit: Duration) -> Option<Duration> {
     None
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut configs = BTreeMap::new();
-    for id in 1..=3u64 {
-        let path = args.config_dir.join(format!("node{id}.toml"));
-        match NodeConfig::load(&path) {
-            Ok(c) => configs.insert(id, (path, c)),
-            Err(e) => return Ok(super::usage_error(e)),
-        };
-    }
+pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCode> {
+    let local = match super::local::load(&args.config_dir, conn) {
+        Ok(local) => local,
+        Err(e) => return Ok(super::usage_error(e)),
+    };
+    let conn = &local.conn;
+    let configs = local.configs.clone();
     for (_, c) in configs.values() {
         let used = std::fs::read_dir(&c.data_dir)
             .map(|mut d| d.next().is_some())
@@ -100,12 +101,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&c.data_dir);
     }
     let endpoints: Vec<String> = configs.values().map(|(_, c)| c.api_addr.clone()).collect();
-    let client = Arc::new(Client::new(&endpoints)?);
-    let paths = configs
-        .iter()
-        .map(|(id, (path, _))| (*id, path.clone()))
-        .collect();
-    let mut children = match super::dev::start_own_nodes(&client, &paths).await? {
+    let client = Arc::new(conn.at(endpoints.clone()).client()?);
+    let paths = local.paths();
+    let mut children = match super::dev::start_own_nodes(&client, &paths, conn.insecure).await? {
         Ok(children) => children,
         Err(code) => return Ok(code),
     };
@@ -193,9 +191,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let restart_at = Instant::now();
     children.insert(
         follower,
-        super::dev::spawn_node_quiet(&configs[&follower].0, follower)?,
+        super::dev::spawn_node_quiet(&configs[&follower].0, follower, conn.insecure)?,
     );
     let restart = caught_up(
+        conn,
         &configs[&follower].1.api_addr,
         target,
         Duration::from_secs(600),
@@ -218,10 +217,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         format!("127.0.0.1:{api_port}"),
     );
     let t = &configs[&1].1.raft;
+    let security = local.extra_node_security(4).map_err(anyhow::Error::msg)?;
+    let (insecure_line, tls_table) = if security.starts_with("insecure") {
+        (security.as_str(), "")
+    } else {
+        ("", security.as_str())
+    };
     std::fs::write(dir.join("node4.toml"), format!(
-        "id = 4\nraft_addr = \"{raft_addr}\"\napi_addr = \"{api_addr}\"\ndata_dir = \"node4\"\n\n[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\nsnapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
+        "id = 4\n{insecure_line}raft_addr = \"{raft_addr}\"\napi_addr = \"{api_addr}\"\ndata_dir = \"node4\"\n\n[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\nsnapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n\n{tls_table}",
         t.heartbeat_interval_ms, t.election_timeout_min_ms, t.election_timeout_max_ms, t.leader_lease_ms, t.snapshot_after_entries, t.keep_entries_after_snapshot))?;
-    children.insert(4, super::dev::spawn_node_quiet(&dir.join("node4.toml"), 4)?);
+    children.insert(
+        4,
+        super::dev::spawn_node_quiet(&dir.join("node4.toml"), 4, conn.insecure)?,
+    );
     let target = client.probe("bench-scale", b"learner").await?.log_index;
     let joined = Instant::now();
     // Not idempotent, so not retried by the client: retry here while the
@@ -232,7 +240,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(tries < 10, "adding the learner failed 10 times: {e}");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let learner = caught_up(&api_addr, target, Duration::from_secs(900))
+    let learner = caught_up(conn, &api_addr, target, Duration::from_secs(900))
         .await
         .map(|_| ms(joined.elapsed()));
     let learner_rss = children.get(&4).and_then(|c| c.id()).map_or(0, rss_bytes);

@@ -39,7 +39,8 @@ pub enum Command {
     },
     /// Commit a small write through the log and print its index and latency.
     Probe {
-        #[arg(long, default_value = "cli")]
+        /// The key the probe writes (`--key` is the TLS key file).
+        #[arg(id = "probe_key", long = "probe-key", default_value = "cli")]
         key: String,
     },
     /// Raise the apply version (the rules every node applies the log by),
@@ -54,10 +55,10 @@ pub enum Command {
 
 pub async fn run(
     command: Command,
-    endpoints: &[String],
+    conn: &super::conn::Conn,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let client = match Client::new(endpoints) {
+    let client = match conn.client() {
         Ok(c) => c,
         Err(e) => return Ok(super::usage_error(e)),
     };
@@ -200,7 +201,9 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                     Err(_) => {
                         let mut row = vec![
                             "?".into(),
-                            url.trim_start_matches("http://").into(),
+                            url.trim_start_matches("http://")
+                                .trim_start_matches("https://")
+                                .into(),
                             "down".into(),
                         ];
                         row.extend(std::iter::repeat_n(
@@ -226,6 +229,11 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                 header.push("DIGEST");
             }
             table(&header, &rows);
+            for (url, s) in &statuses {
+                if let Err(e) = s {
+                    eprintln!("{url}: {}", client.explain(e));
+                }
+            }
         }
     }
     Ok(if any_up {
@@ -242,7 +250,15 @@ async fn members(client: &Client, format: Format) -> anyhow::Result<ExitCode> {
         .filter_map(|(_, s)| s.as_ref().ok())
         .max_by_key(|s| (s.role == "leader", s.term))
     else {
-        eprintln!("error: no node answered");
+        let why = statuses
+            .iter()
+            .find_map(|(url, s)| {
+                s.as_ref()
+                    .err()
+                    .map(|e| format!("{url}: {}", client.explain(e)))
+            })
+            .unwrap_or_default();
+        eprintln!("error: no node answered ({why})");
         return Ok(ExitCode::from(1));
     };
     match format {

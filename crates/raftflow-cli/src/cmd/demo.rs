@@ -38,29 +38,25 @@ pub struct Args {
 struct Nodes {
     children: BTreeMap<u64, tokio::process::Child>,
     configs: BTreeMap<u64, PathBuf>,
+    insecure: bool,
 }
 
-pub async fn run(args: Args, endpoints: &[String]) -> anyhow::Result<ExitCode> {
-    let mut configs = BTreeMap::new();
-    let mut api = Vec::new();
-    for i in 1..=3u64 {
-        let path = args.config_dir.join(format!("node{i}.toml"));
-        let config = match raftflow_server::NodeConfig::load(&path) {
-            Ok(c) => c,
-            Err(e) => return Ok(super::usage_error(e)),
-        };
-        api.push(config.api_addr.clone());
-        configs.insert(i, path);
-    }
-    let endpoints: Vec<String> = if endpoints.join(",") == crate::DEFAULT_ENDPOINTS {
-        api
-    } else {
-        endpoints.to_vec()
+pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCode> {
+    let local = match super::local::load(&args.config_dir, conn) {
+        Ok(local) => local,
+        Err(e) => return Ok(super::usage_error(e)),
     };
-    let client = Arc::new(Client::new(&endpoints)?);
+    let endpoints: Vec<String> = if conn.endpoints.join(",") == crate::DEFAULT_ENDPOINTS {
+        local.api_endpoints()
+    } else {
+        conn.endpoints.clone()
+    };
+    let client = Arc::new(local.conn.at(endpoints.clone()).client()?);
+    let insecure = conn.insecure;
     let mut nodes = Nodes {
         children: BTreeMap::new(),
-        configs,
+        configs: local.paths(),
+        insecure,
     };
     let running = client
         .status_all(false)
@@ -77,7 +73,7 @@ pub async fn run(args: Args, endpoints: &[String]) -> anyhow::Result<ExitCode> {
         for (id, path) in nodes.configs.clone() {
             nodes
                 .children
-                .insert(id, super::dev::spawn_node_quiet(&path, id)?);
+                .insert(id, super::dev::spawn_node_quiet(&path, id, insecure)?);
         }
     }
     let leader = wait_leader(&client, Duration::from_secs(60))
@@ -262,9 +258,10 @@ async fn kill_leader(client: &Client, nodes: &mut Nodes) -> anyhow::Result<(u64,
         resumed.as_millis()
     );
     let path = nodes.configs[&leader].clone();
-    nodes
-        .children
-        .insert(leader, super::dev::spawn_node_quiet(&path, leader)?);
+    nodes.children.insert(
+        leader,
+        super::dev::spawn_node_quiet(&path, leader, nodes.insecure)?,
+    );
     Ok((leader, resumed))
 }
 

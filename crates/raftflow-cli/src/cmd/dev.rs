@@ -18,27 +18,30 @@ pub struct Args {
     config_dir: PathBuf,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut configs = Vec::new();
-    for i in 1..=3 {
-        let path = args.config_dir.join(format!("node{i}.toml"));
-        match raftflow_server::NodeConfig::load(&path) {
-            Ok(config) => configs.push((path, config)),
-            Err(e) => return Ok(super::usage_error(e)),
-        }
-    }
+pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCode> {
+    let local = match super::local::load(&args.config_dir, conn) {
+        Ok(local) => local,
+        Err(e) => return Ok(super::usage_error(e)),
+    };
     let mut children = Vec::new();
-    for (path, config) in &configs {
-        children.push(spawn_node(path, config.id)?);
+    for (path, config) in local.configs.values() {
+        children.push(spawn_node(path, config.id, conn.insecure)?);
     }
-    let endpoints: Vec<String> = configs.iter().map(|(_, c)| c.api_addr.clone()).collect();
-    let client = raftflow_client::Client::new(&endpoints)?;
+    let endpoints = local.api_endpoints();
+    let client = local.conn.at(endpoints.clone()).client()?;
     let leader = wait_for_leader(&client, Duration::from_secs(30)).await;
     match leader {
         Some(id) => eprintln!("raftflow dev: cluster up, leader is node {id}"),
         None => eprintln!("raftflow dev: no leader after 30 s; the nodes keep trying"),
     }
     println!("endpoints: {}", endpoints.join(","));
+    match &local.conn.tls {
+        Some(_) => println!(
+            "TLS on: the CLI finds the local CA and client certificate in {} by itself",
+            super::conn::LOCAL_CERTS_DIR
+        ),
+        None => println!("INSECURE: plaintext, no certificates (--insecure)"),
+    }
     super::shutdown_signal().await;
     eprintln!("raftflow dev: stopping the nodes");
     stop_all(&mut children).await;
@@ -46,7 +49,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// A node whose output goes to `<data dir>/../node<id>.log` instead of the terminal.
-pub fn spawn_node_quiet(config: &std::path::Path, id: u64) -> anyhow::Result<Child> {
+pub fn spawn_node_quiet(
+    config: &std::path::Path,
+    id: u64,
+    insecure: bool,
+) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the raftflow binary")?;
     let log_dir = config
         .parent()
@@ -61,6 +68,7 @@ pub fn spawn_node_quiet(config: &std::path::Path, id: u64) -> anyhow::Result<Chi
         .arg("server")
         .arg("--config")
         .arg(config)
+        .args(insecure.then_some("--insecure"))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -69,12 +77,13 @@ pub fn spawn_node_quiet(config: &std::path::Path, id: u64) -> anyhow::Result<Chi
         .with_context(|| format!("starting node {id}"))
 }
 
-fn spawn_node(config: &std::path::Path, id: u64) -> anyhow::Result<Child> {
+fn spawn_node(config: &std::path::Path, id: u64, insecure: bool) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the raftflow binary")?;
     let mut child = Command::new(exe)
         .arg("server")
         .arg("--config")
         .arg(config)
+        .args(insecure.then_some("--insecure"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -146,6 +155,7 @@ async fn stop_all(children: &mut [Child]) {
 pub async fn start_own_nodes(
     client: &raftflow_client::Client,
     configs: &std::collections::BTreeMap<u64, PathBuf>,
+    insecure: bool,
 ) -> anyhow::Result<Result<std::collections::BTreeMap<u64, Child>, ExitCode>> {
     if client
         .status_all(false)
@@ -159,7 +169,7 @@ pub async fn start_own_nodes(
     }
     let mut children = std::collections::BTreeMap::new();
     for (id, path) in configs {
-        children.insert(*id, spawn_node_quiet(path, *id)?);
+        children.insert(*id, spawn_node_quiet(path, *id, insecure)?);
     }
     Ok(Ok(children))
 }

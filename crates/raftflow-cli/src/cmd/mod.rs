@@ -3,11 +3,14 @@
 pub mod bench;
 mod bench_failover;
 mod bench_scale;
+pub mod cert;
 pub mod cluster;
+pub mod conn;
 pub mod demo;
 mod demo_workers;
 pub mod dev;
 pub mod execution;
+pub mod local;
 pub mod run_local;
 pub mod server;
 pub mod shell;

@@ -16,14 +16,25 @@ pub struct Args {
     log_format: String,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = match NodeConfig::load(&args.config) {
+pub async fn run(args: Args, insecure: bool) -> anyhow::Result<ExitCode> {
+    let mut config = match NodeConfig::load(&args.config) {
         Ok(config) => config,
         Err(e) => return Ok(super::usage_error(e)),
     };
+    if insecure {
+        // `--insecure` on the command line wins over the file's [tls].
+        config.tls = None;
+        config.insecure = true;
+    }
     init_tracing(&args.log_format);
     let id = config.id;
-    let node = NodeHandle::start(config).await?;
+    let node = match NodeHandle::start(config).await {
+        Ok(node) => node,
+        Err(e @ (raftflow_server::NodeError::Tls(_) | raftflow_server::NodeError::Config(_))) => {
+            return Ok(super::usage_error(e))
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(node = id, raft = %node.raft_addr, api = %node.api_addr, "node started");
     super::shutdown_signal().await;
     tracing::info!(node = id, "shutting down");

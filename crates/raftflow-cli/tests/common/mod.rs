@@ -26,11 +26,12 @@ pub fn write_configs(dir: &Path) -> Vec<String> {
         .map(|(i, (r, a))| format!("[[initial_members]]\nid = {}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\n\n", i + 1))
         .collect();
     std::fs::create_dir_all(dir.join("cluster-config")).unwrap();
+    raftflow_server::tls::local::ensure(&dir.join("data/certs"), &[1, 2, 3], &["127.0.0.1".into()])
+        .unwrap();
     for (i, (r, a)) in ports.iter().enumerate() {
+        let id = i + 1;
         let text = format!(
-            "id = {}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n",
-            i + 1,
-            i + 1
+            "id = {id}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n\n[tls]\nca_file = \"../data/certs/ca.pem\"\ncert_file = \"../data/certs/node-{id}.pem\"\nkey_file = \"../data/certs/node-{id}-key.pem\"\n",
         );
         std::fs::write(dir.join(format!("cluster-config/node{}.toml", i + 1)), text).unwrap();
     }
@@ -68,11 +69,13 @@ impl Cluster {
     }
 
     pub fn spawn(&mut self, id: usize) {
-        let log = std::fs::File::create(self.dir.path().join(format!(
-            "node{id}.{}.log",
-            Instant::now().elapsed().as_nanos()
-        )))
-        .unwrap();
+        // A name per start: a restart must not truncate the first log.
+        let started_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let log = std::fs::File::create(self.dir.path().join(format!("node{id}.{started_ns}.log")))
+            .unwrap();
         let child = Command::new(BIN)
             .args(["server", "--config"])
             .arg(self.config(id))
@@ -84,12 +87,36 @@ impl Cluster {
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        self.command()
             .arg("--endpoints")
             .arg(self.endpoints.join(","))
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// A client of this cluster, over TLS.
+    pub fn client(&self) -> raftflow_client::Client {
+        let certs = self.dir.path().join("data/certs");
+        let tls = raftflow_client::ClientTls::from_files(
+            &certs.join("ca.pem"),
+            Some(&certs.join("client-local.pem")),
+            Some(&certs.join("client-local-key.pem")),
+        )
+        .unwrap();
+        raftflow_client::Client::with_tls(&self.endpoints, Some(tls)).unwrap()
+    }
+
+    /// `raftflow` with this cluster's CA and client certificate in its
+    /// environment, as a user would export them.
+    pub fn command(&self) -> Command {
+        let certs = self.dir.path().join("data/certs");
+        let mut command = Command::new(BIN);
+        command
+            .env("RAFTFLOW_CA", certs.join("ca.pem"))
+            .env("RAFTFLOW_CERT", certs.join("client-local.pem"))
+            .env("RAFTFLOW_KEY", certs.join("client-local-key.pem"));
+        command
     }
 
     pub fn status(&self) -> Vec<serde_json::Value> {

@@ -38,11 +38,12 @@ pub async fn cluster(State(ctx): State<NodeContext>) -> Response {
         .nodes()
         .map(|(id, node)| (*id, node.api_addr.clone()))
         .collect();
+    let security = &ctx.security;
     let asks = members.iter().map(|(id, addr)| async move {
         let ask = async {
-            let mut client = ClusterServiceClient::connect(format!("http://{addr}"))
-                .await
-                .map_err(|e| e.to_string())?;
+            let channel =
+                crate::tls::peer_channel(security, *id, addr, Duration::from_millis(800)).await?;
+            let mut client = ClusterServiceClient::new(channel);
             client
                 .status(StatusRequest { digest: false })
                 .await
@@ -76,6 +77,7 @@ pub async fn cluster(State(ctx): State<NodeContext>) -> Response {
         "leader_id": metrics.current_leader,
         "epoch": ctx.reader.epoch(),
         "running_executions": ctx.reader.running_executions(),
+        "insecure": !ctx.security.is_tls(),
         "nodes": nodes,
     }))
     .into_response()
@@ -238,9 +240,11 @@ pub async fn stop(State(ctx): State<NodeContext>, Path(id): Path<String>) -> Res
         cause: format!("stopped from the console of node {}", ctx.id),
     };
     let call = async {
-        let mut client = WorkflowServiceClient::connect(format!("http://{addr}"))
-            .await
-            .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        let channel =
+            crate::tls::peer_channel(&ctx.security, leader, &addr, Duration::from_secs(10))
+                .await
+                .map_err(tonic::Status::unavailable)?;
+        let mut client = WorkflowServiceClient::new(channel);
         client.stop_execution(request).await
     };
     match tokio::time::timeout(Duration::from_secs(10), call).await {

@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
 use raftflow_client::proto::ProbeRequest;
-use raftflow_client::Client;
 
 use crate::harness::TestCluster;
 
@@ -18,9 +17,7 @@ async fn a_write_to_a_follower_reaches_the_leader() {
     let follower_addr = cluster.configs[follower as usize - 1].api_addr.clone();
 
     // The raw answer names the leader...
-    let mut raw = ClusterServiceClient::connect(format!("http://{follower_addr}"))
-        .await
-        .unwrap();
+    let mut raw = ClusterServiceClient::new(crate::harness::channel(&follower_addr).await);
     let status = raw
         .probe(ProbeRequest {
             key: "x".into(),
@@ -39,7 +36,7 @@ async fn a_write_to_a_follower_reaches_the_leader() {
     );
 
     // ...and the client follows it by itself.
-    let client = Client::new(&[follower_addr]).unwrap();
+    let client = cluster.client_at(&[follower_addr]);
     let reply = client
         .probe("via-follower", b"v")
         .await
@@ -56,9 +53,7 @@ async fn without_a_quorum_a_write_fails_unavailable_within_its_deadline() {
         cluster.stop(id).await;
     }
     let addr = cluster.configs[leader as usize - 1].api_addr.clone();
-    let mut raw = ClusterServiceClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
+    let mut raw = ClusterServiceClient::new(crate::harness::channel(&addr).await);
     let started = Instant::now();
     let status = raw
         .probe(ProbeRequest {

@@ -15,6 +15,7 @@ id = 1
 raft_addr = "127.0.0.1:7101"
 api_addr = "127.0.0.1:7201"
 data_dir = "data/node1"
+insecure = true
 [[initial_members]]
 id = 1
 raft_addr = "127.0.0.1:7101"
@@ -123,4 +124,32 @@ fn the_largest_append_entries_fits_the_transport() {
         err.contains("scheduler.max_payload_bytes") && err.contains("transport limit"),
         "{err}"
     );
+}
+
+#[test]
+fn a_node_without_tls_refuses_to_start_unless_it_says_insecure() {
+    let err = load(&GOOD.replace("insecure = true\n", ""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("field `tls`")
+            && err.contains("insecure = true")
+            && err.contains("raftflow cert"),
+        "{err}"
+    );
+    let both = GOOD.to_string()
+        + "[tls]\nca_file = \"ca.pem\"\ncert_file = \"n.pem\"\nkey_file = \"k.pem\"\n";
+    let err = load(&both).unwrap_err().to_string();
+    assert!(err.contains("`insecure`") && err.contains("[tls]"), "{err}");
+}
+
+#[test]
+fn tls_paths_are_taken_from_the_config_files_folder() {
+    let text = GOOD.replace("insecure = true\n", "")
+        + "[tls]\nca_file = \"certs/ca.pem\"\ncert_file = \"/abs/n.pem\"\nkey_file = \"k.pem\"\n";
+    let config = load(&text).expect("loads");
+    let tls = config.tls.expect("tls");
+    assert!(tls.ca_file.is_absolute() && tls.ca_file.ends_with("certs/ca.pem"));
+    assert_eq!(tls.cert_file, std::path::PathBuf::from("/abs/n.pem"));
+    assert!(tls.key_file.is_absolute());
 }

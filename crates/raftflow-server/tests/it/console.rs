@@ -209,7 +209,10 @@ fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
         return;
     };
     let profile = tempfile::TempDir::new().unwrap();
-    let url = format!("http://{addr}/#/exec/{id}");
+    // The console is served over HTTPS: Chromium trusts the test CA through
+    // the NSS database in its $HOME, as a user's browser would.
+    let home = trust_test_ca();
+    let url = format!("https://{addr}/#/exec/{id}");
     let mut args = vec![
         "--headless".to_string(),
         "--no-sandbox".into(),
@@ -227,6 +230,7 @@ fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
         let mut shot = args.clone();
         shot.extend([format!("--screenshot={path}"), url.clone()]);
         let out = std::process::Command::new(chromium)
+            .env("HOME", home.path())
             .args(&shot)
             .output()
             .expect("chromium runs");
@@ -238,6 +242,7 @@ fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
     }
     args.extend(["--dump-dom".to_string(), url]);
     let out = std::process::Command::new(chromium)
+        .env("HOME", home.path())
         .args(&args)
         .output()
         .expect("chromium runs");
@@ -254,4 +259,38 @@ fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
         );
     }
     assert!(dom.contains("ActivityFailed"), "the event table is shown");
+}
+
+/// A home folder whose NSS database (where Chromium on Linux looks for
+/// trusted CAs) trusts the test CA, made with certutil.
+fn trust_test_ca() -> tempfile::TempDir {
+    let home = tempfile::TempDir::new().unwrap();
+    let db = home.path().join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let db = format!("sql:{}", db.display());
+    let certutil = |args: &[&str]| {
+        let out = std::process::Command::new("certutil")
+            .args(args)
+            .output()
+            .expect("certutil runs (Debian's libnss3-tools; scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "certutil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    certutil(&["-N", "-d", &db, "--empty-password"]);
+    let ca = crate::harness::certs().ca.display().to_string();
+    certutil(&[
+        "-A",
+        "-d",
+        &db,
+        "-t",
+        "C,,",
+        "-n",
+        "raftflow-test-ca",
+        "-i",
+        &ca,
+    ]);
+    home
 }

@@ -203,11 +203,9 @@ async fn a_poll_sent_while_the_new_leader_takes_over_waits_for_it() {
         .unwrap();
 
     // A raw call: the client library would retry a refusal and hide it.
-    let mut raw = raftflow_client::proto::worker_service_client::WorkerServiceClient::connect(
-        format!("http://{}", cluster.node(1).api_addr),
-    )
-    .await
-    .unwrap();
+    let mut raw = raftflow_client::proto::worker_service_client::WorkerServiceClient::new(
+        crate::harness::channel(cluster.node(1).api_addr).await,
+    );
     let request = raftflow_client::proto::PollTaskRequest {
         activities: vec!["early".into()],
         worker: "early-worker".into(),

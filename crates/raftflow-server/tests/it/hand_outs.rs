@@ -29,8 +29,7 @@ fn poll(poll_id: &str, timeout_ms: u32) -> PollTaskRequest {
 /// A raw client of one node: the client library would retry the dropped
 /// reply by itself and hide the loss.
 async fn raw(cluster: &TestCluster, id: u64) -> WorkerServiceClient<Channel> {
-    let addr = format!("http://{}", cluster.node(id).api_addr);
-    WorkerServiceClient::connect(addr).await.unwrap()
+    WorkerServiceClient::new(crate::harness::channel(cluster.node(id).api_addr).await)
 }
 
 /// A cluster whose nodes drop the reply of their first hand-out, with the
@@ -206,11 +205,13 @@ async fn a_report_repeated_during_a_takeover_gets_its_next_task() {
         c.fault_injection.takeover_delay_ms = 5_000;
     })
     .await;
-    let leader = cluster.wait_leader(Duration::from_secs(60)).await;
     let newest = raftflow_store::version::APPLY_VERSION_MAX;
     cluster
         .wait_apply_version(newest, Duration::from_secs(60))
         .await;
+    // Asked after the first takeover: a node that started late can depose
+    // the first leader at once, and the test stops the one that drives.
+    let leader = cluster.wait_leader(Duration::from_secs(60)).await;
     let client = cluster.client_with("untimed", NO_TIMEOUT).await;
     for name in ["u-1", "u-2"] {
         client

@@ -2,10 +2,15 @@
 
 use std::time::{Duration, Instant};
 
-use raftflow_client::Client;
+use std::sync::OnceLock;
+
+use raftflow_client::{Client, ClientTls};
+use raftflow_server::tls::local::LocalCerts;
+use raftflow_server::tls::TlsConfig;
 use raftflow_server::{NodeConfig, NodeHandle, PeerConfig, RaftTiming};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 pub struct TestCluster {
     /// Holds the nodes' data directories until the cluster is dropped.
@@ -24,6 +29,72 @@ pub fn timing() -> RaftTiming {
         snapshot_after_entries: 20_000,
         keep_entries_after_snapshot: 5_000,
         max_clock_offset_ms: 500,
+    }
+}
+
+/// One CA, certificates for nodes 1 to 9 (valid for 127.0.0.1) and a
+/// client certificate, made once and kept in the target's temp folder.
+pub fn certs() -> &'static LocalCerts {
+    static CERTS: OnceLock<LocalCerts> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("raftflow-it-certs");
+        let ids: Vec<u64> = (1..=9).collect();
+        raftflow_server::tls::local::ensure(&dir, &ids, &["127.0.0.1".into()])
+            .expect("the test certificates are made")
+    })
+}
+
+/// Node `id`'s `[tls]` section.
+pub fn tls_config(id: u64) -> TlsConfig {
+    let (cert_file, key_file) = certs().node(id);
+    TlsConfig {
+        ca_file: certs().ca.clone(),
+        cert_file,
+        key_file,
+        http: None,
+        handshake_timeout_ms: 5_000,
+    }
+}
+
+/// What a client needs to reach the test clusters.
+pub fn client_tls() -> ClientTls {
+    let (cert, key) = &certs().client;
+    ClientTls::from_files(&certs().ca, Some(cert), Some(key)).expect("test client certificate")
+}
+
+/// A raw gRPC channel to a node's API address, over TLS.
+pub async fn channel(addr: impl std::fmt::Display) -> Channel {
+    let read = |p: &std::path::Path| std::fs::read(p).expect("test certificate");
+    let (cert, key) = &certs().client;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&certs().ca)))
+        .identity(Identity::from_pem(read(cert), read(key)));
+    Endpoint::from_shared(format!("https://{addr}"))
+        .expect("address")
+        .tls_config(tls)
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// A lone node's config in `dir`, with no initial membership (tests that
+/// expect it not to start).
+pub fn single_node_config(dir: &std::path::Path) -> NodeConfig {
+    NodeConfig {
+        id: 1,
+        insecure: false,
+        tls: Some(tls_config(1)),
+        raft_addr: "127.0.0.1:1".into(),
+        api_addr: "127.0.0.1:2".into(),
+        http_addr: None,
+        data_dir: dir.join("node1"),
+        initial_members: Vec::new(),
+        raft: timing(),
+        write_timeout_ms: 3_000,
+        max_batch_commands: 1024,
+        scheduler: Default::default(),
+        fault_injection: Default::default(),
     }
 }
 
@@ -56,6 +127,8 @@ impl TestCluster {
         for peer in &peers {
             let mut config = NodeConfig {
                 id: peer.id,
+                insecure: false,
+                tls: Some(tls_config(peer.id)),
                 raft_addr: peer.raft_addr.clone(),
                 api_addr: peer.api_addr.clone(),
                 data_dir: dir.path().join(format!("node{}", peer.id)),
@@ -97,6 +170,9 @@ impl TestCluster {
         config.api_addr = api.local_addr().unwrap().to_string();
         config.data_dir = self._dir.path().join(format!("node{id}"));
         config.initial_members.clear();
+        if config.tls.is_some() {
+            config.tls = Some(tls_config(id));
+        }
         config.validate().expect("test config is valid");
         self.nodes.push(Some(
             NodeHandle::start_with_listeners(config.clone(), raft, api)
@@ -134,7 +210,13 @@ impl TestCluster {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.endpoints()).expect("client")
+        self.client_at(&self.endpoints())
+    }
+
+    /// A client of some of the nodes, over TLS when the cluster runs it.
+    pub fn client_at(&self, endpoints: &[String]) -> Client {
+        let tls = self.configs[0].tls.is_some().then(client_tls);
+        Client::with_tls(endpoints, tls).expect("client")
     }
 
     /// Waits until some running node is leader and every running node knows it.
@@ -265,16 +347,22 @@ impl TestCluster {
     }
 }
 
-/// A bare HTTP/1.1 request to a node's HTTP address: (status code, body).
+/// A bare HTTP/1.1 request over TLS to a node's HTTP address: (status
+/// code, body).
 pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut stream = tls_connector()
+        .connect(addr.ip().into(), tcp)
+        .await
+        .expect("TLS handshake with the node's HTTP port");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
+    // A server that closes without close_notify is fine here.
+    let _ = stream.read_to_string(&mut response).await;
     let status = response
         .split_whitespace()
         .nth(1)
@@ -285,4 +373,18 @@ pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16,
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A TLS connector trusting the test CA.
+pub fn tls_connector() -> tokio_rustls::TlsConnector {
+    raftflow_server::tls::install_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    let chain = raftflow_server::tls::files::read_chain("ca", &certs().ca).expect("test CA");
+    for cert in chain {
+        roots.add(cert).expect("test CA");
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }

@@ -205,8 +205,7 @@ async fn cluster_requests(ch: Channel) {
 async fn every_field_past_its_limit_is_refused_and_the_cluster_goes_on() {
     let mut cluster = TestCluster::start(3, |_| {}).await;
     let leader = cluster.wait_leader(WAIT).await;
-    let addr = format!("http://{}", cluster.node(leader).api_addr);
-    let ch = Channel::from_shared(addr).unwrap().connect().await.unwrap();
+    let ch = crate::harness::channel(cluster.node(leader).api_addr).await;
     workflow_requests(ch.clone()).await;
     worker_requests(ch.clone()).await;
     cluster_requests(ch).await;
@@ -236,8 +235,7 @@ async fn watch_streams_past_the_bound_are_refused_until_one_ends() {
         .start_execution("waits", Some("w"), "{}")
         .await
         .unwrap();
-    let addr = format!("http://{}", cluster.node(leader).api_addr);
-    let ch = Channel::from_shared(addr).unwrap().connect().await.unwrap();
+    let ch = crate::harness::channel(cluster.node(leader).api_addr).await;
     let mut wf = WorkflowServiceClient::new(ch);
     let watch = || WatchExecutionRequest {
         execution_id: "waits:w".into(),

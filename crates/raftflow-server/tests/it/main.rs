@@ -16,5 +16,6 @@ mod numbers;
 mod observability;
 mod release_fixture;
 mod replication;
+mod tls;
 mod versions;
 mod workflows;

@@ -37,11 +37,10 @@ async fn metrics_move_when_a_workflow_runs_and_health_endpoints_answer() {
     );
 
     // A start without a name gets a generated one from the server.
-    let leader_api = format!("http://{}", cluster.configs[leader as usize - 1].api_addr);
-    let mut raw =
-        raftflow_client::proto::workflow_service_client::WorkflowServiceClient::connect(leader_api)
-            .await
-            .unwrap();
+    let leader_api = &cluster.configs[leader as usize - 1].api_addr;
+    let mut raw = raftflow_client::proto::workflow_service_client::WorkflowServiceClient::new(
+        crate::harness::channel(leader_api).await,
+    );
     let request = raftflow_client::proto::StartExecutionRequest {
         state_machine: "quick".into(),
         name: String::new(),
@@ -151,11 +150,9 @@ async fn a_watch_stream_is_released_as_soon_as_its_client_leaves() {
     let node = cluster.node(leader);
     let addr = node.http_addr.expect("the test cluster serves HTTP");
     wait_for_metric(addr, "raftflow_watch_streams 0").await;
-    let mut raw = raftflow_client::proto::workflow_service_client::WorkflowServiceClient::connect(
-        format!("http://{}", node.api_addr),
-    )
-    .await
-    .unwrap();
+    let mut raw = raftflow_client::proto::workflow_service_client::WorkflowServiceClient::new(
+        crate::harness::channel(node.api_addr).await,
+    );
     let request = raftflow_client::proto::WatchExecutionRequest {
         execution_id: started.execution_id.clone(),
         after_event_id: 0,

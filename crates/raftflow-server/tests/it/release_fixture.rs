@@ -72,6 +72,8 @@ async fn cluster_on_fixture() -> TestCluster {
     let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = NodeConfig {
         id: 1,
+        insecure: false,
+        tls: Some(crate::harness::tls_config(1)),
         raft_addr: raft.local_addr().unwrap().to_string(),
         api_addr: api.local_addr().unwrap().to_string(),
         data_dir,

@@ -1,0 +1,96 @@
+//! How the CLI reaches a cluster: its endpoints, and TLS.
+//!
+//! TLS settings come from `--ca/--cert/--key` (RAFTFLOW_CA, RAFTFLOW_CERT,
+//! RAFTFLOW_KEY); without them, the local cluster's certificates that
+//! `raftflow dev` and the demo make in `data/certs` are found by themselves.
+//! `--insecure` speaks plaintext (and runs nodes without TLS).
+
+use std::path::{Path, PathBuf};
+
+use raftflow_client::{Client, ClientError, ClientTls};
+
+/// Where `raftflow dev` and the demo keep the local cluster's certificates
+/// (cluster-config's `[tls]` files), relative to the working directory.
+pub const LOCAL_CERTS_DIR: &str = "data/certs";
+/// A file in the local certificates' folder saying the local cluster runs
+/// without TLS (`raftflow dev --insecure`).
+pub const INSECURE_MARKER: &str = "INSECURE";
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct TlsArgs {
+    /// The cluster's CA certificate (PEM); turns TLS on. Without it the
+    /// local cluster's (data/certs) is used when present.
+    #[arg(long, global = true, env = "RAFTFLOW_CA")]
+    pub ca: Option<PathBuf>,
+    /// A client certificate (PEM) to show the nodes, with --key.
+    #[arg(long, global = true, env = "RAFTFLOW_CERT")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "RAFTFLOW_KEY")]
+    pub key: Option<PathBuf>,
+    /// Plaintext: no TLS to the cluster, and nodes started by this command
+    /// (server, dev, demo) run without it. Anyone on the network can then
+    /// read and change everything.
+    #[arg(long, global = true, env = "RAFTFLOW_INSECURE")]
+    pub insecure: bool,
+}
+
+/// The endpoints and TLS settings of one invocation.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    pub endpoints: Vec<String>,
+    pub tls: Option<ClientTls>,
+    pub insecure: bool,
+}
+
+impl Conn {
+    pub fn new(endpoints: Vec<String>, args: &TlsArgs) -> anyhow::Result<Self> {
+        let tls = if args.insecure {
+            None
+        } else if let Some(ca) = &args.ca {
+            Some(ClientTls::from_files(
+                ca,
+                args.cert.as_deref(),
+                args.key.as_deref(),
+            )?)
+        } else {
+            local_tls(Path::new(LOCAL_CERTS_DIR))?
+        };
+        Ok(Self {
+            endpoints,
+            tls,
+            insecure: args.insecure,
+        })
+    }
+
+    pub fn client(&self) -> Result<Client, ClientError> {
+        Client::with_tls(&self.endpoints, self.tls.clone())
+    }
+
+    /// The same settings for other endpoints.
+    pub fn at(&self, endpoints: Vec<String>) -> Self {
+        Self {
+            endpoints,
+            ..self.clone()
+        }
+    }
+}
+
+/// The local cluster's client TLS, when `dir` holds its certificates and
+/// the local cluster does not run insecure.
+pub fn local_tls(dir: &Path) -> anyhow::Result<Option<ClientTls>> {
+    let ca = dir.join("ca.pem");
+    let (cert, key) = (
+        dir.join("client-local.pem"),
+        dir.join("client-local-key.pem"),
+    );
+    if !ca.exists() || dir.join(INSECURE_MARKER).exists() {
+        return Ok(None);
+    }
+    let identity = cert.exists() && key.exists();
+    Ok(Some(ClientTls::from_files(
+        &ca,
+        identity.then_some(cert.as_path()),
+        identity.then_some(key.as_path()),
+    )?))
+}

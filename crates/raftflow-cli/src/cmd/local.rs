@@ -1,0 +1,120 @@
+//! The local three-node cluster of a config folder (`raftflow dev`, the
+//! demo, the benchmarks that start their own nodes): its configs, and its
+//! certificates, made on first start in the folder its `[tls]` files name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use raftflow_server::NodeConfig;
+
+use super::conn::{Conn, INSECURE_MARKER};
+
+pub struct LocalCluster {
+    pub configs: BTreeMap<u64, (PathBuf, NodeConfig)>,
+    /// How to reach it: the given settings, with the local certificates
+    /// when no CA was given.
+    pub conn: Conn,
+}
+
+impl LocalCluster {
+    pub fn paths(&self) -> BTreeMap<u64, PathBuf> {
+        self.configs
+            .iter()
+            .map(|(id, (path, _))| (*id, path.clone()))
+            .collect()
+    }
+
+    pub fn api_endpoints(&self) -> Vec<String> {
+        self.configs
+            .values()
+            .map(|(_, c)| c.api_addr.clone())
+            .collect()
+    }
+}
+
+/// Loads `node1.toml` … `node3.toml`; an error is a usage error.
+pub fn load(config_dir: &Path, conn: &Conn) -> Result<LocalCluster, String> {
+    let mut configs = BTreeMap::new();
+    for id in 1..=3u64 {
+        let path = config_dir.join(format!("node{id}.toml"));
+        let config = NodeConfig::load(&path).map_err(|e| e.to_string())?;
+        configs.insert(id, (path, config));
+    }
+    let mut cluster = LocalCluster {
+        configs,
+        conn: conn.clone(),
+    };
+    let Some(dir) = certs_dir(&cluster) else {
+        return Ok(cluster);
+    };
+    if conn.insecure {
+        // Tells later CLI calls that the local cluster speaks plaintext.
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::write(dir.join(INSECURE_MARKER), "raftflow dev --insecure\n")
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        return Ok(cluster);
+    }
+    let ids: Vec<u64> = cluster.configs.keys().copied().collect();
+    let local = raftflow_server::tls::local::ensure(&dir, &ids, &hosts(&cluster)).map_err(|e| {
+        format!(
+            "making the local cluster's certificates in {}: {e}",
+            dir.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(dir.join(INSECURE_MARKER));
+    // The nodes' own CA, whatever was found or given for other clusters.
+    let tls = raftflow_client::ClientTls::from_files(
+        &local.ca,
+        Some(&local.client.0),
+        Some(&local.client.1),
+    )
+    .map_err(|e| e.to_string())?;
+    cluster.conn.tls = Some(tls);
+    Ok(cluster)
+}
+
+/// The one folder every node's `[tls]` files are in; `None` without TLS.
+fn certs_dir(cluster: &LocalCluster) -> Option<PathBuf> {
+    let mut dirs = cluster.configs.values().filter_map(|(_, c)| {
+        let tls = c.tls.as_ref()?;
+        Some(tls.ca_file.parent()?.to_path_buf())
+    });
+    let first = dirs.next()?;
+    dirs.all(|d| d == first).then_some(first)
+}
+
+/// The hosts the nodes are dialled by, and the loopback names.
+fn hosts(cluster: &LocalCluster) -> Vec<String> {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
+    for (_, c) in cluster.configs.values() {
+        for addr in [&c.raft_addr, &c.api_addr] {
+            if let Some((host, _)) = addr.rsplit_once(':') {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if !hosts.iter().any(|h| h == host) {
+                    hosts.push(host.to_string());
+                }
+            }
+        }
+    }
+    hosts
+}
+
+impl LocalCluster {
+    /// The security lines of the config of an extra node `id` (a learner a
+    /// benchmark adds): `insecure = true`, or a `[tls]` table with a node
+    /// certificate made for it beside the others. Goes at the file's end.
+    pub fn extra_node_security(&self, id: u64) -> Result<String, String> {
+        let Some(dir) = certs_dir(self).filter(|_| !self.conn.insecure) else {
+            return Ok("insecure = true\n".into());
+        };
+        let local = raftflow_server::tls::local::ensure(&dir, &[id], &hosts(self))
+            .map_err(|e| e.to_string())?;
+        let (cert, key) = local.node(id);
+        Ok(format!(
+            "[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+            local.ca.display().to_string(),
+            cert.display().to_string(),
+            key.display().to_string()
+        ))
+    }
+}

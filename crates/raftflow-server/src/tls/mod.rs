@@ -1,0 +1,282 @@
+//! Transport security: TLS on every listener, mutual TLS with node identity
+//! between nodes.
+//!
+//! ```text
+//!  raft_addr  TLS, client certificate required: a node certificate of the
+//!             cluster CA (verify.rs); each RPC's claimed node id must be the
+//!             certificate's (raft_service.rs)
+//!  api_addr   TLS, client certificate optional (clients, workers, peers)
+//!  http_addr  TLS, no client certificate; may use its own certificate
+//!  outgoing   this node's certificate as client identity; the peer must
+//!             present the certificate of the node it was dialled as
+//! ```
+//! A node without `[tls]` refuses to start unless its config says
+//! `insecure = true` (config.rs). One crypto provider, rustls with ring,
+//! is installed as the process default (`install_provider`).
+
+pub mod certs;
+mod dial;
+pub mod files;
+pub mod identity;
+mod incoming;
+pub mod inspect;
+pub mod local;
+mod verify;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use serde::Deserialize;
+
+pub use dial::{peer_channel, peer_endpoint, PeerDial};
+pub use incoming::{tls_incoming, TlsListener};
+
+/// The node's `[tls]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of the CA certificates that peers and clients must chain to
+    /// (several during a CA rollover).
+    pub ca_file: PathBuf,
+    /// PEM file of this node's certificate chain (`raftflow cert create-node`).
+    pub cert_file: PathBuf,
+    /// PEM file of its private key.
+    pub key_file: PathBuf,
+    /// Another certificate for the HTTP port (console, metrics), e.g. one a
+    /// public CA issued for browsers; the cluster's by default.
+    #[serde(default)]
+    pub http: Option<HttpTlsConfig>,
+    /// A connection that has not finished its handshake after this long is
+    /// closed: one silent client must not hold a slot for ever.
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+fn default_handshake_timeout_ms() -> u64 {
+    5_000
+}
+
+impl TlsConfig {
+    /// Takes relative paths from `base` (the config file's folder).
+    pub fn resolve(&mut self, base: &std::path::Path) {
+        for path in [&mut self.ca_file, &mut self.cert_file, &mut self.key_file] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        if let Some(http) = &mut self.http {
+            for path in [&mut http.cert_file, &mut http.key_file] {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{0}")]
+    File(#[from] files::FileError),
+    #[error("tls.cert_file {path}: it is node {found}'s certificate, but this node's id is {id}; make one with `raftflow cert create-node --id {id} --hosts …`")]
+    WrongNode { path: String, found: u64, id: u64 },
+    #[error("tls.cert_file {path}: not a node certificate (no raftflow://node/{id} URI among its names); make one with `raftflow cert create-node --id {id} --hosts …`")]
+    NotNode { path: String, id: u64 },
+    #[error("{what}: {message}")]
+    Rustls { what: String, message: String },
+}
+
+fn rustls_error(what: &str) -> impl FnOnce(rustls::Error) -> TlsError + '_ {
+    move |e| TlsError::Rustls {
+        what: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Installs rustls's ring provider as the process default. Safe to call
+/// more than once; only ring is compiled in.
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    install_provider();
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// A node's certificates and keys, read and checked once at start.
+pub struct Material {
+    roots: Arc<RootCertStore>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    http: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    pub handshake_timeout: Duration,
+}
+
+impl Material {
+    /// Reads the files of `config`; the certificate must be node `id`'s.
+    pub fn load(config: &TlsConfig, id: u64) -> Result<Self, TlsError> {
+        let roots = files::read_roots("tls.ca_file", &config.ca_file)?;
+        let chain = files::read_chain("tls.cert_file", &config.cert_file)?;
+        let key = files::read_key("tls.key_file", &config.key_file)?;
+        let path = config.cert_file.display().to_string();
+        match identity::node_id_of(&chain[0]) {
+            Some(found) if found == id => {}
+            Some(found) => return Err(TlsError::WrongNode { path, found, id }),
+            None => return Err(TlsError::NotNode { path, id }),
+        }
+        let http = match &config.http {
+            Some(h) => Some((
+                files::read_chain("tls.http.cert_file", &h.cert_file)?,
+                files::read_key("tls.http.key_file", &h.key_file)?,
+            )),
+            None => None,
+        };
+        let material = Self {
+            roots: Arc::new(roots),
+            chain,
+            key,
+            http,
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
+        };
+        // Build each configuration once now: a key that does not match its
+        // certificate is an error at start, not at the first connection.
+        material.raft_server()?;
+        material.api_server()?;
+        material.http_server()?;
+        material.peer_client(id)?;
+        Ok(material)
+    }
+
+    fn server_builder(&self) -> rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier> {
+        ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+    }
+
+    /// The Raft port: node certificates of the cluster CA only.
+    pub fn raft_server(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let inner = self.client_verifier(false)?;
+        self.grpc_server(Arc::new(verify::NodeClientVerifier { inner }))
+    }
+
+    /// The API port: a client certificate of the cluster CA may be shown.
+    pub fn api_server(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        self.grpc_server(self.client_verifier(true)?)
+    }
+
+    fn client_verifier(
+        &self,
+        optional: bool,
+    ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+        let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            self.roots.clone(),
+            provider(),
+        );
+        let builder = if optional {
+            builder.allow_unauthenticated()
+        } else {
+            builder
+        };
+        builder.build().map_err(|e| TlsError::Rustls {
+            what: "tls.ca_file".into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A gRPC listener's configuration (HTTP/2) with `verifier`.
+    fn grpc_server(
+        &self,
+        verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        let mut config = self
+            .server_builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(rustls_error("tls.cert_file and tls.key_file"))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The HTTP port (console, health, metrics): no client certificate.
+    pub fn http_server(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let (chain, key, what) = match &self.http {
+            Some((chain, key)) => (chain.clone(), key.clone_key(), "tls.http"),
+            None => (self.chain.clone(), self.key.clone_key(), "tls"),
+        };
+        let mut config = self
+            .server_builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(rustls_error(what))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// Calls to node `expected`: this node's certificate as its identity,
+    /// and the peer's certificate must be `expected`'s.
+    pub fn peer_client(&self, expected: u64) -> Result<Arc<ClientConfig>, TlsError> {
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            self.roots.clone(),
+            provider(),
+        )
+        .build()
+        .map_err(|e| TlsError::Rustls {
+            what: "tls.ca_file".into(),
+            message: e.to_string(),
+        })?;
+        let verifier = Arc::new(verify::PeerServerVerifier { inner, expected });
+        let mut config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(rustls_error("tls.cert_file and tls.key_file"))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// How this node's listeners and outgoing calls are secured.
+#[derive(Clone)]
+pub enum Security {
+    /// `insecure = true`: plaintext, anyone who reaches a port is trusted.
+    Insecure,
+    Tls(Arc<Material>),
+}
+
+impl Security {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Security::Tls(_))
+    }
+}
+
+/// An error with its causes on one line: tonic's "transport error" alone
+/// hides the certificate problem underneath.
+pub fn describe_connect_error(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
