@@ -16,6 +16,7 @@
 
 pub mod certs;
 mod dial;
+pub mod expiry;
 pub mod files;
 pub mod identity;
 mod incoming;
@@ -124,11 +125,13 @@ pub struct Material {
     key: PrivateKeyDer<'static>,
     http: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     pub handshake_timeout: Duration,
+    expiries: Vec<expiry::Expiry>,
 }
 
 impl Material {
     /// Reads the files of `config`; the certificate must be node `id`'s.
     pub fn load(config: &TlsConfig, id: u64) -> Result<Self, TlsError> {
+        let cas = files::read_chain("tls.ca_file", &config.ca_file)?;
         let roots = files::read_roots("tls.ca_file", &config.ca_file)?;
         let chain = files::read_chain("tls.cert_file", &config.cert_file)?;
         let key = files::read_key("tls.key_file", &config.key_file)?;
@@ -145,13 +148,20 @@ impl Material {
             )),
             None => None,
         };
+        let mut own: Vec<(&'static str, &[CertificateDer<'static>])> = vec![("node", &chain)];
+        if let Some((http_chain, _)) = &http {
+            own.push(("http", http_chain));
+        }
+        let expiries = expiry::expiries(&own, &cas);
         let material = Self {
             roots: Arc::new(roots),
             chain,
             key,
             http,
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
+            expiries,
         };
+        material.warn_if_expiring(id);
         // Build each configuration once now: a key that does not match its
         // certificate is an error at start, not at the first connection.
         material.raft_server()?;
@@ -159,6 +169,30 @@ impl Material {
         material.http_server()?;
         material.peer_client(id)?;
         Ok(material)
+    }
+
+    /// This node's certificates and trusted CAs, with when each expires.
+    pub fn expiries(&self) -> &[expiry::Expiry] {
+        &self.expiries
+    }
+
+    /// A certificate that is expired or expires within two weeks is said at
+    /// start, beside the metric an alert should watch.
+    fn warn_if_expiring(&self, id: u64) {
+        const TWO_WEEKS_S: i64 = 14 * 86_400;
+        let now_s = crate::clock::now_ms() as i64 / 1000;
+        for e in &self.expiries {
+            let left_s = e.not_after_s - now_s;
+            if left_s < TWO_WEEKS_S {
+                tracing::warn!(
+                    node = id,
+                    cert = e.role,
+                    subject = %e.subject,
+                    days_left = left_s.div_euclid(86_400),
+                    "a certificate expires soon or has expired: renew it (raftflow cert create-node / create-ca)"
+                );
+            }
+        }
     }
 
     fn server_builder(&self) -> rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier> {

@@ -95,6 +95,7 @@ async fn metrics_move_when_a_workflow_runs_and_health_endpoints_answer() {
                     body.contains("# TYPE raftflow_proposer_commands_total counter"),
                     "{body}"
                 );
+                assert_certificates_expire_later(&body, node.context.id);
                 break;
             }
             assert!(
@@ -176,4 +177,22 @@ async fn a_watch_stream_is_released_as_soon_as_its_client_leaves() {
         .unwrap();
     assert_eq!(described.status, "RUNNING");
     cluster.shutdown().await;
+}
+
+/// The node's own certificate and the CA are exported with their time left
+/// (the test certificates: 825 days and 10 years from when they were made).
+fn assert_certificates_expire_later(metrics: &str, id: u64) {
+    for (cert, subject) in [
+        ("node", format!("CN=raftflow node {id}")),
+        ("ca", "CN=raftflow local CA".to_string()),
+    ] {
+        let prefix =
+            format!("raftflow_tls_cert_expiry_seconds{{cert=\"{cert}\",subject=\"{subject}\"}} ");
+        let left_s: i64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} in\n{metrics}"));
+        assert!(left_s > 86_400, "{cert} expires in {left_s} s");
+    }
 }
