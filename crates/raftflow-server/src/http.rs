@@ -43,12 +43,8 @@ pub async fn serve(
                 .with_graceful_shutdown(stop)
                 .await
         }
-        crate::tls::Security::Tls(material) => {
-            let config = material
-                .http_server()
-                .expect("checked when the node started");
-            let listener =
-                crate::tls::TlsListener::new(listener, config, material.handshake_timeout)?;
+        crate::tls::Security::Tls(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls.clone())?;
             let app = router(ctx.clone());
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop)

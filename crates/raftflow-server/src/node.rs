@@ -212,6 +212,14 @@ impl NodeHandle {
             security,
         };
         tokio::spawn(crate::clock_guard::run(context.clone()));
+        if let (crate::tls::Security::Tls(tls), Some(files)) = (&context.security, &config.tls) {
+            let interval = Duration::from_millis(files.reload_interval_ms.max(100));
+            tokio::spawn(crate::tls::reload::run(
+                tls.clone(),
+                interval,
+                stopped.clone(),
+            ));
+        }
         crate::elector::spawn(
             raft.clone(),
             config.id,
@@ -337,8 +345,8 @@ fn security(config: &NodeConfig) -> Result<crate::tls::Security, NodeError> {
         );
         return Ok(crate::tls::Security::Insecure);
     };
-    let material = crate::tls::Material::load(tls, config.id)?;
-    Ok(crate::tls::Security::Tls(Arc::new(material)))
+    let tls = crate::tls::Reloadable::load(tls, config.id)?;
+    Ok(crate::tls::Security::Tls(Arc::new(tls)))
 }
 
 async fn is_pristine(log_store: &mut raftflow_store::LogStore) -> Result<bool, NodeError> {

@@ -49,12 +49,8 @@ pub(crate) async fn raft(
                 .serve_with_incoming_shutdown(incoming(listener), wait_stop(stopped))
                 .await
         }
-        Security::Tls(material) => {
-            let config = material
-                .raft_server()
-                .expect("checked when the node started");
-            let tls =
-                crate::tls::tls_incoming(listener, config, material.handshake_timeout, "raft");
+        Security::Tls(tls) => {
+            let tls = crate::tls::tls_incoming(listener, tls.clone(), crate::tls::Port::Raft);
             router
                 .serve_with_incoming_shutdown(tls, wait_stop(stopped))
                 .await
@@ -116,11 +112,8 @@ pub(crate) async fn api(
                 .serve_with_incoming_shutdown(incoming(listener), wait_stop(stopped))
                 .await
         }
-        Security::Tls(material) => {
-            let config = material
-                .api_server()
-                .expect("checked when the node started");
-            let tls = crate::tls::tls_incoming(listener, config, material.handshake_timeout, "api");
+        Security::Tls(tls) => {
+            let tls = crate::tls::tls_incoming(listener, tls.clone(), crate::tls::Port::Api);
             router
                 .serve_with_incoming_shutdown(tls, wait_stop(stopped))
                 .await

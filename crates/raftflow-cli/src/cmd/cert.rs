@@ -36,7 +36,9 @@ pub enum Command {
         /// comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         hosts: Vec<String>,
-        #[arg(long, default_value_t = 365)]
+        /// Days the certificate is valid: short lives stand in for revocation
+        /// (docs/security.md); a node reloads renewed files by itself.
+        #[arg(long, default_value_t = 90)]
         days: u32,
     },
     /// A client certificate (CLI, workers): the API port only.
@@ -45,7 +47,9 @@ pub enum Command {
         out: Out,
         #[arg(long)]
         name: String,
-        #[arg(long, default_value_t = 365)]
+        /// Days the certificate is valid: short lives stand in for revocation
+        /// (docs/security.md); a node reloads renewed files by itself.
+        #[arg(long, default_value_t = 90)]
         days: u32,
     },
     /// Every certificate in a folder: subject, names and expiry.

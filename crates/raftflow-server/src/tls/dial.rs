@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use rustls::ClientConfig;
 use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint};
 
@@ -39,20 +38,12 @@ pub fn peer_endpoint(
         .tcp_nodelay(true);
     let tls = match security {
         Security::Insecure => None,
-        Security::Tls(material) => {
-            let config = match material.peer_client(peer) {
-                Ok(config) => config,
-                Err(e) => {
-                    tracing::error!(peer, "cannot build the TLS client configuration: {e}");
-                    return None;
-                }
-            };
-            Some(TlsConnector {
-                config,
-                server_name: server_name(addr)?,
-                addr: addr.to_string(),
-            })
-        }
+        Security::Tls(tls) => Some(TlsConnector {
+            tls: tls.clone(),
+            peer,
+            server_name: server_name(addr)?,
+            addr: addr.to_string(),
+        }),
     };
     Some(PeerDial { endpoint, tls })
 }
@@ -102,9 +93,11 @@ fn server_name(addr: &str) -> Option<ServerName<'static>> {
     ServerName::try_from(host.to_string()).ok()
 }
 
+/// Dials with the certificates current at each connect (reload.rs).
 #[derive(Clone)]
 struct TlsConnector {
-    config: Arc<ClientConfig>,
+    tls: Arc<super::Reloadable>,
+    peer: u64,
     server_name: ServerName<'static>,
     addr: String,
 }
@@ -123,9 +116,14 @@ impl tower::Service<http::Uri> for TlsConnector {
     fn call(&mut self, _uri: http::Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
+            let config = this
+                .tls
+                .material()
+                .peer_client(this.peer)
+                .map_err(std::io::Error::other)?;
             let tcp = TcpStream::connect(&this.addr).await?;
             tcp.set_nodelay(true)?;
-            let tls = tokio_rustls::TlsConnector::from(this.config)
+            let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(this.server_name, tcp)
                 .await?;
             Ok(TokioIo::new(tls))

@@ -42,9 +42,10 @@ pub fn expiries(
 /// `raftflow_tls_cert_expiry_seconds`, one series per certificate; nothing
 /// on a node without TLS.
 pub fn render(security: &super::Security, now_s: i64, out: &mut String) {
-    let super::Security::Tls(material) = security else {
+    let super::Security::Tls(tls) = security else {
         return;
     };
+    let material = tls.material();
     let _ = writeln!(
         out,
         "# HELP raftflow_tls_cert_expiry_seconds Seconds until each certificate this node uses expires (negative: expired).\n# TYPE raftflow_tls_cert_expiry_seconds gauge"

@@ -12,12 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
+
+use super::{Port, Reloadable};
 
 /// Handshakes in progress at once per listener; more wait to start.
 const MAX_HANDSHAKES: usize = 256;
@@ -26,32 +27,26 @@ const READY_BACKLOG: usize = 64;
 
 type Accepted = std::io::Result<TlsStream<TcpStream>>;
 
-/// The TLS connections accepted on `listener`, as tonic's
-/// `serve_with_incoming` takes them. `port` names the listener in logs.
+/// The TLS connections accepted on `listener` for `port`, as tonic's
+/// `serve_with_incoming` takes them. Each handshake uses the certificates
+/// current when it starts (reload.rs).
 pub fn tls_incoming(
     listener: TcpListener,
-    config: Arc<ServerConfig>,
-    handshake_timeout: Duration,
-    port: &'static str,
+    tls: Arc<Reloadable>,
+    port: Port,
 ) -> ReceiverStream<Accepted> {
     let (tx, rx) = mpsc::channel(READY_BACKLOG);
-    tokio::spawn(accept_loop(
-        listener,
-        TlsAcceptor::from(config),
-        tx,
-        handshake_timeout,
-        port,
-    ));
+    tokio::spawn(accept_loop(listener, tls, tx, port));
     ReceiverStream::new(rx)
 }
 
 async fn accept_loop(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    tls: Arc<Reloadable>,
     tx: mpsc::Sender<Accepted>,
-    handshake_timeout: Duration,
-    port: &'static str,
+    port: Port,
 ) {
+    let handshake_timeout = tls.handshake_timeout();
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
         let accepted = tokio::select! {
@@ -63,7 +58,7 @@ async fn accept_loop(
             Err(e) => {
                 // Out of file descriptors, most likely: back off a moment
                 // instead of spinning on the error.
-                tracing::warn!(port, "accept failed: {e}");
+                tracing::warn!(?port, "accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -72,7 +67,8 @@ async fn accept_loop(
         let Ok(permit) = handshakes.clone().acquire_owned().await else {
             return;
         };
-        let (acceptor, tx) = (acceptor.clone(), tx.clone());
+        let acceptor = TlsAcceptor::from(tls.server_config(port));
+        let tx = tx.clone();
         tokio::spawn(async move {
             let _permit = permit;
             match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
@@ -83,11 +79,11 @@ async fn accept_loop(
                 // asking whether a port still refuses connections) closes
                 // before any handshake: not worth a warning.
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    tracing::debug!(port, %peer, "a connection closed before its TLS handshake")
+                    tracing::debug!(?port, %peer, "a connection closed before its TLS handshake")
                 }
-                Ok(Err(e)) => tracing::warn!(port, %peer, "refused a connection: {}", why(&e)),
+                Ok(Err(e)) => tracing::warn!(?port, %peer, "refused a connection: {}", why(&e)),
                 Err(_) => tracing::warn!(
-                    port,
+                    ?port,
                     %peer,
                     "closed a connection that did not finish its TLS handshake within {handshake_timeout:?}"
                 ),
@@ -112,14 +108,10 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    pub fn new(
-        listener: TcpListener,
-        config: Arc<ServerConfig>,
-        handshake_timeout: Duration,
-    ) -> std::io::Result<Self> {
+    pub fn new(listener: TcpListener, tls: Arc<Reloadable>) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         Ok(Self {
-            incoming: tls_incoming(listener, config, handshake_timeout, "http"),
+            incoming: tls_incoming(listener, tls, Port::Http),
             local,
         })
     }

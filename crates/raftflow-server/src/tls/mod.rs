@@ -22,6 +22,7 @@ pub mod identity;
 mod incoming;
 pub mod inspect;
 pub mod local;
+pub mod reload;
 mod verify;
 
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ use serde::Deserialize;
 
 pub use dial::{peer_channel, peer_endpoint, PeerDial};
 pub use incoming::{tls_incoming, TlsListener};
+pub use reload::{Port, Reloadable};
 
 /// The node's `[tls]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -55,6 +57,10 @@ pub struct TlsConfig {
     /// closed: one silent client must not hold a slot for ever.
     #[serde(default = "default_handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
+    /// How often the files are read again (also on SIGHUP): replaced
+    /// certificates serve new connections without a restart.
+    #[serde(default = "default_reload_interval_ms")]
+    pub reload_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -65,6 +71,10 @@ pub struct HttpTlsConfig {
 }
 
 fn default_handshake_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_reload_interval_ms() -> u64 {
     5_000
 }
 
@@ -290,7 +300,8 @@ impl Material {
 pub enum Security {
     /// `insecure = true`: plaintext, anyone who reaches a port is trusted.
     Insecure,
-    Tls(Arc<Material>),
+    /// Certificates from files, reloaded when they change (reload.rs).
+    Tls(Arc<Reloadable>),
 }
 
 impl Security {

@@ -53,6 +53,7 @@ pub fn tls_config(id: u64) -> TlsConfig {
         key_file,
         http: None,
         handshake_timeout_ms: 5_000,
+        reload_interval_ms: 5_000,
     }
 }
 

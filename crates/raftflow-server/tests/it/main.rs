@@ -16,6 +16,7 @@ mod numbers;
 mod observability;
 mod release_fixture;
 mod replication;
+mod rotation;
 mod tls;
 mod versions;
 mod workflows;

@@ -1,0 +1,143 @@
+//! Certificates replaced without a restart: the files are read again every
+//! `tls.reload_interval_ms` and on SIGHUP; when they changed and load, new
+//! connections (accepted and dialled) use them at once.
+//!
+//! ```text
+//!  files ──(interval, SIGHUP)──▶ Material::load ──ok──▶ swap ──▶ next handshake uses it
+//!                                      └─ error: logged, the old certificates stay
+//! ```
+//! Connections already open keep the certificate they were made with until
+//! they reconnect: TLS does not re-authenticate a live connection.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::sync::watch;
+
+use super::{Material, TlsConfig, TlsError};
+
+/// Which listener a server configuration is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Port {
+    Raft,
+    Api,
+    Http,
+}
+
+struct Current {
+    material: Arc<Material>,
+    raft: Arc<ServerConfig>,
+    api: Arc<ServerConfig>,
+    http: Arc<ServerConfig>,
+    /// The files' bytes when they were read: a change is a difference.
+    files: Vec<Vec<u8>>,
+}
+
+/// A node's TLS material, swapped as its files change.
+pub struct Reloadable {
+    config: TlsConfig,
+    id: u64,
+    current: RwLock<Arc<Current>>,
+}
+
+impl Reloadable {
+    pub fn load(config: &TlsConfig, id: u64) -> Result<Self, TlsError> {
+        let current = Self::read(config, id)?;
+        Ok(Self {
+            config: config.clone(),
+            id,
+            current: RwLock::new(Arc::new(current)),
+        })
+    }
+
+    fn read(config: &TlsConfig, id: u64) -> Result<Current, TlsError> {
+        let files = file_bytes(config);
+        let material = Material::load(config, id)?;
+        Ok(Current {
+            raft: material.raft_server()?,
+            api: material.api_server()?,
+            http: material.http_server()?,
+            material: Arc::new(material),
+            files,
+        })
+    }
+
+    fn current(&self) -> Arc<Current> {
+        self.current.read().expect("tls lock").clone()
+    }
+
+    pub fn material(&self) -> Arc<Material> {
+        self.current().material.clone()
+    }
+
+    pub fn server_config(&self, port: Port) -> Arc<ServerConfig> {
+        let current = self.current();
+        match port {
+            Port::Raft => current.raft.clone(),
+            Port::Api => current.api.clone(),
+            Port::Http => current.http.clone(),
+        }
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.handshake_timeout_ms.max(1))
+    }
+
+    /// Reads the files again; `Ok(true)` when they changed and now serve.
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        if file_bytes(&self.config) == self.current().files {
+            return Ok(false);
+        }
+        let next = Self::read(&self.config, self.id)?;
+        *self.current.write().expect("tls lock") = Arc::new(next);
+        Ok(true)
+    }
+}
+
+/// The bytes of every file of `config`; a file that cannot be read gives
+/// none (the load that follows names the problem).
+fn file_bytes(config: &TlsConfig) -> Vec<Vec<u8>> {
+    let mut paths = vec![&config.ca_file, &config.cert_file, &config.key_file];
+    if let Some(http) = &config.http {
+        paths.extend([&http.cert_file, &http.key_file]);
+    }
+    paths
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
+}
+
+/// Reloads every `interval` and on SIGHUP until the node stops.
+pub async fn run(tls: Arc<Reloadable>, interval: Duration, mut stopping: watch::Receiver<bool>) {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let hup = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = hup => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+        let tls = tls.clone();
+        let outcome = tokio::task::spawn_blocking(move || (tls.reload(), tls.id)).await;
+        match outcome {
+            Ok((Ok(true), id)) => tracing::info!(
+                node = id,
+                "reloaded the TLS certificates: new connections use them"
+            ),
+            Ok((Ok(false), _)) => {}
+            Ok((Err(e), id)) => tracing::error!(
+                node = id,
+                "the TLS files changed but do not load; the old certificates stay: {e}"
+            ),
+            Err(e) => tracing::error!("reloading the TLS certificates failed: {e}"),
+        }
+    }
+}
