@@ -218,6 +218,19 @@ async fn clients_get_an_error_that_says_what_is_wrong() {
         "a host the certificate does not list: {err}"
     );
 
+    // A silent client that opened connections and never began a handshake
+    // holds up nobody: handshakes run side by side, each under a deadline.
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(tokio::net::TcpStream::connect(&endpoint[0]).await.unwrap());
+    }
+    cluster
+        .client()
+        .probe("past-the-silent", b"v")
+        .await
+        .expect("a client is served while silent connections wait");
+    drop(silent);
+
     let err = raftflow_client::Client::new(&[format!("https://{}", endpoint[0])])
         .err()
         .expect("an https endpoint without a CA is refused");
@@ -292,4 +305,25 @@ async fn a_node_with_a_wrong_certificate_or_key_does_not_start() {
     config.tls = None;
     let err = start(config).await;
     assert!(err.contains("insecure = true"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tls_client_to_a_plaintext_node_is_told_so() {
+    let cluster = TestCluster::start(1, |c| {
+        c.tls = None;
+        c.insecure = true;
+    })
+    .await;
+    cluster.wait_leader(WAIT).await;
+    let err =
+        raftflow_client::Client::with_tls(&cluster.endpoints(), Some(crate::harness::client_tls()))
+            .unwrap()
+            .with_deadline(Duration::from_secs(3))
+            .probe("k", b"v")
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Tls(m) if m.contains("does not speak TLS")),
+        "{err}"
+    );
 }
