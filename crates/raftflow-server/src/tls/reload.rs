@@ -39,6 +39,9 @@ pub struct Reloadable {
     config: TlsConfig,
     id: u64,
     current: RwLock<Arc<Current>>,
+    /// The bytes of the last file set that did not load: it is said once,
+    /// not at every interval until an operator fixes it.
+    refused: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 impl Reloadable {
@@ -48,6 +51,7 @@ impl Reloadable {
             config: config.clone(),
             id,
             current: RwLock::new(Arc::new(current)),
+            refused: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -84,14 +88,23 @@ impl Reloadable {
         Duration::from_millis(self.config.handshake_timeout_ms.max(1))
     }
 
-    /// Reads the files again; `Ok(true)` when they changed and now serve.
+    /// Reads the files again; `Ok(true)` when they changed and now serve,
+    /// `Ok(false)` when nothing changed (or they are the set refused last).
     pub fn reload(&self) -> Result<bool, TlsError> {
-        if file_bytes(&self.config) == self.current().files {
+        let files = file_bytes(&self.config);
+        if files == self.current().files || files == *self.refused.lock().expect("tls lock") {
             return Ok(false);
         }
-        let next = Self::read(&self.config, self.id)?;
-        *self.current.write().expect("tls lock") = Arc::new(next);
-        Ok(true)
+        match Self::read(&self.config, self.id) {
+            Ok(next) => {
+                *self.current.write().expect("tls lock") = Arc::new(next);
+                Ok(true)
+            }
+            Err(e) => {
+                *self.refused.lock().expect("tls lock") = files;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -139,5 +152,51 @@ pub async fn run(tls: Arc<Reloadable>, interval: Duration, mut stopping: watch::
             ),
             Err(e) => tracing::error!("reloading the TLS certificates failed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::certs;
+
+    fn write_node(dir: &std::path::Path, ca: &certs::Issued, id: u64) {
+        let node = certs::create_node(ca, id, &["127.0.0.1".into()], 30).unwrap();
+        std::fs::write(dir.join("node.pem"), node.cert_pem).unwrap();
+        std::fs::write(dir.join("node-key.pem"), node.key_pem).unwrap();
+    }
+
+    #[test]
+    fn a_changed_set_swaps_and_a_bad_one_is_refused_once_and_kept_out() {
+        crate::tls::install_provider();
+        let dir = tempfile::TempDir::new().unwrap();
+        let ca = certs::create_ca("reload test", 30).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca.cert_pem).unwrap();
+        write_node(dir.path(), &ca, 1);
+        let config = TlsConfig {
+            ca_file: dir.path().join("ca.pem"),
+            cert_file: dir.path().join("node.pem"),
+            key_file: dir.path().join("node-key.pem"),
+            http: None,
+            handshake_timeout_ms: 1_000,
+            reload_interval_ms: 100,
+        };
+        let tls = Reloadable::load(&config, 1).unwrap();
+        let first = tls.material();
+        assert!(!tls.reload().unwrap(), "nothing changed");
+
+        // Node 2's certificate in node 1's files: refused, said once.
+        write_node(dir.path(), &ca, 2);
+        let err = tls.reload().unwrap_err().to_string();
+        assert!(err.contains("node 2's certificate"), "{err}");
+        assert!(!tls.reload().unwrap(), "the refused set is not tried again");
+        assert!(
+            Arc::ptr_eq(&first, &tls.material()),
+            "the old certificates stay"
+        );
+
+        write_node(dir.path(), &ca, 1);
+        assert!(tls.reload().unwrap(), "a good set swaps in");
+        assert!(!Arc::ptr_eq(&first, &tls.material()));
     }
 }
