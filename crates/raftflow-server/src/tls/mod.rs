@@ -27,7 +27,6 @@ mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -134,7 +133,6 @@ pub struct Material {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     http: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-    pub handshake_timeout: Duration,
     expiries: Vec<expiry::Expiry>,
 }
 
@@ -168,16 +166,9 @@ impl Material {
             chain,
             key,
             http,
-            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms.max(1)),
             expiries,
         };
         material.warn_if_expiring(id);
-        // Build each configuration once now: a key that does not match its
-        // certificate is an error at start, not at the first connection.
-        material.raft_server()?;
-        material.api_server()?;
-        material.http_server()?;
-        material.peer_client(id)?;
         Ok(material)
     }
 

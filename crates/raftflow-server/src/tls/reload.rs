@@ -58,6 +58,10 @@ impl Reloadable {
     fn read(config: &TlsConfig, id: u64) -> Result<Current, TlsError> {
         let files = file_bytes(config);
         let material = Material::load(config, id)?;
+        // Every configuration is built here, once per file set: a key that
+        // does not match its certificate is an error now (at start, or at a
+        // reload that keeps the old set), not at the first connection.
+        material.peer_client(id)?;
         Ok(Current {
             raft: material.raft_server()?,
             api: material.api_server()?,
