@@ -60,6 +60,11 @@ pub struct TlsConfig {
     /// certificates serve new connections without a restart.
     #[serde(default = "default_reload_interval_ms")]
     pub reload_interval_ms: u64,
+    /// The API port admits only clients that show a certificate of the
+    /// cluster CA (workers in a locked-down network). Off: a certificate
+    /// may be shown, none is needed.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -134,6 +139,7 @@ pub struct Material {
     key: PrivateKeyDer<'static>,
     http: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     expiries: Vec<expiry::Expiry>,
+    require_client_cert: bool,
 }
 
 impl Material {
@@ -167,6 +173,7 @@ impl Material {
             key,
             http,
             expiries,
+            require_client_cert: config.require_client_cert,
         };
         material.warn_if_expiring(id);
         Ok(material)
@@ -208,9 +215,10 @@ impl Material {
         self.grpc_server(Arc::new(verify::NodeClientVerifier { inner }))
     }
 
-    /// The API port: a client certificate of the cluster CA may be shown.
+    /// The API port: a client certificate of the cluster CA may be shown,
+    /// or must be with `require_client_cert`.
     pub fn api_server(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        self.grpc_server(self.client_verifier(true)?)
+        self.grpc_server(self.client_verifier(!self.require_client_cert)?)
     }
 
     fn client_verifier(

@@ -184,6 +184,7 @@ mod tests {
             http: None,
             handshake_timeout_ms: 1_000,
             reload_interval_ms: 100,
+            require_client_cert: false,
         };
         let tls = Reloadable::load(&config, 1).unwrap();
         let first = tls.material();

@@ -54,6 +54,7 @@ pub fn tls_config(id: u64) -> TlsConfig {
         http: None,
         handshake_timeout_ms: 5_000,
         reload_interval_ms: 5_000,
+        require_client_cert: false,
     }
 }
 

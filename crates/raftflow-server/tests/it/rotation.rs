@@ -107,6 +107,7 @@ async fn certificates_rotate_and_the_ca_rolls_over_under_load_without_a_restart(
             http: None,
             handshake_timeout_ms: 5_000,
             reload_interval_ms: 100,
+            require_client_cert: false,
         });
     })
     .await;

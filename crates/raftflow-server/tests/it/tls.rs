@@ -327,3 +327,29 @@ async fn a_tls_client_to_a_plaintext_node_is_told_so() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_api_port_can_require_a_client_certificate() {
+    let cluster = TestCluster::start(1, |c| {
+        c.tls.as_mut().unwrap().require_client_cert = true;
+    })
+    .await;
+    cluster.wait_leader(WAIT).await;
+    let mut anonymous = crate::harness::client_tls();
+    anonymous.identity = None;
+    let err = raftflow_client::Client::with_tls(&cluster.endpoints(), Some(anonymous))
+        .unwrap()
+        .with_deadline(Duration::from_secs(3))
+        .probe("k", b"v")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Tls(m) if m.contains("requires a client certificate")),
+        "{err}"
+    );
+    cluster
+        .client()
+        .probe("k", b"v")
+        .await
+        .expect("a client with a certificate of the cluster CA is served");
+}
