@@ -353,3 +353,55 @@ async fn the_api_port_can_require_a_client_certificate() {
         .await
         .expect("a client with a certificate of the cluster CA is served");
 }
+
+/// A learner must show the certificate of the node id it is added as: the
+/// leader dials it, checks, and sends nothing to a process that shows
+/// another node's certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_learner_is_replicated_to_only_with_its_own_node_certificate() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let cluster = TestCluster::start(3, |_| {}).await;
+    cluster.wait_leader(WAIT).await;
+    // A TLS server with node 5's certificate, posing as learner 4.
+    let (cert, key) = test_certs().node(5);
+    let chain = raftflow_server::tls::files::read_chain("cert", &cert).unwrap();
+    let key = raftflow_server::tls::files::read_key("key", &key).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (refused, accepted) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (r, a) = (refused.clone(), accepted.clone());
+    let rogue = tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            match acceptor.accept(tcp).await {
+                Ok(_) => a.fetch_add(1, Ordering::SeqCst),
+                Err(_) => r.fetch_add(1, Ordering::SeqCst),
+            };
+        }
+    });
+    // Blocking add: it waits for a catch-up that cannot happen.
+    let client = cluster.client();
+    let (raft_addr, api_addr) = (addr.clone(), addr.clone());
+    let adding = tokio::spawn(async move { client.add_learner(4, &raft_addr, &api_addr).await });
+    let deadline = std::time::Instant::now() + WAIT;
+    while refused.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader never dialled learner 4"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "no handshake with the impostor completed"
+    );
+    adding.abort();
+    rogue.abort();
+}
