@@ -18,5 +18,6 @@ mod release_fixture;
 mod replication;
 mod rotation;
 mod tls;
+mod tls_clients;
 mod versions;
 mod workflows;

@@ -1,5 +1,6 @@
-//! Transport security: who may speak on the Raft port, and the errors a
-//! wrong set-up gets. (Every other test in this binary runs over TLS too.)
+//! Transport security: who may speak on the Raft port, and what a node
+//! with a wrong certificate or key does. (Every other test in this binary
+//! runs over TLS too; tls_clients.rs has the clients' side.)
 
 use std::time::Duration;
 
@@ -7,7 +8,6 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{SnapshotMeta, Vote};
 use raftflow_client::proto::raft_service_client::RaftServiceClient;
 use raftflow_client::proto::{AttachRequest, PreVoteRequest, RaftRequest};
-use raftflow_client::{ClientError, ClientTls};
 use raftflow_server::tls::certs;
 use raftflow_server::NodeHandle;
 use raftflow_store::{codec, TypeConfig};
@@ -175,68 +175,6 @@ async fn no_stranger_and_no_impostor_can_append_vote_or_install_a_snapshot() {
     assert_eq!(digests_before, cluster.digests(), "the state is unchanged");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn clients_get_an_error_that_says_what_is_wrong() {
-    let cluster = TestCluster::start(1, |_| {}).await;
-    cluster.wait_leader(WAIT).await;
-    let endpoint = cluster.endpoints();
-
-    let plaintext = raftflow_client::Client::new(&endpoint)
-        .unwrap()
-        .with_deadline(Duration::from_secs(3));
-    let err = plaintext.probe("k", b"v").await.unwrap_err();
-    assert!(
-        matches!(&err, ClientError::Tls(m) if m.contains("--ca")),
-        "a plaintext client to a TLS port: {err}"
-    );
-
-    let other_ca = certs::create_ca("another CA", 30).unwrap();
-    let wrong_ca = ClientTls {
-        ca_pem: other_ca.cert_pem.into_bytes(),
-        identity: None,
-        domain: None,
-    };
-    let err = raftflow_client::Client::with_tls(&endpoint, Some(wrong_ca))
-        .unwrap()
-        .probe("k", b"v")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ClientError::Tls(m) if m.contains("not signed by the CA")),
-        "a client with another CA: {err}"
-    );
-
-    let mut wrong_name = crate::harness::client_tls();
-    wrong_name.domain = Some("elsewhere.example".into());
-    let err = raftflow_client::Client::with_tls(&endpoint, Some(wrong_name))
-        .unwrap()
-        .probe("k", b"v")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ClientError::Tls(m) if m.contains("does not name the host")),
-        "a host the certificate does not list: {err}"
-    );
-
-    // A silent client that opened connections and never began a handshake
-    // holds up nobody: handshakes run side by side, each under a deadline.
-    let mut silent = Vec::new();
-    for _ in 0..8 {
-        silent.push(tokio::net::TcpStream::connect(&endpoint[0]).await.unwrap());
-    }
-    cluster
-        .client()
-        .probe("past-the-silent", b"v")
-        .await
-        .expect("a client is served while silent connections wait");
-    drop(silent);
-
-    let err = raftflow_client::Client::new(&[format!("https://{}", endpoint[0])])
-        .err()
-        .expect("an https endpoint without a CA is refused");
-    assert!(err.to_string().contains("no CA was given"), "{err}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_with_a_wrong_certificate_or_key_does_not_start() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -305,53 +243,6 @@ async fn a_node_with_a_wrong_certificate_or_key_does_not_start() {
     config.tls = None;
     let err = start(config).await;
     assert!(err.contains("insecure = true"), "{err}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_tls_client_to_a_plaintext_node_is_told_so() {
-    let cluster = TestCluster::start(1, |c| {
-        c.tls = None;
-        c.insecure = true;
-    })
-    .await;
-    cluster.wait_leader(WAIT).await;
-    let err =
-        raftflow_client::Client::with_tls(&cluster.endpoints(), Some(crate::harness::client_tls()))
-            .unwrap()
-            .with_deadline(Duration::from_secs(3))
-            .probe("k", b"v")
-            .await
-            .unwrap_err();
-    assert!(
-        matches!(&err, ClientError::Tls(m) if m.contains("does not speak TLS")),
-        "{err}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_api_port_can_require_a_client_certificate() {
-    let cluster = TestCluster::start(1, |c| {
-        c.tls.as_mut().unwrap().require_client_cert = true;
-    })
-    .await;
-    cluster.wait_leader(WAIT).await;
-    let mut anonymous = crate::harness::client_tls();
-    anonymous.identity = None;
-    let err = raftflow_client::Client::with_tls(&cluster.endpoints(), Some(anonymous))
-        .unwrap()
-        .with_deadline(Duration::from_secs(3))
-        .probe("k", b"v")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, ClientError::Tls(m) if m.contains("requires a client certificate")),
-        "{err}"
-    );
-    cluster
-        .client()
-        .probe("k", b"v")
-        .await
-        .expect("a client with a certificate of the cluster CA is served");
 }
 
 /// A learner must show the certificate of the node id it is added as: the
