@@ -41,14 +41,10 @@ fn make_certs(
     dir: &Path,
     addrs: &[(String, String)],
 ) -> anyhow::Result<raftflow_server::tls::local::LocalCerts> {
-    let mut hosts: Vec<String> = vec!["127.0.0.1".into()];
-    for (raft, _) in addrs {
-        if let Some((host, _)) = raft.rsplit_once(':') {
-            if !hosts.iter().any(|h| h == host) {
-                hosts.push(host.to_string());
-            }
-        }
-    }
+    let hosts = raftflow_server::tls::local::hosts_of(
+        &["127.0.0.1"],
+        addrs.iter().map(|(raft, _)| raft.as_str()),
+    );
     let ids: Vec<u64> = (1..=addrs.len() as u64).collect();
     Ok(raftflow_server::tls::local::ensure(
         &dir.join("certs"),

@@ -85,18 +85,11 @@ fn certs_dir(cluster: &LocalCluster) -> Option<PathBuf> {
 
 /// The hosts the nodes are dialled by, and the loopback names.
 fn hosts(cluster: &LocalCluster) -> Vec<String> {
-    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
-    for (_, c) in cluster.configs.values() {
-        for addr in [&c.raft_addr, &c.api_addr] {
-            if let Some((host, _)) = addr.rsplit_once(':') {
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                if !hosts.iter().any(|h| h == host) {
-                    hosts.push(host.to_string());
-                }
-            }
-        }
-    }
-    hosts
+    let addrs = cluster
+        .configs
+        .values()
+        .flat_map(|(_, c)| [c.raft_addr.as_str(), c.api_addr.as_str()]);
+    raftflow_server::tls::local::hosts_of(&["localhost", "127.0.0.1"], addrs)
 }
 
 impl LocalCluster {

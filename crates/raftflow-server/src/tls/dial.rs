@@ -88,9 +88,7 @@ impl PeerDial {
 
 /// The name a peer's certificate must carry: the host part of its address.
 fn server_name(addr: &str) -> Option<ServerName<'static>> {
-    let (host, _port) = addr.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(host.to_string()).ok()
+    ServerName::try_from(super::host_of(addr)?.to_string()).ok()
 }
 
 /// Dials with the certificates current at each connect (reload.rs).

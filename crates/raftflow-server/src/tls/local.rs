@@ -23,6 +23,18 @@ impl LocalCerts {
     }
 }
 
+/// The names node certificates must carry: `base`, then the host of each
+/// address, each once.
+pub fn hosts_of<'a>(base: &[&str], addrs: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut hosts: Vec<String> = base.iter().map(|h| h.to_string()).collect();
+    for host in addrs.into_iter().filter_map(super::host_of) {
+        if !hosts.iter().any(|h| h == host) {
+            hosts.push(host.to_string());
+        }
+    }
+    hosts
+}
+
 /// Makes what is missing in `dir`: a CA, a certificate for each of `ids`
 /// valid for `hosts`, and a client certificate. Existing files are kept.
 pub fn ensure(dir: &Path, ids: &[u64], hosts: &[String]) -> Result<LocalCerts, CertError> {

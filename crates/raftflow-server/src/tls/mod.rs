@@ -309,6 +309,12 @@ impl Security {
     }
 }
 
+/// The host part of a `host:port` address (IPv6 without its brackets).
+pub fn host_of(addr: &str) -> Option<&str> {
+    let (host, _port) = addr.rsplit_once(':')?;
+    Some(host.trim_start_matches('[').trim_end_matches(']'))
+}
+
 /// An error with its causes on one line: tonic's "transport error" alone
 /// hides the certificate problem underneath.
 pub fn describe_connect_error(e: &(dyn std::error::Error + 'static)) -> String {

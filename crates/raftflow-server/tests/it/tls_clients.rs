@@ -10,16 +10,23 @@ use crate::harness::TestCluster;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The error a client with `tls` gets from a write.
+async fn probe_error(endpoints: &[String], tls: Option<ClientTls>) -> ClientError {
+    raftflow_client::Client::with_tls(endpoints, tls)
+        .unwrap()
+        .with_deadline(Duration::from_secs(3))
+        .probe("k", b"v")
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clients_get_an_error_that_says_what_is_wrong() {
     let cluster = TestCluster::start(1, |_| {}).await;
     cluster.wait_leader(WAIT).await;
     let endpoint = cluster.endpoints();
 
-    let plaintext = raftflow_client::Client::new(&endpoint)
-        .unwrap()
-        .with_deadline(Duration::from_secs(3));
-    let err = plaintext.probe("k", b"v").await.unwrap_err();
+    let err = probe_error(&endpoint, None).await;
     assert!(
         matches!(&err, ClientError::Tls(m) if m.contains("--ca")),
         "a plaintext client to a TLS port: {err}"
@@ -31,11 +38,7 @@ async fn clients_get_an_error_that_says_what_is_wrong() {
         identity: None,
         domain: None,
     };
-    let err = raftflow_client::Client::with_tls(&endpoint, Some(wrong_ca))
-        .unwrap()
-        .probe("k", b"v")
-        .await
-        .unwrap_err();
+    let err = probe_error(&endpoint, Some(wrong_ca)).await;
     assert!(
         matches!(&err, ClientError::Tls(m) if m.contains("not signed by the CA")),
         "a client with another CA: {err}"
@@ -43,11 +46,7 @@ async fn clients_get_an_error_that_says_what_is_wrong() {
 
     let mut wrong_name = crate::harness::client_tls();
     wrong_name.domain = Some("elsewhere.example".into());
-    let err = raftflow_client::Client::with_tls(&endpoint, Some(wrong_name))
-        .unwrap()
-        .probe("k", b"v")
-        .await
-        .unwrap_err();
+    let err = probe_error(&endpoint, Some(wrong_name)).await;
     assert!(
         matches!(&err, ClientError::Tls(m) if m.contains("does not name the host")),
         "a host the certificate does not list: {err}"
@@ -80,13 +79,7 @@ async fn a_tls_client_to_a_plaintext_node_is_told_so() {
     })
     .await;
     cluster.wait_leader(WAIT).await;
-    let err =
-        raftflow_client::Client::with_tls(&cluster.endpoints(), Some(crate::harness::client_tls()))
-            .unwrap()
-            .with_deadline(Duration::from_secs(3))
-            .probe("k", b"v")
-            .await
-            .unwrap_err();
+    let err = probe_error(&cluster.endpoints(), Some(crate::harness::client_tls())).await;
     assert!(
         matches!(&err, ClientError::Tls(m) if m.contains("does not speak TLS")),
         "{err}"
@@ -102,12 +95,7 @@ async fn the_api_port_can_require_a_client_certificate() {
     cluster.wait_leader(WAIT).await;
     let mut anonymous = crate::harness::client_tls();
     anonymous.identity = None;
-    let err = raftflow_client::Client::with_tls(&cluster.endpoints(), Some(anonymous))
-        .unwrap()
-        .with_deadline(Duration::from_secs(3))
-        .probe("k", b"v")
-        .await
-        .unwrap_err();
+    let err = probe_error(&cluster.endpoints(), Some(anonymous)).await;
     assert!(
         matches!(&err, ClientError::Tls(m) if m.contains("requires a client certificate")),
         "{err}"
