@@ -97,14 +97,22 @@ impl Cluster {
             })
             .collect();
         let certs = make_certs(dir, &addrs)?;
+        // The nodes bootstrap the ACL system with this token; the harness's
+        // clients and workers send it.
+        let token_file = dir.join("admin.token");
+        raftflow_server::auth::secret::write_file(
+            &token_file,
+            &raftflow_server::auth::secret::new_secret(),
+        )?;
         let mut configs = Vec::new();
         for (i, (raft, api)) in addrs.iter().enumerate() {
             let id = i + 1;
             let (cert, key) = certs.node(id as u64);
             configs.push(format!(
-                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n\n[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n\n[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n\n[auth]\nbootstrap_token_file = {:?}\n",
                 timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms, timing.lease_ms,
-                certs.ca.display().to_string(), cert.display().to_string(), key.display().to_string()
+                certs.ca.display().to_string(), cert.display().to_string(), key.display().to_string(),
+                token_file.display().to_string()
             ));
         }
         let mut cluster = Cluster {
@@ -123,6 +131,13 @@ impl Cluster {
             cluster.spawn(id)?;
         }
         Ok(cluster)
+    }
+
+    /// The admin token the nodes bootstrap with.
+    pub fn token(&self) -> anyhow::Result<String> {
+        Ok(raftflow_client::read_token_file(
+            &self.dir.join("admin.token"),
+        )?)
     }
 
     /// What the harness's clients need to reach the nodes.

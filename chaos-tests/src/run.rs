@@ -86,8 +86,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         kinds.retain(|k| !k.needs_network());
     }
     let tls = Some(cluster.client_tls()?);
-    let client =
-        Arc::new(Client::with_tls(&cluster.endpoints, tls)?.with_deadline(Duration::from_secs(10)));
+    let client = Arc::new(
+        Client::with_tls(&cluster.endpoints, tls)?
+            .with_token(&cluster.token()?)?
+            .with_deadline(Duration::from_secs(10)),
+    );
     if faults::find_leader(&client, Duration::from_secs(60))
         .await
         .is_none()

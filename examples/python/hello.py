@@ -5,9 +5,12 @@ stubs (./generate.sh) and a running cluster (`raftflow dev`).
 
     ./generate.sh && python3 hello.py [host:port,...]
 
-TLS as the CLI does it: the CA and client certificate from RAFTFLOW_CA,
-RAFTFLOW_CERT and RAFTFLOW_KEY, else the local cluster's in data/certs;
-RAFTFLOW_INSECURE=1 for a cluster started with --insecure.
+TLS and the API token as the CLI does it: the CA and client certificate from
+RAFTFLOW_CA, RAFTFLOW_CERT and RAFTFLOW_KEY, the token from RAFTFLOW_TOKEN or
+RAFTFLOW_TOKEN_FILE, else the local cluster's in data/certs and
+data/admin.token; RAFTFLOW_INSECURE=1 for a cluster started with --insecure.
+(The example uses the admin token for brevity; a real worker gets a worker
+token: `raftflow token create --name shout --role worker --scope shout`.)
 """
 import json
 import os
@@ -42,6 +45,20 @@ def credentials():
                                         certificate_chain=read(cert))
 
 
+def token_metadata():
+    """The `authorization` metadata every call sends, or none (plaintext)."""
+    if os.environ.get("RAFTFLOW_INSECURE"):
+        return ()
+    token = os.environ.get("RAFTFLOW_TOKEN")
+    if not token:
+        local = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../data/admin.token")
+        path = os.environ.get("RAFTFLOW_TOKEN_FILE", local)
+        if not os.path.exists(path):
+            sys.exit(f"no token at {path}: set RAFTFLOW_TOKEN or RAFTFLOW_TOKEN_FILE")
+        token = open(path).readline().strip()
+    return (("authorization", f"Bearer {token}"),)
+
+
 class Cluster:
     """Finds the leader: a node that is not the leader answers UNAVAILABLE
     with the leader's address in the `x-raftflow-leader` metadata."""
@@ -50,6 +67,7 @@ class Cluster:
         self.endpoints = list(endpoints)
         self.current = 0
         self.credentials = credentials()
+        self.metadata = token_metadata()
 
     def call(self, service, method, request, timeout=70):
         deadline = time.time() + 30
@@ -59,7 +77,7 @@ class Cluster:
                        else grpc.insecure_channel(target))
             stub = service(channel)
             try:
-                return getattr(stub, method)(request, timeout=timeout)
+                return getattr(stub, method)(request, timeout=timeout, metadata=self.metadata)
             except grpc.RpcError as e:
                 if e.code() != grpc.StatusCode.UNAVAILABLE or time.time() > deadline:
                     raise

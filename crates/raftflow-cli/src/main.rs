@@ -60,6 +60,12 @@ enum Command {
     /// Make and inspect the cluster's TLS certificates.
     #[command(subcommand)]
     Cert(cmd::cert::Command),
+    /// The ACL system: bootstrap it once per cluster.
+    #[command(subcommand)]
+    Acl(cmd::token::AclCommand),
+    /// Create, list, revoke and rotate API tokens.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
     /// Measure a running cluster.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -101,6 +107,14 @@ fn main() -> std::process::ExitCode {
             },
             Command::Execution(command) => match conn.client() {
                 Ok(client) => cmd::execution::run(command, &client, cli.output).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
+            Command::Acl(command) => match conn.client() {
+                Ok(client) => cmd::token::run_acl(command, &client, cli.output).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
+            Command::Token(command) => match conn.client() {
+                Ok(client) => cmd::token::run(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
             Command::Worker(command) => match conn.client() {

@@ -75,7 +75,7 @@ impl Client {
             list.iter()
                 .enumerate()
                 .filter(|(i, _)| *i != index)
-                .map(|(_, (_, channel))| channel.clone())
+                .map(|(_, (_, channel))| self.bearer.wrap(channel.clone()))
                 .collect()
         };
         let asks = others.into_iter().map(|channel| async move {

@@ -23,11 +23,14 @@ use tonic::{Code, Status};
 
 pub use raftflow_proto::v1 as proto;
 
+pub mod acl;
+mod bearer;
 mod hedge;
 pub mod tls;
 pub mod worker;
 pub mod workflow;
 
+pub use bearer::{read_token_file, Bearer, Conn};
 pub use tls::ClientTls;
 pub use worker::{NextTask, Reported, Task, TaskError, Worker};
 
@@ -45,6 +48,8 @@ pub enum ClientError {
     HttpWithCa(String),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("token: {0}")]
+    Token(String),
     #[error("no endpoints given")]
     NoEndpoints,
     #[error("{0}")]
@@ -55,6 +60,13 @@ pub enum ClientError {
     NothingListening(String),
 }
 
+impl ClientError {
+    /// Whether the cluster refused the call's token or its permissions.
+    pub fn is_auth_refusal(&self) -> bool {
+        matches!(self, ClientError::Status(s) if matches!(s.code(), Code::Unauthenticated | Code::PermissionDenied))
+    }
+}
+
 /// How long a call keeps looking for a leader before giving up.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -62,6 +74,8 @@ pub struct Client {
     endpoints: Mutex<Vec<(String, Channel)>>,
     /// TLS settings; `None` speaks plaintext.
     tls: Option<ClientTls>,
+    /// The API token sent with every call.
+    bearer: Bearer,
     leader: AtomicUsize,
     deadline: Duration,
     /// When a slow call last asked the other nodes who leads (see hedge.rs).
@@ -151,11 +165,23 @@ impl Client {
         Ok(Self {
             endpoints: Mutex::new(list),
             tls,
+            bearer: Bearer::default(),
             leader: AtomicUsize::new(0),
             deadline: DEFAULT_DEADLINE,
             last_leader_check: Mutex::new(None),
             answered: AtomicBool::new(false),
         })
+    }
+
+    /// Sends `secret` as `authorization: Bearer <secret>` with every call.
+    pub fn with_token(mut self, secret: &str) -> Result<Self, ClientError> {
+        self.bearer = Bearer::new(secret)?;
+        Ok(self)
+    }
+
+    /// Whether this client sends a token.
+    pub fn has_token(&self) -> bool {
+        self.bearer.is_set()
     }
 
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
@@ -183,10 +209,10 @@ impl Client {
             .collect()
     }
 
-    pub(crate) fn channel_at(&self, index: usize) -> (usize, Channel) {
+    pub(crate) fn channel_at(&self, index: usize) -> (usize, Conn) {
         let list = self.endpoints.lock().expect("lock");
         let index = index % list.len();
-        (index, list[index].1.clone())
+        (index, self.bearer.wrap(list[index].1.clone()))
     }
 
     /// Points the client at `addr`, adding it to the list if it is new.
@@ -209,7 +235,7 @@ impl Client {
     /// outcome-unknown failure too.
     pub async fn on_leader<T, F, Fut>(&self, idempotent: bool, call: F) -> Result<T, ClientError>
     where
-        F: Fn(Channel) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
     {
         let started = Instant::now();
@@ -308,7 +334,7 @@ impl Client {
     pub async fn status_all(&self, digest: bool) -> Vec<(String, Result<NodeStatus, Status>)> {
         let list: Vec<(String, Channel)> = self.endpoints.lock().expect("lock").clone();
         let calls = list.into_iter().map(|(url, channel)| async move {
-            let mut client = ClusterServiceClient::new(channel);
+            let mut client = ClusterServiceClient::new(self.bearer.wrap(channel));
             let mut request = tonic::Request::new(StatusRequest { digest });
             request.set_timeout(Duration::from_secs(3));
             (url, client.status(request).await.map(|r| r.into_inner()))

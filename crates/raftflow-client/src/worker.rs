@@ -69,9 +69,7 @@ pub struct Worker {
     handlers: BTreeMap<String, Handler>,
 }
 
-fn worker_client(
-    channel: tonic::transport::Channel,
-) -> WorkerServiceClient<tonic::transport::Channel> {
+fn worker_client(channel: crate::Conn) -> WorkerServiceClient<crate::Conn> {
     WorkerServiceClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20)
@@ -376,6 +374,13 @@ impl Worker {
                             }
                         }
                         Ok(None) => {}
+                        // A refused token is not mended by retrying soon.
+                        Err(e) if e.is_auth_refusal() => {
+                            tracing::warn!(
+                                "the cluster refused this worker's poll: {e}; retrying in 5 s"
+                            );
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
                         Err(e) => {
                             tracing::debug!("poll failed: {e}");
                             tokio::time::sleep(Duration::from_millis(200)).await;

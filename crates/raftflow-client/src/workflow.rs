@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
+use crate::Conn;
 use futures::StreamExt;
 use raftflow_proto::v1::workflow_service_client::WorkflowServiceClient;
 use raftflow_proto::v1::*;
-use tonic::transport::Channel;
 use tonic::Status;
 
 use crate::{Client, ClientError};
 
-fn wf(channel: Channel) -> WorkflowServiceClient<Channel> {
+fn wf(channel: Conn) -> WorkflowServiceClient<Conn> {
     WorkflowServiceClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20)
@@ -278,6 +278,15 @@ impl Client {
                 Err(status) if status.code() == tonic::Code::NotFound && failures > 20 => {
                     return Err(status.into())
                 }
+                // Retrying cannot mend a missing token or permission.
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                    ) =>
+                {
+                    return Err(status.into())
+                }
                 Err(_) => {}
             }
             failures += 1;
@@ -300,7 +309,7 @@ impl Client {
     /// Runs `call` on whichever node answers (for calls any node can serve).
     pub async fn on_any<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
     where
-        F: Fn(Channel) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
     {
         let count = self.endpoints().len();

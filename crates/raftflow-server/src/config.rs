@@ -84,6 +84,9 @@ pub struct NodeConfig {
     /// Certificates for TLS on every port and mutual TLS between nodes.
     #[serde(default)]
     pub tls: Option<crate::tls::TlsConfig>,
+    /// API tokens (checked unless `insecure = true`).
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
     /// Address of the internal Raft service (other nodes dial it).
     pub raft_addr: String,
     /// Address of the client API (gRPC: cluster, workflows, workers).
@@ -169,6 +172,7 @@ impl NodeConfig {
         if let Some(tls) = &mut config.tls {
             tls.resolve(path.parent().unwrap_or(Path::new(".")));
         }
+        config.auth.resolve(path.parent().unwrap_or(Path::new(".")));
         config
             .validate()
             .map_err(|(field, message)| ConfigError::Invalid {

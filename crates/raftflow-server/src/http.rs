@@ -5,7 +5,8 @@
 //!  GET /readyz    200 when this node knows a leader, has applied its log
 //!                 (within 1,000 entries) and its clock agrees with a
 //!                 majority of the voters; 503 otherwise, with the reason
-//!  GET /metrics   Prometheus text format, `raftflow_` prefix, base units
+//!  GET /metrics   Prometheus text format, `raftflow_` prefix, base units;
+//!                 needs a reader token (or the scrape token) unless insecure
 //! ```
 
 use std::fmt::Write;
@@ -91,11 +92,23 @@ async fn readyz(State(ctx): State<NodeContext>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(ctx): State<NodeContext>) -> impl IntoResponse {
+/// Needs a token that may read the cluster, or `[auth] scrape_token_file`'s.
+async fn metrics(
+    State(ctx): State<NodeContext>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if !ctx.auth.is_scrape_token(authorization) {
+        let rule = crate::auth::methods::Rule::Needs(&[crate::auth::Permission::ReadCluster]);
+        if let Err(status) = ctx.auth.check(authorization, None, rule) {
+            return crate::console::status_response(&status);
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         render(&ctx),
     )
+        .into_response()
 }
 
 pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {

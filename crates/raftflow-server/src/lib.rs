@@ -13,6 +13,8 @@
 //! ```
 //! Errors are mapped to gRPC status codes in one place: `error`.
 
+pub mod acl_service;
+pub mod auth;
 pub mod clock;
 pub mod clock_guard;
 pub mod cluster_service;

@@ -295,6 +295,25 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         "Commands refused because applying them panicked (a defect; each is logged).",
         ctx.reader.apply_panics(),
     );
+    family(
+        out,
+        "raftflow_auth_denied_total",
+        "counter",
+        "Calls refused by the token check on this node, by reason.",
+    );
+    for (reason, count) in ctx.auth.denied_counts() {
+        let _ = writeln!(
+            out,
+            "raftflow_auth_denied_total{{reason=\"{reason}\"}} {count}"
+        );
+    }
+    family(
+        out,
+        "raftflow_tokens",
+        "gauge",
+        "API tokens in the replicated state, as applied here.",
+    );
+    let _ = writeln!(out, "raftflow_tokens {}", ctx.reader.acl().len());
     let (active, supported) = ctx.reader.apply_versions();
     family(
         out,

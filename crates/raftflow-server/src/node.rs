@@ -77,6 +77,8 @@ pub struct NodeContext {
     pub clock_gate: Arc<crate::clock_guard::ClockGate>,
     /// TLS material, or plaintext (`insecure = true`); peers are called with it.
     pub security: crate::tls::Security,
+    /// Checks every call's token against the applied table (auth/).
+    pub auth: Arc<crate::auth::Gate>,
 }
 
 impl NodeContext {
@@ -156,6 +158,10 @@ impl NodeHandle {
         })?;
         let fresh = is_pristine(&mut log_store).await?;
         let reader = state_machine.reader();
+        let auth = Arc::new(
+            crate::auth::Gate::new(!config.insecure, &config.auth, reader.clone())
+                .map_err(NodeError::Config)?,
+        );
         let holds_workflows = raftflow_store::workflow::reads::holds_workflows(reader.db())
             .map_err(|e| NodeError::Store {
                 path: config.data_dir.display().to_string(),
@@ -210,6 +216,7 @@ impl NodeHandle {
             peer_clocks,
             clock_gate,
             security,
+            auth,
         };
         tokio::spawn(crate::clock_guard::run(context.clone()));
         if let (crate::tls::Security::Tls(tls), Some(files)) = (&context.security, &config.tls) {

@@ -1,6 +1,7 @@
 //! The node's two gRPC listeners: the Raft port (peers) and the API port
 //! (clients, workers, peers' consoles), plaintext or TLS (tls/).
 
+use raftflow_proto::v1::acl_service_server::AclServiceServer;
 use raftflow_proto::v1::cluster_service_server::ClusterServiceServer;
 use raftflow_proto::v1::raft_service_server::RaftServiceServer;
 use raftflow_proto::v1::worker_service_server::WorkerServiceServer;
@@ -9,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::acl_service::AclServiceImpl;
 use crate::cluster_service::ClusterServiceImpl;
 use crate::network::MAX_MESSAGE_BYTES;
 use crate::node::{wait_stop, NodeContext};
@@ -90,12 +92,14 @@ pub(crate) async fn api(
             ctx.metrics.clone(),
             ctx.id,
         ))
+        .layer(crate::auth::AuthLayer(ctx.auth.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ClusterServiceServer::new(ClusterServiceImpl::new(
             ctx.clone(),
         )))
+        .add_service(AclServiceServer::new(AclServiceImpl::new(ctx.clone())))
         .add_service(
             WorkflowServiceServer::new(WorkflowServiceImpl::new(ctx.clone()))
                 .max_decoding_message_size(max_request)

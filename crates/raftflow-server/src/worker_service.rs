@@ -13,6 +13,7 @@ use raftflow_store::records::{Report, TaskEntry};
 use raftflow_store::{Command, CommandResult, Reject};
 use tonic::{Request, Response, Status};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::limits;
 use crate::node::NodeContext;
@@ -181,12 +182,30 @@ impl WorkerServiceImpl {
     }
 
     /// When the attempt was handed out, for the task duration histogram.
-    fn handed_out_ms(&self, token: &str) -> Option<u64> {
-        raftflow_store::workflow::reads::task(self.ctx.reader.db(), token)
-            .ok()
-            .flatten()
-            .and_then(|t| t.dispatched)
-            .map(|d| d.at_ms)
+    /// Checks that `caller` may report the attempt `token` names, and
+    /// returns when it was handed out (for the task duration metric).
+    fn check_report(&self, caller: &Caller, token: &str) -> Result<Option<u64>, Status> {
+        let task = raftflow_store::workflow::reads::task(self.ctx.reader.db(), token)
+            .map_err(ApiError::from)?;
+        self.ctx
+            .auth
+            .scoped(crate::auth::tasks::check_report(caller, task.as_ref()))?;
+        Ok(task.and_then(|t| t.dispatched).map(|d| d.at_ms))
+    }
+
+    /// Checks a poll's activities (or a report's `next` poll) against the
+    /// caller's scopes.
+    fn check_poll_scope(
+        &self,
+        caller: &Caller,
+        poll: Option<&PollTaskRequest>,
+    ) -> Result<(), Status> {
+        let Some(poll) = poll else {
+            return Ok(());
+        };
+        self.ctx
+            .auth
+            .scoped(crate::auth::tasks::check_poll(caller, &poll.activities))
     }
 
     fn observe_duration(&self, handed_out_ms: Option<u64>) {
@@ -291,8 +310,10 @@ impl WorkerService for WorkerServiceImpl {
         &self,
         request: Request<PollTaskRequest>,
     ) -> Result<Response<PollTaskReply>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         check_poll(&req)?;
+        self.check_poll_scope(&caller, Some(&req))?;
         let timeout_ms = if req.timeout_ms == 0 {
             self.ctx.config.scheduler.poll_timeout_ms
         } else {
@@ -328,6 +349,7 @@ impl WorkerService for WorkerServiceImpl {
         &self,
         request: Request<CompleteTaskRequest>,
     ) -> Result<Response<CompleteTaskReply>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         let (token, epoch) = self.fault_retarget(parse_token(&req.token)?);
         let output = if req.output.trim().is_empty() {
@@ -337,7 +359,8 @@ impl WorkerService for WorkerServiceImpl {
         };
         self.check_payload("output", &output)?;
         req.next.as_ref().map(check_poll).transpose()?;
-        let handed_out_ms = self.handed_out_ms(&token);
+        self.check_poll_scope(&caller, req.next.as_ref())?;
+        let handed_out_ms = self.check_report(&caller, &token)?;
         let command = Command::TaskCompleted {
             token,
             epoch,
@@ -362,12 +385,14 @@ impl WorkerService for WorkerServiceImpl {
         &self,
         request: Request<FailTaskRequest>,
     ) -> Result<Response<FailTaskReply>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         let (token, epoch) = self.fault_retarget(parse_token(&req.token)?);
         limits::text("the error", &req.error, limits::MAX_ERROR_CHARS)?;
         limits::text("the cause", &req.cause, limits::MAX_CAUSE_CHARS)?;
         req.next.as_ref().map(check_poll).transpose()?;
-        let handed_out_ms = self.handed_out_ms(&token);
+        self.check_poll_scope(&caller, req.next.as_ref())?;
+        let handed_out_ms = self.check_report(&caller, &token)?;
         let command = Command::TaskFailed {
             token,
             epoch,
@@ -396,7 +421,9 @@ impl WorkerService for WorkerServiceImpl {
         &self,
         request: Request<HeartbeatTaskRequest>,
     ) -> Result<Response<HeartbeatTaskReply>, Status> {
+        let caller = Caller::of(&request);
         let (token, epoch) = parse_token(&request.into_inner().token)?;
+        self.check_report(&caller, &token)?;
         let command = Command::TaskHeartbeat {
             token,
             epoch,

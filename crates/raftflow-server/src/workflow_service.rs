@@ -12,6 +12,7 @@ use raftflow_store::workflow::reads;
 use raftflow_store::{Command, CommandResult};
 use tonic::{Request, Response, Status};
 
+use crate::auth::Caller;
 use crate::cluster_service::linearizable_barrier;
 use crate::error::ApiError;
 use crate::limits;
@@ -39,6 +40,17 @@ impl WorkflowServiceImpl {
             CommandResult::Rejected { code, message } => Err(ApiError::rejected(code, message)),
             other => Ok(other),
         }
+    }
+
+    /// Refuses a state machine outside an operator's scopes (counted).
+    fn scope(&self, caller: &Caller, state_machine: &str) -> Result<(), Status> {
+        self.ctx
+            .auth
+            .scoped(caller.check_state_machine(state_machine))
+    }
+
+    fn scope_execution(&self, caller: &Caller, execution_id: &str) -> Result<(), Status> {
+        self.ctx.auth.scoped(caller.check_execution(execution_id))
     }
 
     fn check_json(&self, what: &str, text: &str) -> Result<(), ApiError> {
@@ -97,8 +109,10 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<CreateStateMachineRequest>,
     ) -> Result<Response<CreateStateMachineReply>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         limits::name("the state machine name", &req.name)?;
+        self.scope(&caller, &req.name)?;
         limits::text(
             "the description",
             &req.description,
@@ -166,7 +180,9 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<DescribeStateMachineRequest>,
     ) -> Result<Response<StateMachineInfo>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
+        self.scope(&caller, &req.name)?;
         self.read_barrier(req.consistency).await?;
         let name = req.name.clone();
         let found = self
@@ -192,10 +208,12 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<ListStateMachinesRequest>,
     ) -> Result<Response<ListStateMachinesReply>, Status> {
+        let caller = Caller::of(&request);
         self.read_barrier(request.into_inner().consistency).await?;
         let all = self.read(reads::state_machines).await?;
         let state_machines = all
             .into_iter()
+            .filter(|(m, _)| caller.sees_state_machine(&m.name))
             .map(|(m, v)| StateMachineInfo {
                 name: v.name,
                 version: v.version,
@@ -227,7 +245,10 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<StartExecutionRequest>,
     ) -> Result<Response<StartExecutionReply>, Status> {
-        let reply = crate::start_execution::run(&self.ctx, request.into_inner()).await?;
+        let caller = Caller::of(&request);
+        let req = request.into_inner();
+        self.scope(&caller, &req.state_machine)?;
+        let reply = crate::start_execution::run(&self.ctx, req).await?;
         Ok(Response::new(reply))
     }
 
@@ -235,12 +256,14 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<DescribeExecutionRequest>,
     ) -> Result<Response<ExecutionInfo>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         limits::required(
             "the execution id",
             &req.execution_id,
             limits::MAX_EXECUTION_ID_CHARS,
         )?;
+        self.scope_execution(&caller, &req.execution_id)?;
         self.read_barrier(req.consistency).await?;
         let id = req.execution_id.clone();
         let record = self.read(move |db| reads::execution(db, &id)).await?;
@@ -254,7 +277,11 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<ListExecutionsRequest>,
     ) -> Result<Response<ListExecutionsReply>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
+        if !req.state_machine.is_empty() {
+            self.scope(&caller, &req.state_machine)?;
+        }
         self.read_barrier(req.consistency).await?;
         let size = if req.page_size == 0 {
             100
@@ -272,7 +299,13 @@ impl WorkflowService for WorkflowServiceImpl {
             })
             .await?;
         Ok(Response::new(ListExecutionsReply {
-            executions: page.items.into_iter().map(execution_info).collect(),
+            // A scoped operator's page may come out shorter than asked.
+            executions: page
+                .items
+                .into_iter()
+                .filter(|x| caller.sees_state_machine(&x.state_machine))
+                .map(execution_info)
+                .collect(),
             next_page_token: page.next.unwrap_or_default(),
         }))
     }
@@ -281,12 +314,14 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<GetExecutionHistoryRequest>,
     ) -> Result<Response<GetExecutionHistoryReply>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         limits::required(
             "the execution id",
             &req.execution_id,
             limits::MAX_EXECUTION_ID_CHARS,
         )?;
+        self.scope_execution(&caller, &req.execution_id)?;
         self.read_barrier(req.consistency).await?;
         let size = if req.page_size == 0 {
             1000
@@ -325,12 +360,14 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<StopExecutionRequest>,
     ) -> Result<Response<StopExecutionReply>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         limits::required(
             "the execution id",
             &req.execution_id,
             limits::MAX_EXECUTION_ID_CHARS,
         )?;
+        self.scope_execution(&caller, &req.execution_id)?;
         limits::text("the error", &req.error, limits::MAX_ERROR_CHARS)?;
         limits::text("the cause", &req.cause, limits::MAX_CAUSE_CHARS)?;
         tracing::Span::current().record("execution", req.execution_id.as_str());
@@ -357,12 +394,14 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<WatchExecutionRequest>,
     ) -> Result<Response<WatchStream>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         limits::required(
             "the execution id",
             &req.execution_id,
             limits::MAX_EXECUTION_ID_CHARS,
         )?;
+        self.scope_execution(&caller, &req.execution_id)?;
         let Ok(slot) = self.ctx.watch_slots.clone().try_acquire_owned() else {
             return Err(ApiError::ResourceExhausted(format!(
                 "{} watch streams are open on this node (scheduler.max_watch_streams); retry later or watch on another node",

@@ -70,6 +70,7 @@ pub(crate) fn apply_entries(
     };
     let touched = guard.workflows.take_touched();
     hub.set_apply_version(guard.workflows.apply_version);
+    hub.set_acl(&guard.acl);
     hub.observe_log_time(latest_stamp(&entries));
     hub.publish(last.map_or(0, |l| l.index), effects, touched);
     Ok(results)

@@ -142,6 +142,26 @@ pub enum Command {
         now_ms: u64,
         seed: u64,
     },
+    /// Turns the ACL system on with its first admin token, once per cluster
+    /// (apply version 7 on; acl/). `session_key` signs console sessions.
+    AclBootstrap {
+        token: crate::acl::TokenSpec,
+        session_key: Vec<u8>,
+        now_ms: u64,
+    },
+    /// A new API token (apply version 7 on): only its secret's hash.
+    TokenCreated {
+        token: crate::acl::TokenSpec,
+        now_ms: u64,
+    },
+    /// Ends a token: every node refuses it once this is applied there.
+    TokenRevoked { accessor: String, now_ms: u64 },
+    /// Replaces a token's secret; the old one is refused from here on.
+    TokenRotated {
+        accessor: String,
+        secret_hash: Vec<u8>,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -161,7 +181,11 @@ impl Command {
             | Command::DispatchNext { now_ms, .. }
             | Command::TaskDispatchedForPoll { now_ms, .. }
             | Command::DispatchNextForPoll { now_ms, .. }
-            | Command::WithdrawPoll { now_ms, .. } => Some(*now_ms),
+            | Command::WithdrawPoll { now_ms, .. }
+            | Command::AclBootstrap { now_ms, .. }
+            | Command::TokenCreated { now_ms, .. }
+            | Command::TokenRevoked { now_ms, .. }
+            | Command::TokenRotated { now_ms, .. } => Some(*now_ms),
             Command::Probe { .. }
             | Command::PurgeFinished { .. }
             | Command::SetApplyVersion { .. } => None,
@@ -217,6 +241,15 @@ impl Command {
                 ..
             } => token.len() + worker.len() + poll_id.len(),
             Command::WithdrawPoll { poll_id, .. } => poll_id.len(),
+            Command::AclBootstrap { token, .. } | Command::TokenCreated { token, .. } => {
+                token_text(token)
+            }
+            Command::TokenRevoked { accessor, .. } => accessor.len(),
+            Command::TokenRotated {
+                accessor,
+                secret_hash,
+                ..
+            } => accessor.len() + secret_hash.len(),
             Command::DispatchNextForPoll {
                 worker,
                 activities,
@@ -230,6 +263,14 @@ impl Command {
         };
         FIXED_BYTES + text
     }
+}
+
+fn token_text(token: &crate::acl::TokenSpec) -> usize {
+    const SESSION_KEY_AND_HASH_BYTES: usize = 64;
+    token.accessor.len()
+        + token.name.len()
+        + SESSION_KEY_AND_HASH_BYTES
+        + token.scopes.iter().map(|s| s.len() + 10).sum::<usize>()
 }
 
 /// One result per command of the envelope, in the same order.

@@ -44,6 +44,8 @@ pub struct Hub {
     /// The latest time stamped on a command applied here since this node
     /// started (0 before any): a new leader stamps nothing earlier.
     log_time_ms: std::sync::atomic::AtomicU64,
+    /// The token table as applied here (acl/), swapped whole.
+    acl: Mutex<crate::acl::SharedAcl>,
 }
 
 impl Hub {
@@ -59,6 +61,17 @@ impl Hub {
     pub(crate) fn set_apply_version(&self, version: u32) {
         self.apply_version
             .store(version, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn set_acl(&self, acl: &crate::acl::SharedAcl) {
+        let mut current = self.acl.lock().expect("hub lock poisoned");
+        if !Arc::ptr_eq(&current, acl) {
+            *current = acl.clone();
+        }
+    }
+
+    pub fn acl(&self) -> crate::acl::SharedAcl {
+        self.acl.lock().expect("hub lock poisoned").clone()
     }
 
     pub(crate) fn observe_log_time(&self, stamp_ms: u64) {
@@ -83,6 +96,7 @@ impl Hub {
             apply_panics: Default::default(),
             apply_version: Default::default(),
             log_time_ms: Default::default(),
+            acl: Mutex::new(Default::default()),
         }
     }
 

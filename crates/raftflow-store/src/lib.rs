@@ -21,6 +21,7 @@
 //! definitions are re-read leniently. The data directory's own layout has a
 //! store format, migrated on open; a newer one is refused.
 
+pub mod acl;
 mod apply_batch;
 mod apply_thread;
 pub mod codec;
@@ -34,6 +35,8 @@ pub mod machine;
 pub mod snapshot_file;
 mod snapshots;
 pub mod state_machine;
+#[cfg(test)]
+mod test_util;
 pub mod types;
 pub mod version;
 mod wal_sync;

@@ -36,6 +36,8 @@ pub struct Machine {
     pub applied: Option<LogId>,
     pub membership: StoredMembership,
     pub workflows: Workflows,
+    /// API tokens (acl/); swapped whole when a command changes it.
+    pub acl: crate::acl::SharedAcl,
     /// The apply versions this node can follow (not replicated state).
     pub supported: Supported,
     /// The command being applied: (log index, position in its entry), so
@@ -59,10 +61,12 @@ impl Machine {
             .unwrap_or_default();
         let workflows = Workflows::load(db)?;
         supported.check(workflows.apply_version)?;
+        let acl = std::sync::Arc::new(crate::acl::AclTable::load(db)?);
         Ok(Self {
             applied,
             membership,
             workflows,
+            acl,
             supported,
             applying: None,
         })
@@ -142,7 +146,39 @@ impl Machine {
             Command::SetApplyVersion { version } => {
                 self.set_apply_version(db, *version, log_id.index)
             }
+            Command::AclBootstrap { .. }
+            | Command::TokenCreated { .. }
+            | Command::TokenRevoked { .. }
+            | Command::TokenRotated { .. } => self.apply_acl(db, command, batch),
             other => self.workflows.apply(db, other),
+        }
+    }
+
+    /// The token commands (acl/), refused before apply version 7.
+    fn apply_acl(
+        &mut self,
+        db: &Db,
+        command: &Command,
+        batch: &mut WriteBatch,
+    ) -> Result<CommandResult, StoreError> {
+        if let Some(refused) = crate::acl::apply::gate(self.workflows.apply_version) {
+            return Ok(refused);
+        }
+        let acl = Arc::make_mut(&mut self.acl);
+        match command {
+            Command::AclBootstrap {
+                token,
+                session_key,
+                now_ms,
+            } => acl.apply_bootstrap(db, batch, token, session_key, *now_ms),
+            Command::TokenCreated { token, now_ms } => acl.apply_create(db, batch, token, *now_ms),
+            Command::TokenRevoked { accessor, .. } => acl.apply_revoke(db, batch, accessor),
+            Command::TokenRotated {
+                accessor,
+                secret_hash,
+                now_ms,
+            } => acl.apply_rotate(db, batch, accessor, secret_hash, *now_ms),
+            _ => unreachable!("only token commands come here"),
         }
     }
 
@@ -279,6 +315,12 @@ impl StateReader {
     /// started (0 before any).
     pub fn log_time_ms(&self) -> u64 {
         self.hub.log_time_ms()
+    }
+
+    /// The token table as applied here, without waiting for an apply in
+    /// progress (the door reads it on every call).
+    pub fn acl(&self) -> crate::acl::SharedAcl {
+        self.hub.acl()
     }
 
     /// The current leader epoch, as applied here.

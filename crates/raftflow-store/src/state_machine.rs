@@ -41,6 +41,7 @@ impl StateMachineStore {
         let machine = on_engine_stack(|| Machine::load(&db, supported))?;
         let hub = Arc::new(Hub::new(machine.applied.map_or(0, |l| l.index)));
         hub.set_apply_version(machine.workflows.apply_version);
+        hub.set_acl(&machine.acl);
         Ok(Self {
             db,
             machine: Arc::new(RwLock::new(machine)),
@@ -132,6 +133,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .map_err(|e| snap_err(e, ErrorVerb::Write))?;
         let version = self.reader().apply_versions().0;
         self.hub.set_apply_version(version);
+        let acl = self
+            .machine
+            .read()
+            .expect("state machine lock poisoned")
+            .acl
+            .clone();
+        self.hub.set_acl(&acl);
         self.hub.applied.send_replace(index);
         self.hub.wake_all_watchers();
         Ok(())

@@ -28,7 +28,7 @@ use crate::error::StoreError;
 /// The oldest apply version this binary can apply: release 0.1.0's rules.
 pub const APPLY_VERSION_MIN: u32 = 1;
 /// The newest apply version this binary can apply.
-pub const APPLY_VERSION_MAX: u32 = 6;
+pub const APPLY_VERSION_MAX: u32 = 7;
 /// Where the active apply version is kept; absent means version 1, so the
 /// tables of release 0.1.0 (which has no such key) digest the same here.
 pub const KEY_APPLY_VERSION: &[u8] = b"\0apply_version";
@@ -42,6 +42,7 @@ pub fn apply_version_change(version: u32) -> &'static str {
         4 => "ended task attempts are kept until their execution is purged: a repeated identical report is acknowledged as already applied",
         5 => "a hand-out records the worker's poll id: a poll retried under the same id gets the same attempt back",
         6 => "JSON numbers are kept as written (big integers, -0, 1e-7, 17-digit decimals), not rounded through a double",
+        7 => "API tokens with roles: AclBootstrap and the token commands are applied (refused before)",
         _ => "unknown to this binary",
     }
 }

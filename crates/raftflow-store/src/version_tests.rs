@@ -59,39 +59,16 @@ mod format {
 }
 
 mod apply {
-    use openraft::CommittedLeaderId;
-    use rocksdb::WriteBatch;
 
     use super::super::*;
-    use crate::command::{Command, CommandResult, Envelope, Reject};
+    use crate::command::{Command, CommandResult, Reject};
     use crate::machine::Machine;
-    use crate::types::LogId;
 
     /// Within the parser's range, past Step Functions' bound (99,999,999).
     const LONG_WAIT: &str =
         r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100000000, "End": true}}}"#;
 
-    pub(super) fn apply(
-        m: &mut Machine,
-        db: &Db,
-        index: u64,
-        command: Command,
-    ) -> Result<CommandResult, StoreError> {
-        let mut batch = WriteBatch::default();
-        let log_id = LogId::new(CommittedLeaderId::new(1, 1), index);
-        let refused = crate::apply_batch::Refused::new();
-        let mut result = m.apply_envelope(
-            db,
-            &Envelope::V1(vec![command]),
-            log_id,
-            &mut batch,
-            &refused,
-        )?;
-        m.workflows.flush(&mut batch, db)?;
-        m.record_position(db, Some(log_id), None, &mut batch)?;
-        db.write(batch)?;
-        Ok(result.results.remove(0))
-    }
+    pub(super) use crate::test_util::apply;
 
     fn create(name: &str) -> Command {
         Command::CreateStateMachine {

@@ -1,9 +1,12 @@
-//! How the CLI reaches a cluster: its endpoints, and TLS.
+//! How the CLI reaches a cluster: its endpoints, TLS and its API token.
 //!
 //! TLS settings come from `--ca/--cert/--key` (RAFTFLOW_CA, RAFTFLOW_CERT,
 //! RAFTFLOW_KEY); without them, the local cluster's certificates that
 //! `raftflow dev` and the demo make in `data/certs` are found by themselves.
-//! `--insecure` speaks plaintext (and runs nodes without TLS).
+//! The token comes from `--token` (RAFTFLOW_TOKEN) or `--token-file`
+//! (RAFTFLOW_TOKEN_FILE); without them, the local cluster's admin token in
+//! `data/admin.token`. `--insecure` speaks plaintext and sends no token (and
+//! runs nodes without TLS or tokens).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +18,9 @@ pub const LOCAL_CERTS_DIR: &str = "data/certs";
 /// A file in the local certificates' folder saying the local cluster runs
 /// without TLS (`raftflow dev --insecure`).
 pub const INSECURE_MARKER: &str = "INSECURE";
+/// Where the local cluster keeps its first admin token (cluster-config's
+/// `[auth] bootstrap_token_file`), relative to the working directory.
+pub const LOCAL_TOKEN_FILE: &str = "data/admin.token";
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct TlsArgs {
@@ -33,6 +39,13 @@ pub struct TlsArgs {
     /// read and change everything.
     #[arg(long, global = true, env = "RAFTFLOW_INSECURE")]
     pub insecure: bool,
+    /// The API token to send (`authorization: Bearer …`). Prefer
+    /// RAFTFLOW_TOKEN or --token-file: a command line is visible to others.
+    #[arg(long, global = true, env = "RAFTFLOW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A file holding the API token on its first line.
+    #[arg(long, global = true, env = "RAFTFLOW_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// The endpoints and TLS settings of one invocation.
@@ -41,6 +54,8 @@ pub struct Conn {
     pub endpoints: Vec<String>,
     pub tls: Option<ClientTls>,
     pub insecure: bool,
+    /// The API token's secret, sent with every call.
+    pub token: Option<String>,
 }
 
 impl Conn {
@@ -56,15 +71,26 @@ impl Conn {
         } else {
             local_tls(Path::new(LOCAL_CERTS_DIR))?
         };
+        let token = match (&args.token, &args.token_file) {
+            _ if args.insecure => None,
+            (Some(token), _) => Some(token.clone()),
+            (None, Some(file)) => Some(raftflow_client::read_token_file(file)?),
+            (None, None) => local_token(Path::new(LOCAL_TOKEN_FILE)),
+        };
         Ok(Self {
             endpoints,
             tls,
             insecure: args.insecure,
+            token,
         })
     }
 
     pub fn client(&self) -> Result<Client, ClientError> {
-        Client::with_tls(&self.endpoints, self.tls.clone())
+        let client = Client::with_tls(&self.endpoints, self.tls.clone())?;
+        match &self.token {
+            Some(token) => client.with_token(token),
+            None => Ok(client),
+        }
     }
 
     /// The same settings for other endpoints.
@@ -74,6 +100,11 @@ impl Conn {
             ..self.clone()
         }
     }
+}
+
+/// The local cluster's admin token, when `path` holds one.
+pub fn local_token(path: &Path) -> Option<String> {
+    raftflow_client::read_token_file(path).ok()
 }
 
 /// The local cluster's client TLS, when `dir` holds its certificates and

@@ -40,7 +40,19 @@ pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCod
             "TLS on: the CLI finds the local CA and client certificate in {} by itself",
             super::conn::LOCAL_CERTS_DIR
         ),
-        None => println!("INSECURE: plaintext, no certificates (--insecure)"),
+        None => println!("INSECURE: plaintext, no certificates, no tokens (--insecure)"),
+    }
+    if local.conn.token.is_some() {
+        let file = local
+            .configs
+            .values()
+            .find_map(|(_, c)| c.auth.bootstrap_token_file.clone());
+        if let Some(file) = file {
+            println!(
+                "tokens on: the first admin token is in {} (mode 0600); the CLI sends it by itself",
+                file.display()
+            );
+        }
     }
     super::shutdown_signal().await;
     eprintln!("raftflow dev: stopping the nodes");

@@ -44,6 +44,9 @@ pub fn load(config_dir: &Path, conn: &Conn) -> Result<LocalCluster, String> {
         configs,
         conn: conn.clone(),
     };
+    if !conn.insecure {
+        ensure_token(&mut cluster)?;
+    }
     let Some(dir) = certs_dir(&cluster) else {
         return Ok(cluster);
     };
@@ -71,6 +74,35 @@ pub fn load(config_dir: &Path, conn: &Conn) -> Result<LocalCluster, String> {
     .map_err(|e| e.to_string())?;
     cluster.conn.tls = Some(tls);
     Ok(cluster)
+}
+
+/// Makes the bootstrap token every node's `[auth] bootstrap_token_file`
+/// names, on first start, and uses it unless a token was given.
+fn ensure_token(cluster: &mut LocalCluster) -> Result<(), String> {
+    let mut files = cluster
+        .configs
+        .values()
+        .filter_map(|(_, c)| c.auth.bootstrap_token_file.clone());
+    let Some(file) = files.next() else {
+        return Ok(());
+    };
+    if files.any(|f| f != file) {
+        return Err("the local nodes name different [auth] bootstrap_token_file files".into());
+    }
+    let secret = match raftflow_server::auth::secret::read_file(&file) {
+        Ok(secret) => secret,
+        Err(_) if !file.exists() => {
+            let secret = raftflow_server::auth::secret::new_secret();
+            raftflow_server::auth::secret::write_file(&file, &secret)
+                .map_err(|e| format!("writing the local admin token {}: {e}", file.display()))?;
+            secret
+        }
+        Err(e) => return Err(e),
+    };
+    if cluster.conn.token.is_none() {
+        cluster.conn.token = Some(secret);
+    }
+    Ok(())
 }
 
 /// The one folder every node's `[tls]` files are in; `None` without TLS.

@@ -14,6 +14,7 @@ pub mod local;
 pub mod run_local;
 pub mod server;
 pub mod shell;
+pub mod token;
 pub mod worker;
 pub mod workflow;
 

@@ -28,10 +28,12 @@ pub fn write_configs(dir: &Path) -> Vec<String> {
     std::fs::create_dir_all(dir.join("cluster-config")).unwrap();
     raftflow_server::tls::local::ensure(&dir.join("data/certs"), &[1, 2, 3], &["127.0.0.1".into()])
         .unwrap();
+    let secret = raftflow_server::auth::secret::new_secret();
+    raftflow_server::auth::secret::write_file(&dir.join("data/admin.token"), &secret).unwrap();
     for (i, (r, a)) in ports.iter().enumerate() {
         let id = i + 1;
         let text = format!(
-            "id = {id}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n\n[tls]\nca_file = \"../data/certs/ca.pem\"\ncert_file = \"../data/certs/node-{id}.pem\"\nkey_file = \"../data/certs/node-{id}-key.pem\"\n",
+            "id = {id}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n\n[tls]\nca_file = \"../data/certs/ca.pem\"\ncert_file = \"../data/certs/node-{id}.pem\"\nkey_file = \"../data/certs/node-{id}-key.pem\"\n\n[auth]\nbootstrap_token_file = \"../data/admin.token\"\n",
         );
         std::fs::write(dir.join(format!("cluster-config/node{}.toml", i + 1)), text).unwrap();
     }
@@ -104,15 +106,25 @@ impl Cluster {
             Some(&certs.join("client-local-key.pem")),
         )
         .unwrap();
-        raftflow_client::Client::with_tls(&self.endpoints, Some(tls)).unwrap()
+        let secret = raftflow_client::read_token_file(&self.token_file()).unwrap();
+        raftflow_client::Client::with_tls(&self.endpoints, Some(tls))
+            .unwrap()
+            .with_token(&secret)
+            .unwrap()
     }
 
-    /// `raftflow` with this cluster's CA and client certificate in its
-    /// environment, as a user would export them.
+    /// The cluster's first admin token (its nodes bootstrap with it).
+    pub fn token_file(&self) -> PathBuf {
+        self.dir.path().join("data/admin.token")
+    }
+
+    /// `raftflow` with this cluster's CA, client certificate and admin
+    /// token in its environment, as a user would export them.
     pub fn command(&self) -> Command {
         let certs = self.dir.path().join("data/certs");
         let mut command = Command::new(BIN);
         command
+            .env("RAFTFLOW_TOKEN_FILE", self.token_file())
             .env("RAFTFLOW_CA", certs.join("ca.pem"))
             .env("RAFTFLOW_CERT", certs.join("client-local.pem"))
             .env("RAFTFLOW_KEY", certs.join("client-local-key.pem"));

@@ -220,8 +220,13 @@ pub async fn execution(State(ctx): State<NodeContext>, Path(id): Path<String>) -
         .into_response()
 }
 
-/// Stops a running execution through the leader.
-pub async fn stop(State(ctx): State<NodeContext>, Path(id): Path<String>) -> Response {
+/// Stops a running execution through the leader. The caller's token goes
+/// with the call: the leader checks the caller, not this node.
+pub async fn stop(
+    State(ctx): State<NodeContext>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let Some((leader, addr)) = ctx.leader() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -234,11 +239,17 @@ pub async fn stop(State(ctx): State<NodeContext>, Path(id): Path<String>) -> Res
             format!("leader {leader} has no known address"),
         );
     };
-    let request = StopExecutionRequest {
+    let mut request = tonic::Request::new(StopExecutionRequest {
         execution_id: id,
         error: "Console.Stopped".into(),
         cause: format!("stopped from the console of node {}", ctx.id),
-    };
+    });
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok());
+    if let Some(value) = authorization {
+        request.metadata_mut().insert("authorization", value);
+    }
     let call = async {
         let channel =
             crate::tls::peer_channel(&ctx.security, leader, &addr, Duration::from_secs(10))
@@ -249,15 +260,7 @@ pub async fn stop(State(ctx): State<NodeContext>, Path(id): Path<String>) -> Res
     };
     match tokio::time::timeout(Duration::from_secs(10), call).await {
         Ok(Ok(_)) => Json(json!({"stopped": true})).into_response(),
-        Ok(Err(status)) => {
-            let code = match status.code() {
-                tonic::Code::NotFound => StatusCode::NOT_FOUND,
-                tonic::Code::FailedPrecondition => StatusCode::CONFLICT,
-                tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            error(code, status.message())
-        }
+        Ok(Err(status)) => super::status_response(&status),
         Err(_) => error(
             StatusCode::GATEWAY_TIMEOUT,
             "the leader did not answer within 10 s",

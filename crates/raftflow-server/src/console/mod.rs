@@ -6,7 +6,7 @@
 //!          ── GET /api/state-machines[/{name}?version=N]   definitions + layout for the graph
 //!          ── GET /api/executions?state_machine=&status=&name=&page_token=
 //!          ── GET /api/executions/{id}        record + history + layout
-//!          ── POST /api/executions/{id}/stop  forwarded to the leader
+//!          ── POST /api/executions/{id}/stop  forwarded to the leader with the caller's token
 //! ```
 //!
 //! The page polls while it shows something that can change, so it updates
@@ -34,6 +34,25 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
         ],
         body,
     )
+}
+
+/// A gRPC refusal as the console's JSON error, with the HTTP status that
+/// means the same.
+pub(crate) fn status_response(status: &tonic::Status) -> axum::response::Response {
+    use axum::http::StatusCode;
+    let code = match status.code() {
+        tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+        tonic::Code::NotFound => StatusCode::NOT_FOUND,
+        tonic::Code::FailedPrecondition => StatusCode::CONFLICT,
+        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (
+        code,
+        axum::Json(serde_json::json!({ "error": status.message() })),
+    )
+        .into_response()
 }
 
 pub fn router() -> Router<NodeContext> {

@@ -94,6 +94,10 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     }
     ctx.scheduler.changed.notify_waiters();
     tokio::spawn(crate::upgrade::raise_on_new_cluster(ctx.clone(), epoch));
+    tokio::spawn(crate::acl_service::bootstrap_from_config(
+        ctx.clone(),
+        epoch,
+    ));
     tracing::info!(
         node = ctx.id,
         term = ctx.raft.metrics().borrow().current_term,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use raftflow_client::proto::worker_service_client::WorkerServiceClient;
 use raftflow_client::proto::{PollTaskReply, PollTaskRequest};
-use tonic::transport::Channel;
+use raftflow_client::Conn as Channel;
 
 use crate::harness::TestCluster;
 

@@ -64,8 +64,33 @@ pub fn client_tls() -> ClientTls {
     ClientTls::from_files(&certs().ca, Some(cert), Some(key)).expect("test client certificate")
 }
 
-/// A raw gRPC channel to a node's API address, over TLS.
-pub async fn channel(addr: impl std::fmt::Display) -> Channel {
+/// The first admin token of every test cluster: each node's `[auth]
+/// bootstrap_token_file` holds it, so it works from the first call.
+pub fn admin_secret() -> &'static str {
+    static SECRET: OnceLock<String> = OnceLock::new();
+    SECRET.get_or_init(raftflow_server::auth::secret::new_secret)
+}
+
+/// `[auth]` naming a token file in `dir` that holds `admin_secret()`.
+pub fn test_auth(dir: &std::path::Path) -> raftflow_server::auth::AuthConfig {
+    let file = dir.join("admin.token");
+    raftflow_server::auth::secret::write_file(&file, admin_secret())
+        .expect("write the admin token");
+    raftflow_server::auth::AuthConfig {
+        bootstrap_token_file: Some(file),
+        ..Default::default()
+    }
+}
+
+/// A raw gRPC channel to a node's API address, over TLS, sending the admin token.
+pub async fn channel(addr: impl std::fmt::Display) -> raftflow_client::Conn {
+    raftflow_client::Bearer::new(admin_secret())
+        .expect("token")
+        .wrap(tls_channel(addr).await)
+}
+
+/// A raw gRPC channel to a node's API address, over TLS, with no token.
+pub async fn tls_channel(addr: impl std::fmt::Display) -> Channel {
     let read = |p: &std::path::Path| std::fs::read(p).expect("test certificate");
     let (cert, key) = &certs().client;
     let tls = ClientTlsConfig::new()
@@ -87,6 +112,7 @@ pub fn single_node_config(dir: &std::path::Path) -> NodeConfig {
         id: 1,
         insecure: false,
         tls: Some(tls_config(1)),
+        auth: Default::default(),
         raft_addr: "127.0.0.1:1".into(),
         api_addr: "127.0.0.1:2".into(),
         http_addr: None,
@@ -125,12 +151,14 @@ impl TestCluster {
                 api_addr: a.local_addr().unwrap().to_string(),
             })
             .collect();
+        let auth = test_auth(dir.path());
         let mut configs = Vec::new();
         for peer in &peers {
             let mut config = NodeConfig {
                 id: peer.id,
                 insecure: false,
                 tls: Some(tls_config(peer.id)),
+                auth: auth.clone(),
                 raft_addr: peer.raft_addr.clone(),
                 api_addr: peer.api_addr.clone(),
                 data_dir: dir.path().join(format!("node{}", peer.id)),
@@ -215,10 +243,23 @@ impl TestCluster {
         self.client_at(&self.endpoints())
     }
 
-    /// A client of some of the nodes, over TLS when the cluster runs it.
+    /// A client of some of the nodes, over TLS with the admin token when
+    /// the cluster runs them.
     pub fn client_at(&self, endpoints: &[String]) -> Client {
         let tls = self.configs[0].tls.is_some().then(client_tls);
-        Client::with_tls(endpoints, tls).expect("client")
+        let client = Client::with_tls(endpoints, tls).expect("client");
+        if self.configs[0].insecure {
+            return client;
+        }
+        client.with_token(admin_secret()).expect("token")
+    }
+
+    /// A client of the whole cluster sending `secret` (another token).
+    pub fn client_with_token(&self, secret: &str) -> Client {
+        Client::with_tls(&self.endpoints(), Some(client_tls()))
+            .expect("client")
+            .with_token(secret)
+            .expect("token")
     }
 
     /// Waits until some running node is leader and every running node knows it.
@@ -352,14 +393,25 @@ impl TestCluster {
 /// A bare HTTP/1.1 request over TLS to a node's HTTP address: (status
 /// code, body).
 pub async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    http_as(addr, method, path, Some(admin_secret())).await
+}
+
+/// `http` sending `token` as the bearer (none: no authorization header).
+pub async fn http_as(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut stream = tls_connector()
         .connect(addr.ip().into(), tcp)
         .await
         .expect("TLS handshake with the node's HTTP port");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();

@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
+use raftflow_client::Conn as Channel;
 use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
 use raftflow_proto::v1::worker_service_client::WorkerServiceClient;
 use raftflow_proto::v1::workflow_service_client::WorkflowServiceClient;
 use raftflow_proto::v1::*;
-use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::harness::TestCluster;

@@ -1,6 +1,8 @@
 //! In-process cluster tests: real nodes, real RocksDB, real gRPC on loopback
 //! ports bound by the test. One test binary keeps link time down.
 
+mod auth;
+mod auth_table;
 mod availability;
 mod clocks;
 mod config;

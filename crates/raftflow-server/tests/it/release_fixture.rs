@@ -74,6 +74,7 @@ async fn cluster_on_fixture() -> TestCluster {
         id: 1,
         insecure: false,
         tls: Some(crate::harness::tls_config(1)),
+        auth: crate::harness::test_auth(dir.path()),
         raft_addr: raft.local_addr().unwrap().to_string(),
         api_addr: api.local_addr().unwrap().to_string(),
         data_dir,

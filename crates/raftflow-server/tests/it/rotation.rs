@@ -118,7 +118,12 @@ async fn certificates_rotate_and_the_ca_rolls_over_under_load_without_a_restart(
         identity: None,
         domain: None,
     };
-    let client = Arc::new(Client::with_tls(&cluster.endpoints(), Some(client_tls)).unwrap());
+    let client = Arc::new(
+        Client::with_tls(&cluster.endpoints(), Some(client_tls))
+            .unwrap()
+            .with_token(crate::harness::admin_secret())
+            .unwrap(),
+    );
     client
         .create_state_machine("rotate", ONE_TASK, "")
         .await

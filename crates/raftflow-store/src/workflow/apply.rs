@@ -34,7 +34,12 @@ impl Workflows {
         // prefers them); this command starts a new list.
         let made_ready_before = std::mem::take(&mut self.just_ready);
         match command {
-            Command::Probe { .. } | Command::SetApplyVersion { .. } => {
+            Command::Probe { .. }
+            | Command::SetApplyVersion { .. }
+            | Command::AclBootstrap { .. }
+            | Command::TokenCreated { .. }
+            | Command::TokenRevoked { .. }
+            | Command::TokenRotated { .. } => {
                 unreachable!("the machine applies these itself")
             }
             Command::BeginEpoch { .. } => {

@@ -1,0 +1,244 @@
+//! The check itself: who presents this credential, and may they call this.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use raftflow_store::StateReader;
+use tonic::Status;
+
+use super::methods::Rule;
+use super::{secret, AuthConfig, Caller, Permission};
+
+/// Why a call was refused: the label of `raftflow_auth_denied_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    Missing,
+    Malformed,
+    Unknown,
+    Expired,
+    NotBootstrapped,
+    Role,
+    Scope,
+}
+
+impl Denied {
+    pub const ALL: [Denied; 7] = [
+        Denied::Missing,
+        Denied::Malformed,
+        Denied::Unknown,
+        Denied::Expired,
+        Denied::NotBootstrapped,
+        Denied::Role,
+        Denied::Scope,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Denied::Missing => "missing",
+            Denied::Malformed => "malformed",
+            Denied::Unknown => "unknown",
+            Denied::Expired => "expired",
+            Denied::NotBootstrapped => "not_bootstrapped",
+            Denied::Role => "role",
+            Denied::Scope => "scope",
+        }
+    }
+}
+
+pub struct Gate {
+    enforce: bool,
+    reader: StateReader,
+    /// The configured bootstrap secret's hash (`[auth] bootstrap_token_file`).
+    bootstrap_hash: Option<Vec<u8>>,
+    scrape_hash: Option<Vec<u8>>,
+    recovery_hash: Option<Vec<u8>>,
+    denied: [AtomicU64; 7],
+}
+
+impl Gate {
+    /// `enforce` is false only with `insecure = true`. Reads the configured
+    /// secrets now, so that a missing file stops the start with its name.
+    pub fn new(enforce: bool, config: &AuthConfig, reader: StateReader) -> Result<Self, String> {
+        // With insecure = true the files are not needed, nor read.
+        let read = |field: &str, path: &Option<std::path::PathBuf>| {
+            path.as_deref()
+                .filter(|_| enforce)
+                .map(|p| secret::read_file(p).map(|s| secret::hash(&s)))
+                .transpose()
+                .map_err(|e| format!("auth.{field}: {e}"))
+        };
+        Ok(Self {
+            enforce,
+            reader,
+            bootstrap_hash: read("bootstrap_token_file", &config.bootstrap_token_file)?,
+            scrape_hash: read("scrape_token_file", &config.scrape_token_file)?,
+            recovery_hash: read("recovery_token_file", &config.recovery_token_file)?,
+            denied: Default::default(),
+        })
+    }
+
+    pub fn enforcing(&self) -> bool {
+        self.enforce
+    }
+
+    /// The configured bootstrap secret's hash, for the leader's bootstrap.
+    pub fn bootstrap_hash(&self) -> Option<&[u8]> {
+        self.bootstrap_hash.as_deref()
+    }
+
+    /// Who presents `authorization` (the header's value) on a connection
+    /// whose client certificate names `peer_node`.
+    pub fn identify(
+        &self,
+        authorization: Option<&[u8]>,
+        peer_node: Option<u64>,
+    ) -> Result<Caller, (Denied, Status)> {
+        if !self.enforce {
+            return Ok(Caller::Insecure);
+        }
+        let Some(value) = authorization else {
+            return Ok(peer_node.map_or(Caller::Anonymous, Caller::Node));
+        };
+        let secret = bearer(value).ok_or_else(|| {
+            (
+                Denied::Malformed,
+                Status::unauthenticated(
+                    "the authorization header is not `Bearer <token>` (at most 256 bytes)",
+                ),
+            )
+        })?;
+        let hash = secret::hash(secret);
+        let table = self.reader.acl();
+        if let Some(record) = table.by_secret_hash(&hash) {
+            if record.expired_at(now_ms()) {
+                return Err((
+                    Denied::Expired,
+                    Status::unauthenticated(format!(
+                        "token {} ({}) expired at {} ms since the Unix epoch: ask an admin for a new one",
+                        record.spec.accessor,
+                        record.spec.name,
+                        record.spec.expires_at_ms.unwrap_or(0)
+                    )),
+                ));
+            }
+            return Ok(Caller::from_record(record));
+        }
+        if table.bootstrap().is_none() && self.bootstrap_hash.as_deref() == Some(&hash[..]) {
+            return Ok(Caller::BootstrapPending);
+        }
+        if self.recovery_hash.as_deref() == Some(&hash[..]) {
+            tracing::warn!("a call with [auth] recovery_token_file's token: create a new admin token, then remove the file and restart");
+            return Ok(Caller::Recovery);
+        }
+        Err((
+            Denied::Unknown,
+            Status::unauthenticated(
+                "the token is not known to this node: revoked, rotated, mistyped, or from another cluster",
+            ),
+        ))
+    }
+
+    /// `identify` then `authorize`, counting a refusal.
+    pub fn check(
+        &self,
+        authorization: Option<&[u8]>,
+        peer_node: Option<u64>,
+        rule: Rule,
+    ) -> Result<Caller, Status> {
+        self.identify(authorization, peer_node)
+            .and_then(|caller| self.authorize(&caller, rule).map(|()| caller))
+            .map_err(|(reason, status)| {
+                self.count(reason);
+                status
+            })
+    }
+
+    /// Whether `caller` may make a call with `rule`.
+    pub fn authorize(&self, caller: &Caller, rule: Rule) -> Result<(), (Denied, Status)> {
+        let needs = match rule {
+            Rule::Open => return Ok(()),
+            Rule::Authenticated if *caller != Caller::Anonymous => return Ok(()),
+            Rule::Authenticated => &[][..],
+            Rule::Needs(needs) => needs,
+        };
+        if needs.iter().any(|p| caller.may(*p)) {
+            return Ok(());
+        }
+        let named = match needs.first() {
+            Some(p) => format!("permission {p}"),
+            None => "a token".to_string(),
+        };
+        if *caller != Caller::Anonymous && !matches!(caller, Caller::Node(_)) {
+            return Err((
+                Denied::Role,
+                Status::permission_denied(format!(
+                    "{} lacks {named} (roles that have it: {})",
+                    caller.label(),
+                    roles_with(needs)
+                )),
+            ));
+        }
+        if self.reader.acl().bootstrap().is_none() {
+            return Err((
+                Denied::NotBootstrapped,
+                Status::unauthenticated(format!(
+                    "this call needs {named}, and the cluster has no tokens yet: run `raftflow acl bootstrap` (or set [auth] bootstrap_token_file)"
+                )),
+            ));
+        }
+        Err((
+            Denied::Missing,
+            Status::unauthenticated(format!(
+                "this call needs {named}: send `authorization: Bearer <token>` (raftflow --token or RAFTFLOW_TOKEN)"
+            )),
+        ))
+    }
+
+    /// Whether `authorization` carries the configured scrape secret.
+    pub fn is_scrape_token(&self, authorization: Option<&[u8]>) -> bool {
+        let presented = authorization.and_then(bearer).map(secret::hash);
+        presented.is_some() && presented.as_deref() == self.scrape_hash.as_deref()
+    }
+
+    /// Counts a handler's scope refusal on its way out.
+    pub fn scoped(&self, checked: Result<(), Status>) -> Result<(), Status> {
+        checked.inspect_err(|_| self.count(Denied::Scope))
+    }
+
+    pub fn count(&self, denied: Denied) {
+        self.denied[denied as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refusals since this node started, by reason.
+    pub fn denied_counts(&self) -> Vec<(&'static str, u64)> {
+        Denied::ALL
+            .iter()
+            .map(|d| (d.as_str(), self.denied[*d as usize].load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+/// The secret of `Bearer <secret>` (the scheme in any case).
+fn bearer(value: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (scheme, secret) = text.trim().split_once(' ')?;
+    let secret = secret.trim();
+    (scheme.eq_ignore_ascii_case("bearer")
+        && !secret.is_empty()
+        && secret.len() <= secret::MAX_SECRET_BYTES)
+        .then_some(secret)
+}
+
+fn roles_with(needs: &[Permission]) -> String {
+    let roles: Vec<&str> = super::Role::ALL
+        .iter()
+        .filter(|r| needs.iter().any(|p| super::allows(**r, *p)))
+        .map(|r| r.as_str())
+        .collect();
+    roles.join(", ")
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

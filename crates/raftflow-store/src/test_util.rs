@@ -1,0 +1,32 @@
+//! Helpers shared by the crate's unit tests.
+
+use openraft::CommittedLeaderId;
+use rocksdb::WriteBatch;
+
+use crate::command::{Command, CommandResult, Envelope};
+use crate::machine::Machine;
+use crate::types::LogId;
+use crate::{Db, StoreError};
+
+/// Applies one command as entry `index` and writes its batch.
+pub fn apply(
+    m: &mut Machine,
+    db: &Db,
+    index: u64,
+    command: Command,
+) -> Result<CommandResult, StoreError> {
+    let mut batch = WriteBatch::default();
+    let log_id = LogId::new(CommittedLeaderId::new(1, 1), index);
+    let refused = crate::apply_batch::Refused::new();
+    let mut result = m.apply_envelope(
+        db,
+        &Envelope::V1(vec![command]),
+        log_id,
+        &mut batch,
+        &refused,
+    )?;
+    m.workflows.flush(&mut batch, db)?;
+    m.record_position(db, Some(log_id), None, &mut batch)?;
+    db.write(batch)?;
+    Ok(result.results.remove(0))
+}
