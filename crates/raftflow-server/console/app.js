@@ -6,12 +6,46 @@ const view = document.getElementById("view");
 const banner = document.getElementById("banner");
 let refreshTimer = null;
 let selectedState = null;
+// Who is signed in: {name, role, may_stop, csrf} from /api/session.
+let session = null;
+
+class SignInNeeded extends Error {}
 
 async function api(path, options) {
   const response = await fetch(path, options);
   const body = await response.json().catch(() => ({}));
+  if (response.status === 401 && body.login) throw new SignInNeeded(body.error || "sign in");
   if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
   return body;
+}
+
+// A change: the session's CSRF token goes with it.
+const change = (path) => api(path, { method: "POST", headers: { "x-csrf-token": session ? session.csrf : "" } });
+
+async function signIn(token) {
+  session = await api("/api/session", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token }) });
+}
+
+function signInView(message) {
+  const input = h("input", { type: "password", id: "token", placeholder: "rfs_…", autocomplete: "off", size: "72" });
+  const error = h("p", { class: "error", id: "sign-in-error" }, message || "");
+  const submit = async (event) => {
+    event.preventDefault();
+    try { await signIn(input.value); route(); } catch (e) { error.textContent = e.message; }
+  };
+  const form = h("form", { id: "sign-in" }, h("p", {}, "An API token (`raftflow token create`; the local cluster's admin token is in data/admin.token):"),
+    input, " ", h("button", {}, "Sign in"), error);
+  form.addEventListener("submit", submit);
+  banner.textContent = "signed out";
+  view.replaceChildren(h("h1", {}, "Sign in"), h("div", { class: "card" }, form));
+}
+
+function whoView() {
+  const who = document.getElementById("who");
+  if (!who) return;
+  if (!session || session.insecure) { who.replaceChildren(); return; }
+  const out = h("a", { href: "#/", onclick: async () => { await change("/api/session/logout").catch(() => {}); session = null; route(); } }, "sign out");
+  who.replaceChildren(`${session.name} (${session.role}) · `, out);
 }
 
 function h(tag, attrs, ...children) {
@@ -129,9 +163,10 @@ async function execution(id) {
   const statuses = stateStatuses(data.events, e.status, layout);
   const graph = h("div", { class: "graph", id: "execution-graph" });
   if (layout) graph.appendChild(drawGraph(layout, statuses, selectedState, (n) => { selectedState = n; execution(id); }));
-  const stop = e.status === "RUNNING" ? h("button", { class: "danger", onclick: async () => {
+  const mayStop = session && session.may_stop;
+  const stop = e.status === "RUNNING" && mayStop ? h("button", { class: "danger", id: "stop", onclick: async () => {
     if (!confirm(`Stop ${e.name}? The execution ends ABORTED and its tasks are cancelled.`)) return;
-    try { await api(`/api/executions/${encodeURIComponent(id)}/stop`, { method: "POST" }); } catch (err) { alert(`Not stopped: ${err.message}`); }
+    try { await change(`/api/executions/${encodeURIComponent(id)}/stop`); } catch (err) { alert(`Not stopped: ${err.message}`); }
     execution(id);
   } }, "Stop execution") : null;
   const s = selectedState && statuses.get(selectedState);
@@ -158,8 +193,24 @@ async function execution(id) {
   return e.status === "RUNNING";
 }
 
+// `#login=<token>&then=/exec/<id>`: signs in and goes on, with the token
+// taken out of the address at once (for scripts and the browser test).
+async function fragmentSignIn() {
+  const m = location.hash.match(/^#login=([^&]*)(?:&then=(.*))?$/);
+  if (!m) return;
+  history.replaceState(null, "", `${location.pathname}#${m[2] ? decodeURIComponent(m[2]) : "/"}`);
+  await signIn(decodeURIComponent(m[1]));
+}
+
 async function route() {
   clearTimeout(refreshTimer);
+  try {
+    await fragmentSignIn();
+    if (!session) session = await api("/api/session");
+  } catch (e) {
+    if (e instanceof SignInNeeded || !session) { session = null; whoView(); return signInView(e instanceof SignInNeeded ? "" : e.message); }
+  }
+  whoView();
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   let live = true;
@@ -170,6 +221,7 @@ async function route() {
     else await overview();
     if (parts[0] !== "" && parts[0] !== undefined) await updateBanner();
   } catch (e) {
+    if (e instanceof SignInNeeded) { session = null; whoView(); return signInView(e.message); }
     view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error" }, e.message));
   }
   refreshTimer = setTimeout(refresh, live ? 1500 : 5000);

@@ -29,7 +29,7 @@ pub fn router(ctx: NodeContext) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(crate::console::router())
+        .merge(crate::console::router(ctx.clone()))
         .with_state(ctx)
 }
 
@@ -100,7 +100,7 @@ async fn metrics(
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     if !ctx.auth.is_scrape_token(authorization) {
         let rule = crate::auth::methods::Rule::Needs(&[crate::auth::Permission::ReadCluster]);
-        if let Err(status) = ctx.auth.check(authorization, None, rule) {
+        if let Err(status) = ctx.auth.check(authorization, None, None, rule) {
             return crate::console::status_response(&status);
         }
     }

@@ -18,10 +18,12 @@ pub enum Denied {
     NotBootstrapped,
     Role,
     Scope,
+    /// A console change without the session's CSRF token.
+    Csrf,
 }
 
 impl Denied {
-    pub const ALL: [Denied; 7] = [
+    pub const ALL: [Denied; 8] = [
         Denied::Missing,
         Denied::Malformed,
         Denied::Unknown,
@@ -29,6 +31,7 @@ impl Denied {
         Denied::NotBootstrapped,
         Denied::Role,
         Denied::Scope,
+        Denied::Csrf,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Denied {
             Denied::NotBootstrapped => "not_bootstrapped",
             Denied::Role => "role",
             Denied::Scope => "scope",
+            Denied::Csrf => "csrf",
         }
     }
 }
@@ -51,7 +55,7 @@ pub struct Gate {
     bootstrap_hash: Option<Vec<u8>>,
     scrape_hash: Option<Vec<u8>>,
     recovery_hash: Option<Vec<u8>>,
-    denied: [AtomicU64; 7],
+    denied: [AtomicU64; 8],
 }
 
 impl Gate {
@@ -76,6 +80,11 @@ impl Gate {
         })
     }
 
+    /// Now on this node's wall clock, as expiries are checked.
+    pub fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+
     pub fn enforcing(&self) -> bool {
         self.enforce
     }
@@ -85,17 +94,21 @@ impl Gate {
         self.bootstrap_hash.as_deref()
     }
 
-    /// Who presents `authorization` (the header's value) on a connection
-    /// whose client certificate names `peer_node`.
+    /// Who presents `authorization` (the header's value) or a console
+    /// `session`, on a connection whose client certificate names `peer_node`.
     pub fn identify(
         &self,
         authorization: Option<&[u8]>,
+        session: Option<&str>,
         peer_node: Option<u64>,
     ) -> Result<Caller, (Denied, Status)> {
         if !self.enforce {
             return Ok(Caller::Insecure);
         }
         let Some(value) = authorization else {
+            if let Some(session) = session {
+                return self.identify_session(session);
+            }
             return Ok(peer_node.map_or(Caller::Anonymous, Caller::Node));
         };
         let secret = bearer(value).ok_or_else(|| {
@@ -137,14 +150,38 @@ impl Gate {
         ))
     }
 
+    /// The token a console session names, if the session is this
+    /// cluster's, unexpired, and its token still lives.
+    fn identify_session(&self, value: &str) -> Result<Caller, (Denied, Status)> {
+        let table = self.reader.acl();
+        let now = now_ms();
+        let record = table
+            .bootstrap()
+            .and_then(|b| super::session::verify(&b.session_key, value, now))
+            .and_then(|accessor| table.get(&accessor).cloned());
+        match record {
+            Some(record) if !record.expired_at(now) => Ok(Caller::from_record(&record)),
+            _ => Err((
+                Denied::Unknown,
+                Status::unauthenticated("the console session is not valid (expired, signed out, or its token was revoked): sign in again"),
+            )),
+        }
+    }
+
+    /// The session key, once the cluster is bootstrapped.
+    pub fn session_key(&self) -> Option<Vec<u8>> {
+        self.reader.acl().bootstrap().map(|b| b.session_key.clone())
+    }
+
     /// `identify` then `authorize`, counting a refusal.
     pub fn check(
         &self,
         authorization: Option<&[u8]>,
+        session: Option<&str>,
         peer_node: Option<u64>,
         rule: Rule,
     ) -> Result<Caller, Status> {
-        self.identify(authorization, peer_node)
+        self.identify(authorization, session, peer_node)
             .and_then(|caller| self.authorize(&caller, rule).map(|()| caller))
             .map_err(|(reason, status)| {
                 self.count(reason);

@@ -57,7 +57,11 @@ where
             .headers()
             .get(http::header::AUTHORIZATION)
             .map(|v| v.as_bytes());
-        match self.gate.check(authorization, peer_node, rule) {
+        let session = request
+            .headers()
+            .get(super::session::METADATA)
+            .and_then(|v| v.to_str().ok());
+        match self.gate.check(authorization, session, peer_node, rule) {
             Ok(caller) => {
                 request.extensions_mut().insert(caller);
                 Box::pin(self.inner.call(request))

@@ -16,6 +16,7 @@ mod gate;
 mod layer;
 pub mod methods;
 pub mod secret;
+pub mod session;
 pub mod tasks;
 
 pub use caller::{scope_matches, Caller};

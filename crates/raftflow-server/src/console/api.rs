@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,6 +15,7 @@ use raftflow_store::workflow::reads;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::{Caller, Permission};
 use crate::node::NodeContext;
 
 /// Largest history the execution page loads at once.
@@ -83,10 +84,14 @@ pub async fn cluster(State(ctx): State<NodeContext>) -> Response {
     .into_response()
 }
 
-pub async fn state_machines(State(ctx): State<NodeContext>) -> Response {
+pub async fn state_machines(
+    State(ctx): State<NodeContext>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     match reads::state_machines(ctx.reader.db()) {
         Ok(list) => Json(
             list.into_iter()
+                .filter(|(meta, _)| caller.sees_state_machine(&meta.name))
                 .map(|(meta, v)| json!({"name": meta.name, "latest": meta.latest, "description": v.description, "created_ms": v.created_ms}))
                 .collect::<Vec<_>>(),
         )
@@ -104,9 +109,13 @@ pub struct VersionQuery {
 /// A definition with its versions and its layout for drawing.
 pub async fn state_machine(
     State(ctx): State<NodeContext>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> Response {
+    if let Err(status) = caller.check_state_machine(&name) {
+        return super::status_response(&status);
+    }
     match definition(&ctx, &name, q.version) {
         Ok(value) => Json(value).into_response(),
         Err((status, message)) => error(status, message),
@@ -157,7 +166,11 @@ pub struct ListQuery {
 
 /// Newest first. A name filter scans at most 20 store pages per request and
 /// hands back a token to continue from.
-pub async fn executions(State(ctx): State<NodeContext>, Query(q): Query<ListQuery>) -> Response {
+pub async fn executions(
+    State(ctx): State<NodeContext>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ListQuery>,
+) -> Response {
     let page_size = q.page_size.unwrap_or(50).clamp(1, 500);
     let mut token = q.page_token.filter(|t| !t.is_empty());
     let mut items = Vec::new();
@@ -179,7 +192,8 @@ pub async fn executions(State(ctx): State<NodeContext>, Query(q): Query<ListQuer
         items.extend(
             page.items
                 .into_iter()
-                .filter(|r| q.name.is_empty() || r.name.contains(&q.name)),
+                .filter(|r| q.name.is_empty() || r.name.contains(&q.name))
+                .filter(|r| caller.sees_state_machine(&r.state_machine)),
         );
         token = page.next;
         if items.len() >= page_size || token.is_none() {
@@ -191,7 +205,14 @@ pub async fn executions(State(ctx): State<NodeContext>, Query(q): Query<ListQuer
 }
 
 /// One execution: its record, its history and its state machine's layout.
-pub async fn execution(State(ctx): State<NodeContext>, Path(id): Path<String>) -> Response {
+pub async fn execution(
+    State(ctx): State<NodeContext>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(status) = caller.check_execution(&id) {
+        return super::status_response(&status);
+    }
     let record = match reads::execution(ctx.reader.db(), &id) {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -220,13 +241,21 @@ pub async fn execution(State(ctx): State<NodeContext>, Path(id): Path<String>) -
         .into_response()
 }
 
-/// Stops a running execution through the leader. The caller's token goes
-/// with the call: the leader checks the caller, not this node.
+/// Stops a running execution through the leader. The caller's credential
+/// (bearer token or session) goes with the call: the leader checks the
+/// caller, not this node.
 pub async fn stop(
     State(ctx): State<NodeContext>,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Response {
+    let access = match super::session::access(&ctx, &headers, Permission::StopExecutions) {
+        Ok(access) => access,
+        Err(refused) => return *refused,
+    };
+    if let Err(refused) = super::session::check_csrf(&ctx, &headers, &access) {
+        return *refused;
+    }
     let Some((leader, addr)) = ctx.leader() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -249,6 +278,14 @@ pub async fn stop(
         .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok());
     if let Some(value) = authorization {
         request.metadata_mut().insert("authorization", value);
+    } else if let Some(value) = access
+        .session
+        .as_deref()
+        .and_then(|s| tonic::metadata::MetadataValue::try_from(s).ok())
+    {
+        request
+            .metadata_mut()
+            .insert(crate::auth::session::METADATA, value);
     }
     let call = async {
         let channel =

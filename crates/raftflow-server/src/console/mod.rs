@@ -6,13 +6,18 @@
 //!          ── GET /api/state-machines[/{name}?version=N]   definitions + layout for the graph
 //!          ── GET /api/executions?state_machine=&status=&name=&page_token=
 //!          ── GET /api/executions/{id}        record + history + layout
-//!          ── POST /api/executions/{id}/stop  forwarded to the leader with the caller's token
+//!          ── POST /api/executions/{id}/stop  forwarded to the leader with the caller's credential
+//!          ── /api/session                   sign in with a token, sign out (session.rs)
 //! ```
+//! Every `/api` route but the session's needs a session cookie or a bearer
+//! token that may read workflows; the stop, one that may stop executions,
+//! and the page's CSRF token when the cookie is the credential.
 //!
 //! The page polls while it shows something that can change, so it updates
 //! live without a push channel; it says when the cluster has no leader.
 
 mod api;
+mod session;
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -48,14 +53,43 @@ pub(crate) fn status_response(status: &tonic::Status) -> axum::response::Respons
         tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
+    // `login` tells the page to show its sign-in form.
+    let login = code == StatusCode::UNAUTHORIZED;
     (
         code,
-        axum::Json(serde_json::json!({ "error": status.message() })),
+        axum::Json(serde_json::json!({ "error": status.message(), "login": login })),
     )
         .into_response()
 }
 
-pub fn router() -> Router<NodeContext> {
+/// Lets a read route through for a caller that may read workflows (a
+/// session cookie or a bearer token), with the caller for its scopes.
+async fn require_reader(
+    axum::extract::State(ctx): axum::extract::State<NodeContext>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match session::access(
+        &ctx,
+        request.headers(),
+        crate::auth::Permission::ReadWorkflows,
+    ) {
+        Ok(access) => {
+            request.extensions_mut().insert(access.caller);
+            next.run(request).await
+        }
+        Err(refused) => *refused,
+    }
+}
+
+pub fn router(ctx: NodeContext) -> Router<NodeContext> {
+    let reads = Router::new()
+        .route("/api/cluster", get(api::cluster))
+        .route("/api/state-machines", get(api::state_machines))
+        .route("/api/state-machines/{name}", get(api::state_machine))
+        .route("/api/executions", get(api::executions))
+        .route("/api/executions/{id}", get(api::execution))
+        .route_layer(axum::middleware::from_fn_with_state(ctx, require_reader));
     Router::new()
         .route(
             "/",
@@ -73,10 +107,8 @@ pub fn router() -> Router<NodeContext> {
             "/console/app.css",
             get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
         )
-        .route("/api/cluster", get(api::cluster))
-        .route("/api/state-machines", get(api::state_machines))
-        .route("/api/state-machines/{name}", get(api::state_machine))
-        .route("/api/executions", get(api::executions))
-        .route("/api/executions/{id}", get(api::execution))
         .route("/api/executions/{id}/stop", post(api::stop))
+        .route("/api/session", get(session::current).post(session::login))
+        .route("/api/session/logout", post(session::logout))
+        .merge(reads)
 }

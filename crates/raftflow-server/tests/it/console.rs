@@ -193,10 +193,32 @@ async fn console_serves_pages_and_api_from_a_follower() {
 }
 
 /// Headless Chromium loads the execution page and runs its scripts; the DOM
-/// it dumps must hold the graph with each state coloured. Chromium comes
-/// from Debian's package, which `scripts/test.sh` installs when it can;
-/// `RAFTFLOW_REQUIRE_BROWSER=1` (set there) makes its absence a failure.
+/// it dumps must hold the graph with each state coloured.
 fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
+    let admin = crate::harness::admin_secret();
+    let Some(dom) = browser_dom(addr, &format!("login={admin}&then=/exec/{id}")) else {
+        return;
+    };
+    for (state, status) in [
+        ("Prepare", "succeeded"),
+        ("Work", "retried"),
+        ("Left", "succeeded"),
+        ("Done", "succeeded"),
+    ] {
+        assert!(
+            dom.contains(&format!("data-state=\"{state}\" data-status=\"{status}\"")),
+            "{state} is drawn {status}; the page was:\n{dom}"
+        );
+    }
+    assert!(dom.contains("ActivityFailed"), "the event table is shown");
+    assert!(!dom.contains(admin), "the token is not left in the page");
+}
+
+/// The DOM headless Chromium makes of `https://addr/#<fragment>` after its
+/// scripts ran; `None` when Chromium is missing (allowed only when
+/// `RAFTFLOW_REQUIRE_BROWSER` is unset). Chromium comes from Debian's
+/// package, which `scripts/test.sh` installs when it can.
+pub fn browser_dom(addr: SocketAddr, fragment: &str) -> Option<String> {
     let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
@@ -206,13 +228,13 @@ fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
             "Chromium is required but not installed"
         );
         println!("notice: no Chromium; the browser check of the console is skipped");
-        return;
+        return None;
     };
     let profile = tempfile::TempDir::new().unwrap();
     // The console is served over HTTPS: Chromium trusts the test CA through
     // the NSS database in its $HOME, as a user's browser would.
     let home = trust_test_ca();
-    let url = format!("https://{addr}/#/exec/{id}");
+    let url = format!("https://{addr}/#{fragment}");
     let mut args = vec![
         "--headless".to_string(),
         "--no-sandbox".into(),
@@ -246,19 +268,7 @@ fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
         .args(&args)
         .output()
         .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    for (state, status) in [
-        ("Prepare", "succeeded"),
-        ("Work", "retried"),
-        ("Left", "succeeded"),
-        ("Done", "succeeded"),
-    ] {
-        assert!(
-            dom.contains(&format!("data-state=\"{state}\" data-status=\"{status}\"")),
-            "{state} is drawn {status}; the page was:\n{dom}"
-        );
-    }
-    assert!(dom.contains("ActivityFailed"), "the event table is shown");
+    Some(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
 /// A home folder whose NSS database (where Chromium on Linux looks for

@@ -7,6 +7,7 @@ mod availability;
 mod clocks;
 mod config;
 mod console;
+mod console_auth;
 mod edges;
 mod failover;
 mod fixture_writer;

@@ -1,0 +1,173 @@
+//! Signing in to the console: sessions, roles and the CSRF token, over
+//! HTTP and in headless Chromium.
+
+use std::net::SocketAddr;
+
+use raftflow_client::proto::Role;
+
+use crate::console::browser_dom;
+use crate::harness::{http_as, tls_connector, TestCluster};
+
+const WAITING: &str = r#"{"StartAt": "Wait", "States": {"Wait": {"Type": "Task", "Resource": "activity:nobody-polls", "End": true}}}"#;
+
+/// One request with extra headers and a body; the status, the
+/// `Set-Cookie` value (if any) and the body.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Option<String>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut stream = tls_connector()
+        .connect(addr.ip().into(), tcp)
+        .await
+        .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let text = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .map(str::to_string);
+    (status, cookie, body.to_string())
+}
+
+/// Signs in with `token`: the cookie pair to send back and the CSRF token.
+async fn sign_in(addr: SocketAddr, token: &str) -> (String, String) {
+    let (status, cookie, body) = request(
+        addr,
+        "POST",
+        "/api/session",
+        &[],
+        &format!(r#"{{"token": "{token}"}}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let cookie = cookie.expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    (pair, json["csrf"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_console_needs_a_session_and_its_changes_the_csrf_token() {
+    let cluster = TestCluster::start(1, |_| {}).await;
+    let admin = cluster.client_with("held", WAITING).await;
+    let id = admin
+        .start_execution("held", Some("one"), "{}")
+        .await
+        .unwrap()
+        .execution_id;
+    let reader = admin
+        .create_token("viewer", Role::Reader, &[], 0)
+        .await
+        .unwrap()
+        .secret;
+    let addr = cluster.node(1).http_addr.unwrap();
+
+    let (status, body) = http_as(addr, "GET", "/api/state-machines", None).await;
+    assert!(
+        status == 401 && body.contains("\"login\":true"),
+        "{status} {body}"
+    );
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        "/api/session",
+        &[],
+        r#"{"token": "rfs_wrong"}"#,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+
+    let (reader_cookie, reader_csrf) = sign_in(addr, &reader).await;
+    let with = |cookie: &str| vec![("Cookie", cookie.to_string())];
+    let headers = with(&reader_cookie);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, body) = request(addr, "GET", "/api/state-machines", &headers, "").await;
+    assert!(status == 200 && body.contains("held"), "{status} {body}");
+    let stop_path = format!("/api/executions/{id}/stop");
+    let mut reader_stop = headers.clone();
+    reader_stop.push(("x-csrf-token", &reader_csrf));
+    let (status, _, body) = request(addr, "POST", &stop_path, &reader_stop, "").await;
+    assert!(
+        status == 403 && body.contains("executions:stop"),
+        "a reader may not stop: {status} {body}"
+    );
+
+    let (admin_cookie, admin_csrf) = sign_in(addr, crate::harness::admin_secret()).await;
+    let cookie_only = [("Cookie", admin_cookie.as_str())];
+    let (status, _, body) = request(addr, "POST", &stop_path, &cookie_only, "").await;
+    assert!(
+        status == 403 && body.contains("CSRF"),
+        "no CSRF token: {status} {body}"
+    );
+    let wrong = [
+        ("Cookie", admin_cookie.as_str()),
+        ("x-csrf-token", reader_csrf.as_str()),
+    ];
+    assert_eq!(
+        request(addr, "POST", &stop_path, &wrong, "").await.0,
+        403,
+        "another session's CSRF token"
+    );
+    assert_eq!(
+        admin.describe_execution(&id).await.unwrap().status,
+        "RUNNING",
+        "nothing was stopped"
+    );
+
+    // The browser: a reader sees no stop button, an admin does.
+    let reader_dom = browser_dom(addr, &format!("login={reader}&then=/exec/{id}"));
+    let admin_dom = browser_dom(
+        addr,
+        &format!("login={}&then=/exec/{id}", crate::harness::admin_secret()),
+    );
+    if let (Some(reader_dom), Some(admin_dom)) = (reader_dom, admin_dom) {
+        assert!(
+            reader_dom.contains("viewer (reader)") && !reader_dom.contains("id=\"stop\""),
+            "{reader_dom}"
+        );
+        assert!(admin_dom.contains("id=\"stop\""), "{admin_dom}");
+        assert!(!admin_dom.contains("Sign in</h1>"), "{admin_dom}");
+    }
+
+    let right = [
+        ("Cookie", admin_cookie.as_str()),
+        ("x-csrf-token", admin_csrf.as_str()),
+    ];
+    let (status, _, body) = request(addr, "POST", &stop_path, &right, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(admin.wait_for_end(&id).await.unwrap().status, "ABORTED");
+
+    // Revoking the token ends its sessions.
+    admin.revoke_token("viewer").await.unwrap();
+    let (status, _, body) = request(addr, "GET", "/api/state-machines", &headers, "").await;
+    assert!(
+        status == 401 && body.contains("sign in again"),
+        "{status} {body}"
+    );
+}
