@@ -9,7 +9,7 @@ use raftflow_store::acl::{self, TokenRecord, TokenSpec};
 use raftflow_store::{Command, CommandResult};
 use tonic::{Request, Response, Status};
 
-use crate::auth::{secret, Caller};
+use crate::auth::{secret, Caller, Target};
 use crate::cluster_service::linearizable_barrier;
 use crate::error::ApiError;
 use crate::node::NodeContext;
@@ -90,6 +90,7 @@ impl AclService for AclServiceImpl {
         request: Request<CreateTokenRequest>,
     ) -> Result<Response<TokenSecret>, Status> {
         self.check_enforcing()?;
+        Target::set(&request, &request.get_ref().name);
         let req = request.into_inner();
         let role = role_of(req.role)?;
         if req.ttl_s > MAX_TTL_S {
@@ -138,6 +139,7 @@ impl AclService for AclServiceImpl {
         &self,
         request: Request<RevokeTokenRequest>,
     ) -> Result<Response<RevokeTokenReply>, Status> {
+        Target::set(&request, &request.get_ref().token);
         let record = self.find(&request.into_inner().token).await?;
         let accessor = record.spec.accessor.clone();
         self.write(Command::TokenRevoked {
@@ -153,6 +155,7 @@ impl AclService for AclServiceImpl {
         &self,
         request: Request<RotateTokenRequest>,
     ) -> Result<Response<TokenSecret>, Status> {
+        Target::set(&request, &request.get_ref().token);
         let mut record = self.find(&request.into_inner().token).await?;
         let secret = secret::new_secret();
         let now_ms = self.ctx.stamp_ms();

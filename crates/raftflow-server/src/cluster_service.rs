@@ -14,6 +14,7 @@ use raftflow_proto::v1::{
 use raftflow_store::{Command, CommandResult, NodeInfo};
 use tonic::{Request, Response, Status};
 
+use crate::auth::Target;
 use crate::error::{ApiError, WriteError};
 use crate::limits;
 use crate::node::NodeContext;
@@ -139,6 +140,7 @@ impl ClusterService for ClusterServiceImpl {
         &self,
         request: Request<UpgradeApplyVersionRequest>,
     ) -> Result<Response<UpgradeApplyVersionReply>, Status> {
+        Target::set(&request, format!("version {}", request.get_ref().version));
         let version = request.into_inner().version;
         Ok(Response::new(
             crate::upgrade::upgrade(&self.ctx, version).await?,
@@ -149,6 +151,7 @@ impl ClusterService for ClusterServiceImpl {
         &self,
         request: Request<AddLearnerRequest>,
     ) -> Result<Response<MembershipReply>, Status> {
+        Target::set(&request, format!("node {}", request.get_ref().id));
         let req = request.into_inner();
         if req.id == 0 {
             return Err(ApiError::InvalidArgument("node id must be at least 1".into()).into());
@@ -175,6 +178,7 @@ impl ClusterService for ClusterServiceImpl {
         &self,
         request: Request<ChangeMembershipRequest>,
     ) -> Result<Response<MembershipReply>, Status> {
+        Target::set(&request, format!("voters {:?}", request.get_ref().voters));
         let req = request.into_inner();
         let voters: BTreeSet<u64> = req.voters.into_iter().collect();
         if voters.is_empty() {
@@ -196,6 +200,7 @@ impl ClusterService for ClusterServiceImpl {
     }
 
     async fn probe(&self, request: Request<ProbeRequest>) -> Result<Response<ProbeReply>, Status> {
+        Target::set(&request, &request.get_ref().key);
         let req = request.into_inner();
         if req.key.is_empty() || req.key.len() > limits::MAX_PROBE_KEY_BYTES {
             return Err(ApiError::InvalidArgument(format!(

@@ -161,17 +161,7 @@ where
         Box::pin(
             async move {
                 let result = call.await;
-                // An error returned by a handler travels in the headers
-                // (trailers-only); a success sets grpc-status in the trailers.
-                let code = match &result {
-                    Ok(response) => response
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<i32>().ok())
-                        .map_or("OK".to_string(), |c| format!("{:?}", tonic::Code::from(c))),
-                    Err(_) => "Transport".to_string(),
-                };
+                let code = grpc_outcome(&result);
                 metrics
                     .grpc_histogram(&method, &code)
                     .observe_s(started.elapsed().as_secs_f64());
@@ -179,6 +169,20 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// A call's gRPC code as text. An error returned by a handler travels in
+/// the headers (trailers-only); a success sets grpc-status in the trailers.
+pub(crate) fn grpc_outcome<R, E>(result: &Result<http::Response<R>, E>) -> String {
+    match result {
+        Ok(response) => response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i32>().ok())
+            .map_or("OK".to_string(), |c| format!("{:?}", tonic::Code::from(c))),
+        Err(_) => "Transport".to_string(),
     }
 }
 

@@ -92,7 +92,7 @@ pub(crate) async fn api(
             ctx.metrics.clone(),
             ctx.id,
         ))
-        .layer(crate::auth::AuthLayer(ctx.auth.clone()))
+        .layer(crate::auth::AuthLayer(ctx.auth.clone(), ctx.id))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -12,7 +12,7 @@ use raftflow_store::workflow::reads;
 use raftflow_store::{Command, CommandResult};
 use tonic::{Request, Response, Status};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Target};
 use crate::cluster_service::linearizable_barrier;
 use crate::error::ApiError;
 use crate::limits;
@@ -110,6 +110,7 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<CreateStateMachineRequest>,
     ) -> Result<Response<CreateStateMachineReply>, Status> {
         let caller = Caller::of(&request);
+        Target::set(&request, &request.get_ref().name);
         let req = request.into_inner();
         limits::name("the state machine name", &req.name)?;
         self.scope(&caller, &req.name)?;
@@ -230,6 +231,7 @@ impl WorkflowService for WorkflowServiceImpl {
         &self,
         request: Request<DeleteStateMachineRequest>,
     ) -> Result<Response<DeleteStateMachineReply>, Status> {
+        Target::set(&request, &request.get_ref().name);
         let req = request.into_inner();
         limits::name("the state machine name", &req.name)?;
         self.write(Command::DeleteStateMachine {
@@ -246,6 +248,8 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<StartExecutionRequest>,
     ) -> Result<Response<StartExecutionReply>, Status> {
         let caller = Caller::of(&request);
+        let named = &request.get_ref();
+        Target::set(&request, format!("{}:{}", named.state_machine, named.name));
         let req = request.into_inner();
         self.scope(&caller, &req.state_machine)?;
         let reply = crate::start_execution::run(&self.ctx, req).await?;
@@ -361,6 +365,7 @@ impl WorkflowService for WorkflowServiceImpl {
         request: Request<StopExecutionRequest>,
     ) -> Result<Response<StopExecutionReply>, Status> {
         let caller = Caller::of(&request);
+        Target::set(&request, &request.get_ref().execution_id);
         let req = request.into_inner();
         limits::required(
             "the execution id",

@@ -56,6 +56,7 @@ pub struct Gate {
     scrape_hash: Option<Vec<u8>>,
     recovery_hash: Option<Vec<u8>>,
     denied: [AtomicU64; 8],
+    limiter: super::audit::Limiter,
 }
 
 impl Gate {
@@ -77,12 +78,18 @@ impl Gate {
             scrape_hash: read("scrape_token_file", &config.scrape_token_file)?,
             recovery_hash: read("recovery_token_file", &config.recovery_token_file)?,
             denied: Default::default(),
+            limiter: Default::default(),
         })
     }
 
     /// Now on this node's wall clock, as expiries are checked.
     pub fn now_ms(&self) -> u64 {
         now_ms()
+    }
+
+    /// Holds back audit lines of refused calls (one a second per caller).
+    pub fn limiter(&self) -> &super::audit::Limiter {
+        &self.limiter
     }
 
     pub fn enforcing(&self) -> bool {

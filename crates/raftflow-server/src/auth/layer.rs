@@ -7,10 +7,11 @@ use std::task::{Context, Poll};
 
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use super::{methods, Gate};
+use super::{audit, methods, Gate};
 
+/// The gate, and the node id the audit lines carry.
 #[derive(Clone)]
-pub struct AuthLayer(pub Arc<Gate>);
+pub struct AuthLayer(pub Arc<Gate>, pub u64);
 
 impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
@@ -19,6 +20,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         AuthService {
             inner,
             gate: self.0.clone(),
+            node: self.1,
         }
     }
 }
@@ -27,6 +29,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     gate: Arc<Gate>,
+    node: u64,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -47,10 +50,14 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let rule = methods::rule(request.uri().path());
-        let peer_node = request
+        let path = request.uri().path().to_string();
+        let rule = methods::rule(&path);
+        let tls = request
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .cloned();
+        let peer_node = tls
+            .as_ref()
             .and_then(|info| info.peer_certs())
             .and_then(|certs| certs.first().and_then(crate::tls::identity::node_id_of));
         let authorization = request
@@ -61,19 +68,47 @@ where
             .headers()
             .get(super::session::METADATA)
             .and_then(|v| v.to_str().ok());
+        let method = short_method(&path);
         match self.gate.check(authorization, session, peer_node, rule) {
             Ok(caller) => {
-                request.extensions_mut().insert(caller);
-                Box::pin(self.inner.call(request))
+                let target = audit::Target::default();
+                request.extensions_mut().insert(caller.clone());
+                request.extensions_mut().insert(target.clone());
+                let call = self.inner.call(request);
+                if !audit::audited(&path) {
+                    return Box::pin(call);
+                }
+                let node = self.node;
+                Box::pin(async move {
+                    let result = call.await;
+                    let outcome = crate::metrics::grpc_outcome(&result);
+                    audit::line(node, &caller, &method, &target, &outcome);
+                    result
+                })
             }
             Err(status) => {
-                tracing::debug!(
-                    path = request.uri().path(),
-                    "call refused: {}",
-                    status.message()
+                let who = tls
+                    .as_ref()
+                    .and_then(|info| info.get_ref().remote_addr())
+                    .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+                audit::refused(
+                    self.node,
+                    self.gate.limiter(),
+                    &who,
+                    &method,
+                    status.message(),
                 );
                 Box::pin(async move { Ok(status.into_http()) })
             }
         }
     }
+}
+
+/// `/raftflow.v1.WorkflowService/StartExecution` → `WorkflowService/StartExecution`.
+fn short_method(path: &str) -> String {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let service = parts.next().unwrap_or("");
+    let method = parts.next().unwrap_or("");
+    let service = service.rsplit('.').next().unwrap_or(service);
+    format!("{service}/{method}")
 }

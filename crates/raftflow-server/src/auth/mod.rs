@@ -10,6 +10,7 @@
 //! checks against what it applied, so a revocation holds on a node as soon
 //! as it applied it. With `insecure = true` nothing is checked.
 
+pub mod audit;
 mod caller;
 pub mod config;
 mod gate;
@@ -19,6 +20,7 @@ pub mod secret;
 pub mod session;
 pub mod tasks;
 
+pub use audit::Target;
 pub use caller::{scope_matches, Caller};
 pub use config::AuthConfig;
 pub use gate::{Denied, Gate};
