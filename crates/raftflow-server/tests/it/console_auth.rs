@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use raftflow_client::proto::Role;
 
 use crate::console::browser_dom;
-use crate::harness::{http_as, tls_connector, TestCluster};
+use crate::harness::{http_as, http_request, TestCluster};
 
 const WAITING: &str = r#"{"StartAt": "Wait", "States": {"Wait": {"Type": "Task", "Resource": "activity:nobody-polls", "End": true}}}"#;
 
@@ -19,29 +19,7 @@ async fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Option<String>, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut stream = tls_connector()
-        .connect(addr.ip().into(), tcp)
-        .await
-        .unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let text = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(text.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response).await;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let (status, head, body) = http_request(addr, method, path, headers, body).await;
     let cookie = head
         .lines()
         .find_map(|l| {
@@ -49,7 +27,7 @@ async fn request(
                 .or_else(|| l.strip_prefix("Set-Cookie: "))
         })
         .map(str::to_string);
-    (status, cookie, body.to_string())
+    (status, cookie, body)
 }
 
 /// Signs in with `token`: the cookie pair to send back and the CSRF token.

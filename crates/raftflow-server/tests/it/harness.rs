@@ -403,15 +403,37 @@ pub async fn http_as(
     path: &str,
     token: Option<&str>,
 ) -> (u16, String) {
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = authorization
+        .iter()
+        .map(|a| ("Authorization", a.as_str()))
+        .collect();
+    let (status, _, body) = http_request(addr, method, path, &headers, "").await;
+    (status, body)
+}
+
+/// One HTTPS request with these headers and body: the status, the response
+/// head (status line and headers) and the body.
+pub async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut stream = tls_connector()
         .connect(addr.ip().into(), tcp)
         .await
         .expect("TLS handshake with the node's HTTP port");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
@@ -422,11 +444,8 @@ pub async fn http_as(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status line");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_string(), body.to_string())
 }
 
 /// A TLS connector trusting the test CA.
