@@ -20,6 +20,8 @@ pub struct AuthConfig {
     /// node's files; use it to create a new admin token, then remove it
     /// and restart (docs/security.md).
     pub recovery_token_file: Option<PathBuf>,
+    /// Requests per second per token on this node, by role.
+    pub rate_limits: super::rate::RateLimits,
 }
 
 impl AuthConfig {

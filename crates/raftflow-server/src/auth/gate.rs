@@ -20,10 +20,12 @@ pub enum Denied {
     Scope,
     /// A console change without the session's CSRF token.
     Csrf,
+    /// Past its token's rate limit on this node.
+    RateLimited,
 }
 
 impl Denied {
-    pub const ALL: [Denied; 8] = [
+    pub const ALL: [Denied; 9] = [
         Denied::Missing,
         Denied::Malformed,
         Denied::Unknown,
@@ -32,6 +34,7 @@ impl Denied {
         Denied::Role,
         Denied::Scope,
         Denied::Csrf,
+        Denied::RateLimited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Denied {
             Denied::Role => "role",
             Denied::Scope => "scope",
             Denied::Csrf => "csrf",
+            Denied::RateLimited => "rate_limited",
         }
     }
 }
@@ -55,8 +59,10 @@ pub struct Gate {
     bootstrap_hash: Option<Vec<u8>>,
     scrape_hash: Option<Vec<u8>>,
     recovery_hash: Option<Vec<u8>>,
-    denied: [AtomicU64; 8],
+    denied: [AtomicU64; 9],
     limiter: super::audit::Limiter,
+    rate_limits: super::rate::RateLimits,
+    buckets: super::rate::Buckets,
 }
 
 impl Gate {
@@ -79,6 +85,8 @@ impl Gate {
             recovery_hash: read("recovery_token_file", &config.recovery_token_file)?,
             denied: Default::default(),
             limiter: Default::default(),
+            rate_limits: config.rate_limits.clone(),
+            buckets: Default::default(),
         })
     }
 
@@ -190,10 +198,40 @@ impl Gate {
     ) -> Result<Caller, Status> {
         self.identify(authorization, session, peer_node)
             .and_then(|caller| self.authorize(&caller, rule).map(|()| caller))
+            .and_then(|caller| self.within_rate(&caller).map(|()| caller))
             .map_err(|(reason, status)| {
                 self.count(reason);
                 status
             })
+    }
+
+    /// Refuses a call past its token's rate on this node, with how long to
+    /// wait in `retry-after-ms`.
+    fn within_rate(&self, caller: &Caller) -> Result<(), (Denied, Status)> {
+        let Caller::Token {
+            accessor,
+            role,
+            name,
+            ..
+        } = caller
+        else {
+            return Ok(());
+        };
+        let rps = self.rate_limits.of(*role);
+        if rps == 0 {
+            return Ok(());
+        }
+        let Err(wait) = self.buckets.take(accessor, rps, std::time::Instant::now()) else {
+            return Ok(());
+        };
+        let wait_ms = wait.as_millis().max(1) as u64;
+        let mut status = Status::resource_exhausted(format!(
+            "token {accessor} ({name}) made more than its {rps} requests per second on this node ({role} tokens, [auth.rate_limits]); retry after {wait_ms} ms"
+        ));
+        status
+            .metadata_mut()
+            .insert("retry-after-ms", wait_ms.into());
+        Err((Denied::RateLimited, status))
     }
 
     /// Whether `caller` may make a call with `rule`.

@@ -16,6 +16,7 @@ pub mod config;
 mod gate;
 mod layer;
 pub mod methods;
+pub mod rate;
 pub mod secret;
 pub mod session;
 pub mod tasks;

@@ -290,3 +290,45 @@ async fn metrics_need_a_reader_token_and_count_refusals() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_past_its_rate_is_told_when_to_retry_and_others_are_not_held_back() {
+    let cluster = TestCluster::start(1, |c| c.auth.rate_limits.operator = 2).await;
+    cluster.wait_leader(WAIT).await;
+    let admin = cluster.client();
+    let op = admin
+        .create_token("busy", Role::Operator, &[], 0)
+        .await
+        .unwrap();
+    let operator = cluster.client_with_token(&op.secret);
+    // Twenty calls cannot take the 9 s that two a second would need.
+    let mut refused = Vec::new();
+    for _ in 0..20 {
+        match operator.list_state_machines().await {
+            Ok(_) => {}
+            Err(ClientError::Status(status)) => refused.push(status),
+            Err(other) => panic!("{other}"),
+        }
+        assert!(
+            admin.list_state_machines().await.is_ok(),
+            "admins have no limit by default"
+        );
+    }
+    assert!(!refused.is_empty(), "none of 20 refused");
+    let status = &refused[0];
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status.message().contains("2 requests per second"),
+        "{}",
+        status.message()
+    );
+    let wait_ms: u64 = status
+        .metadata()
+        .get("retry-after-ms")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=1000).contains(&wait_ms), "{wait_ms}");
+}
