@@ -219,6 +219,13 @@ fn browser_renders_the_coloured_graph(addr: SocketAddr, id: &str) {
 /// `RAFTFLOW_REQUIRE_BROWSER` is unset). Chromium comes from Debian's
 /// package, which `scripts/test.sh` installs when it can.
 pub fn browser_dom(addr: SocketAddr, fragment: &str) -> Option<String> {
+    let profile = tempfile::TempDir::new().unwrap();
+    chromium_dom(&format!("https://{addr}/#{fragment}"), profile.path())
+}
+
+/// The DOM headless Chromium makes of `url` with the browser profile in
+/// `profile` (its cookies last from one call to the next).
+pub fn chromium_dom(url: &str, profile: &std::path::Path) -> Option<String> {
     let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
@@ -230,11 +237,9 @@ pub fn browser_dom(addr: SocketAddr, fragment: &str) -> Option<String> {
         println!("notice: no Chromium; the browser check of the console is skipped");
         return None;
     };
-    let profile = tempfile::TempDir::new().unwrap();
     // The console is served over HTTPS: Chromium trusts the test CA through
     // the NSS database in its $HOME, as a user's browser would.
     let home = trust_test_ca();
-    let url = format!("https://{addr}/#{fragment}");
     let mut args = vec![
         "--headless".to_string(),
         "--no-sandbox".into(),
@@ -244,13 +249,13 @@ pub fn browser_dom(addr: SocketAddr, fragment: &str) -> Option<String> {
         "--disable-background-networking".into(),
         "--disable-component-update".into(),
         "--disable-sync".into(),
-        format!("--user-data-dir={}", profile.path().display()),
+        format!("--user-data-dir={}", profile.display()),
         "--virtual-time-budget=8000".into(),
         "--window-size=1400,1100".into(),
     ];
     if let Ok(path) = std::env::var("RAFTFLOW_SCREENSHOT") {
         let mut shot = args.clone();
-        shot.extend([format!("--screenshot={path}"), url.clone()]);
+        shot.extend([format!("--screenshot={path}"), url.to_string()]);
         let out = std::process::Command::new(chromium)
             .env("HOME", home.path())
             .args(&shot)
@@ -262,7 +267,7 @@ pub fn browser_dom(addr: SocketAddr, fragment: &str) -> Option<String> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    args.extend(["--dump-dom".to_string(), url]);
+    args.extend(["--dump-dom".to_string(), url.to_string()]);
     let out = std::process::Command::new(chromium)
         .env("HOME", home.path())
         .args(&args)

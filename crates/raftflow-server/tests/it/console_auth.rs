@@ -133,6 +133,13 @@ async fn the_console_needs_a_session_and_its_changes_the_csrf_token() {
         assert!(!admin_dom.contains("Sign in</h1>"), "{admin_dom}");
     }
 
+    cross_site_form_post_is_refused(addr, &stop_path).await;
+    assert_eq!(
+        admin.describe_execution(&id).await.unwrap().status,
+        "RUNNING",
+        "another site's form stopped nothing"
+    );
+
     let right = [
         ("Cookie", admin_cookie.as_str()),
         ("x-csrf-token", admin_csrf.as_str()),
@@ -147,5 +154,57 @@ async fn the_console_needs_a_session_and_its_changes_the_csrf_token() {
     assert!(
         status == 401 && body.contains("sign in again"),
         "{status} {body}"
+    );
+}
+
+/// A browser signed in as admin opens a page of another site whose form
+/// posts to the stop route: the console refuses it (the cookie is
+/// SameSite=Strict, and the form cannot send the CSRF token).
+async fn cross_site_form_post_is_refused(console: SocketAddr, stop_path: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let page = format!(
+        "<html><body><form method=\"POST\" action=\"https://{console}{stop_path}\"></form><script>document.forms[0].submit()</script></body></html>"
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    let profile = tempfile::TempDir::new().unwrap();
+    let admin = crate::harness::admin_secret();
+    let profile_path = profile.path().to_path_buf();
+    let signed_in = tokio::task::spawn_blocking(move || {
+        crate::console::chromium_dom(
+            &format!("https://{console}/#login={admin}&then=/"),
+            &profile_path,
+        )
+    })
+    .await
+    .unwrap();
+    let Some(signed_in) = signed_in else { return };
+    assert!(
+        signed_in.contains("bootstrap (admin)"),
+        "signed in first: {signed_in}"
+    );
+    // `localhost` is another site than `127.0.0.1`.
+    let profile_path = profile.path().to_path_buf();
+    let attacked = tokio::task::spawn_blocking(move || {
+        crate::console::chromium_dom(&format!("http://localhost:{port}/"), &profile_path)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    server.abort();
+    assert!(
+        attacked.contains("\"login\":true") || attacked.contains("CSRF"),
+        "the console refused the post: {attacked}"
     );
 }
