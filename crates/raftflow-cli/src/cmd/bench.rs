@@ -16,6 +16,9 @@ pub enum Command {
     /// Fill a cluster it starts with N finished executions, then measure
     /// reads, memory, disk, a follower restart and a snapshot catch-up.
     Scale(super::bench_scale::Args),
+    /// One token floods at ten times its rate limit: another token's read
+    /// latency alone and under the flood.
+    Flood(super::bench_flood::Args),
     /// The replicated log alone: probe writes from N concurrent writers.
     Log {
         #[arg(long, default_value_t = 64)]
@@ -69,6 +72,7 @@ pub async fn run(
     match command {
         Command::Failover(args) => return super::bench_failover::run(args, conn).await,
         Command::Scale(args) => return super::bench_scale::run(args, conn).await,
+        Command::Flood(args) => return super::bench_flood::run(args, &client, conn).await,
         Command::Log { writers, seconds } => {
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();
