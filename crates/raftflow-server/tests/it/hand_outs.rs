@@ -183,7 +183,10 @@ async fn an_idle_worker_stops_at_once_and_strands_nothing() {
     // poll it woke leaves the leader's count when its task next runs.
     let deadline = tokio::time::Instant::now() + WAIT;
     while scheduler.polls_waiting() != 0 {
-        assert!(tokio::time::Instant::now() < deadline, "its poll was withdrawn");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "its poll was withdrawn"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
