@@ -101,6 +101,9 @@ pub async fn login(State(ctx): State<NodeContext>, Json(login): Json<Login>) -> 
     let bearer = format!("Bearer {}", login.token.trim());
     let record = match ctx.auth.identify(Some(bearer.as_bytes()), None, None) {
         Ok(Caller::Token { accessor, .. }) => ctx.reader.acl().get(&accessor).cloned(),
+        Ok(Caller::Recovery) => {
+            return refuse(StatusCode::CONFLICT, "the recovery token cannot sign in to the console: create an admin token with it (raftflow token create --role admin) and sign in with that");
+        }
         Ok(_) => None,
         Err((reason, status)) => {
             ctx.auth.count(reason);
@@ -108,7 +111,7 @@ pub async fn login(State(ctx): State<NodeContext>, Json(login): Json<Login>) -> 
         }
     };
     let (Some(record), Some(key)) = (record, ctx.auth.session_key()) else {
-        return refuse(StatusCode::CONFLICT, "sign in with a token the cluster stores (the first admin token is still being committed: try again)");
+        return refuse(StatusCode::CONFLICT, "the first admin token is still being committed (a cluster that just started): try again in a moment");
     };
     let expires_ms = ctx
         .auth
