@@ -204,7 +204,11 @@ async fn certificates_rotate_and_the_ca_rolls_over_under_load_without_a_restart(
     );
     for id in &ids {
         let end = client.wait_for_end(id).await.unwrap();
-        assert_eq!(end.status, "SUCCEEDED", "{id}");
+        assert_eq!(
+            end.status, "SUCCEEDED",
+            "{id}: {} {} (all six 5 s attempts timed out?)",
+            end.error, end.cause
+        );
     }
     let _ = worker.await;
 }
