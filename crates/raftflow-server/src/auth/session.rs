@@ -5,6 +5,7 @@
 //! the token ends every session of it on each node that applied it.
 
 use hmac::{Hmac, Mac};
+use raftflow_store::workflow::reads::unhex;
 use sha2::Sha256;
 
 /// The cookie's name.
@@ -30,16 +31,6 @@ fn mac(key: &[u8], purpose: &str, text: &str) -> HmacSha256 {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// A session value for `accessor` until `expires_ms`.
@@ -98,6 +89,12 @@ mod tests {
         let other = value.replace("ab12", "ab13");
         assert_eq!(verify(&key, &other, 0), None, "a changed accessor");
         assert_eq!(verify(&key, "garbage", 0), None);
+        assert_eq!(
+            verify(&key, "a.1.a\u{e9}b", 0),
+            None,
+            "a multi-byte character in the tag"
+        );
+        assert!(!check_csrf(&key, &value, "a\u{e9}b"));
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
     }
     (0..text.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        // `get`, not indexing: two bytes of a multi-byte character are no
+        // char boundary, and a page token comes from the caller.
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
 }
 
