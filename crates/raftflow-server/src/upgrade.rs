@@ -99,23 +99,46 @@ impl NewCluster {
     }
 
     /// On the leader of a cluster whose version is not settled yet, waits
-    /// until it is (at most `NEW_CLUSTER_WAIT`). Elsewhere returns at once.
+    /// until it is, or the newest version is applied (at most
+    /// `NEW_CLUSTER_WAIT`). Elsewhere returns at once.
     pub async fn wait(&self, ctx: &NodeContext) {
         let leading = ctx.raft.metrics().borrow().current_leader == Some(ctx.id);
         if !leading {
             return;
         }
         let mut settled = self.settled.subscribe();
-        let _ = tokio::time::timeout(NEW_CLUSTER_WAIT, settled.wait_for(|s| *s)).await;
+        let mut applied = ctx.reader.watch_applied();
+        let newest = ctx.reader.apply_versions().1.max;
+        let raised = async {
+            loop {
+                if *settled.borrow_and_update() || ctx.reader.active_apply_version() >= newest {
+                    return;
+                }
+                tokio::select! {
+                    changed = settled.changed() => if changed.is_err() { return },
+                    changed = applied.changed() => if changed.is_err() { return },
+                }
+            }
+        };
+        let _ = tokio::time::timeout(NEW_CLUSTER_WAIT, raised).await;
     }
 }
 
-/// Settles the new-cluster gate however the raise ends.
-struct SettleOnDrop(std::sync::Arc<NewCluster>);
+/// Settles the new-cluster gate when the raise ends, unless it ended
+/// because this node stopped leading: a leader that loses its term before
+/// the raise commits must not open the gate for its next term, whose first
+/// writes would then run under version 1 (a CI run lost its first token
+/// that way). Its next takeover raises again.
+struct SettleOnDrop {
+    gate: std::sync::Arc<NewCluster>,
+    deposed: bool,
+}
 
 impl Drop for SettleOnDrop {
     fn drop(&mut self) {
-        self.0.settle();
+        if !self.deposed {
+            self.gate.settle();
+        }
     }
 }
 
@@ -125,10 +148,14 @@ impl Drop for SettleOnDrop {
 /// the same way). Tried at each takeover while the tables stay empty; a
 /// member that does not answer yet is asked again shortly.
 pub async fn raise_on_new_cluster(ctx: NodeContext, epoch: u64) {
-    let _settle = SettleOnDrop(ctx.new_cluster.clone());
+    let mut settle = SettleOnDrop {
+        gate: ctx.new_cluster.clone(),
+        deposed: false,
+    };
     for _ in 0..NEW_CLUSTER_TRIES {
         if ctx.scheduler.epoch() != Some(epoch) {
-            return; // no longer leading
+            settle.deposed = true;
+            return;
         }
         let (active, supported) = ctx.reader.apply_versions();
         let reader = ctx.reader.clone();

@@ -129,12 +129,16 @@ async fn certificates_rotate_and_the_ca_rolls_over_under_load_without_a_restart(
         .await
         .unwrap();
 
+    // The worker stops only after every execution ended: stopping it with
+    // the load left the last start's task to time out six times (the test
+    // failed about one run in six that way).
     let (stop, stopped) = watch::channel(false);
+    let (stop_worker, worker_stopped) = watch::channel(false);
     let worker = Worker::new(client.clone(), "rotator")
         .concurrency(4)
         .poll_timeout(Duration::from_secs(1))
         .handle("rotate", |_| async { Ok("{}".to_string()) });
-    let mut worker_stop = stopped.clone();
+    let mut worker_stop = worker_stopped;
     let worker = tokio::spawn(worker.run(async move {
         let _ = worker_stop.wait_for(|s| *s).await;
     }));
@@ -210,6 +214,7 @@ async fn certificates_rotate_and_the_ca_rolls_over_under_load_without_a_restart(
             end.error, end.cause
         );
     }
+    let _ = stop_worker.send(true);
     let _ = worker.await;
 }
 
