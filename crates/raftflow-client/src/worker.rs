@@ -476,7 +476,10 @@ impl Worker {
                 .map(|r| r.next),
         };
         report.unwrap_or_else(|e| {
-            tracing::warn!("reporting task {token} failed: {e}");
+            tracing::warn!(
+                "reporting task {} failed: {e}",
+                raftflow_core::task_token::redact(&token)
+            );
             None
         })
     }

@@ -291,12 +291,17 @@ pub struct Rules {
     /// `States.StringToJson` keeps numbers as written (apply version 6;
     /// numbers.rs).
     pub exact_numbers: bool,
+    /// Attempts are opened with a secret in their token (apply version 8,
+    /// once the cluster has a key: task_token.rs).
+    pub task_key: Option<crate::task_token::TaskKey>,
 }
 
 impl Rules {
+    /// The newest rules without a key (`run-local`: nobody else reports).
     pub const NEWEST: Rules = Rules {
         max_data_bytes: Some(MAX_DATA_BYTES),
         exact_numbers: true,
+        task_key: None,
     };
 }
 

@@ -52,7 +52,11 @@ impl Execution {
             unreachable!("only Task states schedule tasks")
         };
         self.next_attempt += 1;
-        let token = format!("{}#{}", self.id, self.next_attempt);
+        let attempt_name = format!("{}#{}", self.id, self.next_attempt);
+        let token = match &self.rules.task_key {
+            Some(key) => key.seal(&attempt_name),
+            None => attempt_name,
+        };
         let context = self.context_for(state, frame, ctx, Some(&token));
         let scope = Scope {
             data: &active.effective,

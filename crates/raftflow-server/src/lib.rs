@@ -41,6 +41,7 @@ mod serve;
 mod snapshot_policy;
 mod stale_report;
 mod start_execution;
+pub mod task_tokens;
 pub mod tls;
 pub mod upgrade;
 pub mod watch;

@@ -214,7 +214,7 @@ impl Scheduler {
             if let (Some(id), false) = (poll_id, held_checked_in == Some(epoch)) {
                 held_checked_in = Some(epoch);
                 if let Some(held) = crate::poll_id::held(ctx, id, activities)? {
-                    tracing::debug!(poll_id = id, token = %held.token, "a retried poll gets its attempt back");
+                    tracing::debug!(poll_id = id, token = %raftflow_core::task_token::redact(&held.token), "a retried poll gets its attempt back");
                     count_recovered(ctx);
                     return Ok(Some(Dispatched::again(held, epoch)));
                 }

@@ -70,7 +70,10 @@ pub async fn run(
             ready_at_us,
         };
         if !poller.deliver(dispatched) {
-            tracing::warn!("the poll for {token} ended before its task arrived; the attempt waits for its lease");
+            tracing::warn!(
+                "the poll for {} ended before its task arrived; the attempt waits for its lease",
+                raftflow_core::task_token::redact(&token)
+            );
         }
     }
     match reply(started) {

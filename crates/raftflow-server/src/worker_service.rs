@@ -285,25 +285,6 @@ fn worker_name(worker: &str) -> String {
     }
 }
 
-/// Splits a token into the attempt and, for worker tokens, the epoch.
-pub fn parse_token(token: &str) -> Result<(String, Option<u64>), ApiError> {
-    limits::required("the task token", token, limits::MAX_TOKEN_CHARS)?;
-    if !token.contains('#') {
-        return Err(ApiError::InvalidToken(format!(
-            "`{token}` is not a raftflow task token"
-        )));
-    }
-    match token.rsplit_once('@') {
-        Some((attempt, epoch)) => {
-            let epoch = epoch
-                .parse()
-                .map_err(|_| ApiError::InvalidToken(format!("`{token}` has a malformed epoch")))?;
-            Ok((attempt.to_string(), Some(epoch)))
-        }
-        None => Ok((token.to_string(), None)),
-    }
-}
-
 #[tonic::async_trait]
 impl WorkerService for WorkerServiceImpl {
     async fn poll_task(
@@ -351,7 +332,7 @@ impl WorkerService for WorkerServiceImpl {
     ) -> Result<Response<CompleteTaskReply>, Status> {
         let caller = Caller::of(&request);
         let req = request.into_inner();
-        let (token, epoch) = self.fault_retarget(parse_token(&req.token)?);
+        let (token, epoch) = self.fault_retarget(crate::task_tokens::parse(&self.ctx, &req.token)?);
         let output = if req.output.trim().is_empty() {
             "{}".to_string()
         } else {
@@ -387,7 +368,7 @@ impl WorkerService for WorkerServiceImpl {
     ) -> Result<Response<FailTaskReply>, Status> {
         let caller = Caller::of(&request);
         let req = request.into_inner();
-        let (token, epoch) = self.fault_retarget(parse_token(&req.token)?);
+        let (token, epoch) = self.fault_retarget(crate::task_tokens::parse(&self.ctx, &req.token)?);
         limits::text("the error", &req.error, limits::MAX_ERROR_CHARS)?;
         limits::text("the cause", &req.cause, limits::MAX_CAUSE_CHARS)?;
         req.next.as_ref().map(check_poll).transpose()?;
@@ -422,7 +403,7 @@ impl WorkerService for WorkerServiceImpl {
         request: Request<HeartbeatTaskRequest>,
     ) -> Result<Response<HeartbeatTaskReply>, Status> {
         let caller = Caller::of(&request);
-        let (token, epoch) = parse_token(&request.into_inner().token)?;
+        let (token, epoch) = crate::task_tokens::parse(&self.ctx, &request.into_inner().token)?;
         self.check_report(&caller, &token)?;
         let command = Command::TaskHeartbeat {
             token,

@@ -62,14 +62,25 @@ impl Machine {
         let workflows = Workflows::load(db)?;
         supported.check(workflows.apply_version)?;
         let acl = std::sync::Arc::new(crate::acl::AclTable::load(db)?);
-        Ok(Self {
+        let mut machine = Self {
             applied,
             membership,
             workflows,
             acl,
             supported,
             applying: None,
-        })
+        };
+        machine.sync_task_key();
+        Ok(machine)
+    }
+
+    /// Task tokens are sealed with a key derived from the ACL bootstrap's
+    /// session key (raftflow_core::task_token): every replica has the same.
+    fn sync_task_key(&mut self) {
+        self.workflows.task_key = self
+            .acl
+            .bootstrap()
+            .map(|b| raftflow_core::task_token::TaskKey::derive(&b.session_key));
     }
 
     pub fn apply_envelope(
@@ -170,7 +181,11 @@ impl Machine {
                 token,
                 session_key,
                 now_ms,
-            } => acl.apply_bootstrap(db, batch, token, session_key, *now_ms),
+            } => {
+                let result = acl.apply_bootstrap(db, batch, token, session_key, *now_ms);
+                self.sync_task_key();
+                result
+            }
             Command::TokenCreated { token, now_ms } => acl.apply_create(db, batch, token, *now_ms),
             Command::TokenRevoked { accessor, .. } => acl.apply_revoke(db, batch, accessor),
             Command::TokenRotated {

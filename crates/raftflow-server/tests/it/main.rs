@@ -20,6 +20,7 @@ mod observability;
 mod release_fixture;
 mod replication;
 mod rotation;
+mod task_tokens;
 mod tls;
 mod tls_clients;
 mod versions;

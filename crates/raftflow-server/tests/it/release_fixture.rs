@@ -180,3 +180,55 @@ async fn the_release_fixture_runs_its_open_executions_to_their_end() {
     cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }
+
+/// An attempt 0.1.0 opened keeps its plain token after the cluster is
+/// raised to the newest apply version, whose new attempts carry a secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_the_release_opened_reports_with_its_plain_token_after_the_raise() {
+    let manifest = manifest();
+    let cluster = cluster_on_fixture().await;
+    cluster.wait_leader(WAIT).await;
+    let client = cluster.client();
+    client.upgrade_apply_version(0).await.expect("the raise");
+    let newest = raftflow_store::version::APPLY_VERSION_MAX;
+    cluster.wait_apply_version(newest, WAIT).await;
+    let reader = cluster.node(1).context.reader.clone();
+    let deadline = std::time::Instant::now() + WAIT;
+    while reader.acl().bootstrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ACL bootstrap after the raise"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
+        .start_execution("callback", Some("after-raise"), "{}")
+        .await
+        .unwrap();
+    let approve = vec!["approve".to_string()];
+    let sealed = loop {
+        let task = client.poll_task(&approve, "w", 10_000).await.unwrap();
+        let task = task.expect("the new callback task is handed out");
+        if task.execution_id == "callback:after-raise" {
+            let input: Value = serde_json::from_str(&task.input).unwrap();
+            break input["token"].as_str().unwrap().to_string();
+        }
+    };
+    let (attempt, secret) = raftflow_core::task_token::split(&sealed);
+    assert_eq!(attempt, "callback:after-raise#1");
+    assert!(secret.is_some(), "a new attempt carries a secret: {sealed}");
+    let old = manifest["callback_token"].as_str().unwrap();
+    assert!(raftflow_core::task_token::split(old).1.is_none());
+    client
+        .complete_task(old, "{}")
+        .await
+        .expect("the old token reports");
+    client
+        .complete_task(&sealed, "{}")
+        .await
+        .expect("the new one too");
+    for id in ["callback:approval-1", "callback:after-raise"] {
+        assert_eq!(client.wait_for_end(id).await.unwrap().status, "SUCCEEDED");
+    }
+    cluster.shutdown().await;
+}

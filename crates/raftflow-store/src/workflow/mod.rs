@@ -19,6 +19,8 @@ mod polls_tests;
 pub mod reads;
 mod ready;
 pub mod records;
+#[cfg(test)]
+mod secrets_tests;
 mod settle;
 
 pub use polls::POLL_IDS_FROM;
@@ -66,6 +68,9 @@ pub struct Workflows {
     pub(crate) seq: u64,
     /// The active apply version: which rules `apply` follows (version.rs).
     pub(crate) apply_version: u32,
+    /// The key task tokens are sealed with, from the ACL bootstrap; the
+    /// machine keeps it in step with the token table (used from version 8).
+    pub(crate) task_key: Option<raftflow_core::task_token::TaskKey>,
     /// This batch's writes: `None` deletes. Reads see them before RocksDB.
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     range_deletes: Vec<(Vec<u8>, Vec<u8>)>,
@@ -130,6 +135,9 @@ impl Workflows {
             max_data_bytes: (self.apply_version >= 3)
                 .then_some(raftflow_core::execution::MAX_DATA_BYTES),
             exact_numbers: self.exact_numbers(),
+            task_key: self
+                .task_key
+                .filter(|_| self.apply_version >= raftflow_core::task_token::TASK_SECRETS_FROM),
         }
     }
 
