@@ -1,7 +1,9 @@
 //! Task tokens that cannot be guessed (apply version 8): a pulled task's
 //! token and a callback's `$$.Task.Token` carry a secret. The attempt's
-//! name alone, or the name with another secret, is refused, and the
+//! name alone, with a changed secret, with another attempt's or another
+//! execution's secret, or from another epoch, is refused, and the
 //! execution's history stays as it was; the token as handed out reports.
+//! (A valid token of another activity: auth.rs, scopes.)
 
 use std::time::Duration;
 
@@ -68,28 +70,38 @@ async fn a_task_token_reports_only_as_it_was_handed_out() {
         .await
         .unwrap();
 
-    // A callback: the token in the task's input.
-    client
-        .start_execution("cb", Some("c1"), "{}")
-        .await
-        .unwrap();
-    let activity = vec!["tt.approve".to_string()];
-    let task = client
-        .poll_task(&activity, "w", 10_000)
-        .await
-        .unwrap()
-        .unwrap();
-    let input: serde_json::Value = serde_json::from_str(&task.input).unwrap();
-    let callback = input["token"].as_str().unwrap().to_string();
+    // Two callbacks: each token is in its task's input.
+    let mut callbacks = Vec::new();
+    for name in ["c1", "c2"] {
+        client
+            .start_execution("cb", Some(name), "{}")
+            .await
+            .unwrap();
+        let activity = vec!["tt.approve".to_string()];
+        let task = client
+            .poll_task(&activity, "w", 10_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let input: serde_json::Value = serde_json::from_str(&task.input).unwrap();
+        callbacks.push(input["token"].as_str().unwrap().to_string());
+    }
+    let callback = callbacks[0].clone();
     let (attempt, secret) = task_token::split(&callback);
     assert_eq!(attempt, "cb:c1#1");
     let secret = secret.expect("the callback token carries a secret");
     assert_eq!(secret.len(), SECRET_HEX_CHARS);
-    refused_all(&client, "cb:c1", &forgeries(attempt, secret, "")).await;
+    let mut forged = forgeries(attempt, secret, "");
+    // c1's secret on another attempt of c1, and on c2's open attempt.
+    forged.push(format!("cb:c1#2~{secret}"));
+    forged.push(format!("cb:c2#1~{secret}"));
+    refused_all(&client, "cb:c1", &forged).await;
+    refused_all(&client, "cb:c2", &[format!("cb:c2#1~{secret}")]).await;
     client
         .complete_task(&callback, r#"{"ok": 1}"#)
         .await
         .unwrap();
+    client.complete_task(&callbacks[1], "{}").await.unwrap();
     let done = client.wait_for_end("cb:c1").await.unwrap();
     assert_eq!(
         (done.status.as_str(), done.output.as_str()),
@@ -111,7 +123,10 @@ async fn a_task_token_reports_only_as_it_was_handed_out() {
     let (attempt, secret) = task_token::split(sealed);
     assert_eq!(attempt, "pulled:p1#1");
     let suffix = format!("@{epoch}");
-    let forged = forgeries(attempt, secret.expect("a secret"), &suffix);
+    let mut forged = forgeries(attempt, secret.expect("a secret"), &suffix);
+    // The right secret from another epoch: not the hand-out.
+    let other_epoch = epoch.parse::<u64>().unwrap() + 1;
+    forged.push(format!("{sealed}@{other_epoch}"));
     refused_all(&client, "pulled:p1", &forged).await;
     client.heartbeat_task(&task.token).await.unwrap();
     client.complete_task(&task.token, "{}").await.unwrap();
