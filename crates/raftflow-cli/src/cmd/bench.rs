@@ -19,6 +19,9 @@ pub enum Command {
     /// One token floods at ten times its rate limit: another token's read
     /// latency alone and under the flood.
     Flood(super::bench_flood::Args),
+    /// Executions of a chain of Pass states with a large input: executions/s,
+    /// MB/s, elections seen and bytes on disk per execution.
+    Payload(super::bench_payload::Args),
     /// The replicated log alone: probe writes from N concurrent writers.
     Log {
         #[arg(long, default_value_t = 64)]
@@ -73,6 +76,7 @@ pub async fn run(
         Command::Failover(args) => return super::bench_failover::run(args, conn).await,
         Command::Scale(args) => return super::bench_scale::run(args, conn).await,
         Command::Flood(args) => return super::bench_flood::run(args, &client, conn).await,
+        Command::Payload(args) => return super::bench_payload::run(args, &client).await,
         Command::Log { writers, seconds } => {
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();

@@ -3,6 +3,7 @@
 pub mod bench;
 mod bench_failover;
 mod bench_flood;
+mod bench_payload;
 mod bench_scale;
 pub mod cert;
 pub mod cluster;
