@@ -6,6 +6,7 @@
 //!
 //!   spike-openraft010 bench --append async --network stream --writers 1 --seconds 5
 
+mod compat;
 mod net;
 mod store;
 
@@ -165,6 +166,7 @@ async fn main() {
             node(id, flag(&args, "--append", "async") == "async", flag(&args, "--network", "stream") == "stream").await
         }
         Some("bench") => bench(&args).await,
+        Some("compat") => compat::run(),
         _ => eprintln!("usage: spike-openraft010 bench [--append sync|async] [--network unary|stream] [--writers N] [--seconds S]"),
     }
 }
