@@ -127,8 +127,9 @@ impl NewCluster {
 /// Settles the new-cluster gate when the raise ends, unless it ended
 /// because this node stopped leading: a leader that loses its term before
 /// the raise commits must not open the gate for its next term, whose first
-/// writes would then run under version 1 (a CI run lost its first token
-/// that way). Its next takeover raises again.
+/// writes would then run under version 1 (one of the two ways a CI run's
+/// first token write met version 1; the other was the wait's bound). Its
+/// next takeover raises again.
 struct SettleOnDrop {
     gate: std::sync::Arc<NewCluster>,
     deposed: bool,
