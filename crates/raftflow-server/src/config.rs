@@ -60,7 +60,11 @@ pub struct RaftTiming {
 impl Default for RaftTiming {
     fn default() -> Self {
         Self {
-            heartbeat_interval_ms: 100,
+            // openraft 0.9 also times each AppendEntries out after this:
+            // at 100 ms, large entries on a saturated machine timed out,
+            // replication backed off and followers called elections
+            // (docs/benchmarks.md, "Large payloads").
+            heartbeat_interval_ms: 150,
             election_timeout_min_ms: 1200,
             election_timeout_max_ms: 1800,
             leader_lease_ms: 300,

@@ -26,7 +26,7 @@ api_addr = "127.0.0.1:7201"
 fn a_good_file_loads_with_defaults() {
     let config = load(GOOD).expect("loads");
     assert_eq!(config.id, 1);
-    assert_eq!(config.raft.heartbeat_interval_ms, 100);
+    assert_eq!(config.raft.heartbeat_interval_ms, 150);
     assert!(
         config.data_dir.is_absolute(),
         "relative data_dir is resolved against the file's folder"
