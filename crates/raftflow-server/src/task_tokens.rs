@@ -4,7 +4,7 @@
 //! looks the attempt up, so no lookup's timing depends on it; apply then
 //! finds the attempt by the whole token (raftflow_core::task_token).
 
-use raftflow_core::task_token::{self, TaskKey};
+use raftflow_core::task_token;
 
 use crate::error::ApiError;
 use crate::limits;
@@ -15,11 +15,7 @@ use crate::node::NodeContext;
 pub fn parse(ctx: &NodeContext, token: &str) -> Result<(String, Option<u64>), ApiError> {
     let (attempt, epoch) = split_epoch(token)?;
     if let (name, Some(secret)) = task_token::split(&attempt) {
-        let key = ctx
-            .reader
-            .acl()
-            .bootstrap()
-            .map(|b| TaskKey::derive(&b.session_key));
+        let key = ctx.reader.acl().bootstrap().map(|b| b.task_key());
         if !key.is_some_and(|k| k.verify(name, secret)) {
             return Err(ApiError::InvalidToken(format!(
                 "the secret in task token `{name}~…` is not that attempt's: a task token is valid only exactly as it was handed out"

@@ -77,10 +77,7 @@ impl Machine {
     /// Task tokens are sealed with a key derived from the ACL bootstrap's
     /// session key (raftflow_core::task_token): every replica has the same.
     fn sync_task_key(&mut self) {
-        self.workflows.task_key = self
-            .acl
-            .bootstrap()
-            .map(|b| raftflow_core::task_token::TaskKey::derive(&b.session_key));
+        self.workflows.task_key = self.acl.bootstrap().map(crate::acl::Bootstrap::task_key);
     }
 
     pub fn apply_envelope(

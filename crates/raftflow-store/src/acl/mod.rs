@@ -117,6 +117,14 @@ pub struct Bootstrap {
     pub session_key: Vec<u8>,
 }
 
+impl Bootstrap {
+    /// The key task tokens are sealed with (apply version 8), derived from
+    /// the session key: apply seals with it, the door checks with it.
+    pub fn task_key(&self) -> raftflow_core::task_token::TaskKey {
+        raftflow_core::task_token::TaskKey::derive(&self.session_key)
+    }
+}
+
 /// Every live token, indexed by accessor and by secret hash.
 #[derive(Debug, Clone, Default)]
 pub struct AclTable {
