@@ -18,6 +18,7 @@
 //! Proposing nothing means stamping nothing: no command carries a time from
 //! a clock the cluster has not agreed with, so no timer is armed from it.
 
+use crate::raft_service::WatchReceiver as _;
 use std::time::Duration;
 
 use openraft::ServerState;
@@ -69,7 +70,7 @@ impl ClockGate {
             let pending = match now {
                 OPEN => return Ok(()),
                 SKEWED => return Err(WriteError::ClockNotAgreed(why(now))),
-                FOLLOWER => raft.metrics().borrow().state == ServerState::Leader,
+                FOLLOWER => raft.metrics().borrow_watched().state == ServerState::Leader,
                 _ => true,
             };
             if !pending {
@@ -123,7 +124,7 @@ pub async fn run(ctx: NodeContext) {
 fn judge(ctx: &NodeContext) {
     let (leading, voters) = {
         let m = ctx.raft.metrics();
-        let m = m.borrow();
+        let m = m.borrow_watched();
         let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
         (m.state == ServerState::Leader, voters)
     };

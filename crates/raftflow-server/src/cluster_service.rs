@@ -1,9 +1,10 @@
 //! `ClusterService`: each node's view of the cluster, membership changes and
 //! the diagnostic probe write.
 
+use crate::raft_service::WatchReceiver as _;
 use std::collections::BTreeSet;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::ServerState;
 use raftflow_proto::v1::cluster_service_server::ClusterService;
 use raftflow_proto::v1::{
@@ -11,7 +12,7 @@ use raftflow_proto::v1::{
     ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest, UpgradeApplyVersionReply,
     UpgradeApplyVersionRequest,
 };
-use raftflow_store::{Command, CommandResult, NodeInfo};
+use raftflow_store::{Command, CommandResult, NodeInfo, TypeConfig};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Target;
@@ -29,7 +30,7 @@ impl ClusterServiceImpl {
     }
 
     fn members(&self) -> Vec<Member> {
-        let metrics = self.ctx.raft.metrics().borrow().clone();
+        let metrics = self.ctx.raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         membership
@@ -45,15 +46,20 @@ impl ClusterServiceImpl {
 }
 
 /// Maps openraft's write errors onto the node's own.
-pub fn client_write_error(error: RaftError<u64, ClientWriteError<u64, NodeInfo>>) -> ApiError {
+pub fn client_write_error(error: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ApiError {
     match error {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-            ApiError::Write(WriteError::NotLeader {
-                leader_id: f.leader_id,
-                leader_api_addr: f.leader_node.map(|n| n.api_addr),
-            })
-        }
+        // A discarded entry may have committed: as after a timeout, the
+        // caller's retry is deduplicated by the command itself.
+        RaftError::APIError(
+            ClientWriteError::ForwardToLeader(f) | ClientWriteError::LogEntryDiscarded(f),
+        ) => ApiError::Write(WriteError::NotLeader {
+            leader_id: f.leader_id,
+            leader_api_addr: f.leader_node.map(|n| n.api_addr),
+        }),
         RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ApiError::FailedPrecondition(e.to_string())
+        }
+        RaftError::APIError(ClientWriteError::PreconditionFailed(e)) => {
             ApiError::FailedPrecondition(e.to_string())
         }
         RaftError::Fatal(e) => ApiError::Write(WriteError::Raft(e.to_string())),
@@ -67,12 +73,18 @@ pub async fn linearizable_barrier(ctx: &NodeContext) -> Result<(), ApiError> {
     // trips of a read would keep its followers from electing another.
     let timeout = std::time::Duration::from_millis(ctx.config.write_timeout_ms);
     ctx.clock_gate.admit(&ctx.raft, timeout).await?;
-    match tokio::time::timeout(timeout, ctx.raft.ensure_linearizable()).await {
+    match tokio::time::timeout(
+        timeout,
+        ctx.raft
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex),
+    )
+    .await
+    {
         Err(_) => Err(ApiError::Write(WriteError::Timeout {
             timeout_ms: ctx.config.write_timeout_ms,
         })),
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+        Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f)))) => {
             Err(ApiError::Write(WriteError::NotLeader {
                 leader_id: f.leader_id,
                 leader_api_addr: f.leader_node.map(|n| n.api_addr),
@@ -98,7 +110,7 @@ impl ClusterService for ClusterServiceImpl {
         &self,
         request: Request<StatusRequest>,
     ) -> Result<Response<NodeStatus>, Status> {
-        let metrics = self.ctx.raft.metrics().borrow().clone();
+        let metrics = self.ctx.raft.metrics().borrow_watched().clone();
         let (apply_version, supported) = self.ctx.reader.apply_versions();
         let leader = self.ctx.leader();
         let leader_id = leader.as_ref().map_or(0, |(id, _)| *id);

@@ -324,7 +324,7 @@ impl NodeConfig {
         openraft::Config {
             cluster_name: "raftflow".into(),
             heartbeat_interval: t.heartbeat_interval_ms,
-            // openraft 0.9 uses its election timeout as the leader lease and
+            // openraft uses its election timeout as the leader lease and
             // (min) as the vote RPC deadline; its own election timer is off
             // and elector.rs calls elections.
             election_timeout_min: (t.leader_lease_ms + t.heartbeat_interval_ms) / 2 + 1,
@@ -336,6 +336,10 @@ impl NodeConfig {
             max_in_snapshot_log_to_keep: t.keep_entries_after_snapshot,
             purge_batch_size: t.snapshot_after_entries.clamp(1, 1024),
             max_payload_entries: crate::network::MAX_ENTRIES_PER_APPEND,
+            // Replicate an entry as soon as the leader's append returns,
+            // before its own fsync ends (log_store.rs, wal_sync.rs): the
+            // leader's fsync then overlaps its followers'.
+            broadcast_submitted_on_append: Some(true),
             ..Default::default()
         }
     }

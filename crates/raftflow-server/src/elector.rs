@@ -19,6 +19,7 @@
 //! which needs no evidence, is long. `rank` orders the surviving voters by id
 //! so that after a crash one of them stands first instead of splitting the vote.
 
+use crate::raft_service::WatchReceiver as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,7 +130,7 @@ async fn elect_when_due(
         ticker.tick().await;
         let (leader, voters, leads) = {
             let m = raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
             (m.current_leader, voters, m.state == ServerState::Leader)
         };
@@ -172,7 +173,7 @@ async fn elect_when_due(
             leader_gone = crashed,
             "calling an election"
         );
-        if let Err(e) = raft.trigger().elect().await {
+        if let Err(e) = raft.trigger().elect(false).await {
             tracing::info!(error = %e, "Raft has stopped: no more elections");
             return;
         }
@@ -181,7 +182,7 @@ async fn elect_when_due(
     }
 }
 
-type Metrics = watch::Receiver<openraft::RaftMetrics<NodeId, raftflow_store::NodeInfo>>;
+type Metrics = crate::raft_service::Metrics;
 
 /// The leader this follower should watch, with its Raft address.
 fn watch_target(metrics: &mut Metrics, id: NodeId) -> Option<(NodeId, String)> {
@@ -280,7 +281,7 @@ async fn attach_until_gone(
 }
 
 fn stopped(raft: &Raft) -> bool {
-    raft.metrics().borrow().state == ServerState::Shutdown
+    raft.metrics().borrow_watched().state == ServerState::Shutdown
 }
 
 async fn refuses_connections(addr: &str) -> bool {

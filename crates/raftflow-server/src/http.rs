@@ -9,6 +9,7 @@
 //!                 needs a reader token (or the scrape token) unless insecure
 //! ```
 
+use crate::raft_service::WatchReceiver as _;
 use std::fmt::Write;
 
 use axum::extract::State;
@@ -55,7 +56,7 @@ pub async fn serve(
 }
 
 async fn readyz(State(ctx): State<NodeContext>) -> impl IntoResponse {
-    let m = ctx.raft.metrics().borrow().clone();
+    let m = ctx.raft.metrics().borrow_watched().clone();
     let applied = m.last_applied.map_or(0, |l| l.index);
     let last = m.last_log_index.unwrap_or(0);
     let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
@@ -123,7 +124,7 @@ pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: u64) {
 
 /// The metrics page. Every family is present on every node, leader or not.
 pub fn render(ctx: &NodeContext) -> String {
-    let m = ctx.raft.metrics().borrow().clone();
+    let m = ctx.raft.metrics().borrow_watched().clone();
     let mut out = String::new();
     family(
         &mut out,

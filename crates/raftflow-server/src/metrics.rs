@@ -8,6 +8,7 @@
 //!  raft metrics watch ─> leader changes                                   ─┘
 //! ```
 
+use crate::raft_service::WatchReceiver as _;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::pin::Pin;
@@ -189,9 +190,9 @@ pub(crate) fn grpc_outcome<R, E>(result: &Result<http::Response<R>, E>) -> Strin
 /// Counts leader changes as this node sees them.
 pub async fn watch_leader(raft: crate::raft_service::Raft, metrics: Arc<Metrics>) {
     let mut watch = raft.metrics();
-    let mut leader = watch.borrow().current_leader;
+    let mut leader = watch.borrow_watched().current_leader;
     while watch.changed().await.is_ok() {
-        let now = watch.borrow().current_leader;
+        let now = watch.borrow_watched().current_leader;
         if now != leader && now.is_some() {
             metrics.leader_changes.fetch_add(1, Ordering::Relaxed);
         }
@@ -202,7 +203,7 @@ pub async fn watch_leader(raft: crate::raft_service::Raft, metrics: Arc<Metrics>
 /// The index a majority of voters has stored, as the leader knows it; the
 /// applied index on other nodes.
 fn committed_index(ctx: &crate::node::NodeContext) -> u64 {
-    let raft = ctx.raft.metrics().borrow().clone();
+    let raft = ctx.raft.metrics().borrow_watched().clone();
     let applied = raft.last_applied.map_or(0, |l| l.index);
     let Some(replication) = raft.replication.as_ref() else {
         return applied;

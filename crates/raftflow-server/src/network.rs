@@ -1,28 +1,34 @@
-//! The Raft transport, client side: openraft's RPCs sent over gRPC.
+//! The Raft transport, client side: openraft 0.10's RPCs sent over gRPC.
 //!
 //! ```text
-//!  openraft replication task ──▶ PeerClient::append_entries ──bincode──▶ RaftService (peer)
-//!                                    │ deadline = openraft's hard TTL
-//!                                    └─ transport failure ⇒ Unreachable (openraft backs off)
+//!  replication task ──stream_append──▶ one gRPC stream per session ──▶ RaftService (peer)
+//!                     (requests pipelined; replies read back in order; network_stream.rs)
+//!  heartbeats, votes ──unary call, deadline = openraft's TTL──▶ RaftService
+//!  snapshots ──chunks read from the snapshot file (network_snapshot.rs)──▶ RaftService
+//!  transport failure ⇒ Unreachable (openraft backs off)
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use futures::Stream;
+use openraft::base::{BoxFuture, BoxStream};
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
+    VoteResponse,
 };
+use openraft::{OptionalSend, RaftNetworkV2};
 use raftflow_proto::v1::raft_service_client::RaftServiceClient;
 use raftflow_proto::v1::RaftRequest;
-use raftflow_store::codec;
-use raftflow_store::{NodeId, NodeInfo, TypeConfig};
+use raftflow_store::snapshot_file::SnapshotFile;
+use raftflow_store::types::{Snapshot, Vote};
+use raftflow_store::{codec, NodeId, NodeInfo, TypeConfig};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tonic::transport::Channel;
+
+use crate::raft_wire::{self, Reply};
 
 /// gRPC messages may carry snapshot chunks and large batches.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -50,44 +56,61 @@ pub fn append_bytes_bound(max_payload_bytes: usize) -> usize {
 
 /// Stamps every Raft RPC with this node's clock (clock.rs).
 pub struct Network {
-    pub clock: std::sync::Arc<crate::clock::Clock>,
+    pub clock: Arc<crate::clock::Clock>,
     /// Where the peers' clocks, read from their replies, are kept.
-    pub peer_clocks: std::sync::Arc<crate::peer_clocks::PeerClocks>,
+    pub peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
     /// Plaintext, or mutual TLS checking each peer's node id (tls/).
     pub security: crate::tls::Security,
+    /// How long a streamed append may wait for its reply before the stream
+    /// counts as broken (a paused or cut-off follower sends no reset).
+    pub stream_reply_timeout: Duration,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> PeerClient {
-        let clocks = (self.clock.clone(), self.peer_clocks.clone());
-        PeerClient::new(target, &node.raft_addr, clocks, &self.security)
+        PeerClient::new(target, &node.raft_addr, self)
     }
 }
 
 pub struct PeerClient {
-    target: NodeId,
+    pub(crate) target: NodeId,
     addr: String,
     client: Option<RaftServiceClient<Channel>>,
-    clock: std::sync::Arc<crate::clock::Clock>,
-    peer_clocks: std::sync::Arc<crate::peer_clocks::PeerClocks>,
+    pub(crate) clock: Arc<crate::clock::Clock>,
+    pub(crate) peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
+    /// False once the peer answered that it has no StreamAppend (an older
+    /// release during a rolling upgrade): appends then go one at a time.
+    pub(crate) streams: bool,
+    pub(crate) stream_reply_timeout: Duration,
 }
 
-type RpcResult<T, E = openraft::error::Infallible> =
-    Result<T, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>;
+pub(crate) type Rpc<T> = Result<T, RPCError<TypeConfig>>;
+
+pub(crate) fn unreachable(e: &(impl std::error::Error + 'static)) -> RPCError<TypeConfig> {
+    RPCError::Unreachable(Unreachable::new(e))
+}
+
+pub(crate) fn network_error(e: &(impl std::error::Error + 'static)) -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::new(e))
+}
+
+/// A transport status as openraft should weigh it: a peer that cannot be
+/// reached is backed off from; anything else is a network error.
+pub(crate) fn status_error(status: &tonic::Status) -> RPCError<TypeConfig> {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+            unreachable(status)
+        }
+        _ => network_error(status),
+    }
+}
 
 impl PeerClient {
-    fn new(
-        target: NodeId,
-        addr: &str,
-        (clock, peer_clocks): (
-            std::sync::Arc<crate::clock::Clock>,
-            std::sync::Arc<crate::peer_clocks::PeerClocks>,
-        ),
-        security: &crate::tls::Security,
-    ) -> Self {
-        let dial = crate::tls::peer_endpoint(security, target, addr, Duration::from_millis(500));
+    fn new(target: NodeId, addr: &str, network: &Network) -> Self {
+        let dial =
+            crate::tls::peer_endpoint(&network.security, target, addr, Duration::from_millis(500));
         let client = dial.map(|dial| {
             RaftServiceClient::new(dial.lazy())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -97,32 +120,44 @@ impl PeerClient {
             target,
             addr: addr.to_string(),
             client,
-            clock,
-            peer_clocks,
+            clock: network.clock.clone(),
+            peer_clocks: network.peer_clocks.clone(),
+            streams: true,
+            stream_reply_timeout: network.stream_reply_timeout,
         }
     }
 
-    async fn call<Req, Resp, E>(
+    /// A handle on the peer's Raft service (tonic clients share one channel).
+    pub(crate) fn client(&self) -> Rpc<RaftServiceClient<Channel>> {
+        self.client.clone().ok_or_else(|| {
+            let e = std::io::Error::other(format!("invalid peer address {}", self.addr));
+            unreachable(&e)
+        })
+    }
+
+    /// Records the peer's clock from a reply sent at `sent_ms` (this node's).
+    pub(crate) fn note_peer_clock(&self, peer_ms: Option<u64>, sent_ms: u64) {
+        if let Some(peer_ms) = peer_ms.filter(|ms| *ms > 0) {
+            let offset =
+                crate::peer_clocks::round_trip_offset(peer_ms, sent_ms, self.clock.now_ms());
+            self.peer_clocks.record(self.target, offset);
+        }
+    }
+
+    /// One unary call: `payload` out, the reply's payload back.
+    pub(crate) async fn call(
         &mut self,
         kind: RpcKind,
-        req: &Req,
-        option: &RPCOption,
-    ) -> RpcResult<Resp, E>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-        E: std::error::Error + DeserializeOwned,
-    {
-        let client = self.client.as_mut().ok_or_else(|| {
-            let e = std::io::Error::other(format!("invalid peer address {}", self.addr));
-            RPCError::Unreachable(Unreachable::new(&e))
-        })?;
-        let payload = codec::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Rpc<Vec<u8>> {
+        let mut client = self.client()?;
         let mut request = tonic::Request::new(RaftRequest {
             target: self.target,
             payload,
+            sent_ms: 0,
         });
-        request.set_timeout(option.hard_ttl());
+        request.set_timeout(timeout);
         crate::clock::stamp(&mut request, &self.clock);
         let sent_ms = self.clock.now_ms();
         let reply = match kind {
@@ -130,52 +165,73 @@ impl PeerClient {
             RpcKind::Vote => client.vote(request).await,
             RpcKind::Snapshot => client.install_snapshot(request).await,
         };
-        let reply = reply.map_err(|status| match status.code() {
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-                RPCError::Unreachable(Unreachable::new(&status))
-            }
-            _ => RPCError::Network(NetworkError::new(&status)),
-        })?;
-        if let Some(peer_ms) = crate::clock::replied_at(&reply) {
-            let offset =
-                crate::peer_clocks::round_trip_offset(peer_ms, sent_ms, self.clock.now_ms());
-            self.peer_clocks.record(self.target, offset);
-        }
-        let result: Result<Resp, RaftError<NodeId, E>> = codec::decode(&reply.into_inner().payload)
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+        let reply = reply.map_err(|status| status_error(&status))?;
+        self.note_peer_clock(crate::clock::replied_at(&reply), sent_ms);
+        Ok(reply.into_inner().payload)
     }
 }
 
+/// A reply's payload: the response, or the peer's Raft error (a network
+/// error here: openraft 0.10's network calls carry no remote API errors).
+pub(crate) fn open_reply<T: DeserializeOwned>(payload: &[u8]) -> Rpc<T> {
+    let reply: Reply<T> = codec::decode(payload).map_err(|e| network_error(&e))?;
+    reply.map_err(|e| network_error(&e))
+}
+
 #[derive(Clone, Copy)]
-enum RpcKind {
+pub(crate) enum RpcKind {
     Append,
     Vote,
     Snapshot,
 }
 
-impl RaftNetwork<TypeConfig> for PeerClient {
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = SnapshotFile;
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
-        self.call(RpcKind::Append, &rpc, &option).await
+    ) -> Rpc<AppendEntriesResponse<TypeConfig>> {
+        let payload = codec::encode(&rpc).map_err(|e| network_error(&e))?;
+        let reply = self
+            .call(RpcKind::Append, payload, option.hard_ttl())
+            .await?;
+        open_reply(&reply)
     }
 
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
         option: RPCOption,
-    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
-        self.call(RpcKind::Snapshot, &rpc, &option).await
+    ) -> BoxFuture<'s, Rpc<BoxStream<'s, Rpc<StreamAppendResult<TypeConfig>>>>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        if self.streams {
+            Box::pin(self.streamed(input))
+        } else {
+            openraft::network::stream_append_sequential(self, input, option)
+        }
     }
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<NodeId>,
+        rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
-    ) -> RpcResult<VoteResponse<NodeId>> {
-        self.call(RpcKind::Vote, &rpc, &option).await
+    ) -> Rpc<VoteResponse<TypeConfig>> {
+        let payload = raft_wire::encode_vote(&rpc).map_err(|e| network_error(&e))?;
+        let reply = self.call(RpcKind::Vote, payload, option.hard_ttl()).await?;
+        open_reply(&reply)
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl std::future::Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        self.send_snapshot(vote, snapshot, cancel, option).await
     }
 }

@@ -8,13 +8,14 @@
 //!              StateMachineStore ──▶ StateReader ──▶ (reads)
 //! ```
 
+use crate::raft_service::WatchReceiver as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{InitializeError, RaftError};
-use openraft::storage::RaftLogStorage;
+use openraft::storage::{RaftLogReader, RaftLogStorage};
 use raftflow_store::{NodeInfo, StateReader};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -95,7 +96,7 @@ impl NodeContext {
     /// The leader this node knows, with its client API address (from the
     /// membership); `None` while no leader is known.
     pub fn leader(&self) -> Option<(u64, Option<String>)> {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics().borrow_watched().clone();
         let id = metrics.current_leader?;
         let addr = metrics
             .membership_config
@@ -175,6 +176,9 @@ impl NodeHandle {
             clock: clock.clone(),
             peer_clocks: peer_clocks.clone(),
             security: security.clone(),
+            stream_reply_timeout: std::time::Duration::from_millis(
+                config.raft.election_timeout_max_ms,
+            ),
         };
         let raft = Raft::new(config.id, raft_config, network, log_store, state_machine)
             .await

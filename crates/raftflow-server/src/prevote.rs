@@ -11,6 +11,7 @@
 //! deposes a healthy leader and costs an epoch. A voter grants a pre-vote
 //! only when it has heard from no leader for a lease and does not lead.
 
+use crate::raft_service::WatchReceiver as _;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -33,7 +34,7 @@ pub async fn majority_would_vote(
 ) -> bool {
     let (voters, peers): (usize, Vec<(NodeId, String)>) = {
         let m = raft.metrics();
-        let m = m.borrow();
+        let m = m.borrow_watched();
         let membership = m.membership_config.membership();
         let voters: Vec<NodeId> = membership.voter_ids().collect();
         let peers = voters

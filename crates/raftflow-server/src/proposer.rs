@@ -13,6 +13,7 @@
 //!  caller ─┘                        └─ results[i] ─▶ caller i
 //! ```
 
+use crate::raft_service::WatchReceiver as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,9 +172,9 @@ async fn write_batch(raft: &Raft, batch: Vec<Proposal>, timeout: Duration) {
         // send them to: wait for the vote's outcome (briefly) instead of
         // answering "no leader", so that the caller is redirected, or
         // served here, as soon as there is a leader.
-        if raft.metrics().borrow().current_leader.is_none() {
+        if raft.metrics().borrow_watched().current_leader.is_none() {
             let mut metrics = raft.metrics();
-            let elected = metrics.wait_for(|m| m.current_leader.is_some());
+            let elected = metrics.wait_until(|m| m.current_leader.is_some());
             let _ = tokio::time::timeout(TAKEOVER_WAIT, elected).await;
         }
         raft.client_write(Envelope::V1(commands)).await
@@ -184,12 +185,14 @@ async fn write_batch(raft: &Raft, batch: Vec<Proposal>, timeout: Duration) {
             timeout_ms: timeout.as_millis() as u64,
         }),
         Ok(Ok(response)) => Ok((response.data.results, response.data.applied_at_us)),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-            Err(WriteError::NotLeader {
-                leader_id: f.leader_id,
-                leader_api_addr: f.leader_node.map(|n| n.api_addr),
-            })
-        }
+        // A discarded entry may have committed: as after a timeout, the
+        // caller's retry is deduplicated by the command itself.
+        Ok(Err(RaftError::APIError(
+            ClientWriteError::ForwardToLeader(f) | ClientWriteError::LogEntryDiscarded(f),
+        ))) => Err(WriteError::NotLeader {
+            leader_id: f.leader_id,
+            leader_api_addr: f.leader_node.map(|n| n.api_addr),
+        }),
         Ok(Err(e)) => Err(WriteError::Raft(e.to_string())),
     };
     match results {

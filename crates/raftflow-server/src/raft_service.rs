@@ -6,11 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use openraft::raft::{AppendEntriesResponse, InstallSnapshotRequest};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use raftflow_proto::v1::{
     AttachBeat, AttachRequest, PreVoteReply, PreVoteRequest, RaftReply, RaftRequest,
 };
-use raftflow_store::{codec, NodeId, TypeConfig};
+use raftflow_store::{codec, NodeId, StateReader, TypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -18,18 +18,26 @@ use tonic::{Request, Response, Status};
 
 use crate::elector::Contact;
 
-pub type Raft = openraft::Raft<TypeConfig>;
+use crate::raft_snapshot_recv::SnapshotInbox;
+use crate::raft_wire::{self, SnapshotChunk};
+
+pub type Raft = openraft::Raft<TypeConfig, raftflow_store::StateMachineStore>;
+/// What `Raft::metrics()` hands out; read it with the `WatchReceiver` trait.
+pub type Metrics = openraft::alias::WatchReceiverOf<TypeConfig, openraft::RaftMetrics<TypeConfig>>;
+pub use openraft::async_runtime::WatchReceiver;
 
 pub struct RaftServiceImpl {
-    id: NodeId,
-    raft: Raft,
-    contact: Arc<Contact>,
-    stopped: watch::Receiver<bool>,
-    clock: Arc<crate::clock::Clock>,
+    pub(crate) id: NodeId,
+    pub(crate) raft: Raft,
+    pub(crate) contact: Arc<Contact>,
+    pub(crate) stopped: watch::Receiver<bool>,
+    pub(crate) clock: Arc<crate::clock::Clock>,
     max_clock_offset_ms: u64,
-    peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
+    pub(crate) peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
     /// Over TLS: every RPC's claimed node id must be its certificate's.
     check_identity: bool,
+    /// The snapshot being received, chunk by chunk.
+    inbox: SnapshotInbox,
 }
 
 impl RaftServiceImpl {
@@ -38,9 +46,11 @@ impl RaftServiceImpl {
         raft: Raft,
         contact: Arc<Contact>,
         stopped: watch::Receiver<bool>,
+        reader: StateReader,
     ) -> Self {
         Self {
             id,
+            inbox: SnapshotInbox::new(reader),
             raft,
             contact,
             stopped,
@@ -59,7 +69,7 @@ impl RaftServiceImpl {
     }
 
     /// The node id of the caller's certificate; `None` on a plaintext port.
-    fn caller<T>(&self, request: &Request<T>) -> Result<Option<NodeId>, Status> {
+    pub(crate) fn caller<T>(&self, request: &Request<T>) -> Result<Option<NodeId>, Status> {
         if !self.check_identity {
             return Ok(None);
         }
@@ -75,25 +85,13 @@ impl RaftServiceImpl {
         Ok(Some(id))
     }
 
-    /// Refuses an RPC whose claimed sender is not its certificate's node: a
-    /// node must not vote, append or install a snapshot in another's name.
     fn check_claim(
         &self,
         caller: Option<NodeId>,
         claimed: Option<NodeId>,
         what: &str,
     ) -> Result<(), Status> {
-        let Some(caller) = caller else {
-            return Ok(());
-        };
-        if claimed == Some(caller) {
-            return Ok(());
-        }
-        let claimed = claimed.map_or("no node".to_string(), |c| format!("node {c}"));
-        tracing::warn!(caller, "refused {what}: the caller's certificate is node {caller}'s, the request speaks for {claimed}");
-        Err(Status::permission_denied(format!(
-            "{what} refused: the caller's certificate is node {caller}'s, the request speaks for {claimed}"
-        )))
+        check_claim(caller, claimed, what)
     }
 
     /// Judges candidates' clocks against `clock`.
@@ -143,16 +141,8 @@ impl RaftServiceImpl {
         Err(why)
     }
 
-    /// Refuses requests meant for another node: a stale address book must
-    /// never make a leader replicate to a stranger, or to itself.
     fn check_target(&self, target: NodeId) -> Result<(), Status> {
-        if target != self.id {
-            return Err(Status::failed_precondition(format!(
-                "this is node {}, not node {target}",
-                self.id
-            )));
-        }
-        Ok(())
+        check_target(self.id, target)
     }
 
     fn open<T: DeserializeOwned>(&self, request: Request<RaftRequest>) -> Result<T, Status> {
@@ -166,7 +156,41 @@ impl RaftServiceImpl {
 fn reply<T: Serialize>(result: &T) -> Result<Response<RaftReply>, Status> {
     let payload =
         codec::encode(result).map_err(|e| Status::internal(format!("raft reply: {e}")))?;
-    Ok(Response::new(RaftReply { payload }))
+    Ok(Response::new(RaftReply {
+        payload,
+        replied_ms: 0,
+    }))
+}
+
+/// Refuses requests meant for another node: a stale address book must
+/// never make a leader replicate to a stranger, or to itself.
+pub(crate) fn check_target(id: NodeId, target: NodeId) -> Result<(), Status> {
+    if target != id {
+        return Err(Status::failed_precondition(format!(
+            "this is node {id}, not node {target}"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an RPC whose claimed sender is not its certificate's node: a
+/// node must not vote, append or install a snapshot in another's name.
+pub(crate) fn check_claim(
+    caller: Option<NodeId>,
+    claimed: Option<NodeId>,
+    what: &str,
+) -> Result<(), Status> {
+    let Some(caller) = caller else {
+        return Ok(());
+    };
+    if claimed == Some(caller) {
+        return Ok(());
+    }
+    let claimed = claimed.map_or("no node".to_string(), |c| format!("node {c}"));
+    tracing::warn!(caller, "refused {what}: the caller's certificate is node {caller}'s, the request speaks for {claimed}");
+    Err(Status::permission_denied(format!(
+            "{what} refused: the caller's certificate is node {caller}'s, the request speaks for {claimed}"
+        )))
 }
 
 #[tonic::async_trait]
@@ -177,9 +201,10 @@ impl RaftService for RaftServiceImpl {
     ) -> Result<Response<RaftReply>, Status> {
         let sent_ms = crate::clock::sent_at(&request);
         let caller = self.caller(&request)?;
-        let rpc: openraft::raft::AppendEntriesRequest<TypeConfig> = self.open(request)?;
-        self.check_claim(caller, rpc.vote.leader_id().voted_for(), "AppendEntries")?;
-        if let (Some(leader), Some(sent_ms)) = (rpc.vote.leader_id().voted_for(), sent_ms) {
+        let rpc: AppendEntriesRequest<TypeConfig> = self.open(request)?;
+        let leader = rpc.vote.leader_id.node_id;
+        self.check_claim(caller, Some(leader), "AppendEntries")?;
+        if let Some(sent_ms) = sent_ms {
             self.peer_clocks
                 .record(leader, self.clock.offset_of(sent_ms));
         }
@@ -195,15 +220,16 @@ impl RaftService for RaftServiceImpl {
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
         let sent_ms = crate::clock::sent_at(&request);
         let caller = self.caller(&request)?;
-        let rpc: openraft::raft::VoteRequest<NodeId> = self.open(request)?;
-        self.check_claim(caller, rpc.vote.leader_id().voted_for(), "Vote")?;
+        let request = request.into_inner();
+        self.check_target(request.target)?;
+        let rpc = raft_wire::decode_vote(&request.payload)
+            .map_err(|e| Status::invalid_argument(format!("raft payload: {e}")))?;
+        let candidate = rpc.vote.leader_id.node_id;
+        self.check_claim(caller, Some(candidate), "Vote")?;
         // Refused before openraft sees it: the candidate's raised term then
         // reaches neither this node nor, through it, the current leader.
-        self.check_clock(
-            rpc.vote.leader_id().voted_for().unwrap_or_default(),
-            sent_ms,
-        )
-        .map_err(Status::failed_precondition)?;
+        self.check_clock(candidate, sent_ms)
+            .map_err(Status::failed_precondition)?;
         let candidate_log = rpc.last_log_id;
         let result = self.raft.vote(rpc).await;
         match &result {
@@ -222,11 +248,15 @@ impl RaftService for RaftServiceImpl {
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
         let caller = self.caller(&request)?;
-        let rpc: InstallSnapshotRequest<TypeConfig> = self.open(request)?;
-        self.check_claim(caller, rpc.vote.leader_id().voted_for(), "InstallSnapshot")?;
-        let sender = rpc.vote;
-        let result = self.raft.install_snapshot(rpc).await;
-        if result.as_ref().is_ok_and(|r| r.vote == sender) {
+        let chunk: SnapshotChunk = self.open(request)?;
+        self.check_claim(
+            caller,
+            Some(chunk.vote.leader_id.node_id),
+            "InstallSnapshot",
+        )?;
+        let sender = chunk.vote;
+        let result = self.inbox.receive(&self.raft, chunk).await?;
+        if result.as_ref().is_ok_and(|ack| ack.vote == sender) {
             self.contact.touch();
         }
         self.reply(&result)
@@ -243,12 +273,24 @@ impl RaftService for RaftServiceImpl {
         let clock_ok = self
             .check_clock(request.candidate, Some(request.candidate_clock_ms))
             .is_ok();
-        let leads = self.raft.metrics().borrow().state == openraft::ServerState::Leader;
+        let leads = self.raft.is_leader();
         let (supports, silence) = self.contact.supports_election();
         Ok(Response::new(PreVoteReply {
             granted: supports && !leads && clock_ok,
             silence_ms: silence.as_millis() as u64,
         }))
+    }
+
+    type StreamAppendStream = crate::raft_stream::Replies;
+
+    async fn stream_append(
+        &self,
+        request: Request<tonic::Streaming<RaftRequest>>,
+    ) -> Result<Response<Self::StreamAppendStream>, Status> {
+        let caller = self.caller(&request)?;
+        Ok(Response::new(
+            self.stream_replies(caller, request.into_inner()),
+        ))
     }
 
     type AttachStream = Pin<Box<dyn Stream<Item = Result<AttachBeat, Status>> + Send>>;

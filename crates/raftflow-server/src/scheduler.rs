@@ -9,6 +9,7 @@
 //! ```
 //! Every replica applies the same commands; only this driver acts on them.
 
+use crate::raft_service::WatchReceiver as _;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -30,6 +30,7 @@ pub(crate) async fn raft(
             ctx.raft.clone(),
             ctx.contact.clone(),
             stopped.clone(),
+            ctx.reader.clone(),
         )
         .with_clock(
             (ctx.clock.clone(), ctx.peer_clocks.clone()),

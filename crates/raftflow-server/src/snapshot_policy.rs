@@ -12,6 +12,7 @@
 //! on this machine: docs/benchmarks.md, Scale.)
 //! Every node runs this for itself, leader or not.
 
+use crate::raft_service::WatchReceiver as _;
 use std::time::Duration;
 
 use raftflow_store::StateReader;
@@ -28,7 +29,7 @@ pub async fn run(raft: Raft, reader: StateReader, min_entries: u64) {
         ticker.tick().await;
         let (applied, snapshot, shut_down) = {
             let m = raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             (
                 m.last_applied.map_or(0, |l| l.index),
                 m.snapshot.map(|l| l.index),

@@ -11,6 +11,7 @@
 //! older binary after the check stops at the entry with a clear line, and
 //! the others go on: apply never guesses rules it does not know.)
 
+use crate::raft_service::WatchReceiver as _;
 use std::time::Duration;
 
 use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
@@ -102,7 +103,7 @@ impl NewCluster {
     /// until it is, or the newest version is applied (at most
     /// `NEW_CLUSTER_WAIT`). Elsewhere returns at once.
     pub async fn wait(&self, ctx: &NodeContext) {
-        let leading = ctx.raft.metrics().borrow().current_leader == Some(ctx.id);
+        let leading = ctx.raft.metrics().borrow_watched().current_leader == Some(ctx.id);
         if !leading {
             return;
         }
@@ -214,7 +215,7 @@ fn common_max(ranges: &[MemberRange]) -> Result<u32, ApiError> {
 /// Every member's supported maximum: this node's own, the others' by Status.
 async fn member_ranges(ctx: &NodeContext) -> Vec<MemberRange> {
     let members: Vec<(u64, String)> = {
-        let metrics = ctx.raft.metrics().borrow().clone();
+        let metrics = ctx.raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership().clone();
         membership
             .nodes()

@@ -17,14 +17,13 @@ use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::RwLock;
 
-use openraft::EntryPayload;
 use rocksdb::WriteBatch;
 
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::hub::{AppliedEffects, Hub};
 use crate::machine::Machine;
-use crate::types::{Entry, LogId, StoredMembership};
+use crate::types::{Entry, EntryPayload, LogId, StoredMembership};
 use crate::{Command, EnvelopeResult};
 
 /// Commands refused because applying them panicked: (log index, position).
@@ -163,11 +162,10 @@ fn build(
 
 #[cfg(test)]
 mod tests {
-    use openraft::storage::RaftStateMachine;
-    use openraft::{CommittedLeaderId, EntryPayload};
+    use crate::types::EntryPayload;
 
     use crate::command::{Command, CommandResult, Envelope, Reject};
-    use crate::types::{Entry, LogId};
+    use crate::types::Entry;
 
     fn entry(index: u64, keys: &[&str]) -> Entry {
         let commands = keys
@@ -178,7 +176,7 @@ mod tests {
             })
             .collect();
         Entry {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            log_id: crate::types::log_id(1, 1, index),
             payload: EntryPayload::Normal(Envelope::V1(commands)),
         }
     }
@@ -192,8 +190,8 @@ mod tests {
         let mut digests = Vec::new();
         for _ in 0..2 {
             let dir = tempfile::tempdir().unwrap();
-            let (_log, mut sm) = crate::open(dir.path()).unwrap();
-            let results = sm.apply(entries.clone()).await.unwrap();
+            let (_log, sm) = crate::open(dir.path()).unwrap();
+            let results = sm.apply_entries(entries.clone()).await.unwrap();
             let first = &results[0].results;
             assert_eq!(first[0], CommandResult::Probe { log_index: 1 });
             assert!(
@@ -216,7 +214,7 @@ mod tests {
             assert!(reader.probe("test/panic-in-apply").unwrap().is_none());
             // The lock is not poisoned and the next entry applies.
             assert_eq!(reader.applied().map(|l| l.index), Some(2));
-            sm.apply(vec![entry(3, &["d"])]).await.unwrap();
+            sm.apply_entries(vec![entry(3, &["d"])]).await.unwrap();
             digests.push(reader.digest().unwrap());
         }
         assert_eq!(

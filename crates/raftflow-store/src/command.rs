@@ -21,6 +21,16 @@ impl Envelope {
     }
 }
 
+/// What openraft logs of an entry: the batch's size, never its contents
+/// (inputs and tokens stay out of the logs).
+impl std::fmt::Display for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Envelope::V1(commands) => write!(f, "V1({} commands)", commands.len()),
+        }
+    }
+}
+
 /// Time (`now_ms`) and random values (`seed`) are chosen by the leader that
 /// proposes a command, so that every replica computes the same state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,8 +1,7 @@
-//! Storage errors, and their translation into openraft's `StorageError`.
+//! Storage errors, and their translation into the `io::Error` openraft's
+//! storage traits return.
 
-use openraft::{ErrorSubject, ErrorVerb};
-
-use crate::types::{NodeId, StorageError};
+use openraft::ErrorVerb;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -24,27 +23,27 @@ pub enum StoreError {
     NewerFormat(String),
 }
 
-impl StoreError {
-    pub fn into_raft(self, subject: ErrorSubject<NodeId>, verb: ErrorVerb) -> StorageError {
-        openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(&self)).into()
-    }
+/// What a failed store call was doing, for the `io::Error` openraft gets:
+/// openraft 0.10's storage traits speak `std::io::Error` only.
+fn io_error(e: StoreError, verb: ErrorVerb, subject: &str) -> std::io::Error {
+    std::io::Error::other(format!("{verb:?} {subject}: {e}"))
 }
 
 /// Shorthands for the most common error subjects.
-pub fn log_err(e: StoreError, verb: ErrorVerb) -> StorageError {
-    e.into_raft(ErrorSubject::Logs, verb)
+pub fn log_err(e: StoreError, verb: ErrorVerb) -> std::io::Error {
+    io_error(e, verb, "logs")
 }
 
-pub fn sm_err(e: StoreError, verb: ErrorVerb) -> StorageError {
-    e.into_raft(ErrorSubject::StateMachine, verb)
+pub fn sm_err(e: StoreError, verb: ErrorVerb) -> std::io::Error {
+    io_error(e, verb, "state machine")
 }
 
-pub fn vote_err(e: StoreError, verb: ErrorVerb) -> StorageError {
-    e.into_raft(ErrorSubject::Vote, verb)
+pub fn vote_err(e: StoreError, verb: ErrorVerb) -> std::io::Error {
+    io_error(e, verb, "vote")
 }
 
-pub fn snap_err(e: StoreError, verb: ErrorVerb) -> StorageError {
-    e.into_raft(ErrorSubject::Snapshot(None), verb)
+pub fn snap_err(e: StoreError, verb: ErrorVerb) -> std::io::Error {
+    io_error(e, verb, "snapshot")
 }
 
 /// Runs blocking RocksDB work off the async executor: on two cores a synced

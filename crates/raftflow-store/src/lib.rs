@@ -48,6 +48,7 @@ pub use disk::dir_bytes;
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use machine::{Machine, StateReader};
+pub use snapshots::snapshot_id;
 pub use state_machine::StateMachineStore;
 pub use types::{Entry, NodeId, NodeInfo, TypeConfig};
 pub use workflow::records;

@@ -2,22 +2,25 @@
 //!
 //! Votes, truncations and purges are synced writes issued from a blocking
 //! thread and awaited before the method returns. Appends are written at once
-//! and reported flushed by the WAL sync thread after the fsync that covers
-//! them (wal_sync.rs), off the tokio workers. openraft 0.9.25 awaits each
-//! flush before its next command, so appends do not share an fsync yet.
+//! (visible to reads) and return before the fsync: the WAL sync thread
+//! reports them flushed, in order, after the fsync that covers them
+//! (wal_sync.rs). openraft 0.10 replicates meanwhile, so the leader's own
+//! fsync overlaps its followers'.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::{ErrorVerb, LogState, OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 
 use crate::codec::{decode, encode};
 use crate::db::{log_index, log_key, Db, CF_LOG, CF_META};
 use crate::error::{blocking, log_err, vote_err, StoreError};
-use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::types::{Entry, LogId, TypeConfig, Vote};
+
+type StorageError = std::io::Error;
 use crate::wal_sync::WalSync;
 
 const KEY_VOTE: &[u8] = b"vote";
@@ -103,6 +106,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
         self.read_range(start, end)
             .map_err(|e| log_err(e, ErrorVerb::Read))
     }
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.meta(KEY_VOTE)
+            .map_err(|e| vote_err(e, ErrorVerb::Read))
+    }
 }
 
 impl RaftLogStorage<TypeConfig> for LogStore {
@@ -134,11 +141,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| vote_err(e, ErrorVerb::Write))
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.meta(KEY_VOTE)
-            .map_err(|e| vote_err(e, ErrorVerb::Read))
-    }
-
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Not synced: it only lets a restarted node re-apply sooner; Raft's
         // safety does not depend on it.
@@ -159,7 +161,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn append<I>(
         &mut self,
         entries: I,
-        callback: LogFlushed<TypeConfig>,
+        callback: IOFlushed<TypeConfig>,
     ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
@@ -179,15 +181,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 Ok(())
             }
             Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                callback.io_completed(Err(std::io::Error::other(e.to_string())));
                 Err(log_err(e, ErrorVerb::Write))
             }
         }
     }
 
-    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+    async fn truncate_after(&mut self, last: Option<LogId>) -> Result<(), StorageError> {
+        let from = last.map_or(0, |l| l.index + 1);
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(self.db.cf(CF_LOG), log_key(log_id.index), log_key(u64::MAX));
+        batch.delete_range_cf(self.db.cf(CF_LOG), log_key(from), log_key(u64::MAX));
         batch.delete_cf(self.db.cf(CF_LOG), log_key(u64::MAX));
         self.write_synced(batch)
             .await

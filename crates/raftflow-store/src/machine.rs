@@ -265,6 +265,16 @@ pub struct StateReader {
 }
 
 impl StateReader {
+    /// A new file to receive a leader's snapshot into: the Raft service
+    /// writes the streamed chunks, then hands it to openraft to install.
+    /// Older receive files belong to abandoned transfers.
+    pub async fn begin_receiving_snapshot(
+        &self,
+    ) -> Result<crate::snapshot_file::SnapshotFile, StoreError> {
+        let snapshots = self.snapshots.clone();
+        crate::error::blocking(move || snapshots.begin_receiving()).await
+    }
+
     /// The current snapshot's size in bytes, and the bytes of log appended
     /// since it was taken: what decides when the next one is worth building.
     pub fn snapshot_weight(&self) -> (u64, u64) {

@@ -68,7 +68,7 @@ impl Snapshots {
             appended_at_current: AtomicU64::new(0),
         };
         if let Some(installing) = read::<StoredSnapshot>(db, KEY_INSTALLING)? {
-            tracing::warn!(snapshot = %installing.meta.snapshot_id, "finishing an interrupted snapshot install");
+            tracing::warn!(snapshot = %snapshot_id(&installing.meta), "finishing an interrupted snapshot install");
             snapshots.replace_tables(db, installing)?;
         }
         let current = read::<StoredSnapshot>(db, KEY_CURRENT)?.map(|s| s.file);
@@ -130,10 +130,6 @@ impl Snapshots {
         let meta = SnapshotMeta {
             last_log_id: applied,
             last_membership: membership,
-            snapshot_id: match applied {
-                Some(l) => format!("{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index),
-                None => "empty".to_string(),
-            },
         };
         let _guard = self.lock.lock().expect("snapshot lock poisoned");
         let current = read::<StoredSnapshot>(db, KEY_CURRENT)?;
@@ -307,11 +303,20 @@ fn read<T: serde::de::DeserializeOwned>(db: &Db, key: &[u8]) -> Result<Option<T>
     db.get(CF_META, key)?.map(|b| decode(&b)).transpose()
 }
 
+/// `<term>-<leader>-<index>` of the last entry a snapshot covers, or
+/// `empty`: names its file (openraft 0.10's metadata has no id of its own;
+/// 0.9's, stored in older records, read the same and is ignored).
+pub fn snapshot_id(meta: &SnapshotMeta) -> String {
+    match meta.last_log_id {
+        Some(l) => format!("{}-{}-{}", l.leader_id.term, l.leader_id.node_id, l.index),
+        None => "empty".to_string(),
+    }
+}
+
 /// `<snapshot id>.snap`, with anything but letters, digits and `-` replaced:
 /// the id arrives from another node.
 fn file_name(meta: &SnapshotMeta) -> String {
-    let id: String = meta
-        .snapshot_id
+    let id: String = snapshot_id(meta)
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
@@ -327,7 +332,6 @@ fn file_name(meta: &SnapshotMeta) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::LogId;
     use crate::version::Supported;
 
     fn pairs(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -354,7 +358,7 @@ mod tests {
             batch.put_cf(db.cf(CF_SM), format!("x/{i:05}"), [i as u8; 100]);
         }
         db.write_synced(batch).unwrap();
-        let applied = Some(LogId::new(openraft::CommittedLeaderId::new(2, 1), n));
+        let applied = Some(crate::types::log_id(2, 1, n));
         put(&db, KEY_APPLIED, &encode(&applied).unwrap());
         let membership = StoredMembership::default();
         put(&db, KEY_MEMBERSHIP, &encode(&membership).unwrap());
@@ -366,7 +370,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = source(&dir.path().join("a"), 20_000);
         let (meta, file) = Snapshots::open(&a).unwrap().build(&a).unwrap();
-        assert_eq!(meta.snapshot_id, "2-1-20000");
+        assert_eq!(snapshot_id(&meta), "2-1-20000");
 
         let b = Db::open(&dir.path().join("b")).unwrap();
         put(&b, b"zz/not-in-the-snapshot", b"1");
@@ -378,7 +382,7 @@ mod tests {
         assert_eq!(pairs(&a), pairs(&b));
         assert_eq!(machine.read().unwrap().applied, meta.last_log_id);
         let (current, _) = snapshots.current(&b).unwrap().unwrap();
-        assert_eq!(current.snapshot_id, meta.snapshot_id);
+        assert_eq!(snapshot_id(&current), snapshot_id(&meta));
     }
 
     #[test]
@@ -432,7 +436,7 @@ mod tests {
         assert!(snapshots.current(&db).unwrap().is_none());
         assert_eq!(before, pairs(&db), "the tables are untouched");
         let (meta, _) = snapshots.build(&db).unwrap();
-        assert_eq!(meta.snapshot_id, "2-1-10");
+        assert_eq!(snapshot_id(&meta), "2-1-10");
     }
 
     #[test]

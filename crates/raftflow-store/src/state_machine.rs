@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use openraft::storage::{RaftStateMachine, Snapshot};
+use futures::TryStreamExt;
+use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use tokio::io::AsyncWriteExt;
 
@@ -13,9 +14,15 @@ use crate::hub::Hub;
 use crate::machine::{Machine, StateReader};
 use crate::snapshot_file::SnapshotFile;
 use crate::snapshots::Snapshots;
-use crate::types::{Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::version::Supported;
 use crate::EnvelopeResult;
+
+type StorageError = std::io::Error;
+
+/// Entries applied in one write batch at most: the apply stream of a node
+/// catching up may cover a long stretch of the log, and memory stays flat.
+const APPLY_CHUNK_ENTRIES: usize = 256;
 
 #[derive(Clone)]
 pub struct StateMachineStore {
@@ -51,6 +58,39 @@ impl StateMachineStore {
         })
     }
 
+    /// Applies `chunk` in one write batch on the apply thread, then answers
+    /// each entry's waiting client, in log order.
+    async fn apply_chunk(
+        &self,
+        chunk: Vec<EntryResponder<TypeConfig>>,
+    ) -> Result<(), StorageError> {
+        let (entries, responders): (Vec<Entry>, Vec<_>) = chunk.into_iter().unzip();
+        let count = entries.len();
+        let results = self
+            .apply_entries(entries)
+            .await
+            .map_err(|e| sm_err(e, ErrorVerb::Write))?;
+        assert_eq!(results.len(), count, "one result per applied entry");
+        for (responder, result) in responders.into_iter().zip(results) {
+            if let Some(responder) = responder {
+                responder.send(result);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies committed `entries` in one write batch on the apply thread
+    /// and returns one result per entry.
+    pub async fn apply_entries(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<EnvelopeResult>, StoreError> {
+        let (db, machine, hub) = (self.db.clone(), self.machine.clone(), self.hub.clone());
+        self.applier
+            .run(move || crate::apply_batch::apply_entries(&db, &machine, &hub, entries))
+            .await
+    }
+
     pub fn reader(&self) -> StateReader {
         StateReader {
             db: self.db.clone(),
@@ -62,19 +102,22 @@ impl StateMachineStore {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+    type SnapshotData = SnapshotFile;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let (db, snapshots) = (self.db.clone(), self.snapshots.clone());
         let (meta, file) = blocking(move || snapshots.build(&db))
             .await
             .map_err(|e| snap_err(e, ErrorVerb::Write))?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(file),
+            snapshot: file,
         })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotData = SnapshotFile;
     type SnapshotBuilder = Self;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
@@ -82,35 +125,33 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((m.applied, m.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<EnvelopeResult>, StorageError>
+    async fn apply<S>(&mut self, mut entries: S) -> Result<(), StorageError>
     where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
+        S: futures::Stream<Item = Result<EntryResponder<TypeConfig>, StorageError>>
+            + Unpin
+            + OptionalSend,
     {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        let (db, machine, hub) = (self.db.clone(), self.machine.clone(), self.hub.clone());
-        self.applier
-            .run(move || crate::apply_batch::apply_entries(&db, &machine, &hub, entries))
-            .await
-            .map_err(|e| sm_err(e, ErrorVerb::Write))
+        let mut chunk = Vec::with_capacity(APPLY_CHUNK_ENTRIES);
+        while let Some(item) = entries.try_next().await? {
+            chunk.push(item);
+            if chunk.len() == APPLY_CHUNK_ENTRIES {
+                self.apply_chunk(std::mem::take(&mut chunk)).await?;
+            }
+        }
+        if !chunk.is_empty() {
+            self.apply_chunk(chunk).await?;
+        }
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
-        let snapshots = self.snapshots.clone();
-        let file = blocking(move || snapshots.begin_receiving())
-            .await
-            .map_err(|e| snap_err(e, ErrorVerb::Write))?;
-        Ok(Box::new(file))
-    }
-
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        mut snapshot: Box<SnapshotFile>,
+        mut snapshot: SnapshotFile,
     ) -> Result<(), StorageError> {
         // openraft's chunks may still sit in tokio's write buffer.
         snapshot.file.flush().await.map_err(|e| {
@@ -145,14 +186,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let (db, snapshots) = (self.db.clone(), self.snapshots.clone());
         let current = blocking(move || snapshots.current(&db))
             .await
             .map_err(|e| snap_err(e, ErrorVerb::Read))?;
         Ok(current.map(|(meta, file)| Snapshot {
             meta,
-            snapshot: Box::new(file),
+            snapshot: file,
         }))
     }
 }

@@ -1,11 +1,9 @@
 //! Helpers shared by the crate's unit tests.
 
-use openraft::CommittedLeaderId;
 use rocksdb::WriteBatch;
 
 use crate::command::{Command, CommandResult, Envelope};
 use crate::machine::Machine;
-use crate::types::LogId;
 use crate::{Db, StoreError};
 
 /// Applies one command as entry `index` and writes its batch.
@@ -16,7 +14,7 @@ pub fn apply(
     command: Command,
 ) -> Result<CommandResult, StoreError> {
     let mut batch = WriteBatch::default();
-    let log_id = LogId::new(CommittedLeaderId::new(1, 1), index);
+    let log_id = crate::types::log_id(1, 1, index);
     let refused = crate::apply_batch::Refused::new();
     let mut result = m.apply_envelope(
         db,

@@ -24,19 +24,34 @@ impl fmt::Display for NodeInfo {
 
 openraft::declare_raft_types!(
     /// raftflow's Raft types: one log entry carries one batch of commands.
+    /// The leader id is openraft's default ("advanced": several leaders may
+    /// share a term, ordered by node id), as in 0.9, so the persisted log
+    /// ids and votes keep their bytes (`compat_tests.rs`).
     pub TypeConfig:
         D = Envelope,
         R = EnvelopeResult,
         NodeId = NodeId,
         Node = NodeInfo,
-        Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
-pub type LogId = openraft::LogId<NodeId>;
-pub type Vote = openraft::Vote<NodeId>;
-pub type Entry = openraft::Entry<TypeConfig>;
-pub type StoredMembership = openraft::StoredMembership<NodeId, NodeInfo>;
-pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeInfo>;
-pub type StorageError = openraft::StorageError<NodeId>;
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+pub type CommittedLeaderId = openraft::alias::CommittedLeaderIdOf<TypeConfig>;
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+pub type EntryPayload = openraft::alias::EntryPayloadOf<TypeConfig>;
+pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;
+pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotFile>;
+pub type Membership = openraft::Membership<NodeId, NodeInfo>;
+
+/// The log id of entry `index`, written in `term` by `leader`.
+pub fn log_id(term: u64, leader: NodeId, index: u64) -> LogId {
+    LogId::new(
+        CommittedLeaderId {
+            term,
+            node_id: leader,
+        },
+        index,
+    )
+}

@@ -6,29 +6,27 @@
 //!  append ──write (no sync)──▶ RocksDB WAL ──┐
 //!     └──callback──▶ queue ──▶ syncer thread: drain queue, flush_wal(sync), callbacks in order
 //! ```
-//! What this does *not* buy with openraft 0.9.25: its core awaits the flush
-//! callback itself (`RaftCore::append_to_log`) before it runs the next
-//! command, so a leader replicates an entry only after its own fsync, and
-//! one node never has two appends waiting for the same fsync. The thread
-//! keeps the fsync off the tokio workers (two, on this machine) and is ready
-//! for an openraft that stops waiting (pipelined replication, planned for
-//! 0.10); see docs/benchmarks.md, "Where one writer's commit goes".
+//! openraft 0.10 does not wait for the flush before it replicates (its
+//! leader counts itself in the quorum only once flushed): the leader's
+//! fsync overlaps the followers' appends, and appends that arrive during
+//! one fsync share the next. The callbacks fire in the order the appends
+//! were written, which is what openraft requires of `IOFlushed`.
 
 use std::sync::mpsc;
 
-use openraft::storage::LogFlushed;
+use openraft::storage::IOFlushed;
 
 use crate::db::Db;
 use crate::types::TypeConfig;
 
 pub(crate) struct WalSync {
-    tx: Option<mpsc::Sender<LogFlushed<TypeConfig>>>,
+    tx: Option<mpsc::Sender<IOFlushed<TypeConfig>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WalSync {
     pub fn start(db: Db) -> Self {
-        let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
+        let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
         let thread = std::thread::Builder::new()
             .name("raftflow-wal-sync".into())
             .spawn(move || {
@@ -42,7 +40,7 @@ impl WalSync {
                             Ok(()) => Ok(()),
                             Err(e) => Err(std::io::Error::other(format!("fsync of the log: {e}"))),
                         };
-                        callback.log_io_completed(outcome);
+                        callback.io_completed(outcome);
                     }
                 }
             })
@@ -54,10 +52,10 @@ impl WalSync {
     }
 
     /// Reports `callback` flushed once everything written so far is synced.
-    pub fn after_sync(&self, callback: LogFlushed<TypeConfig>) {
+    pub fn after_sync(&self, callback: IOFlushed<TypeConfig>) {
         let tx = self.tx.as_ref().expect("the sender lives until drop");
         if let Err(mpsc::SendError(callback)) = tx.send(callback) {
-            callback.log_io_completed(Err(std::io::Error::other("the WAL sync thread stopped")));
+            callback.io_completed(Err(std::io::Error::other("the WAL sync thread stopped")));
         }
     }
 }

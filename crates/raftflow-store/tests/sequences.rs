@@ -7,9 +7,8 @@
 #[allow(dead_code)]
 mod gen;
 
-use openraft::storage::RaftStateMachine;
-use openraft::{CommittedLeaderId, EntryPayload, LogId};
 use proptest::prelude::*;
+use raftflow_store::types::{log_id, EntryPayload};
 use raftflow_store::workflow::reads;
 use raftflow_store::{Command, Entry, Envelope, StateMachineStore};
 
@@ -139,20 +138,23 @@ fn hand_out(
 
 fn entry(index: u64, command: Command) -> Entry {
     Entry {
-        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+        log_id: log_id(1, 1, index),
         payload: EntryPayload::Normal(Envelope::V1(vec![command])),
     }
 }
 
 async fn check(bytes: Vec<u8>) {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_log_a, mut a) = raftflow_store::open(dir_a.path()).unwrap();
-    let (_log_b, mut b) = raftflow_store::open(dir_b.path()).unwrap();
+    let (_log_a, a) = raftflow_store::open(dir_a.path()).unwrap();
+    let (_log_b, b) = raftflow_store::open(dir_b.path()).unwrap();
     let mut source = gen::Bytes::new(&bytes);
     for index in 1..=40 {
         let command = next_command(&mut source, &a, index);
-        let ra = a.apply(vec![entry(index, command.clone())]).await.unwrap();
-        let rb = b.apply(vec![entry(index, command)]).await.unwrap();
+        let ra = a
+            .apply_entries(vec![entry(index, command.clone())])
+            .await
+            .unwrap();
+        let rb = b.apply_entries(vec![entry(index, command)]).await.unwrap();
         assert_eq!(ra[0].results, rb[0].results, "step {index}");
     }
     let digest = a.reader().digest().unwrap();
@@ -160,14 +162,16 @@ async fn check(bytes: Vec<u8>) {
     assert_eq!(a.reader().apply_panics(), 0, "an apply panicked");
     // Everything accepted reads back: reopened, it digests the same and goes on.
     drop((_log_a, a));
-    let (_log_a, mut a) = raftflow_store::open(dir_a.path()).unwrap();
+    let (_log_a, a) = raftflow_store::open(dir_a.path()).unwrap();
     assert_eq!(a.reader().digest().unwrap(), digest, "reopened differently");
     let more = Command::BeginEpoch {
         leader: 2,
         now_ms: 1,
     };
-    a.apply(vec![entry(41, more.clone())]).await.unwrap();
-    b.apply(vec![entry(41, more)]).await.unwrap();
+    a.apply_entries(vec![entry(41, more.clone())])
+        .await
+        .unwrap();
+    b.apply_entries(vec![entry(41, more)]).await.unwrap();
     assert_eq!(a.reader().digest().unwrap(), b.reader().digest().unwrap());
 }
 

@@ -1,7 +1,6 @@
 //! The workflow tables, driven through openraft's state-machine API.
 
-use openraft::storage::RaftStateMachine;
-use openraft::{CommittedLeaderId, EntryPayload, LogId};
+use raftflow_store::types::{log_id, EntryPayload};
 use raftflow_store::workflow::reads;
 use raftflow_store::{Command, CommandResult, Entry, Envelope, StateMachineStore};
 use tempfile::TempDir;
@@ -31,10 +30,10 @@ impl Harness {
     async fn apply_together(&mut self, commands: Vec<Command>) -> Vec<CommandResult> {
         self.index += 1;
         let entry = Entry {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index),
+            log_id: log_id(1, 1, self.index),
             payload: EntryPayload::Normal(Envelope::V1(commands)),
         };
-        let mut results = self.sm.apply(vec![entry]).await.unwrap();
+        let mut results = self.sm.apply_entries(vec![entry]).await.unwrap();
         results.remove(0).results
     }
 

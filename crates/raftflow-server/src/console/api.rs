@@ -2,6 +2,7 @@
 //! console keeps working on a follower (it may lag the leader by a few
 //! entries); stopping an execution goes to the leader over gRPC.
 
+use crate::raft_service::WatchReceiver as _;
 use std::time::Duration;
 
 use axum::extract::{Extension, Path, Query, State};
@@ -32,7 +33,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 /// Every member's status, asked over gRPC with a short deadline (a member
 /// that does not answer is listed with its error, never left out).
 pub async fn cluster(State(ctx): State<NodeContext>) -> Response {
-    let metrics = ctx.raft.metrics().borrow().clone();
+    let metrics = ctx.raft.metrics().borrow_watched().clone();
     let members: Vec<(u64, String)> = metrics
         .membership_config
         .membership()

@@ -3,6 +3,7 @@
 //! queues fresh from apply's effects, fires due timers and purges old
 //! executions, until leadership or the quorum is lost.
 
+use crate::raft_service::WatchReceiver as _;
 use std::time::Duration;
 
 use openraft::ServerState;
@@ -14,7 +15,7 @@ use crate::error::{ApiError, WriteError};
 use crate::node::NodeContext;
 
 fn is_leader(ctx: &NodeContext) -> bool {
-    let m = ctx.raft.metrics().borrow().clone();
+    let m = ctx.raft.metrics().borrow_watched().clone();
     m.state == ServerState::Leader && m.current_leader == Some(ctx.id)
 }
 
@@ -31,7 +32,7 @@ pub async fn run(ctx: NodeContext) {
                 // try again shortly rather than wait for a metrics change
                 // that an idle, stable cluster may never produce.
                 tracing::warn!(node = ctx.id, "leader driver stopped: {e}; retrying");
-                if ctx.raft.metrics().borrow().state == ServerState::Shutdown {
+                if ctx.raft.metrics().borrow_watched().state == ServerState::Shutdown {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -100,7 +101,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     ));
     tracing::info!(
         node = ctx.id,
-        term = ctx.raft.metrics().borrow().current_term,
+        term = ctx.raft.metrics().borrow_watched().current_term,
         epoch,
         "leading: dispatching tasks and firing timers"
     );
@@ -126,8 +127,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
         }
         // A leader cut off from its quorum must stop handing out work at once.
-        let since_ack = ctx.raft.metrics().borrow().millis_since_quorum_ack;
-        if since_ack.is_some_and(|ms| ms > quorum_limit_ms) {
+        if millis_since_quorum_ack(ctx).is_some_and(|ms| ms > quorum_limit_ms) {
             return Err(ApiError::Write(WriteError::Timeout {
                 timeout_ms: quorum_limit_ms,
             }));
@@ -203,4 +203,12 @@ fn fire_due_timers(ctx: &NodeContext) {
             }
         }
     });
+}
+
+/// How long ago a quorum last acknowledged this leader, read against the
+/// clock now (metrics are published only when something changes).
+fn millis_since_quorum_ack(ctx: &NodeContext) -> Option<u64> {
+    use openraft::Instant as _;
+    let acked = ctx.raft.metrics().borrow_watched().last_quorum_acked?;
+    Some(acked.elapsed().as_millis() as u64)
 }

@@ -1,6 +1,7 @@
 //! A node whose clock is wrong must not lead: the time a leader stamps on
 //! a command decides when every timer it arms fires.
 
+use raftflow_server::raft_service::WatchReceiver as _;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ fn watch_node_1(cluster: &TestCluster) -> tokio::task::JoinHandle<bool> {
     let mut metrics = cluster.node(1).raft().metrics();
     tokio::spawn(async move {
         loop {
-            if metrics.borrow().state == openraft::ServerState::Leader {
+            if metrics.borrow_watched().state == openraft::ServerState::Leader {
                 return true;
             }
             if metrics.changed().await.is_err() {
@@ -68,7 +69,7 @@ async fn let_node_1_stand(cluster: &mut TestCluster) {
     }
     let refused = &contact.skewed_candidates_refused;
     let before = refused.load(Ordering::Relaxed);
-    let _ = cluster.node(1).raft().trigger().elect().await;
+    let _ = cluster.node(1).raft().trigger().elect(false).await;
     while refused.load(Ordering::Relaxed) == before {
         assert!(tokio::time::Instant::now() < deadline, "node 1 asks");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,5 +1,6 @@
 //! The failover contract: kill the leader with executions in flight.
 
+use raftflow_server::raft_service::WatchReceiver as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,7 +154,7 @@ async fn a_voter_without_a_majority_does_not_raise_its_term() {
         .node(survivor)
         .raft()
         .metrics()
-        .borrow()
+        .borrow_watched()
         .current_term;
     cluster.stop(leader).await;
 
@@ -170,7 +171,12 @@ async fn a_voter_without_a_majority_does_not_raise_its_term() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let metrics = cluster.node(survivor).raft().metrics().borrow().clone();
+    let metrics = cluster
+        .node(survivor)
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .clone();
     assert_eq!(metrics.current_term, term, "the survivor stood alone");
 
     cluster.restart(peer).await;

@@ -11,6 +11,7 @@
 //! It is a test only so that it builds with the test build (no second
 //! RocksDB compile). `release_fixture.rs` holds the tests that read it.
 
+use raftflow_server::raft_service::WatchReceiver as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -169,7 +170,11 @@ async fn write_release_fixture() {
 
     let raft = cluster.node(1).raft().clone();
     raft.trigger().snapshot().await.expect("trigger snapshot");
-    let applied = raft.metrics().borrow().last_applied.expect("applied");
+    let applied = raft
+        .metrics()
+        .borrow_watched()
+        .last_applied
+        .expect("applied");
     raft.wait(Some(WAIT))
         .metrics(
             |m| m.snapshot.is_some_and(|s| s.index >= applied.index),
@@ -177,7 +182,11 @@ async fn write_release_fixture() {
         )
         .await
         .expect("snapshot built");
-    let snapshot_index = raft.metrics().borrow().snapshot.map_or(0, |s| s.index);
+    let snapshot_index = raft
+        .metrics()
+        .borrow_watched()
+        .snapshot
+        .map_or(0, |s| s.index);
     // Entries after the snapshot.
     start(&client, "waiter", "nap-after-snapshot", json!({})).await;
     start(&client, "pipeline", "ready-after-snapshot", json!({"n": 7})).await;

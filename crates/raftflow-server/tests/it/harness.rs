@@ -1,5 +1,6 @@
 //! A cluster of in-process nodes on ports the test binds itself.
 
+use raftflow_server::raft_service::WatchReceiver as _;
 use std::time::{Duration, Instant};
 
 use std::sync::OnceLock;
@@ -268,7 +269,7 @@ impl TestCluster {
         loop {
             let leaders: Vec<Option<u64>> = self
                 .running()
-                .map(|n| n.raft().metrics().borrow().current_leader)
+                .map(|n| n.raft().metrics().borrow_watched().current_leader)
                 .collect();
             if let Some(Some(leader)) = leaders.first() {
                 let agreed = leaders.iter().all(|l| *l == Some(*leader));

@@ -2,6 +2,7 @@
 //! three-node cluster: each gets a clear error or a failed execution, and
 //! afterwards every node is alive, answers and agrees.
 
+use raftflow_server::raft_service::WatchReceiver as _;
 use std::time::Duration;
 
 use raftflow_client::Client;
@@ -114,7 +115,7 @@ async fn inputs_that_stopped_release_0_1_0_leave_every_node_alive() {
             .unwrap()
             .raft()
             .metrics()
-            .borrow()
+            .borrow_watched()
             .running_state
             .clone();
         assert!(state.is_ok(), "node {id} stopped: {state:?}");

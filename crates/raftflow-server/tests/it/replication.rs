@@ -1,5 +1,6 @@
 //! Replication, restarts and snapshots.
 
+use raftflow_server::raft_service::WatchReceiver as _;
 use std::time::Duration;
 
 use crate::harness::TestCluster;
@@ -122,7 +123,12 @@ async fn a_node_that_was_down_while_the_log_was_purged_catches_up_through_a_snap
     wait_purged_past(&cluster, leader, 100).await;
     cluster.restart(lagging).await;
     cluster.wait_applied(last, WAIT).await;
-    let snapshot = cluster.node(lagging).raft().metrics().borrow().snapshot;
+    let snapshot = cluster
+        .node(lagging)
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .snapshot;
     assert!(
         snapshot.is_some_and(|s| s.index > 100),
         "the restarted node installed no snapshot: {snapshot:?}"
@@ -151,7 +157,7 @@ async fn a_node_behind_the_purged_log_catches_up_through_a_snapshot() {
         .await
         .expect("add learner");
     cluster.wait_applied(last, WAIT).await;
-    let snapshot = cluster.node(new).raft().metrics().borrow().snapshot;
+    let snapshot = cluster.node(new).raft().metrics().borrow_watched().snapshot;
     assert!(
         snapshot.is_some_and(|s| s.index > 100),
         "the new node installed no snapshot: {snapshot:?}"

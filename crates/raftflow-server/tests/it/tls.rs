@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
-use openraft::{SnapshotMeta, Vote};
+use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use raftflow_client::proto::raft_service_client::RaftServiceClient;
 use raftflow_client::proto::{AttachRequest, PreVoteRequest, RaftRequest};
+use raftflow_server::raft_service::WatchReceiver as _;
+use raftflow_server::raft_wire::SnapshotChunk;
 use raftflow_server::tls::certs;
 use raftflow_server::NodeHandle;
+use raftflow_store::types::Vote;
 use raftflow_store::{codec, TypeConfig};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
@@ -56,15 +58,22 @@ async fn attack(
         entries: Vec::new(),
         leader_commit: None,
     };
-    let ask_vote = VoteRequest::new(Vote::new(1_000, 3), None);
-    let snapshot = InstallSnapshotRequest::<TypeConfig> {
+    let ask_vote = VoteRequest::<TypeConfig>::new(Vote::new(1_000, 3), None);
+    let snapshot = SnapshotChunk {
         vote,
-        meta: SnapshotMeta::default(),
+        last_log_id: None,
+        last_membership: Default::default(),
+        snapshot_id: "1000-3-0".into(),
         offset: 0,
         data: Vec::new(),
         done: true,
     };
-    let wrap = |payload: Vec<u8>| RaftRequest { target, payload };
+    let wrap = |payload: Vec<u8>| RaftRequest {
+        target,
+        payload,
+        sent_ms: 0,
+    };
+    let streamed = wrap(codec::encode(&append).unwrap());
     vec![
         code(
             client
@@ -87,7 +96,21 @@ async fn attack(
                 .await,
         ),
         code(client.attach(AttachRequest { target, caller: 3 }).await),
+        streamed_code(client, streamed).await,
     ]
+}
+
+/// A streamed append's outcome: refused before the stream opens, or with
+/// its first (and only) reply.
+async fn streamed_code(
+    client: &mut RaftServiceClient<tonic::transport::Channel>,
+    request: RaftRequest,
+) -> tonic::Code {
+    let opened = client.stream_append(futures::stream::iter([request])).await;
+    match opened {
+        Err(status) => status.code(),
+        Ok(replies) => code(replies.into_inner().message().await),
+    }
 }
 
 fn code<T>(result: Result<T, tonic::Status>) -> tonic::Code {
@@ -114,7 +137,12 @@ async fn no_stranger_and_no_impostor_can_append_vote_or_install_a_snapshot() {
     let target = if leader == 1 { 2 } else { 1 };
     let raft_addr = cluster.configs[target as usize - 1].raft_addr.clone();
     cluster.wait_same_digest(WAIT).await;
-    let term_before = cluster.node(target).raft().metrics().borrow().current_term;
+    let term_before = cluster
+        .node(target)
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .current_term;
     let digests_before = cluster.digests();
 
     let dir = tempfile::TempDir::new().unwrap();
@@ -163,11 +191,16 @@ async fn no_stranger_and_no_impostor_can_append_vote_or_install_a_snapshot() {
     let codes = attack(&mut client, target).await;
     assert_eq!(
         codes,
-        vec![tonic::Code::PermissionDenied; 5],
+        vec![tonic::Code::PermissionDenied; 6],
         "node 2 speaking as node 3"
     );
 
-    let term_after = cluster.node(target).raft().metrics().borrow().current_term;
+    let term_after = cluster
+        .node(target)
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .current_term;
     assert_eq!(term_before, term_after, "no refused vote raised the term");
     assert_eq!(cluster.wait_leader(WAIT).await, leader, "the leader stands");
     // Nothing was written in between: the same index and digest everywhere.

@@ -1,12 +1,10 @@
 //! Tests of polls.rs: poll ids recorded with hand-outs (apply version 5).
 
-use openraft::CommittedLeaderId;
 use rocksdb::WriteBatch;
 
 use crate::command::{Command, CommandResult, Envelope, Reject};
 use crate::db::{Db, CF_SM};
 use crate::machine::Machine;
-use crate::types::LogId;
 use crate::version::Supported;
 use crate::workflow::reads;
 use crate::workflow::records::{poll_of_key, TaskEntry};
@@ -51,7 +49,7 @@ impl Node {
     fn entry(&mut self, commands: Vec<Command>) -> Vec<CommandResult> {
         self.index += 1;
         let mut batch = WriteBatch::default();
-        let log_id = LogId::new(CommittedLeaderId::new(1, 1), self.index);
+        let log_id = crate::types::log_id(1, 1, self.index);
         let refused = crate::apply_batch::Refused::new();
         let envelope = Envelope::V1(commands);
         let results = self
