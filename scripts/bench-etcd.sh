@@ -21,14 +21,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 source scripts/setup.sh >/dev/null
-# etcd itself, and protoc for the etcd-client crate's build.
-if ! command -v etcd >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1; then
+# etcd itself, etcdctl for its health check, and protoc for the etcd-client
+# crate's build.
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1 \
+  || ! command -v protoc >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bench-etcd: installing etcd-server and protobuf-compiler" >&2
+    echo "bench-etcd: installing etcd-server, etcd-client and protobuf-compiler" >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server protobuf-compiler >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client protobuf-compiler >/dev/null
   else
-    echo "error: install etcd-server and protobuf-compiler (Debian/Ubuntu)" >&2
+    echo "error: install etcd-server, etcd-client and protobuf-compiler (Debian/Ubuntu)" >&2
     exit 1
   fi
 fi

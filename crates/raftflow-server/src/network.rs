@@ -34,6 +34,9 @@ use crate::raft_wire::{self, Reply};
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Entries per AppendEntries (openraft's `max_payload_entries`).
 pub const MAX_ENTRIES_PER_APPEND: u64 = 48;
+/// How long a leader sends one AppendEntries at a time to a peer that
+/// refused a stream before it tries a stream again.
+const STREAM_RETRY: Duration = Duration::from_secs(30);
 /// The proposer closes a log entry before its commands pass this many
 /// bytes; one larger proposal still makes an entry of its own.
 pub const ENTRY_TARGET_BYTES: usize = 1 << 20;
@@ -80,9 +83,11 @@ pub struct PeerClient {
     client: Option<RaftServiceClient<Channel>>,
     pub(crate) clock: Arc<crate::clock::Clock>,
     pub(crate) peer_clocks: Arc<crate::peer_clocks::PeerClocks>,
-    /// False once the peer answered that it has no StreamAppend (an older
-    /// release during a rolling upgrade): appends then go one at a time.
-    pub(crate) streams: bool,
+    /// When the peer last answered that it has no StreamAppend (an older
+    /// release during a rolling upgrade): appends then go one at a time,
+    /// and streaming is tried again after `STREAM_RETRY` (the peer may
+    /// have been upgraded meanwhile).
+    pub(crate) streams_refused_at: Option<std::time::Instant>,
     pub(crate) stream_reply_timeout: Duration,
 }
 
@@ -122,7 +127,7 @@ impl PeerClient {
             client,
             clock: network.clock.clone(),
             peer_clocks: network.peer_clocks.clone(),
-            streams: true,
+            streams_refused_at: None,
             stream_reply_timeout: network.stream_reply_timeout,
         }
     }
@@ -208,7 +213,8 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     where
         S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
-        if self.streams {
+        let refused = self.streams_refused_at;
+        if refused.is_none_or(|at| at.elapsed() >= STREAM_RETRY) {
             Box::pin(self.streamed(input))
         } else {
             openraft::network::stream_append_sequential(self, input, option)

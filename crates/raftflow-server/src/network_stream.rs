@@ -132,12 +132,12 @@ impl PeerClient {
         let replies = match client.stream_append(requests).await {
             Ok(replies) => replies.into_inner(),
             Err(status) if status.code() == tonic::Code::Unimplemented => {
-                // An older release: from now on, one request at a time.
+                // An older release: one request at a time for a while.
                 tracing::info!(
                     target,
-                    "node {target} has no streamed appends; sending one at a time"
+                    "node {target} has no streamed appends (an older release); sending one at a time for 30 s"
                 );
-                self.streams = false;
+                self.streams_refused_at = Some(std::time::Instant::now());
                 return Err(unreachable(&status));
             }
             Err(status) => return Err(status_error(&status)),
