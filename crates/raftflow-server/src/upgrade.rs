@@ -103,6 +103,12 @@ impl NewCluster {
     /// until it is, or the newest version is applied (at most
     /// `NEW_CLUSTER_WAIT`). Elsewhere returns at once.
     pub async fn wait(&self, ctx: &NodeContext) {
+        // Mid-election, first learn who leads: a node that is about to win
+        // would otherwise skip the wait here and then, its proposer waiting
+        // out the vote, commit the write under version 1.
+        let mut metrics = ctx.raft.metrics();
+        let known = metrics.wait_until(|m| m.current_leader.is_some());
+        let _ = tokio::time::timeout(crate::scheduler::TAKEOVER_WAIT, known).await;
         let leading = ctx.raft.metrics().borrow_watched().current_leader == Some(ctx.id);
         if !leading {
             return;
