@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
 use raftflow_proto::v1::{
     AddLearnerRequest, MembershipReply, NodeStatus, ProbeReply, ProbeRequest, ReadProbeReply,
-    ReadProbeRequest, StatusRequest, UpgradeApplyVersionReply, UpgradeApplyVersionRequest,
+    ReadProbeRequest, StatusRequest, TransferLeaderReply, TransferLeaderRequest,
+    UpgradeApplyVersionReply, UpgradeApplyVersionRequest,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -385,6 +386,18 @@ impl Client {
 
     /// Raises the apply version to `version` (0: the highest every member
     /// supports). Safe to retry: raising to the active version changes nothing.
+    /// Hands leadership to voter `to` (0: the one whose log is furthest
+    /// ahead); returns once it leads.
+    pub async fn transfer_leader(&self, to: u64) -> Result<TransferLeaderReply, ClientError> {
+        self.on_leader(true, |channel| async move {
+            ClusterServiceClient::new(channel)
+                .transfer_leader(TransferLeaderRequest { to })
+                .await
+                .map(|r| r.into_inner())
+        })
+        .await
+    }
+
     pub async fn upgrade_apply_version(
         &self,
         version: u32,

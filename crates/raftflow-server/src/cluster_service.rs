@@ -9,8 +9,8 @@ use openraft::ServerState;
 use raftflow_proto::v1::cluster_service_server::ClusterService;
 use raftflow_proto::v1::{
     AddLearnerRequest, ChangeMembershipRequest, Member, MembershipReply, NodeStatus, ProbeReply,
-    ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest, UpgradeApplyVersionReply,
-    UpgradeApplyVersionRequest,
+    ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest, TransferLeaderReply,
+    TransferLeaderRequest, UpgradeApplyVersionReply, UpgradeApplyVersionRequest,
 };
 use raftflow_store::{Command, CommandResult, NodeInfo, TypeConfig};
 use tonic::{Request, Response, Status};
@@ -157,6 +157,22 @@ impl ClusterService for ClusterServiceImpl {
         Ok(Response::new(
             crate::upgrade::upgrade(&self.ctx, version).await?,
         ))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<TransferLeaderRequest>,
+    ) -> Result<Response<TransferLeaderReply>, Status> {
+        let to = request.get_ref().to;
+        Target::set(&request, format!("node {to}"));
+        let timeout = std::time::Duration::from_millis(self.ctx.config.write_timeout_ms);
+        let named = (to != 0).then_some(to);
+        let leader =
+            crate::handover::hand_over(&self.ctx.raft, self.ctx.id, named, timeout).await?;
+        Ok(Response::new(TransferLeaderReply {
+            leader,
+            previous: self.ctx.id,
+        }))
     }
 
     async fn add_learner(

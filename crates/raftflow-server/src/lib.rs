@@ -23,6 +23,7 @@ mod console;
 pub mod elector;
 pub mod error;
 pub mod fault;
+pub mod handover;
 pub mod http;
 pub mod limits;
 pub mod log_clock;

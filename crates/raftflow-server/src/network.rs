@@ -16,8 +16,8 @@ use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{OptionalSend, RaftNetworkV2};
 use raftflow_proto::v1::raft_service_client::RaftServiceClient;
@@ -169,6 +169,7 @@ impl PeerClient {
             RpcKind::Append => client.append_entries(request).await,
             RpcKind::Vote => client.vote(request).await,
             RpcKind::Snapshot => client.install_snapshot(request).await,
+            RpcKind::Transfer => client.transfer_leader(request).await,
         };
         let reply = reply.map_err(|status| status_error(&status))?;
         self.note_peer_clock(crate::clock::replied_at(&reply), sent_ms);
@@ -188,6 +189,7 @@ pub(crate) enum RpcKind {
     Append,
     Vote,
     Snapshot,
+    Transfer,
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {
@@ -228,6 +230,18 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
     ) -> Rpc<VoteResponse<TypeConfig>> {
         let payload = raft_wire::encode_vote(&rpc).map_err(|e| network_error(&e))?;
         let reply = self.call(RpcKind::Vote, payload, option.hard_ttl()).await?;
+        open_reply(&reply)
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Rpc<TransferLeaderResponse<TypeConfig>> {
+        let payload = codec::encode(&req).map_err(|e| network_error(&e))?;
+        let reply = self
+            .call(RpcKind::Transfer, payload, option.hard_ttl())
+            .await?;
         open_reply(&reply)
     }
 

@@ -322,6 +322,20 @@ impl NodeHandle {
         &self.context.raft
     }
 
+    /// Hands leadership over first when this node leads (a planned stop:
+    /// the cluster elects nobody, its clients wait no silence timeout),
+    /// then stops as `shutdown` does. A follower just stops.
+    pub async fn shutdown_gracefully(self) {
+        let timeout = Duration::from_millis(2 * self.context.config.raft.election_timeout_max_ms);
+        let raft = &self.context.raft;
+        match crate::handover::hand_over(raft, self.context.id, None, timeout).await {
+            Ok(leader) => tracing::info!(node = self.context.id, leader, "handed leadership over"),
+            Err(crate::error::ApiError::Write(crate::error::WriteError::NotLeader { .. })) => {}
+            Err(e) => tracing::warn!(node = self.context.id, "stopping without a hand-over: {e}"),
+        }
+        self.shutdown().await;
+    }
+
     /// Stops serving, shuts Raft down and waits until the store is released.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, TransferLeaderRequest};
 use raftflow_proto::v1::{
     AttachBeat, AttachRequest, PreVoteReply, PreVoteRequest, RaftReply, RaftRequest,
 };
@@ -279,6 +279,20 @@ impl RaftService for RaftServiceImpl {
             granted: supports && !leads && clock_ok,
             silence_ms: silence.as_millis() as u64,
         }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<RaftRequest>,
+    ) -> Result<Response<RaftReply>, Status> {
+        let caller = self.caller(&request)?;
+        let rpc: TransferLeaderRequest<TypeConfig> = self.open(request)?;
+        let from = rpc.from_leader().leader_id.node_id;
+        self.check_claim(caller, Some(from), "TransferLeader")?;
+        tracing::info!(from, to = rpc.to_node_id(), "leadership handed over");
+        let result = self.raft.handle_transfer_leader(rpc).await;
+        let result: raft_wire::Reply<_> = result.map_err(Into::into);
+        self.reply(&result)
     }
 
     type StreamAppendStream = crate::raft_stream::Replies;

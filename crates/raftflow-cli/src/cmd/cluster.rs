@@ -51,6 +51,14 @@ pub enum Command {
         #[arg(long)]
         to: Option<u32>,
     },
+    /// Hand leadership to another voter before restarting the leader's
+    /// node, so that clients wait for no election (a node stopped with
+    /// SIGTERM does this by itself).
+    TransferLeader {
+        /// The voter to lead next (default: the one whose log is furthest ahead).
+        #[arg(long)]
+        to: Option<u64>,
+    },
 }
 
 pub async fn run(
@@ -108,6 +116,20 @@ pub async fn run(
                 _ => println!(
                     "{}",
                     json!({"previous": reply.previous, "active": reply.active, "log_index": reply.log_index})
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::TransferLeader { to } => {
+            let reply = client.transfer_leader(to.unwrap_or(0)).await?;
+            match format {
+                Format::Text => println!(
+                    "node {} leads now (was node {})",
+                    reply.leader, reply.previous
+                ),
+                _ => println!(
+                    "{}",
+                    json!({"leader": reply.leader, "previous": reply.previous})
                 ),
             }
             Ok(ExitCode::SUCCESS)

@@ -38,7 +38,7 @@ pub async fn run(args: Args, insecure: bool) -> anyhow::Result<ExitCode> {
     tracing::info!(node = id, raft = %node.raft_addr, api = %node.api_addr, "node started");
     super::shutdown_signal().await;
     tracing::info!(node = id, "shutting down");
-    node.shutdown().await;
+    node.shutdown_gracefully().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -31,6 +31,7 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Cluster/AddLearner", &[ADMIN]),
     ("Cluster/ChangeMembership", &[ADMIN]),
     ("Cluster/UpgradeApplyVersion", &[ADMIN]),
+    ("Cluster/TransferLeader", &[ADMIN]),
     ("Workflow/CreateStateMachine", &[ADMIN, OPERATOR]),
     (
         "Workflow/ValidateStateMachineDefinition",
@@ -98,6 +99,9 @@ async fn call(method: &str, role: &str, ch: Conn) -> (Code, String) {
             cl.change_membership(ChangeMembershipRequest::default())
                 .await,
         ),
+        "Cluster/TransferLeader" => {
+            code(cl.transfer_leader(TransferLeaderRequest { to: 99 }).await)
+        }
         "Cluster/UpgradeApplyVersion" => code(
             cl.upgrade_apply_version(UpgradeApplyVersionRequest { version: 0 })
                 .await,

@@ -327,6 +327,13 @@ impl TestCluster {
         }
     }
 
+    /// Stops node `id` as SIGTERM does: a leader hands leadership over first.
+    pub async fn stop_gracefully(&mut self, id: u64) {
+        if let Some(node) = self.nodes[id as usize - 1].take() {
+            node.shutdown_gracefully().await;
+        }
+    }
+
     /// Restarts a stopped node from its own data, on its old ports.
     pub async fn restart(&mut self, id: u64) {
         assert!(

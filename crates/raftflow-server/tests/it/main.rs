@@ -15,6 +15,7 @@ mod hand_outs;
 mod harness;
 mod hostile;
 mod large;
+mod leadership;
 mod numbers;
 mod observability;
 mod release_fixture;

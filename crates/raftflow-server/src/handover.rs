@@ -1,0 +1,92 @@
+//! Handing leadership over on purpose: `raftflow cluster transfer-leader`,
+//! and a leader's graceful shutdown (SIGTERM) before a planned restart.
+//!
+//! ```text
+//!  leader ──trigger().transfer_leader(to)──▶ TransferLeader to every node
+//!     `to` stands at once (its log caught up); the others let it win within
+//!     the lease ──▶ the old leader sees the new one ──▶ reply / shut down
+//! ```
+//! Without it, stopping the leader's node costs clients the followers'
+//! silence timeout (or the elector's crash detection) before anyone leads.
+
+use std::time::Duration;
+
+use openraft::{RaftMetrics, ServerState};
+use raftflow_store::{NodeId, TypeConfig};
+
+use crate::error::{ApiError, WriteError};
+use crate::raft_service::{Raft, WatchReceiver as _};
+
+/// The voter to lead next: `to` when named (another voter), otherwise the
+/// voter whose log this leader knows to be furthest ahead (the lowest id
+/// among equals), so that the transfer waits least for catching up.
+pub fn successor(
+    metrics: &RaftMetrics<TypeConfig>,
+    me: NodeId,
+    to: Option<NodeId>,
+) -> Result<NodeId, ApiError> {
+    let voters: Vec<NodeId> = metrics
+        .membership_config
+        .membership()
+        .voter_ids()
+        .filter(|v| *v != me)
+        .collect();
+    if let Some(to) = to {
+        if to == me {
+            return Err(ApiError::InvalidArgument(format!(
+                "node {me} leads already"
+            )));
+        }
+        if !voters.contains(&to) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "node {to} is not a voter; voters other than the leader: {voters:?}"
+            )));
+        }
+        return Ok(to);
+    }
+    let matched = |id: &NodeId| {
+        let replication = metrics.replication.as_ref();
+        replication.and_then(|r| r.get(id).copied().flatten())
+    };
+    let best = voters
+        .iter()
+        .copied()
+        .max_by(|a, b| matched(a).cmp(&matched(b)).then(b.cmp(a)));
+    best.ok_or_else(|| ApiError::FailedPrecondition("no other voter to hand leadership to".into()))
+}
+
+/// Hands leadership from this node (`me`, the leader) to `to` or the best
+/// successor and waits until this node sees another leader; returns it.
+pub async fn hand_over(
+    raft: &Raft,
+    me: NodeId,
+    to: Option<NodeId>,
+    timeout: Duration,
+) -> Result<NodeId, ApiError> {
+    let metrics = raft.metrics().borrow_watched().clone();
+    if metrics.state != ServerState::Leader {
+        let leader_api_addr = metrics.current_leader.and_then(|l| {
+            let membership = metrics.membership_config.membership();
+            membership.get_node(&l).map(|n| n.api_addr.clone())
+        });
+        return Err(ApiError::Write(WriteError::NotLeader {
+            leader_id: metrics.current_leader,
+            leader_api_addr,
+        }));
+    }
+    let target = successor(&metrics, me, to)?;
+    tracing::info!(node = me, to = target, "handing leadership over");
+    let mut watch = raft.metrics();
+    raft.trigger()
+        .transfer_leader(target)
+        .await
+        .map_err(|e| ApiError::Write(WriteError::Raft(e.to_string())))?;
+    let moved = watch.wait_until(|m| m.current_leader.is_some_and(|l| l != me));
+    match tokio::time::timeout(timeout, moved).await {
+        Ok(Ok(m)) => Ok(m.current_leader.unwrap_or(target)),
+        Ok(Err(_)) => Err(ApiError::Write(WriteError::ShuttingDown)),
+        Err(_) => Err(ApiError::Write(WriteError::Timeout {
+            timeout_ms: timeout.as_millis() as u64,
+        })),
+    }
+}
