@@ -1,5 +1,6 @@
 //! `raftflow bench failover`: SIGKILL the leader again and again under load
-//! and measure how long the cluster is without one.
+//! and measure how long the cluster is without one (`--graceful`: SIGTERM,
+//! a planned restart, in which the leader hands leadership over first).
 //!
 //! For each kill: time to a new leader (as the nodes report it), and time to
 //! the first task handed to a worker after the kill. At the end, every
@@ -20,6 +21,10 @@ use super::demo::wait_leader;
 pub struct Args {
     #[arg(long, default_value_t = 20)]
     kills: usize,
+    /// Stop the leader with SIGTERM, as a planned restart does (it hands
+    /// leadership over before it stops), instead of SIGKILL.
+    #[arg(long)]
+    graceful: bool,
     /// Folder with node1.toml … node3.toml; the nodes must not be running.
     #[arg(long, default_value = "cluster-config")]
     config_dir: PathBuf,
@@ -87,8 +92,12 @@ pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCod
             .ok_or_else(|| anyhow::anyhow!("no leader before kill {k}"))?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let child = children.get_mut(&leader).expect("we started every node");
-        child.kill().await?;
         let killed = Instant::now();
+        if args.graceful {
+            terminate(child);
+        } else {
+            child.kill().await?;
+        }
         let new_leader_at = loop {
             let statuses = client.status_all(false).await;
             if statuses
@@ -119,6 +128,11 @@ pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCod
             new_leader_at.as_millis(),
             first_task.as_millis()
         );
+        if args.graceful {
+            // Its data directory is free once the process is gone.
+            let child = children.get_mut(&leader).expect("we started every node");
+            tokio::time::timeout(Duration::from_secs(30), child.wait()).await??;
+        }
         to_leader.push(new_leader_at.as_secs_f64() * 1000.0);
         to_task.push(first_task.as_secs_f64() * 1000.0);
         children.insert(
@@ -143,7 +157,7 @@ pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCod
     }
     to_leader.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     to_task.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-    let record = json!({"bench": "failover", "kills": args.kills, "executions": ids.len(), "not_succeeded": lost,
+    let record = json!({"bench": "failover", "graceful": args.graceful, "kills": args.kills, "executions": ids.len(), "not_succeeded": lost,
         "new_leader_ms": {"p50": percentile(&to_leader, 50.0), "p99": percentile(&to_leader, 99.0), "max": to_leader.last()},
         "first_task_ms": {"p50": percentile(&to_task, 50.0), "p99": percentile(&to_task, 99.0), "max": to_task.last()}});
     println!("{record}");
@@ -152,4 +166,14 @@ pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCod
     } else {
         ExitCode::from(1)
     })
+}
+
+/// SIGTERM: the node stops as an operator's restart stops it.
+fn terminate(child: &tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
 }
