@@ -11,13 +11,19 @@
 //!    refused a candidate whose log is shorter ∧ no contact for a lease ⇒ elect  (the better log stands)
 //!  quiet = time since the last contact or the last election this node called
 //! ```
-//! openraft's own election timer is off (`enable_elect = false`). In openraft
-//! 0.9 its election timeout doubles as the leader lease, during which
-//! followers refuse to vote; a timeout long enough to ride out CPU starvation
-//! on a busy machine then makes every failover wait out the lease as well.
-//! Here the lease is short (`leader_lease_ms`) and only the silence timeout,
-//! which needs no evidence, is long. `rank` orders the surviving voters by id
-//! so that after a crash one of them stands first instead of splitting the vote.
+//! openraft's own election timer is off (`enable_elect = false`). Its
+//! election timeout doubles as the leader lease, during which followers
+//! refuse to vote; a timeout long enough to ride out CPU starvation on a busy
+//! machine then makes every failover wait out the lease as well. Here the
+//! lease is short (`leader_lease_ms`) and only the silence timeout, which
+//! needs no evidence, is long. `rank` orders the surviving voters by id so
+//! that after a crash one of them stands first instead of splitting the vote.
+//!
+//! Kept with openraft 0.10, which has the same single timer: the Attach
+//! stream's crash evidence is what takes a SIGKILLed leader's successor to
+//! its first task in ~370 ms (docs/benchmarks.md, "Failover"); openraft's
+//! timer alone would wait out a full silence timeout. A planned stop needs
+//! no election at all: the leader hands over first (handover.rs).
 
 use crate::raft_service::WatchReceiver as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

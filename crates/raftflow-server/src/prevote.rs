@@ -6,10 +6,14 @@
 //!     granted by a majority (counting itself) ──▶ raft.trigger().elect()
 //!     otherwise ──▶ stay a follower, try again after the next timeout
 //! ```
-//! openraft 0.9 has no pre-vote. Without one, a follower that is cut off
-//! keeps standing, raising its term each time; when it returns, that term
-//! deposes a healthy leader and costs an epoch. A voter grants a pre-vote
-//! only when it has heard from no leader for a lease and does not lead.
+//! Without a pre-vote, a follower that is cut off keeps standing, raising its
+//! term each time; when it returns, that term deposes a healthy leader and
+//! costs an epoch. A voter grants a pre-vote only when it has heard from no
+//! leader for a lease, does not lead, and finds the candidate's clock within
+//! `max_clock_offset_ms` of its own. openraft 0.10 has a pre-vote of its own
+//! (`enable_pre_vote`, off by default); this one stays because it also judges
+//! the candidate's clock, so that a node with a wrong clock never even raises
+//! the term (clocks.rs tests), and because the elector decides when to ask.
 
 use crate::raft_service::WatchReceiver as _;
 use std::time::Duration;
