@@ -92,3 +92,63 @@ async fn a_rolling_restart_with_graceful_stops_fails_no_write() {
     cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }
+
+/// Two tasks without Retry: an attempt lost or timed out across the
+/// hand-over would fail its execution, so every execution must succeed on
+/// its first attempts.
+const TWO_STEPS: &str = r#"{"StartAt": "A", "States": {
+  "A": {"Type": "Task", "Resource": "activity:hand-a", "TimeoutSeconds": 10, "Next": "B"},
+  "B": {"Type": "Task", "Resource": "activity:hand-b", "TimeoutSeconds": 10, "End": true}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_in_flight_crosses_a_graceful_leader_stop_on_its_first_attempts() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let client = Arc::new(cluster.client());
+    client
+        .create_state_machine("handed", TWO_STEPS, "")
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = raftflow_client::Worker::new(client.clone(), "hand-over-worker")
+        .concurrency(8)
+        .poll_timeout(Duration::from_secs(1))
+        .handle("hand-a", |t| async move {
+            Ok(format!("{{\"a\": {}}}", t.attempt))
+        })
+        .handle("hand-b", |t| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(format!("{{\"b\": {}}}", t.attempt))
+        });
+    let worker = tokio::spawn(worker.run(async {
+        stopped.await.ok();
+    }));
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let started = client
+            .start_execution("handed", Some(&format!("h-{i}")), "{}")
+            .await;
+        ids.push(started.expect("start").execution_id);
+        if i == 30 {
+            cluster.stop_gracefully(leader).await;
+        }
+    }
+    for id in &ids {
+        let info = tokio::time::timeout(WAIT, client.wait_for_end(id))
+            .await
+            .expect("in time")
+            .expect("wait");
+        assert_eq!(info.status, "SUCCEEDED", "{id}: {info:?}");
+        let history = client.history(id, false).await.unwrap();
+        let succeeded = history
+            .iter()
+            .filter(|e| e.r#type == "ActivitySucceeded")
+            .count();
+        assert_eq!(succeeded, 2, "{id}: each step completed once: {history:?}");
+    }
+    let _ = stop.send(());
+    worker.await.unwrap();
+    cluster.restart(leader).await;
+    cluster.wait_same_digest(WAIT).await;
+    cluster.shutdown().await;
+}
