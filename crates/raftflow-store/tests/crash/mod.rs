@@ -34,18 +34,19 @@ fn entry(index: u64) -> Entry {
     }
 }
 
+/// The index of the last entry in `log` (0: none).
+async fn last_index(log: &mut raftflow_store::LogStore) -> u64 {
+    let state = log.get_log_state().await.unwrap();
+    state.last_log_id.map_or(0, |l| l.index)
+}
+
 /// Appends and votes until killed (run only by `a_killed_writer_loses_nothing_it_acknowledged`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the crash test's child process"]
 async fn child() {
     let dir = std::env::var(DIR_ENV).expect("run by the crash test");
     let (mut log, _sm) = raftflow_store::open(std::path::Path::new(&dir)).expect("open");
-    let last = log
-        .get_log_state()
-        .await
-        .unwrap()
-        .last_log_id
-        .map_or(0, |l| l.index);
+    let last = last_index(&mut log).await;
     let mut term = log
         .read_vote()
         .await
@@ -125,12 +126,7 @@ async fn a_killed_writer_loses_nothing_it_acknowledged() {
         let (acked, voted) = run_and_kill(dir.path(), acks);
         assert!(acked > 0, "round {round}: the child acknowledged nothing");
         let (mut log, _sm) = raftflow_store::open(dir.path()).expect("reopen after the kill");
-        let last = log
-            .get_log_state()
-            .await
-            .unwrap()
-            .last_log_id
-            .map_or(0, |l| l.index);
+        let last = last_index(&mut log).await;
         assert!(
             last >= acked,
             "round {round}: entry {acked} was acknowledged, the log ends at {last}"
