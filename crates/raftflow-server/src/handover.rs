@@ -85,8 +85,9 @@ pub async fn hand_over(
     match tokio::time::timeout(timeout, moved).await {
         Ok(Ok(m)) => Ok(m.current_leader.unwrap_or(target)),
         Ok(Err(_)) => Err(ApiError::Write(WriteError::ShuttingDown)),
-        Err(_) => Err(ApiError::Write(WriteError::Timeout {
-            timeout_ms: timeout.as_millis() as u64,
-        })),
+        Err(_) => Err(ApiError::Write(WriteError::Raft(format!(
+            "node {target} did not take leadership within {} ms (is it stopping too?)",
+            timeout.as_millis()
+        )))),
     }
 }

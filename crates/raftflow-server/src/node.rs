@@ -324,9 +324,11 @@ impl NodeHandle {
 
     /// Hands leadership over first when this node leads (a planned stop:
     /// the cluster elects nobody, its clients wait no silence timeout),
-    /// then stops as `shutdown` does. A follower just stops.
+    /// then stops as `shutdown` does. A follower just stops. A hand-over
+    /// takes milliseconds; one that has not happened within the longest
+    /// silence timeout (every node stopping at once) is given up.
     pub async fn shutdown_gracefully(self) {
-        let timeout = Duration::from_millis(2 * self.context.config.raft.election_timeout_max_ms);
+        let timeout = Duration::from_millis(self.context.config.raft.election_timeout_max_ms);
         let raft = &self.context.raft;
         match crate::handover::hand_over(raft, self.context.id, None, timeout).await {
             Ok(leader) => tracing::info!(node = self.context.id, leader, "handed leadership over"),
