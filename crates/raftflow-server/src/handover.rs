@@ -91,3 +91,53 @@ pub async fn hand_over(
         )))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    use raftflow_store::types::{log_id, Membership, StoredMembership};
+    use raftflow_store::NodeInfo;
+
+    use super::*;
+
+    /// Node 1 leads voters 1..=3 (and learner 4); `matched` is what it
+    /// knows of each follower's log.
+    fn metrics(matched: &[(NodeId, Option<u64>)]) -> RaftMetrics<TypeConfig> {
+        let voters: BTreeSet<NodeId> = (1..=3).collect();
+        let nodes: BTreeMap<NodeId, NodeInfo> = (1..=4).map(|i| (i, NodeInfo::default())).collect();
+        let membership = Membership::new(vec![voters], nodes).unwrap();
+        let mut m = RaftMetrics::new_initial(1);
+        m.membership_config = Arc::new(StoredMembership::new(None, membership));
+        let replication = matched
+            .iter()
+            .map(|(id, i)| (*id, i.map(|i| log_id(1, 1, i))));
+        m.replication = Some(replication.collect());
+        m
+    }
+
+    #[test]
+    fn the_voter_furthest_ahead_leads_next_and_a_tie_goes_to_the_lowest_id() {
+        let m = metrics(&[(2, Some(7)), (3, Some(9)), (4, Some(12))]);
+        assert_eq!(
+            successor(&m, 1, None).unwrap(),
+            3,
+            "learner 4 is never chosen"
+        );
+        let m = metrics(&[(2, Some(9)), (3, Some(9))]);
+        assert_eq!(successor(&m, 1, None).unwrap(), 2);
+        let m = metrics(&[(2, None), (3, Some(1))]);
+        assert_eq!(successor(&m, 1, None).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_named_successor_must_be_another_voter() {
+        let m = metrics(&[(2, Some(1)), (3, Some(1))]);
+        assert_eq!(successor(&m, 1, Some(2)).unwrap(), 2);
+        let own = successor(&m, 1, Some(1)).unwrap_err().to_string();
+        assert!(own.contains("node 1 leads already"), "{own}");
+        let learner = successor(&m, 1, Some(4)).unwrap_err().to_string();
+        assert!(learner.contains("node 4 is not a voter"), "{learner}");
+    }
+}
