@@ -51,19 +51,27 @@ pub struct RaftTiming {
     pub snapshot_after_entries: u64,
     /// Entries kept behind a snapshot, so that a slow follower can catch up from the log.
     pub keep_entries_after_snapshot: u64,
+    /// A snapshot goes to a follower in chunks of at most this many bytes
+    /// (each one InstallSnapshot call): memory on both sides stays at one chunk.
+    pub snapshot_chunk_bytes: u64,
     /// A node refuses its vote (and pre-vote) to a candidate whose clock
     /// differs from its own by more than this: a node with a wrong clock
     /// would stamp wrong times on every timer it arms.
     pub max_clock_offset_ms: u64,
 }
 
+/// Bounds of `raft.snapshot_chunk_bytes`: a chunk and its envelope must fit
+/// one gRPC message (`network::MAX_MESSAGE_BYTES`, 64 MiB).
+pub const MIN_SNAPSHOT_CHUNK_BYTES: u64 = 1 << 10;
+pub const MAX_SNAPSHOT_CHUNK_BYTES: u64 = 32 << 20;
+
 impl Default for RaftTiming {
     fn default() -> Self {
         Self {
-            // openraft 0.9 also times each AppendEntries out after this:
-            // at 100 ms, large entries on a saturated machine timed out,
-            // replication backed off and followers called elections
-            // (docs/benchmarks.md, "Large payloads").
+            // Also each heartbeat's deadline (and, with openraft 0.9, every
+            // AppendEntries': at 100 ms, large entries on a saturated machine
+            // timed out and followers called elections; docs/benchmarks.md,
+            // "Large payloads"). Entries now stream (network_stream.rs).
             heartbeat_interval_ms: 150,
             election_timeout_min_ms: 1200,
             election_timeout_max_ms: 1800,
@@ -71,6 +79,7 @@ impl Default for RaftTiming {
             install_snapshot_timeout_ms: 10_000,
             snapshot_after_entries: 20_000,
             keep_entries_after_snapshot: 5_000,
+            snapshot_chunk_bytes: 4 << 20,
             max_clock_offset_ms: 500,
         }
     }
@@ -258,6 +267,15 @@ impl NodeConfig {
                 "must exceed leader_lease_ms (followers refuse votes during the lease)".into(),
             ));
         }
+        if !(MIN_SNAPSHOT_CHUNK_BYTES..=MAX_SNAPSHOT_CHUNK_BYTES).contains(&t.snapshot_chunk_bytes)
+        {
+            return Err((
+                "raft.snapshot_chunk_bytes",
+                format!(
+                    "must be between {MIN_SNAPSHOT_CHUNK_BYTES} and {MAX_SNAPSHOT_CHUNK_BYTES} (a chunk travels in one gRPC message)"
+                ),
+            ));
+        }
         if t.max_clock_offset_ms == 0 {
             return Err((
                 "raft.max_clock_offset_ms",
@@ -336,6 +354,7 @@ impl NodeConfig {
             max_in_snapshot_log_to_keep: t.keep_entries_after_snapshot,
             purge_batch_size: t.snapshot_after_entries.clamp(1, 1024),
             max_payload_entries: crate::network::MAX_ENTRIES_PER_APPEND,
+            snapshot_max_chunk_size: t.snapshot_chunk_bytes,
             // Replicate an entry as soon as the leader's append returns,
             // before its own fsync ends (log_store.rs, wal_sync.rs): the
             // leader's fsync then overlaps its followers'.

@@ -29,6 +29,7 @@ pub fn timing() -> RaftTiming {
         install_snapshot_timeout_ms: 10_000,
         snapshot_after_entries: 20_000,
         keep_entries_after_snapshot: 5_000,
+        snapshot_chunk_bytes: 4 << 20,
         max_clock_offset_ms: 500,
     }
 }

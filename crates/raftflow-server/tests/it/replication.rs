@@ -90,11 +90,13 @@ async fn leader_stops_and_a_new_one_keeps_every_acknowledged_write() {
     cluster.shutdown().await;
 }
 
-/// Snapshots every 50 entries, keeps no log behind them, one command per entry.
+/// Snapshots every 50 entries, keeps no log behind them, one command per
+/// entry, and sends snapshots in 1 KiB chunks (many calls per transfer).
 async fn snapshotting_cluster() -> TestCluster {
     TestCluster::start(3, |c| {
         c.raft.snapshot_after_entries = 50;
         c.raft.keep_entries_after_snapshot = 0;
+        c.raft.snapshot_chunk_bytes = 1 << 10;
         c.max_batch_commands = 1;
     })
     .await
