@@ -177,6 +177,20 @@ impl PeerClient {
     }
 }
 
+impl PeerClient {
+    /// One unary call with an encoded request; its reply opened.
+    pub(crate) async fn unary<T: DeserializeOwned>(
+        &mut self,
+        kind: RpcKind,
+        encoded: Result<Vec<u8>, raftflow_store::StoreError>,
+        timeout: Duration,
+    ) -> Rpc<T> {
+        let payload = encoded.map_err(|e| network_error(&e))?;
+        let reply = self.call(kind, payload, timeout).await?;
+        open_reply(&reply)
+    }
+}
+
 /// A reply's payload: the response, or the peer's Raft error (a network
 /// error here: openraft 0.10's network calls carry no remote API errors).
 pub(crate) fn open_reply<T: DeserializeOwned>(payload: &[u8]) -> Rpc<T> {
@@ -200,11 +214,8 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Rpc<AppendEntriesResponse<TypeConfig>> {
-        let payload = codec::encode(&rpc).map_err(|e| network_error(&e))?;
-        let reply = self
-            .call(RpcKind::Append, payload, option.hard_ttl())
-            .await?;
-        open_reply(&reply)
+        self.unary(RpcKind::Append, codec::encode(&rpc), option.hard_ttl())
+            .await
     }
 
     fn stream_append<'s, S>(
@@ -228,9 +239,8 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Rpc<VoteResponse<TypeConfig>> {
-        let payload = raft_wire::encode_vote(&rpc).map_err(|e| network_error(&e))?;
-        let reply = self.call(RpcKind::Vote, payload, option.hard_ttl()).await?;
-        open_reply(&reply)
+        let payload = raft_wire::encode_vote(&rpc);
+        self.unary(RpcKind::Vote, payload, option.hard_ttl()).await
     }
 
     async fn transfer_leader(
@@ -238,11 +248,8 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Rpc<TransferLeaderResponse<TypeConfig>> {
-        let payload = codec::encode(&req).map_err(|e| network_error(&e))?;
-        let reply = self
-            .call(RpcKind::Transfer, payload, option.hard_ttl())
-            .await?;
-        open_reply(&reply)
+        self.unary(RpcKind::Transfer, codec::encode(&req), option.hard_ttl())
+            .await
     }
 
     async fn full_snapshot(

@@ -11,7 +11,7 @@ use raftflow_store::types::{Snapshot, Vote};
 use raftflow_store::{codec, TypeConfig};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::network::{network_error, open_reply, PeerClient, RpcKind, MAX_MESSAGE_BYTES};
+use crate::network::{PeerClient, RpcKind, MAX_MESSAGE_BYTES};
 use crate::raft_wire::{SnapshotAck, SnapshotChunk};
 
 /// Bytes per chunk unless openraft's `snapshot_max_chunk_size` says less.
@@ -81,13 +81,13 @@ impl PeerClient {
                 done,
             };
             offset += chunk.data.len() as u64;
-            let payload = codec::encode(&chunk).map_err(|e| streaming(network_error(&e)))?;
+            let payload = codec::encode(&chunk);
             data = chunk.data;
-            let reply = tokio::select! {
+            let ack: SnapshotAck = tokio::select! {
                 closed = &mut cancel => return Err(StreamingError::Closed(closed)),
-                reply = self.call(RpcKind::Snapshot, payload, option.hard_ttl()) => reply,
-            };
-            let ack: SnapshotAck = open_reply(&reply.map_err(streaming)?).map_err(streaming)?;
+                reply = self.unary(RpcKind::Snapshot, payload, option.hard_ttl()) => reply,
+            }
+            .map_err(streaming)?;
             // A follower that knows a newer leader refuses the rest.
             if done || ack.vote != vote {
                 return Ok(SnapshotResponse::new(ack.vote));
