@@ -59,6 +59,7 @@ pub(crate) fn apply_entries(
         }
     };
     db.write(batch)?;
+    crate::version::follow_apply_version(db, guard.workflows.apply_version)?;
     let applied_at_us = crate::hub::now_us();
     results
         .iter_mut()

@@ -1,12 +1,12 @@
 //! The node's single RocksDB instance and its column families.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch,
-    WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    WriteBatch, WriteOptions, DB,
 };
 
 use crate::error::StoreError;
@@ -33,6 +33,9 @@ pub struct Db {
     path: Arc<PathBuf>,
     /// Bytes of log entries appended since this process opened the store.
     appended: Arc<AtomicU64>,
+    /// Whether new tables of cf log and sm are written lz4-compressed
+    /// (store format 3, version.rs).
+    compressed: Arc<AtomicBool>,
 }
 
 impl Db {
@@ -40,6 +43,7 @@ impl Db {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
+        opts.set_compression_type(DBCompressionType::None);
         // cf "meta" sees a few small writes; without a cap the write-ahead log
         // could not be recycled until it happened to fill a memtable.
         opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
@@ -55,6 +59,9 @@ impl Db {
             table.set_block_cache(&cache);
             let mut cf = Options::default();
             cf.set_block_based_table_factory(&table);
+            // Stated, not left to RocksDB: with lz4 compiled in, its default
+            // is lz4, which a binary without it cannot read (store format 3).
+            cf.set_compression_type(DBCompressionType::None);
             cf.set_write_buffer_size(memtable_bytes);
             cf.set_max_write_buffer_number(2);
             ColumnFamilyDescriptor::new(name, cf)
@@ -64,7 +71,25 @@ impl Db {
             inner: Arc::new(db),
             path: Arc::new(path.to_path_buf()),
             appended: Arc::default(),
+            compressed: Arc::default(),
         })
+    }
+
+    /// From now on, tables RocksDB writes for the log and the state machine
+    /// are lz4-compressed (flushes and compactions; older tables are
+    /// rewritten as compaction reaches them). A binary built without lz4
+    /// cannot read them: version.rs turns this on only with store format 3.
+    pub fn enable_compression(&self) -> Result<(), StoreError> {
+        for name in [CF_LOG, CF_SM] {
+            self.inner
+                .set_options_cf(self.cf(name), &[("compression", "kLZ4Compression")])?;
+        }
+        self.compressed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn is_compressed(&self) -> bool {
+        self.compressed.load(Ordering::Acquire)
     }
 
     pub fn count_appended(&self, bytes: u64) {
@@ -111,6 +136,11 @@ impl Db {
 
     pub fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.inner.get_cf(self.cf(cf), key)?)
+    }
+
+    /// Whether `key` holds a value; the value stays pinned in RocksDB's cache.
+    pub fn contains(&self, cf: &str, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.inner.get_pinned_cf(self.cf(cf), key)?.is_some())
     }
 }
 

@@ -46,6 +46,7 @@ impl StateMachineStore {
         // First: it may finish an install a crash interrupted.
         let snapshots = Arc::new(Snapshots::open(&db)?);
         let machine = on_engine_stack(|| Machine::load(&db, supported))?;
+        crate::version::follow_apply_version(&db, machine.workflows.apply_version)?;
         let hub = Arc::new(Hub::new(machine.applied.map_or(0, |l| l.index)));
         hub.set_apply_version(machine.workflows.apply_version);
         hub.set_acl(&machine.acl);
@@ -173,6 +174,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .await
             .map_err(|e| snap_err(e, ErrorVerb::Write))?;
         let version = self.reader().apply_versions().0;
+        let db = self.db.clone();
+        blocking(move || crate::version::follow_apply_version(&db, version))
+            .await
+            .map_err(|e| snap_err(e, ErrorVerb::Write))?;
         self.hub.set_apply_version(version);
         let acl = self
             .machine

@@ -28,7 +28,7 @@ use crate::error::StoreError;
 /// The oldest apply version this binary can apply: release 0.1.0's rules.
 pub const APPLY_VERSION_MIN: u32 = 1;
 /// The newest apply version this binary can apply.
-pub const APPLY_VERSION_MAX: u32 = 8;
+pub const APPLY_VERSION_MAX: u32 = 9;
 /// Where the active apply version is kept; absent means version 1, so the
 /// tables of release 0.1.0 (which has no such key) digest the same here.
 pub const KEY_APPLY_VERSION: &[u8] = b"\0apply_version";
@@ -44,6 +44,7 @@ pub fn apply_version_change(version: u32) -> &'static str {
         6 => "JSON numbers are kept as written (big integers, -0, 1e-7, 17-digit decimals), not rounded through a double",
         7 => "API tokens with roles: AclBootstrap and the token commands are applied (refused before)",
         8 => "task tokens carry a secret (an HMAC of the attempt under a key derived from the ACL bootstrap): a report must show the token as handed out",
+        9 => "history events store a large value once per execution; the data directory's tables are compressed (lz4)",
         _ => "unknown to this binary",
     }
 }
@@ -51,7 +52,15 @@ pub fn apply_version_change(version: u32) -> &'static str {
 /// This node's data-directory layout. 0: snapshots inline in cf meta (before
 /// file snapshots); 1: release 0.1.0 (file snapshots, no marker); 2: the
 /// marker below. Format 2 adds only the marker, so 0.1.0 still opens it.
-pub const STORE_FORMAT: u32 = 2;
+/// 3: the log and state-machine tables may be lz4-compressed, which a
+/// binary of format 2 cannot read; it follows the apply version instead of
+/// being migrated on open (`follow_apply_version`), so that until every
+/// member can read it, every node writes tables an older one can open.
+pub const STORE_FORMAT: u32 = 3;
+/// The newest format `open_format` migrates to by itself.
+const STORE_FORMAT_ON_OPEN: u32 = 2;
+/// The apply version from which every node writes compressed tables.
+pub const COMPRESSION_FROM: u32 = 9;
 const KEY_FORMAT: &[u8] = b"format";
 /// Where format 0 kept the snapshot bytes inline.
 pub(crate) const KEY_LEGACY_INLINE: &[u8] = b"snapshot";
@@ -69,11 +78,32 @@ pub fn open_format(db: &Db) -> Result<u32, StoreError> {
             "written by a newer release (store format {found}; this binary reads formats up to {STORE_FORMAT}): run a newer raftflow"
         )));
     }
-    for from in found..STORE_FORMAT {
+    for from in found..STORE_FORMAT_ON_OPEN {
         migrate(db, from)?;
         tracing::info!(from, to = from + 1, "migrated the data directory's format");
     }
+    if found >= 3 {
+        db.enable_compression()?;
+    }
     Ok(found)
+}
+
+/// Moves the data directory to format 3 once the active apply version says
+/// every member reads it: the marker first (synced), then compression, so
+/// no compressed table exists under an older marker. Cheap when done.
+pub fn follow_apply_version(db: &Db, active: u32) -> Result<(), StoreError> {
+    if active < COMPRESSION_FROM || db.is_compressed() {
+        return Ok(());
+    }
+    let mut batch = WriteBatch::default();
+    batch.put_cf(db.cf(CF_META), KEY_FORMAT, encode(&3u32)?);
+    db.write_synced(batch)?;
+    db.enable_compression()?;
+    tracing::info!(
+        apply_version = active,
+        "data directory at format 3: tables are lz4-compressed"
+    );
+    Ok(())
 }
 
 /// One step, from `from` to `from + 1`; each ends with a synced write.
@@ -135,3 +165,7 @@ impl Supported {
 #[cfg(test)]
 #[path = "version_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "version9_tests.rs"]
+mod version9_tests;

@@ -399,7 +399,7 @@ impl Workflows {
         self.running
             .insert(id.clone(), Running { def, exec, record });
         self.counters.executions_started += 1;
-        self.settle(&id, actions, BTreeSet::new(), BTreeSet::new(), now_ms)?;
+        self.settle(db, &id, actions, BTreeSet::new(), BTreeSet::new(), now_ms)?;
         Ok(CommandResult::ExecutionStarted {
             execution_id: id,
             start_ms: now_ms,

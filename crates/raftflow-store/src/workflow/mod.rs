@@ -11,6 +11,7 @@
 //! Every replica applies; only the leader acts on the effects.
 
 mod apply;
+pub mod blobs;
 mod closed;
 mod dispatch;
 mod polls;
@@ -176,6 +177,14 @@ impl Workflows {
         match self.overlay.get(key) {
             Some(v) => Ok(v.clone()),
             None => db.get(CF_SM, key),
+        }
+    }
+
+    /// Whether `key` holds a value, without copying it out of RocksDB.
+    fn contains(&self, db: &Db, key: &[u8]) -> Result<bool, StoreError> {
+        match self.overlay.get(key) {
+            Some(v) => Ok(v.is_some()),
+            None => db.contains(CF_SM, key),
         }
     }
 

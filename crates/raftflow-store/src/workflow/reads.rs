@@ -137,15 +137,18 @@ pub fn history(
     }
     let mut items = Vec::new();
     let mut next = None;
-    for item in db
-        .raw()
-        .iterator_cf(db.cf(CF_SM), IteratorMode::From(&mode_key, direction))
-    {
+    // One snapshot for the events and their values: a purge between the
+    // two reads cannot leave an event without its value.
+    let snapshot = db.raw().snapshot();
+    let cf = db.cf(CF_SM);
+    for item in snapshot.iterator_cf(cf, IteratorMode::From(&mode_key, direction)) {
         let (key, value) = item?;
         if !key.starts_with(&prefix) {
             break;
         }
-        let event: EventRecord = decode(&value)?;
+        let event = super::blobs::read_event(&value, |hash| {
+            Ok(snapshot.get_cf(cf, super::blobs::blob_key(id, hash))?)
+        })?;
         items.push(event);
         if items.len() == page_size {
             next = items.last().map(|e: &EventRecord| e.id.to_string());

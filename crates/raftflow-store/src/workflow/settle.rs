@@ -17,7 +17,7 @@ impl Workflows {
     /// Applies one engine command to a running execution and records the outcome.
     pub(super) fn drive(
         &mut self,
-        _db: &Db,
+        db: &Db,
         id: &str,
         core: Core,
         now_ms: u64,
@@ -36,7 +36,7 @@ impl Workflows {
         let def = running.def.clone();
         match running.exec.apply(&def, core, now_ms, seed) {
             Ok(actions) => {
-                self.settle(id, actions, tasks_before, timers_before, now_ms)?;
+                self.settle(db, id, actions, tasks_before, timers_before, now_ms)?;
                 Ok(CommandResult::Accepted)
             }
             Err(Rejected::Finished) => Ok(reject(
@@ -54,9 +54,43 @@ impl Workflows {
         }
     }
 
+    /// Writes a step's events: whole before apply version 9, from then on
+    /// with each large value stored once per execution (blobs.rs).
+    fn record_events(
+        &mut self,
+        db: &Db,
+        id: &str,
+        events: Vec<raftflow_core::execution::Event>,
+    ) -> Result<(), StoreError> {
+        for e in events {
+            if self.apply_version < super::blobs::BLOBS_FROM {
+                let record = EventRecord {
+                    id: e.id,
+                    previous_id: e.previous_id,
+                    timestamp_ms: e.timestamp_ms,
+                    kind: e.kind.into_owned(),
+                    details: e.details.to_string(),
+                };
+                self.put(event_key(id, e.id), &record)?;
+                continue;
+            }
+            let kind = e.kind.into_owned();
+            let split = super::blobs::split(e.id, e.previous_id, e.timestamp_ms, kind, &e.details)?;
+            for (hash, value) in split.blobs {
+                let key = super::blobs::blob_key(id, &hash);
+                if !self.contains(db, &key)? {
+                    self.overlay.insert(key, Some(value.into_bytes()));
+                }
+            }
+            self.overlay.insert(event_key(id, e.id), Some(split.record));
+        }
+        Ok(())
+    }
+
     /// Stores what an engine step produced: events, tasks, timers, and the end.
     pub(super) fn settle(
         &mut self,
+        db: &Db,
         id: &str,
         actions: Vec<Action>,
         tasks_before: BTreeSet<String>,
@@ -74,16 +108,7 @@ impl Workflows {
         let tasks_after: BTreeSet<String> = running.exec.tasks.keys().cloned().collect();
         let timers_after: BTreeSet<u64> = running.exec.timers.keys().copied().collect();
         let status = running.exec.status;
-        for e in events {
-            let record = EventRecord {
-                id: e.id,
-                previous_id: e.previous_id,
-                timestamp_ms: e.timestamp_ms,
-                kind: e.kind.into_owned(),
-                details: e.details.to_string(),
-            };
-            self.put(event_key(id, e.id), &record)?;
-        }
+        self.record_events(db, id, events)?;
         for action in actions {
             match action {
                 Action::ScheduleTask {
@@ -158,7 +183,7 @@ impl Workflows {
                     .exec
                     .apply(&def, fail, now_ms, 0)
                     .expect("a running execution accepts Fail");
-                return self.settle(id, actions, tasks, timers, now_ms);
+                return self.settle(db, id, actions, tasks, timers, now_ms);
             }
             self.dirty.insert(id.to_string());
             return Ok(());
@@ -222,6 +247,7 @@ impl Workflows {
             self.delete(list);
             self.delete(execution_key(&id));
             self.delete_prefix(event_prefix(&id));
+            self.delete_prefix(super::blobs::blob_prefix(&id));
             if self.keeps_closed_attempts() {
                 self.delete_prefix(closed_prefix(&id));
             }
