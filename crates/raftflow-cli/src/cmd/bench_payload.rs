@@ -28,9 +28,31 @@ pub struct Args {
     /// Executions in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// What the string is made of: one repeated letter (compresses to
+    /// nothing) or random letters and digits (about 6 bits a byte).
+    #[arg(long, value_enum, default_value_t = Content::Repeat)]
+    content: Content,
     /// The nodes' data directories, whose growth is the bytes on disk.
     #[arg(long, default_values = ["data/node1", "data/node2", "data/node3"])]
     data_dir: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Content {
+    Repeat,
+    Random,
+}
+
+fn payload(content: Content, bytes: usize) -> String {
+    use rand::{distributions::Alphanumeric, Rng, SeedableRng};
+    match content {
+        Content::Repeat => "x".repeat(bytes),
+        Content::Random => rand::rngs::StdRng::seed_from_u64(7)
+            .sample_iter(&Alphanumeric)
+            .take(bytes)
+            .map(char::from)
+            .collect(),
+    }
 }
 
 /// Room left in the 256 KiB data limit for the JSON around the string.
@@ -74,7 +96,7 @@ pub async fn run(args: Args, client: &Arc<Client>) -> anyhow::Result<ExitCode> {
     client
         .create_state_machine(&name, &chain(args.states), "raftflow bench payload")
         .await?;
-    let input = json!({"blob": "x".repeat(args.bytes)}).to_string();
+    let input = json!({"blob": payload(args.content, args.bytes)}).to_string();
     let (term_before, disk_before) = (highest_term(client).await, disk_bytes(&args.data_dir));
     let run = raftflow_server::clock::now_ms();
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
