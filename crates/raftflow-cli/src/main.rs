@@ -69,6 +69,9 @@ enum Command {
     /// Measure a running cluster.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
+    /// Operations: backups (save, inspect, restore).
+    #[command(subcommand)]
+    Operator(cmd::operator::Command),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -125,6 +128,7 @@ fn main() -> std::process::ExitCode {
                 Ok(client) => cmd::bench::run(command, client, &conn).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
+            Command::Operator(command) => cmd::operator::run(command, &conn, cli.output).await,
             Command::Completions { shell } => {
                 clap_complete::generate(
                     shell,

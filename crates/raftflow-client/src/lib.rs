@@ -25,6 +25,7 @@ use tonic::{Code, Status};
 pub use raftflow_proto::v1 as proto;
 
 pub mod acl;
+mod backup;
 mod bearer;
 mod hedge;
 pub mod tls;

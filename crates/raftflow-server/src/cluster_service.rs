@@ -9,8 +9,9 @@ use openraft::ServerState;
 use raftflow_proto::v1::cluster_service_server::ClusterService;
 use raftflow_proto::v1::{
     AddLearnerRequest, ChangeMembershipRequest, Member, MembershipReply, NodeStatus, ProbeReply,
-    ProbeRequest, ReadProbeReply, ReadProbeRequest, StatusRequest, TransferLeaderReply,
-    TransferLeaderRequest, UpgradeApplyVersionReply, UpgradeApplyVersionRequest,
+    ProbeRequest, ReadProbeReply, ReadProbeRequest, SaveSnapshotRequest, StatusRequest,
+    TransferLeaderReply, TransferLeaderRequest, UpgradeApplyVersionReply,
+    UpgradeApplyVersionRequest,
 };
 use raftflow_store::{Command, CommandResult, NodeInfo, TypeConfig};
 use tonic::{Request, Response, Status};
@@ -173,6 +174,17 @@ impl ClusterService for ClusterServiceImpl {
             leader,
             previous: self.ctx.id,
         }))
+    }
+
+    type SaveSnapshotStream = crate::save_snapshot::ChunkStream;
+
+    async fn save_snapshot(
+        &self,
+        request: Request<SaveSnapshotRequest>,
+    ) -> Result<Response<Self::SaveSnapshotStream>, Status> {
+        let linearizable = request.get_ref().linearizable;
+        let stream = crate::save_snapshot::save(&self.ctx, linearizable).await?;
+        Ok(Response::new(stream))
     }
 
     async fn add_learner(

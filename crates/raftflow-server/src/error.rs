@@ -109,6 +109,9 @@ impl From<ApiError> for Status {
             }
             ApiError::InvalidToken(_) => Status::invalid_argument(message),
             ApiError::ResourceExhausted(_) => Status::resource_exhausted(message),
+            ApiError::Storage(raftflow_store::StoreError::Busy(_)) => {
+                Status::failed_precondition(message)
+            }
             ApiError::Storage(_) | ApiError::Internal(_) => Status::internal(message),
         }
     }

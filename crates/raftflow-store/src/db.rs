@@ -36,6 +36,17 @@ pub struct Db {
     /// Whether new tables of cf log and sm are written lz4-compressed
     /// (store format 3, version.rs).
     compressed: Arc<AtomicBool>,
+    /// Whether a backup's copy exists on this node (backup.rs: one at a time).
+    backup_slot: Arc<AtomicBool>,
+}
+
+/// The right to hold a backup's copy on this node's disk; freed on drop.
+pub struct BackupSlot(Arc<AtomicBool>);
+
+impl Drop for BackupSlot {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Db {
@@ -72,7 +83,16 @@ impl Db {
             path: Arc::new(path.to_path_buf()),
             appended: Arc::default(),
             compressed: Arc::default(),
+            backup_slot: Arc::default(),
         })
+    }
+
+    /// The backup slot, unless another backup holds it.
+    pub fn take_backup_slot(&self) -> Option<BackupSlot> {
+        self.backup_slot
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+            .then(|| BackupSlot(self.backup_slot.clone()))
     }
 
     /// From now on, tables RocksDB writes for the log and the state machine

@@ -21,6 +21,15 @@ pub enum StoreError {
     /// an apply version): the message says which, and what to run instead.
     #[error("{0}")]
     NewerFormat(String),
+    #[error("backup file {path}: {message}")]
+    BackupFile { path: String, message: String },
+    /// Not now, for a reason the message gives (one backup at a time).
+    #[error("{0}")]
+    Busy(String),
+    /// A request this store cannot carry out as asked (a restore into a
+    /// directory that is not empty): the message names the problem.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What a failed store call was doing, for the `io::Error` openraft gets:

@@ -24,6 +24,8 @@
 pub mod acl;
 mod apply_batch;
 mod apply_thread;
+pub mod backup;
+mod backup_restore;
 pub mod codec;
 pub mod command;
 pub mod db;

@@ -27,6 +27,18 @@ const KEY_VOTE: &[u8] = b"vote";
 const KEY_COMMITTED: &[u8] = b"committed";
 const KEY_LAST_PURGED: &[u8] = b"last_purged";
 
+/// A restored node's Raft metadata (backup_restore.rs): a vote in the
+/// backup's term, so that the next election's term is past every entry the
+/// copy includes, and the log purged up to the copy's last entry, which
+/// the state machine holds.
+pub(crate) fn seed_restored(db: &Db, vote: &Vote, applied: LogId) -> Result<(), StoreError> {
+    let mut batch = WriteBatch::default();
+    batch.put_cf(db.cf(CF_META), KEY_VOTE, encode(vote)?);
+    batch.put_cf(db.cf(CF_META), KEY_LAST_PURGED, encode(&applied)?);
+    batch.put_cf(db.cf(CF_META), KEY_COMMITTED, encode(&Some(applied))?);
+    db.write_synced(batch)
+}
+
 #[derive(Clone)]
 pub struct LogStore {
     db: Db,

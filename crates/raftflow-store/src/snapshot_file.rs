@@ -83,11 +83,16 @@ impl SnapshotWriter {
     }
 
     /// Writes the trailer and fsyncs the file; returns the number of pairs.
-    pub fn finish(mut self) -> Result<u64, StoreError> {
+    pub fn finish(self) -> Result<u64, StoreError> {
+        Ok(self.finish_hashed()?.0)
+    }
+
+    /// `finish`, also returning the trailer's SHA-256 (of every byte before it).
+    pub fn finish_hashed(mut self) -> Result<(u64, [u8; 32]), StoreError> {
         self.write(&END.to_be_bytes())?;
         let pairs = self.pairs;
         self.write(&pairs.to_be_bytes())?;
-        let hash = std::mem::take(&mut self.hasher).finalize();
+        let hash: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         self.out
             .write_all(&hash)
             .map_err(|e| io_err(&self.path, e))?;
@@ -96,7 +101,7 @@ impl SnapshotWriter {
             .into_inner()
             .map_err(|e| io_err(&self.path, e.into_error()))?;
         file.sync_all().map_err(|e| io_err(&self.path, e))?;
-        Ok(pairs)
+        Ok((pairs, hash))
     }
 }
 
@@ -105,10 +110,20 @@ impl SnapshotWriter {
 /// `verify` first when a half-applied file would do harm.
 pub fn for_each_pair(
     path: &Path,
-    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
     let file = File::open(path).map_err(|e| io_err(path, e))?;
-    let mut input = BufReader::with_capacity(IO_BUFFER_BYTES, file);
+    let input = BufReader::with_capacity(IO_BUFFER_BYTES, file);
+    Ok(read_pairs(input, path, f)?.0)
+}
+
+/// `for_each_pair` over a reader positioned at a snapshot's first byte
+/// (`path` names it in errors); returns the pairs and the trailer's hash.
+pub fn read_pairs(
+    mut input: impl Read,
+    path: &Path,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<(u64, [u8; 32]), StoreError> {
     let mut hasher = Sha256::new();
     let mut read = |buf: &mut [u8], hasher: &mut Sha256| -> Result<(), StoreError> {
         input
@@ -164,7 +179,7 @@ pub fn for_each_pair(
     if hasher.finalize().as_slice() != hash {
         return Err(corrupt(path, "checksum mismatch"));
     }
-    Ok(pairs)
+    Ok((pairs, hash))
 }
 
 /// Reads the whole file and checks its trailer; returns the number of pairs.

@@ -112,24 +112,10 @@ impl Snapshots {
     pub fn build(&self, db: &Db) -> Result<(SnapshotMeta, SnapshotFile), StoreError> {
         let tmp = self.next_tmp("build");
         let appended = db.appended_bytes();
-        let view = db.raw().snapshot();
-        let mut writer = SnapshotWriter::create(&tmp)?;
-        let mut applied: Option<LogId> = None;
-        let mut membership = StoredMembership::default();
-        for item in view.iterator_cf(db.cf(CF_SM), IteratorMode::Start) {
-            let (key, value) = item?;
-            if &*key == KEY_APPLIED {
-                applied = decode(&value)?;
-            } else if &*key == KEY_MEMBERSHIP {
-                membership = decode(&value)?;
-            }
-            writer.push(&key, &value)?;
-        }
-        writer.finish()?;
-        drop(view);
+        let streamed = stream_tables(db, &tmp)?;
         let meta = SnapshotMeta {
-            last_log_id: applied,
-            last_membership: membership,
+            last_log_id: streamed.applied,
+            last_membership: streamed.membership,
         };
         let _guard = self.lock.lock().expect("snapshot lock poisoned");
         let current = read::<StoredSnapshot>(db, KEY_CURRENT)?;
@@ -297,6 +283,42 @@ impl Snapshots {
         }
         Ok(())
     }
+}
+
+/// What `stream_tables` wrote: the position and rules of the copy.
+pub(crate) struct Streamed {
+    pub applied: Option<LogId>,
+    pub membership: StoredMembership,
+    pub apply_version: u32,
+    pub sha256: [u8; 32],
+}
+
+/// Streams cf `sm`, as of one RocksDB snapshot (one applied index: apply
+/// writes each batch atomically), into a new snapshot file at `path`.
+pub(crate) fn stream_tables(db: &Db, path: &Path) -> Result<Streamed, StoreError> {
+    let view = db.raw().snapshot();
+    let mut writer = SnapshotWriter::create(path)?;
+    let mut applied: Option<LogId> = None;
+    let mut membership = StoredMembership::default();
+    let mut apply_version = crate::version::APPLY_VERSION_MIN;
+    for item in view.iterator_cf(db.cf(CF_SM), IteratorMode::Start) {
+        let (key, value) = item?;
+        if &*key == KEY_APPLIED {
+            applied = decode(&value)?;
+        } else if &*key == KEY_MEMBERSHIP {
+            membership = decode(&value)?;
+        } else if &*key == crate::version::KEY_APPLY_VERSION {
+            apply_version = decode(&value)?;
+        }
+        writer.push(&key, &value)?;
+    }
+    let (_, sha256) = writer.finish_hashed()?;
+    Ok(Streamed {
+        applied,
+        membership,
+        apply_version,
+        sha256,
+    })
 }
 
 fn read<T: serde::de::DeserializeOwned>(db: &Db, key: &[u8]) -> Result<Option<T>, StoreError> {

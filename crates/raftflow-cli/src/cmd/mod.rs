@@ -13,6 +13,7 @@ mod demo_workers;
 pub mod dev;
 pub mod execution;
 pub mod local;
+pub mod operator;
 pub mod run_local;
 pub mod server;
 pub mod shell;

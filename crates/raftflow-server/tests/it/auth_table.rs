@@ -32,6 +32,7 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Cluster/ChangeMembership", &[ADMIN]),
     ("Cluster/UpgradeApplyVersion", &[ADMIN]),
     ("Cluster/TransferLeader", &[ADMIN]),
+    ("Cluster/SaveSnapshot", &[ADMIN]),
     ("Workflow/CreateStateMachine", &[ADMIN, OPERATOR]),
     (
         "Workflow/ValidateStateMachineDefinition",
@@ -102,6 +103,14 @@ async fn call(method: &str, role: &str, ch: Conn) -> (Code, String) {
         "Cluster/TransferLeader" => {
             code(cl.transfer_leader(TransferLeaderRequest { to: 99 }).await)
         }
+        // Not linearizable: any node copies its own state (the stream is
+        // dropped unread; the copy is removed when it ends).
+        "Cluster/SaveSnapshot" => code(
+            cl.save_snapshot(SaveSnapshotRequest {
+                linearizable: false,
+            })
+            .await,
+        ),
         "Cluster/UpgradeApplyVersion" => code(
             cl.upgrade_apply_version(UpgradeApplyVersionRequest { version: 0 })
                 .await,

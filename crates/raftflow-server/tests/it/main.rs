@@ -4,6 +4,7 @@
 mod auth;
 mod auth_table;
 mod availability;
+mod backup;
 mod clocks;
 mod config;
 mod console;
