@@ -69,7 +69,7 @@ enum Command {
     /// Measure a running cluster.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
-    /// Operations: backups (save, inspect, restore).
+    /// Operations: backups (save, inspect, restore) and Raft peers.
     #[command(subcommand)]
     Operator(cmd::operator::Command),
     /// Print shell completions.

@@ -1,4 +1,5 @@
-//! Taking a backup: `SaveSnapshot`'s header and content stream.
+//! Operations calls: a backup (`SaveSnapshot`'s header and content
+//! stream) and removing a member.
 
 use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
 use raftflow_proto::v1::{BackupChunk, SaveSnapshotRequest};
@@ -25,6 +26,24 @@ impl Client {
                 .await?
                 .ok_or_else(|| Status::internal("the backup stream ended before its header"))?;
             Ok((first.header_json, stream))
+        })
+        .await
+    }
+}
+
+impl Client {
+    /// Removes member `id` (voter or learner); retried on the next leader
+    /// when the leader asked is the one removed (it hands over first).
+    pub async fn remove_peer(
+        &self,
+        id: u64,
+    ) -> Result<raftflow_proto::v1::MembershipReply, ClientError> {
+        self.on_leader(true, |channel| async move {
+            let request = raftflow_proto::v1::RemovePeerRequest { id };
+            ClusterServiceClient::new(channel)
+                .remove_peer(request)
+                .await
+                .map(|r| r.into_inner())
         })
         .await
     }

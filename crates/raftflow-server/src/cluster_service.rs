@@ -9,8 +9,8 @@ use openraft::ServerState;
 use raftflow_proto::v1::cluster_service_server::ClusterService;
 use raftflow_proto::v1::{
     AddLearnerRequest, ChangeMembershipRequest, Member, MembershipReply, NodeStatus, ProbeReply,
-    ProbeRequest, ReadProbeReply, ReadProbeRequest, SaveSnapshotRequest, StatusRequest,
-    TransferLeaderReply, TransferLeaderRequest, UpgradeApplyVersionReply,
+    ProbeRequest, ReadProbeReply, ReadProbeRequest, RemovePeerRequest, SaveSnapshotRequest,
+    StatusRequest, TransferLeaderReply, TransferLeaderRequest, UpgradeApplyVersionReply,
     UpgradeApplyVersionRequest,
 };
 use raftflow_store::{Command, CommandResult, NodeInfo, TypeConfig};
@@ -31,16 +31,45 @@ impl ClusterServiceImpl {
     }
 
     fn members(&self) -> Vec<Member> {
+        use openraft::Instant as _;
         let metrics = self.ctx.raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let own_last = metrics.last_log_index.unwrap_or(0);
         membership
             .nodes()
-            .map(|(id, node)| Member {
-                id: *id,
-                raft_addr: node.raft_addr.clone(),
-                api_addr: node.api_addr.clone(),
-                voter: voters.contains(id),
+            .map(|(id, node)| {
+                let mut member = Member {
+                    id: *id,
+                    raft_addr: node.raft_addr.clone(),
+                    api_addr: node.api_addr.clone(),
+                    voter: voters.contains(id),
+                    last_ack_ms_ago: -1,
+                    ..Default::default()
+                };
+                if let Some(replication) = &metrics.replication {
+                    member.replicated = true;
+                    member.matched_index = match *id == self.ctx.id {
+                        true => own_last,
+                        false => replication
+                            .get(id)
+                            .copied()
+                            .flatten()
+                            .map_or(0, |l| l.index),
+                    };
+                    let acked = metrics
+                        .heartbeat
+                        .as_ref()
+                        .and_then(|h| h.get(id).copied().flatten());
+                    member.last_ack_ms_ago = match (*id == self.ctx.id, acked) {
+                        (true, _) => 0,
+                        (false, Some(at)) => {
+                            i64::try_from(at.elapsed().as_millis()).unwrap_or(i64::MAX)
+                        }
+                        (false, None) => -1,
+                    };
+                }
+                member
             })
             .collect()
     }
@@ -173,6 +202,19 @@ impl ClusterService for ClusterServiceImpl {
         Ok(Response::new(TransferLeaderReply {
             leader,
             previous: self.ctx.id,
+        }))
+    }
+
+    async fn remove_peer(
+        &self,
+        request: Request<RemovePeerRequest>,
+    ) -> Result<Response<MembershipReply>, Status> {
+        let id = request.get_ref().id;
+        Target::set(&request, format!("node {id}"));
+        let log_index = crate::remove_peer::remove(&self.ctx, id).await?;
+        Ok(Response::new(MembershipReply {
+            log_index,
+            members: self.members(),
         }))
     }
 

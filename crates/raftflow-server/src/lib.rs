@@ -42,6 +42,7 @@ pub mod raft_service;
 mod raft_snapshot_recv;
 mod raft_stream;
 pub mod raft_wire;
+mod remove_peer;
 mod save_snapshot;
 pub mod scheduler;
 mod serve;

@@ -14,6 +14,7 @@ pub mod dev;
 pub mod execution;
 pub mod local;
 pub mod operator;
+pub mod operator_raft;
 pub mod run_local;
 pub mod server;
 pub mod shell;

@@ -20,6 +20,9 @@ pub enum Command {
     /// Backups: save, inspect, restore.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// The Raft membership: list peers, remove one.
+    #[command(subcommand)]
+    Raft(super::operator_raft::RaftCommand),
 }
 
 #[derive(clap::Subcommand)]
@@ -76,7 +79,15 @@ pub async fn run(
     conn: &super::conn::Conn,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let Command::Snapshot(command) = command;
+    let command = match command {
+        Command::Snapshot(command) => command,
+        Command::Raft(command) => {
+            return match conn.client() {
+                Ok(client) => super::operator_raft::run(command, &client, format).await,
+                Err(e) => Ok(super::usage_error(e)),
+            };
+        }
+    };
     match command {
         SnapshotCommand::Save { file, stale } => {
             let client = match conn.client() {

@@ -33,6 +33,7 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Cluster/UpgradeApplyVersion", &[ADMIN]),
     ("Cluster/TransferLeader", &[ADMIN]),
     ("Cluster/SaveSnapshot", &[ADMIN]),
+    ("Cluster/RemovePeer", &[ADMIN]),
     ("Workflow/CreateStateMachine", &[ADMIN, OPERATOR]),
     (
         "Workflow/ValidateStateMachineDefinition",
@@ -111,6 +112,7 @@ async fn call(method: &str, role: &str, ch: Conn) -> (Code, String) {
             })
             .await,
         ),
+        "Cluster/RemovePeer" => code(cl.remove_peer(RemovePeerRequest { id: 99 }).await),
         "Cluster/UpgradeApplyVersion" => code(
             cl.upgrade_apply_version(UpgradeApplyVersionRequest { version: 0 })
                 .await,

@@ -20,6 +20,7 @@ mod leadership;
 mod numbers;
 mod observability;
 mod release_fixture;
+mod replace;
 mod replication;
 mod rotation;
 mod task_tokens;
