@@ -111,6 +111,15 @@ impl PeerClient {
         S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
     {
         let mut client = self.client()?;
+        // Take the first request before connecting: openraft sleeps out its
+        // backoff inside the request stream, so a peer that refuses
+        // connections would otherwise be retried in a tight loop (measured:
+        // ~10,000 log lines a second on the leader while a follower was down).
+        let mut input = input;
+        let Some(first) = input.next().await else {
+            return Ok(Box::pin(futures::stream::empty()));
+        };
+        let input = futures::stream::iter(Some(first)).chain(input);
         let owed = Arc::new(Owed::default());
         let (target, clock, sending) = (self.target, self.clock.clone(), owed.clone());
         let requests = input.filter_map(move |rpc| {

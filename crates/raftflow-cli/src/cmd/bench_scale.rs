@@ -5,6 +5,7 @@
 //!  start 3 nodes ─> N one-state executions (C in flight) ─> Describe / List latency
 //!     ─> RSS and disk per node ─> SIGKILL + restart a follower (time to caught up)
 //!     ─> a 4th node joins as a learner (time to catch up through a snapshot)
+//!     ─> a backup saved under probe writes ─> all nodes restored from it (bench_backup.rs)
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,7 +37,7 @@ pub struct Args {
 
 const ONE_STATE: &str = r#"{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}"#;
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
@@ -56,7 +57,7 @@ async fn timed<T, F: std::future::Future<Output = T>>(samples: &mut Vec<f64>, f:
     out
 }
 
-fn stats(mut v: Vec<f64>) -> serde_json::Value {
+pub(super) fn stats(mut v: Vec<f64>) -> serde_json::Value {
     v.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     json!({"p50": percentile(&v, 50.0), "p99": percentile(&v, 99.0), "max": v.last()})
 }
@@ -248,7 +249,16 @@ pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCod
         .iter()
         .map(|(id, c)| (*id, c.id().map_or(0, rss_bytes)))
         .collect();
+    // 6. A backup under load, then all three nodes restored from it.
+    let file = args.config_dir.join("../data/bench-scale/cluster.backup");
+    let saved = super::bench_backup::save(&client, &file).await?;
     for child in children.values_mut() {
+        let _ = child.kill().await;
+    }
+    let _ = std::fs::remove_dir_all(dir.join("node4"));
+    let (restored, mut restored_nodes) =
+        super::bench_backup::restore(&client, &file, &configs, conn.insecure).await?;
+    for child in restored_nodes.iter_mut() {
         let _ = child.kill().await;
     }
 
@@ -258,7 +268,7 @@ pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCod
         "rss_mib": rss.values().map(mib).collect::<Vec<_>>(), "rss_mib_after_learner": rss_after.values().map(mib).collect::<Vec<_>>(),
         "learner_rss_mib": mib(&learner_rss), "disk_mib": disk.values().map(mib).collect::<Vec<_>>(),
         "disk_bytes_per_execution": disk_per_execution.round(), "restart_follower_caught_up_ms": restart_total,
-        "learner_caught_up_ms": learner});
+        "learner_caught_up_ms": learner, "backup": saved, "restore": restored});
     println!("{}", serde_json::to_string_pretty(&record)?);
     Ok(ExitCode::SUCCESS)
 }

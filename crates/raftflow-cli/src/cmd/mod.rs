@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod bench;
+mod bench_backup;
 mod bench_failover;
 mod bench_flood;
 mod bench_payload;

@@ -124,7 +124,7 @@ pub async fn run(
 
 /// Streams a backup into `<file>.partial` (0600), verifies it whole, then
 /// renames it into place: a file at `file` is always a complete backup.
-async fn save(
+pub(super) async fn save(
     client: &raftflow_client::Client,
     file: &Path,
     linearizable: bool,
