@@ -241,6 +241,12 @@ pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCod
         anyhow::ensure!(tries < 10, "adding the learner failed 10 times: {e}");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    if let Some(Ok(Some(status))) = children.get_mut(&4).map(|c| c.try_wait()) {
+        anyhow::bail!(
+            "node 4 exited ({status}); its log is beside {}",
+            dir.display()
+        );
+    }
     let learner = caught_up(conn, &api_addr, target, Duration::from_secs(900))
         .await
         .map(|_| ms(joined.elapsed()));

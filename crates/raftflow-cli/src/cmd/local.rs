@@ -135,11 +135,18 @@ impl LocalCluster {
         let local = raftflow_server::tls::local::ensure(&dir, &[id], &hosts(self))
             .map_err(|e| e.to_string())?;
         let (cert, key) = local.node(id);
+        // Absolute: the extra node's config is read relative to its own
+        // folder, not to the directory this command runs in.
+        let absolute = |p: &std::path::Path| {
+            std::path::absolute(p)
+                .map(|p| p.display().to_string())
+                .map_err(|e| format!("{}: {e}", p.display()))
+        };
         Ok(format!(
             "[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
-            local.ca.display().to_string(),
-            cert.display().to_string(),
-            key.display().to_string()
+            absolute(&local.ca)?,
+            absolute(&cert)?,
+            absolute(&key)?
         ))
     }
 }
