@@ -169,6 +169,25 @@ fn default_max_batch() -> usize {
 }
 
 impl NodeConfig {
+    /// `initial_members` as a Raft membership: what a pristine node
+    /// bootstraps with, and what a restore from a backup writes.
+    pub fn initial_membership(&self) -> std::collections::BTreeMap<u64, raftflow_store::NodeInfo> {
+        self.initial_members
+            .iter()
+            .map(|p| {
+                let raft_addr = p.raft_addr.clone();
+                let api_addr = p.api_addr.clone();
+                (
+                    p.id,
+                    raftflow_store::NodeInfo {
+                        raft_addr,
+                        api_addr,
+                    },
+                )
+            })
+            .collect()
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),

@@ -9,14 +9,13 @@
 //! ```
 
 use crate::raft_service::WatchReceiver as _;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{InitializeError, RaftError};
 use openraft::storage::{RaftLogReader, RaftLogStorage};
-use raftflow_store::{NodeInfo, StateReader};
+use raftflow_store::StateReader;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -284,19 +283,7 @@ impl NodeHandle {
         // once: openraft writes the same membership entry on each, which is
         // safe. A restarted node has state and never re-initialises.
         if fresh && !config.initial_members.is_empty() {
-            let members: BTreeMap<u64, NodeInfo> = config
-                .initial_members
-                .iter()
-                .map(|p| {
-                    (
-                        p.id,
-                        NodeInfo {
-                            raft_addr: p.raft_addr.clone(),
-                            api_addr: p.api_addr.clone(),
-                        },
-                    )
-                })
-                .collect();
+            let members = config.initial_membership();
             match raft.initialize(members).await {
                 Ok(()) => tracing::info!(node = config.id, "bootstrapped the initial membership"),
                 // A peer's bootstrap reached this node first.

@@ -161,19 +161,7 @@ fn target(
 ) -> Result<(PathBuf, RestoreTarget), String> {
     if let Some(path) = config {
         let config = raftflow_server::NodeConfig::load(&path).map_err(|e| e.to_string())?;
-        let members = config
-            .initial_members
-            .iter()
-            .map(|p| {
-                (
-                    p.id,
-                    NodeInfo {
-                        raft_addr: p.raft_addr.clone(),
-                        api_addr: p.api_addr.clone(),
-                    },
-                )
-            })
-            .collect();
+        let members = config.initial_membership();
         return Ok((
             config.data_dir,
             RestoreTarget {

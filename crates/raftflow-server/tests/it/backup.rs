@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use raftflow_client::Client;
 use raftflow_store::backup::{self, RestoreTarget};
-use raftflow_store::NodeInfo;
 
 use crate::harness::TestCluster;
 
@@ -95,19 +94,7 @@ async fn a_cluster_restored_from_a_backup_holds_every_acknowledged_execution_and
 
     // Three new nodes (new ports, new data directories) from the one file.
     let new = TestCluster::start(3, |config| {
-        let members = config
-            .initial_members
-            .iter()
-            .map(|p| {
-                (
-                    p.id,
-                    NodeInfo {
-                        raft_addr: p.raft_addr.clone(),
-                        api_addr: p.api_addr.clone(),
-                    },
-                )
-            })
-            .collect();
+        let members = config.initial_membership();
         let target = RestoreTarget {
             node_id: config.id,
             members,
