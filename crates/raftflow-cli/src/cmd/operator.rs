@@ -31,8 +31,8 @@ pub enum SnapshotCommand {
     /// (mode 0600: it holds token hashes and the task-token key).
     Save {
         file: PathBuf,
-        /// Copy the leader's state as it is, without first making sure it
-        /// applied every acknowledged write (for a cluster without a quorum).
+        /// Copy what the leader has applied, without the read barrier that
+        /// makes sure it holds every acknowledged write.
         #[arg(long)]
         stale: bool,
     },
