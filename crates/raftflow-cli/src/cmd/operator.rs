@@ -222,3 +222,38 @@ fn print(inspection: &Inspection, format: Format) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_is_an_id_and_two_addresses() {
+        let (id, node) = parse_member("2=10.0.0.2:7101,10.0.0.2:7201").unwrap();
+        assert_eq!(
+            (id, node.raft_addr.as_str(), node.api_addr.as_str()),
+            (2, "10.0.0.2:7101", "10.0.0.2:7201")
+        );
+        for bad in ["2", "2=a", "x=a,b", "0=a,b", "2=,b", "2=a,"] {
+            let err = parse_member(bad).unwrap_err();
+            assert!(
+                err.contains("ID=RAFT_ADDR,API_ADDR") && err.contains(bad),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_restore_needs_a_config_or_the_three_flags() {
+        let err = target(None, Some("d".into()), None, Vec::new()).unwrap_err();
+        assert!(err.contains("--config, or --data-dir, --id"), "{err}");
+        let err = target(None, Some("d".into()), Some(1), Vec::new()).unwrap_err();
+        assert!(err.contains("--member"), "{err}");
+        let member = parse_member("1=a:1,a:2").unwrap();
+        let (dir, t) = target(None, Some("d".into()), Some(1), vec![member]).unwrap();
+        assert_eq!(
+            (dir, t.node_id, t.members.len()),
+            (PathBuf::from("d"), 1, 1)
+        );
+    }
+}
