@@ -1,5 +1,5 @@
 //! Operations calls: a backup (`SaveSnapshot`'s header and content
-//! stream) and removing a member.
+//! stream), removing a member and setting the voters.
 
 use raftflow_proto::v1::cluster_service_client::ClusterServiceClient;
 use raftflow_proto::v1::{BackupChunk, SaveSnapshotRequest};
@@ -44,6 +44,30 @@ impl Client {
                 .remove_peer(request)
                 .await
                 .map(|r| r.into_inner())
+        })
+        .await
+    }
+}
+
+impl Client {
+    /// Sets the voters (each must already be a member); `retain` keeps the
+    /// removed voters as learners. Not retried: a change is not idempotent.
+    pub async fn change_membership(
+        &self,
+        voters: Vec<u64>,
+        retain: bool,
+    ) -> Result<raftflow_proto::v1::MembershipReply, ClientError> {
+        self.on_leader(false, |channel| {
+            let request = raftflow_proto::v1::ChangeMembershipRequest {
+                voters: voters.clone(),
+                retain,
+            };
+            async move {
+                ClusterServiceClient::new(channel)
+                    .change_membership(request)
+                    .await
+                    .map(|r| r.into_inner())
+            }
         })
         .await
     }

@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
-use raftflow_client::proto::{ChangeMembershipRequest, NodeStatus};
+use raftflow_client::proto::NodeStatus;
 use raftflow_client::Client;
 use serde_json::json;
 
@@ -86,20 +85,7 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         Command::ChangeMembership { voters, retain } => {
-            let reply = client
-                .on_leader(false, |ch| {
-                    let req = ChangeMembershipRequest {
-                        voters: voters.clone(),
-                        retain,
-                    };
-                    async move {
-                        ClusterServiceClient::new(ch)
-                            .change_membership(req)
-                            .await
-                            .map(|r| r.into_inner())
-                    }
-                })
-                .await?;
+            let reply = client.change_membership(voters, retain).await?;
             println!("membership changed at log index {}", reply.log_index);
             Ok(ExitCode::SUCCESS)
         }

@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
-use raftflow_client::proto::ChangeMembershipRequest;
 use raftflow_client::Client;
 
 use crate::harness::TestCluster;
@@ -32,24 +30,6 @@ fn load(
         }
         Ok(ids)
     })
-}
-
-async fn set_voters(client: &Client, voters: Vec<u64>) {
-    client
-        .on_leader(false, |ch| {
-            let req = ChangeMembershipRequest {
-                voters: voters.clone(),
-                retain: false,
-            };
-            async move {
-                ClusterServiceClient::new(ch)
-                    .change_membership(req)
-                    .await
-                    .map(|r| r.into_inner())
-            }
-        })
-        .await
-        .expect("the membership changes");
 }
 
 /// The leader's view of member `id` once the leader reports it holds an entry.
@@ -97,7 +77,10 @@ async fn a_node_whose_disk_is_lost_is_replaced_under_load_without_a_failed_call(
         .expect("the fresh node catches up");
     let mut voters: Vec<u64> = (1..=3).filter(|id| *id != lost).collect();
     voters.push(fresh);
-    set_voters(&client, voters.clone()).await;
+    client
+        .change_membership(voters.clone(), false)
+        .await
+        .expect("the membership changes");
 
     let newcomer = leader_view_of(&client, fresh).await;
     assert!(newcomer.voter && newcomer.replicated, "{newcomer:?}");
