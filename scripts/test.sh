@@ -16,8 +16,10 @@ fi
 export RAFTFLOW_REQUIRE_BROWSER=1
 if [ "$(id -u)" = "0" ]; then
   export RAFTFLOW_REQUIRE_NETNS=1
+  # The out-of-disk test mounts a small tmpfs per node.
+  export RAFTFLOW_REQUIRE_MOUNT=1
 else
-  echo "test: NOTICE: not root, so the chaos smoke runs without network faults (isolation)" >&2
+  echo "test: NOTICE: not root, so the chaos smoke runs without network faults (isolation) and the out-of-disk test is skipped" >&2
 fi
 echo "test: building into $CARGO_TARGET_DIR" >&2
 log=$(mktemp)

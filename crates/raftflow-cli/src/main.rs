@@ -13,13 +13,22 @@ mod output;
 
 use clap::{Parser, Subcommand};
 
+/// `raftflow --version`: the release and the commit it was built from
+/// (`cluster status` shows the apply versions each node supports).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("RAFTFLOW_GIT_COMMIT"),
+    ")"
+);
+
 /// The endpoints of the local cluster described by `cluster-config/`.
 pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203";
 
 #[derive(Parser)]
 #[command(
     name = "raftflow",
-    version,
+    version = VERSION,
     about = "A highly available workflow scheduler on Raft"
 )]
 struct Cli {
@@ -41,6 +50,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Run one scheduler node.
     Server(cmd::server::Args),
+    /// Ask this node's /healthz (or /readyz): a container's health check.
+    Health(cmd::health::Args),
     /// Run the local three-node cluster of `cluster-config/` in the foreground.
     Dev(cmd::dev::Args),
     /// Run a definition in-process, in virtual time, with answered tasks.
@@ -99,6 +110,7 @@ fn main() -> std::process::ExitCode {
         };
         match cli.command {
             Command::Server(args) => cmd::server::run(args, conn.insecure).await,
+            Command::Health(args) => cmd::health::run(args, conn.insecure).await,
             Command::Demo(args) => cmd::demo::run(args, &conn).await,
             Command::Dev(args) => cmd::dev::run(args, &conn).await,
             Command::RunLocal(args) => cmd::run_local::run(args, cli.output),

@@ -76,6 +76,13 @@ async function updateBanner() {
       banner.textContent = `${me} · leader: node ${c.leader_id} · epoch ${c.epoch}`;
       banner.className = "banner";
     }
+    const short = c.alarms.map((a) => [a.node, a.detail])
+      .concat(c.nodes.filter((n) => n.short_of_space && !c.alarms.some((a) => a.node === n.id))
+        .map((n) => [n.id, n.short_of_space]));
+    for (const [node, detail] of short) {
+      banner.textContent += ` · NOSPACE on node ${node}: ${detail}; new executions are refused until space is back`;
+      banner.className = "banner bad";
+    }
     if (c.insecure) {
       banner.textContent += " · INSECURE: this cluster runs without TLS; anyone on the network can read and change it";
       banner.className = "banner bad";
@@ -93,9 +100,11 @@ function clusterCard(c) {
     h("td", {}, `node ${n.id}`, n.id === c.node ? h("span", { class: "muted" }, " (serving this page)") : null),
     h("td", {}, pill(n.role)), h("td", {}, n.api_addr), h("td", {}, n.term ?? "—"),
     h("td", {}, n.last_log_index ?? "—"), h("td", {}, n.applied_index ?? "—"),
-    h("td", {}, n.lag ?? "—"), h("td", { class: "error" }, n.error || "")));
+    h("td", {}, n.lag ?? "—"),
+    h("td", { class: n.short_of_space ? "error" : "" }, n.disk_free_mb ?? "—"),
+    h("td", { class: "error" }, n.error || n.short_of_space || "")));
   return h("div", { class: "card" }, h("h2", {}, "Cluster"),
-    h("table", {}, h("tr", {}, ["Node", "Role", "API", "Term", "Last log", "Applied", "Lag", ""].map((t) => h("th", {}, t))), rows));
+    h("table", {}, h("tr", {}, ["Node", "Role", "API", "Term", "Last log", "Applied", "Lag", "Free MiB", ""].map((t) => h("th", {}, t))), rows));
 }
 
 async function overview() {

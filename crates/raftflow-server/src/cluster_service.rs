@@ -155,10 +155,11 @@ impl ClusterService for ClusterServiceImpl {
         } else {
             String::new()
         };
+        let disk = self.ctx.disk.reading();
         Ok(Response::new(NodeStatus {
             id: self.ctx.id,
-            raft_addr: self.ctx.config.raft_addr.clone(),
-            api_addr: self.ctx.config.api_addr.clone(),
+            raft_addr: self.ctx.config.advertised_raft_addr().to_string(),
+            api_addr: self.ctx.config.advertised_api_addr().to_string(),
             role: role(metrics.state).to_string(),
             term: metrics.current_term,
             leader_id,
@@ -175,6 +176,10 @@ impl ClusterService for ClusterServiceImpl {
             store_format: raftflow_store::version::STORE_FORMAT,
             clock_offsets_ms: self.ctx.peer_clocks.fresh().into_iter().collect(),
             driving_epoch: self.ctx.scheduler.epoch().unwrap_or(0),
+            disk_free_bytes: disk.free_bytes,
+            data_dir_bytes: disk.data_bytes,
+            short_of_space: self.ctx.disk.own_short().unwrap_or_default(),
+            alarms: alarms(&self.ctx)?,
         }))
     }
 
@@ -336,4 +341,21 @@ impl ClusterService for ClusterServiceImpl {
             },
         }))
     }
+}
+
+/// The raised alarms as this node applied them, for `Status`.
+fn alarms(ctx: &NodeContext) -> Result<Vec<raftflow_proto::v1::Alarm>, ApiError> {
+    use raftflow_store::alarms::AlarmKind;
+    let alarms = ctx.reader.alarms().map_err(ApiError::from)?;
+    Ok(alarms
+        .into_iter()
+        .map(|a| raftflow_proto::v1::Alarm {
+            node: a.node,
+            kind: match a.kind {
+                AlarmKind::NoSpace => raftflow_proto::v1::AlarmKind::Nospace as i32,
+            },
+            detail: a.detail,
+            since_ms: a.since_ms,
+        })
+        .collect())
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::config_addr::{check_addr, check_host_port};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
@@ -104,6 +106,15 @@ pub struct NodeConfig {
     pub raft_addr: String,
     /// Address of the client API (gRPC: cluster, workflows, workers).
     pub api_addr: String,
+    /// The Raft address peers dial, when not `raft_addr` (etcd's advertise
+    /// vs listen URLs): a node in a container binds `0.0.0.0:7101` and
+    /// advertises `node1:7101`. host:port; a DNS name is resolved again at
+    /// each connect.
+    #[serde(default)]
+    pub advertise_raft_addr: Option<String>,
+    /// The client API address peers and clients are told, when not `api_addr`.
+    #[serde(default)]
+    pub advertise_api_addr: Option<String>,
     /// HTTP address for /healthz, /readyz and /metrics; none when absent.
     #[serde(default)]
     pub http_addr: Option<String>,
@@ -123,6 +134,9 @@ pub struct NodeConfig {
     pub max_batch_commands: usize,
     #[serde(default)]
     pub scheduler: SchedulerConfig,
+    /// The free-space floor and the quota (disk_guard.rs).
+    #[serde(default)]
+    pub storage: crate::disk_guard::StorageConfig,
     /// Deliberate defects, for tests only (see `fault`): refused unless the
     /// binary was built for tests and permits them.
     #[serde(default)]
@@ -188,6 +202,18 @@ impl NodeConfig {
             .collect()
     }
 
+    /// The Raft address this node is known by in the membership.
+    pub fn advertised_raft_addr(&self) -> &str {
+        self.advertise_raft_addr
+            .as_deref()
+            .unwrap_or(&self.raft_addr)
+    }
+
+    /// The API address this node is known by in the membership.
+    pub fn advertised_api_addr(&self) -> &str {
+        self.advertise_api_addr.as_deref().unwrap_or(&self.api_addr)
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -197,22 +223,39 @@ impl NodeConfig {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        if config.data_dir.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
-            config.data_dir = base.join(&config.data_dir);
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        config.checked(path)
+    }
+
+    /// The file at `path` (or nothing) with the `RAFTFLOW_*` variables of
+    /// `env` over it (config_env.rs): what `raftflow server` runs.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        crate::config_env::load(path, env)
+    }
+
+    /// Takes relative paths from `base` (the config file's folder).
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
+        if self.data_dir.is_relative() {
+            self.data_dir = base.join(&self.data_dir);
         }
-        if let Some(tls) = &mut config.tls {
-            tls.resolve(path.parent().unwrap_or(Path::new(".")));
+        if let Some(tls) = &mut self.tls {
+            tls.resolve(base);
         }
-        config.auth.resolve(path.parent().unwrap_or(Path::new(".")));
-        config
-            .validate()
+        self.auth.resolve(base);
+    }
+
+    /// `validate`, with the error naming `source`.
+    pub(crate) fn checked(self, source: &Path) -> Result<Self, ConfigError> {
+        self.validate()
             .map_err(|(field, message)| ConfigError::Invalid {
-                path: path.to_path_buf(),
+                path: source.to_path_buf(),
                 field,
                 message,
             })?;
-        Ok(config)
+        Ok(self)
     }
 
     /// Checks what serde cannot: ranges, addresses and cross-field rules.
@@ -232,9 +275,15 @@ impl NodeConfig {
             return Err(("api_addr", "must differ from raft_addr".into()));
         }
         let mut ids = std::collections::BTreeSet::new();
+        if let Some(addr) = &self.advertise_raft_addr {
+            check_host_port("advertise_raft_addr", addr)?;
+        }
+        if let Some(addr) = &self.advertise_api_addr {
+            check_host_port("advertise_api_addr", addr)?;
+        }
         for peer in &self.initial_members {
-            check_addr("initial_members.raft_addr", &peer.raft_addr)?;
-            check_addr("initial_members.api_addr", &peer.api_addr)?;
+            check_host_port("initial_members.raft_addr", &peer.raft_addr)?;
+            check_host_port("initial_members.api_addr", &peer.api_addr)?;
             if !ids.insert(peer.id) {
                 return Err((
                     "initial_members",
@@ -251,10 +300,19 @@ impl NodeConfig {
                     "initial_members",
                     format!("does not list this node's own id {}", self.id),
                 ))?;
-            if me.raft_addr != self.raft_addr || me.api_addr != self.api_addr {
+            if me.raft_addr != self.advertised_raft_addr()
+                || me.api_addr != self.advertised_api_addr()
+            {
                 return Err((
                     "initial_members",
-                    format!("entry for id {} disagrees with raft_addr/api_addr", self.id),
+                    format!(
+                        "entry for id {} ({} / {}) disagrees with this node's addresses ({} / {}; advertise_raft_addr and advertise_api_addr set them apart from the bound ones)",
+                        self.id,
+                        me.raft_addr,
+                        me.api_addr,
+                        self.advertised_raft_addr(),
+                        self.advertised_api_addr()
+                    ),
                 ));
             }
         }
@@ -331,6 +389,7 @@ impl NodeConfig {
                 ),
             ));
         }
+        self.storage.validate()?;
         if self.max_batch_commands == 0 {
             return Err(("max_batch_commands", "must be positive".into()));
         }
@@ -381,15 +440,4 @@ impl NodeConfig {
             ..Default::default()
         }
     }
-}
-
-fn check_addr(field: &'static str, addr: &str) -> Result<(), (&'static str, String)> {
-    addr.parse::<std::net::SocketAddr>()
-        .map(|_| ())
-        .map_err(|_| {
-            (
-                field,
-                format!("`{addr}` is not a host:port socket address (e.g. 127.0.0.1:7101)"),
-            )
-        })
 }

@@ -22,13 +22,17 @@ use tokio::net::TcpListener;
 
 use crate::node::NodeContext;
 
+/// Where liveness and readiness are served (health.rs, deploy/).
+pub const HEALTHZ_PATH: &str = "/healthz";
+pub const READYZ_PATH: &str = "/readyz";
+
 /// How far behind its own log a node may apply and still be ready.
 const READY_MAX_LAG: u64 = 1_000;
 
 pub fn router(ctx: NodeContext) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+        .route(HEALTHZ_PATH, get(|| async { "ok\n" }))
+        .route(READYZ_PATH, get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::console::router(ctx.clone()))
         .with_state(ctx)

@@ -8,22 +8,28 @@
 //!                   ├─ elector + prevote (who stands for election, and when)
 //!                   ├─ snapshot_policy (when a snapshot is worth building)
 //!                   ├─ scheduler (the leader's driver: tasks and timers)
+//!                   ├─ disk_guard + alarm_keeper (the free-space floor, NOSPACE alarms)
 //!                   ├─ serve: the Raft and API ports, plaintext or TLS (tls/)
 //!                   └─ API server: ClusterService, grpc.health.v1, reflection v1 + v1alpha
 //! ```
 //! Errors are mapped to gRPC status codes in one place: `error`.
 
 pub mod acl_service;
+mod alarm_keeper;
 pub mod auth;
 pub mod clock;
 pub mod clock_guard;
 pub mod cluster_service;
 pub mod config;
+mod config_addr;
+pub mod config_env;
 mod console;
+pub mod disk_guard;
 pub mod elector;
 pub mod error;
 pub mod fault;
 pub mod handover;
+pub mod health;
 pub mod http;
 pub mod limits;
 pub mod log_clock;

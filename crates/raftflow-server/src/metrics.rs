@@ -348,6 +348,7 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         "raftflow_storage_bytes {}",
         raftflow_store::dir_bytes(&ctx.config.data_dir)
     );
+    crate::alarm_keeper::render(ctx, out);
     family(
         out,
         "raftflow_task_dispatch_latency_seconds",

@@ -79,6 +79,8 @@ pub struct NodeContext {
     pub security: crate::tls::Security,
     /// Checks every call's token against the applied table (auth/).
     pub auth: Arc<crate::auth::Gate>,
+    /// This node's disk and the members' (disk_guard.rs).
+    pub disk: Arc<crate::disk_guard::DiskGuard>,
 }
 
 impl NodeContext {
@@ -220,8 +222,13 @@ impl NodeHandle {
             clock_gate,
             security,
             auth,
+            disk: Arc::new(crate::disk_guard::DiskGuard::new(
+                config.storage.clone(),
+                config.data_dir.clone(),
+            )),
         };
         tokio::spawn(crate::clock_guard::run(context.clone()));
+        tokio::spawn(crate::alarm_keeper::run(context.clone()));
         if let (crate::tls::Security::Tls(tls), Some(files)) = (&context.security, &config.tls) {
             let interval = Duration::from_millis(files.reload_interval_ms.max(100));
             tokio::spawn(crate::tls::reload::run(

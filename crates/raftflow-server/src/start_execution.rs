@@ -34,6 +34,12 @@ pub async fn run(
 ) -> Result<StartExecutionReply, ApiError> {
     let start = checked(ctx, req)?;
     let id = format!("{}:{}", start.state_machine, start.name);
+    if let Err(refused) = ctx.disk.admit_growth(ctx.id) {
+        // A repeat of a start that was applied grows nothing: answer it.
+        return same_input_as_stored(ctx, id, &start.input)
+            .await?
+            .ok_or(refused);
+    }
     // Kept to compare with the stored input, should apply refuse the start.
     let input = start.input.clone();
     let now = ctx.stamp_ms();

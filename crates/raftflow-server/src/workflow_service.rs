@@ -128,6 +128,7 @@ impl WorkflowService for WorkflowServiceImpl {
             ))
             .into());
         }
+        self.ctx.disk.admit_growth(self.ctx.id)?;
         self.ctx.new_cluster.wait(&self.ctx).await;
         let command = Command::CreateStateMachine {
             name: req.name.clone(),

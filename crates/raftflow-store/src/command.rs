@@ -172,6 +172,15 @@ pub enum Command {
         secret_hash: Vec<u8>,
         now_ms: u64,
     },
+    /// Raises or clears `node`'s alarm (apply version 10 on; alarms.rs).
+    /// Proposed by the leader from what each node reports of itself.
+    SetAlarm {
+        node: u64,
+        kind: crate::alarms::AlarmKind,
+        raised: bool,
+        detail: String,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -195,7 +204,8 @@ impl Command {
             | Command::AclBootstrap { now_ms, .. }
             | Command::TokenCreated { now_ms, .. }
             | Command::TokenRevoked { now_ms, .. }
-            | Command::TokenRotated { now_ms, .. } => Some(*now_ms),
+            | Command::TokenRotated { now_ms, .. }
+            | Command::SetAlarm { now_ms, .. } => Some(*now_ms),
             Command::Probe { .. }
             | Command::PurgeFinished { .. }
             | Command::SetApplyVersion { .. } => None,
@@ -255,6 +265,7 @@ impl Command {
                 token_text(token)
             }
             Command::TokenRevoked { accessor, .. } => accessor.len(),
+            Command::SetAlarm { detail, .. } => detail.len(),
             Command::TokenRotated {
                 accessor,
                 secret_hash,

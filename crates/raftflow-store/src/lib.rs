@@ -22,6 +22,7 @@
 //! store format, migrated on open; a newer one is refused.
 
 pub mod acl;
+pub mod alarms;
 mod apply_batch;
 mod apply_thread;
 pub mod backup;

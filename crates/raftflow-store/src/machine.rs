@@ -158,6 +158,22 @@ impl Machine {
             | Command::TokenCreated { .. }
             | Command::TokenRevoked { .. }
             | Command::TokenRotated { .. } => self.apply_acl(db, command, batch),
+            Command::SetAlarm {
+                node,
+                kind,
+                raised,
+                detail,
+                now_ms,
+            } => {
+                let set = crate::alarms::SetAlarm {
+                    node: *node,
+                    kind: *kind,
+                    raised: *raised,
+                    detail,
+                    now_ms: *now_ms,
+                };
+                crate::alarms::apply(db, batch, self.workflows.apply_version, &set)
+            }
             other => self.workflows.apply(db, other),
         }
     }
@@ -337,6 +353,11 @@ impl StateReader {
     /// started (0 before any).
     pub fn log_time_ms(&self) -> u64 {
         self.hub.log_time_ms()
+    }
+
+    /// The raised alarms as applied here (alarms.rs): a short scan.
+    pub fn alarms(&self) -> Result<Vec<crate::alarms::Alarm>, StoreError> {
+        crate::alarms::read_all(&self.db)
     }
 
     /// The token table as applied here, without waiting for an apply in

@@ -147,8 +147,57 @@ fn status_json(url: &str, status: &Result<NodeStatus, tonic::Status>) -> serde_j
             "state_digest": s.state_digest, "apply_version": s.apply_version,
             "apply_version_min": s.apply_version_min, "apply_version_max": s.apply_version_max,
             "store_format": s.store_format, "clock_offsets_ms": s.clock_offsets_ms, "driving_epoch": s.driving_epoch,
+            "disk_free_bytes": s.disk_free_bytes, "data_dir_bytes": s.data_dir_bytes,
+            "short_of_space": s.short_of_space, "alarms": alarms_json(s),
         }),
         Err(e) => json!({"endpoint": url, "up": false, "error": e.message()}),
+    }
+}
+
+fn alarms_json(s: &NodeStatus) -> Vec<serde_json::Value> {
+    s.alarms
+        .iter()
+        .map(|a| json!({"node": a.node, "kind": alarm_kind(a.kind), "detail": a.detail, "since_ms": a.since_ms}))
+        .collect()
+}
+
+fn alarm_kind(kind: i32) -> &'static str {
+    match raftflow_proto::v1::AlarmKind::try_from(kind) {
+        Ok(raftflow_proto::v1::AlarmKind::Nospace) => "NOSPACE",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Free space in MiB, marked `!` when the node is short of space.
+fn disk_free(s: &NodeStatus) -> String {
+    let mib = s.disk_free_bytes >> 20;
+    if s.short_of_space.is_empty() {
+        mib.to_string()
+    } else {
+        format!("{mib}!")
+    }
+}
+
+/// The alarms as the node that applied furthest knows them, one line each.
+fn print_alarms(statuses: &[(String, Result<NodeStatus, tonic::Status>)]) {
+    let newest = statuses
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().ok())
+        .max_by_key(|s| s.applied_index);
+    for a in newest.map(|s| s.alarms.as_slice()).unwrap_or_default() {
+        println!(
+            "ALARM {} on node {}: {} (new executions and state machines are refused)",
+            alarm_kind(a.kind),
+            a.node,
+            a.detail
+        );
+    }
+    for s in statuses.iter().filter_map(|(_, s)| s.as_ref().ok()) {
+        if !s.short_of_space.is_empty()
+            && !newest.is_some_and(|n| n.alarms.iter().any(|a| a.node == s.id))
+        {
+            println!("node {} is short of space: {}", s.id, s.short_of_space);
+        }
     }
 }
 
@@ -200,6 +249,7 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                             s.applied_index.to_string(),
                             apply_versions(s),
                             clock_offset(s),
+                            disk_free(s),
                         ];
                         if digest {
                             row.push(s.state_digest.chars().take(16).collect());
@@ -216,7 +266,7 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                         ];
                         row.extend(std::iter::repeat_n(
                             "-".to_string(),
-                            if digest { 7 } else { 6 },
+                            if digest { 8 } else { 7 },
                         ));
                         row
                     }
@@ -232,11 +282,13 @@ async fn status(client: &Client, digest: bool, format: Format) -> anyhow::Result
                 "APPLIED",
                 "APPLY VERSION",
                 "PEER CLOCK MS",
+                "DISK FREE MIB",
             ];
             if digest {
                 header.push("DIGEST");
             }
             table(&header, &rows);
+            print_alarms(&statuses);
             for (url, s) in &statuses {
                 if let Err(e) = s {
                     eprintln!("{url}: {}", client.explain(e));

@@ -13,6 +13,7 @@ pub mod demo;
 mod demo_workers;
 pub mod dev;
 pub mod execution;
+pub mod health;
 pub mod local;
 pub mod operator;
 pub mod operator_raft;

@@ -8,16 +8,19 @@ use tracing_subscriber::EnvFilter;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The node's TOML config, e.g. cluster-config/node1.toml.
+    /// The node's TOML config, e.g. cluster-config/node1.toml. The
+    /// RAFTFLOW_* variables (RAFTFLOW_ID, RAFTFLOW_API_ADDR, …; see
+    /// docs/operations.md, "Deploy") override it, or stand in its place.
     #[arg(long)]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Log format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 }
 
 pub async fn run(args: Args, insecure: bool) -> anyhow::Result<ExitCode> {
-    let mut config = match NodeConfig::load(&args.config) {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut config = match NodeConfig::load_with_env(args.config.as_deref(), &env) {
         Ok(config) => config,
         Err(e) => return Ok(super::usage_error(e)),
     };

@@ -14,6 +14,11 @@ pub enum AclCommand {
     /// per cluster (a cluster whose nodes name [auth] bootstrap_token_file
     /// bootstraps itself).
     Bootstrap,
+    /// Write a new secret to FILE (mode 0600) for the nodes' [auth]
+    /// bootstrap_token_file (RAFTFLOW_BOOTSTRAP_TOKEN_FILE): the cluster
+    /// bootstraps itself with it on first start. Offline; refuses to
+    /// replace a file that exists.
+    NewBootstrapToken { file: std::path::PathBuf },
 }
 
 #[derive(clap::Subcommand)]
@@ -76,7 +81,24 @@ pub async fn run_acl(
 ) -> anyhow::Result<ExitCode> {
     match command {
         AclCommand::Bootstrap => print_secret(&client.acl_bootstrap().await?, format),
+        AclCommand::NewBootstrapToken { file } => return new_bootstrap_token(&file),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn new_bootstrap_token(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if file.exists() {
+        return Ok(super::usage_error(format!(
+            "{} exists: a bootstrap token is made once; remove the file first to make a new one",
+            file.display()
+        )));
+    }
+    let secret = raftflow_server::auth::secret::new_secret();
+    raftflow_server::auth::secret::write_file(file, &secret)?;
+    println!(
+        "wrote a new admin token to {} (mode 0600): keep it secret",
+        file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -69,7 +69,8 @@ pub async fn cluster(State(ctx): State<NodeContext>) -> Response {
         .map(|(id, addr, status)| match status {
             Ok(s) => json!({"id": id, "api_addr": addr, "role": s.role, "term": s.term, "leader_id": s.leader_id,
                 "last_log_index": s.last_log_index, "applied_index": s.applied_index,
-                "lag": leader_last.map(|l| l.saturating_sub(s.applied_index))}),
+                "lag": leader_last.map(|l| l.saturating_sub(s.applied_index)),
+                "disk_free_mb": s.disk_free_bytes >> 20, "short_of_space": s.short_of_space}),
             Err(e) => json!({"id": id, "api_addr": addr, "role": "unreachable", "error": e}),
         })
         .collect();
@@ -81,6 +82,9 @@ pub async fn cluster(State(ctx): State<NodeContext>) -> Response {
         "running_executions": ctx.reader.running_executions(),
         "insecure": !ctx.security.is_tls(),
         "nodes": nodes,
+        "alarms": ctx.reader.alarms().unwrap_or_default().into_iter()
+            .map(|a| json!({"node": a.node, "kind": a.kind.as_str(), "detail": a.detail, "since_ms": a.since_ms}))
+            .collect::<Vec<_>>(),
     }))
     .into_response()
 }

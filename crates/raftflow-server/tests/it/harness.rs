@@ -118,12 +118,15 @@ pub fn single_node_config(dir: &std::path::Path) -> NodeConfig {
         raft_addr: "127.0.0.1:1".into(),
         api_addr: "127.0.0.1:2".into(),
         http_addr: None,
+        advertise_raft_addr: None,
+        advertise_api_addr: None,
         data_dir: dir.join("node1"),
         initial_members: Vec::new(),
         raft: timing(),
         write_timeout_ms: 3_000,
         max_batch_commands: 1024,
         scheduler: Default::default(),
+        storage: Default::default(),
         fault_injection: Default::default(),
     }
 }
@@ -166,10 +169,13 @@ impl TestCluster {
                 data_dir: dir.path().join(format!("node{}", peer.id)),
                 initial_members: peers.clone(),
                 http_addr: Some("127.0.0.1:0".into()),
+                advertise_raft_addr: None,
+                advertise_api_addr: None,
                 raft: timing(),
                 write_timeout_ms: 3_000,
                 max_batch_commands: 1024,
                 scheduler: Default::default(),
+                storage: Default::default(),
                 fault_injection: Default::default(),
             };
             tweak(&mut config);

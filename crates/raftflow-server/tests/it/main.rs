@@ -9,6 +9,7 @@ mod clocks;
 mod config;
 mod console;
 mod console_auth;
+mod disk_full;
 mod edges;
 mod failover;
 mod fixture_writer;

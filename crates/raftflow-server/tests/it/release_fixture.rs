@@ -80,10 +80,13 @@ async fn cluster_on_fixture() -> TestCluster {
         data_dir,
         initial_members: Vec::new(),
         http_addr: None,
+        advertise_raft_addr: None,
+        advertise_api_addr: None,
         raft: timing(),
         write_timeout_ms: 3_000,
         max_batch_commands: 1024,
         scheduler: Default::default(),
+        storage: Default::default(),
         fault_injection: Default::default(),
     };
     config.validate().expect("valid");

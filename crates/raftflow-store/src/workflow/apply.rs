@@ -39,7 +39,8 @@ impl Workflows {
             | Command::AclBootstrap { .. }
             | Command::TokenCreated { .. }
             | Command::TokenRevoked { .. }
-            | Command::TokenRotated { .. } => {
+            | Command::TokenRotated { .. }
+            | Command::SetAlarm { .. } => {
                 unreachable!("the machine applies these itself")
             }
             Command::BeginEpoch { .. } => {
