@@ -173,6 +173,31 @@ pub fn render(ctx: &NodeContext, out: &mut String) {
     let _ = writeln!(out, "raftflow_disk_short_of_space {short}");
     family(
         out,
+        "raftflow_backup_last_success_timestamp_seconds",
+        "gauge",
+        "When the last scheduled backup was taken (replicated: the same on every node; 0: none).",
+    );
+    let last_ms = ctx
+        .reader
+        .last_backup()
+        .ok()
+        .flatten()
+        .map_or(0, |b| b.taken_ms);
+    let _ = writeln!(
+        out,
+        "raftflow_backup_last_success_timestamp_seconds {}",
+        last_ms as f64 / 1000.0
+    );
+    crate::http::counter(
+        out,
+        "raftflow_backup_failures_total",
+        "Scheduled backups that failed on this node (each is logged).",
+        ctx.metrics
+            .backup_failures
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    family(
+        out,
         "raftflow_alarms",
         "gauge",
         "Raised alarms in the replicated state, by kind and node (new work is refused while NOSPACE is raised).",

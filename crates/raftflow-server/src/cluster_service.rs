@@ -156,6 +156,7 @@ impl ClusterService for ClusterServiceImpl {
             String::new()
         };
         let disk = self.ctx.disk.reading();
+        let backup = self.ctx.reader.last_backup().map_err(ApiError::from)?;
         Ok(Response::new(NodeStatus {
             id: self.ctx.id,
             raft_addr: self.ctx.config.advertised_raft_addr().to_string(),
@@ -180,6 +181,9 @@ impl ClusterService for ClusterServiceImpl {
             data_dir_bytes: disk.data_bytes,
             short_of_space: self.ctx.disk.own_short().unwrap_or_default(),
             alarms: alarms(&self.ctx)?,
+            last_backup_ms: backup.as_ref().map_or(0, |b| b.taken_ms),
+            last_backup_index: backup.as_ref().map_or(0, |b| b.index),
+            last_backup_name: backup.map(|b| b.destination).unwrap_or_default(),
         }))
     }
 

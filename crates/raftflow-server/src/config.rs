@@ -137,6 +137,9 @@ pub struct NodeConfig {
     /// The free-space floor and the quota (disk_guard.rs).
     #[serde(default)]
     pub storage: crate::disk_guard::StorageConfig,
+    /// Scheduled backups (backup_schedule.rs); none by default.
+    #[serde(default)]
+    pub backup: crate::backup_schedule::BackupConfig,
     /// Deliberate defects, for tests only (see `fault`): refused unless the
     /// binary was built for tests and permits them.
     #[serde(default)]
@@ -245,6 +248,7 @@ impl NodeConfig {
             tls.resolve(base);
         }
         self.auth.resolve(base);
+        self.backup.resolve(base);
     }
 
     /// `validate`, with the error naming `source`.
@@ -390,6 +394,7 @@ impl NodeConfig {
             ));
         }
         self.storage.validate()?;
+        self.backup.validate(&self.data_dir)?;
         if self.max_batch_commands == 0 {
             return Err(("max_batch_commands", "must be positive".into()));
         }

@@ -17,6 +17,7 @@
 pub mod acl_service;
 mod alarm_keeper;
 pub mod auth;
+pub mod backup_schedule;
 pub mod clock;
 pub mod clock_guard;
 pub mod cluster_service;

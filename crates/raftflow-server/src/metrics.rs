@@ -73,6 +73,8 @@ pub struct Metrics {
     pub leader_changes: AtomicU64,
     /// Hand-outs whose reply was lost that a retry got back (poll ids).
     pub hand_outs_recovered: AtomicU64,
+    /// Scheduled backups that failed on this node (backup_schedule.rs).
+    pub backup_failures: AtomicU64,
     /// (method, grpc status code) → request latency.
     pub grpc: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
 }

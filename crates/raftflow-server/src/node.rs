@@ -229,6 +229,7 @@ impl NodeHandle {
         };
         tokio::spawn(crate::clock_guard::run(context.clone()));
         tokio::spawn(crate::alarm_keeper::run(context.clone()));
+        tokio::spawn(crate::backup_schedule::run(context.clone()));
         if let (crate::tls::Security::Tls(tls), Some(files)) = (&context.security, &config.tls) {
             let interval = Duration::from_millis(files.reload_interval_ms.max(100));
             tokio::spawn(crate::tls::reload::run(

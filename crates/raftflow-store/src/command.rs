@@ -181,6 +181,12 @@ pub enum Command {
         detail: String,
         now_ms: u64,
     },
+    /// A scheduled backup was taken and stored (apply version 11 on;
+    /// backup_record.rs). Proposed by the leader that took it.
+    BackupRecorded {
+        record: crate::backup_record::BackupRecord,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -205,7 +211,8 @@ impl Command {
             | Command::TokenCreated { now_ms, .. }
             | Command::TokenRevoked { now_ms, .. }
             | Command::TokenRotated { now_ms, .. }
-            | Command::SetAlarm { now_ms, .. } => Some(*now_ms),
+            | Command::SetAlarm { now_ms, .. }
+            | Command::BackupRecorded { now_ms, .. } => Some(*now_ms),
             Command::Probe { .. }
             | Command::PurgeFinished { .. }
             | Command::SetApplyVersion { .. } => None,
@@ -266,6 +273,9 @@ impl Command {
             }
             Command::TokenRevoked { accessor, .. } => accessor.len(),
             Command::SetAlarm { detail, .. } => detail.len(),
+            Command::BackupRecorded { record, .. } => {
+                record.destination.len() + record.content_sha256.len()
+            }
             Command::TokenRotated {
                 accessor,
                 secret_hash,

@@ -26,6 +26,7 @@ pub mod alarms;
 mod apply_batch;
 mod apply_thread;
 pub mod backup;
+pub mod backup_record;
 mod backup_restore;
 pub mod codec;
 pub mod command;

@@ -174,6 +174,9 @@ impl Machine {
                 };
                 crate::alarms::apply(db, batch, self.workflows.apply_version, &set)
             }
+            Command::BackupRecorded { record, .. } => {
+                crate::backup_record::apply(db, batch, self.workflows.apply_version, record)
+            }
             other => self.workflows.apply(db, other),
         }
     }
@@ -353,6 +356,11 @@ impl StateReader {
     /// started (0 before any).
     pub fn log_time_ms(&self) -> u64 {
         self.hub.log_time_ms()
+    }
+
+    /// The last scheduled backup as applied here (backup_record.rs).
+    pub fn last_backup(&self) -> Result<Option<crate::backup_record::BackupRecord>, StoreError> {
+        crate::backup_record::read_last(&self.db)
     }
 
     /// The raised alarms as applied here (alarms.rs): a short scan.

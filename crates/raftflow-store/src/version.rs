@@ -28,7 +28,7 @@ use crate::error::StoreError;
 /// The oldest apply version this binary can apply: release 0.1.0's rules.
 pub const APPLY_VERSION_MIN: u32 = 1;
 /// The newest apply version this binary can apply.
-pub const APPLY_VERSION_MAX: u32 = 10;
+pub const APPLY_VERSION_MAX: u32 = 11;
 /// Where the active apply version is kept; absent means version 1, so the
 /// tables of release 0.1.0 (which has no such key) digest the same here.
 pub const KEY_APPLY_VERSION: &[u8] = b"\0apply_version";
@@ -46,6 +46,7 @@ pub fn apply_version_change(version: u32) -> &'static str {
         8 => "task tokens carry a secret (an HMAC of the attempt under a key derived from the ACL bootstrap): a report must show the token as handed out",
         9 => "history events store a large value once per execution; the data directory's tables are compressed (lz4)",
         10 => "alarms (NOSPACE) are replicated: SetAlarm is applied (refused before)",
+        11 => "the last scheduled backup is recorded: BackupRecorded is applied (refused before)",
         _ => "unknown to this binary",
     }
 }

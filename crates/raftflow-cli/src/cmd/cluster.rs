@@ -149,6 +149,7 @@ fn status_json(url: &str, status: &Result<NodeStatus, tonic::Status>) -> serde_j
             "store_format": s.store_format, "clock_offsets_ms": s.clock_offsets_ms, "driving_epoch": s.driving_epoch,
             "disk_free_bytes": s.disk_free_bytes, "data_dir_bytes": s.data_dir_bytes,
             "short_of_space": s.short_of_space, "alarms": alarms_json(s),
+            "last_backup_ms": s.last_backup_ms, "last_backup_index": s.last_backup_index, "last_backup_name": s.last_backup_name,
         }),
         Err(e) => json!({"endpoint": url, "up": false, "error": e.message()}),
     }
@@ -190,6 +191,17 @@ fn print_alarms(statuses: &[(String, Result<NodeStatus, tonic::Status>)]) {
             alarm_kind(a.kind),
             a.node,
             a.detail
+        );
+    }
+    if let Some(s) = newest.filter(|s| s.last_backup_ms > 0) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        println!(
+            "last scheduled backup: {} (index {}), {} s ago",
+            s.last_backup_name,
+            s.last_backup_index,
+            now_ms.saturating_sub(s.last_backup_ms) / 1000
         );
     }
     for s in statuses.iter().filter_map(|(_, s)| s.as_ref().ok()) {

@@ -127,6 +127,7 @@ pub fn single_node_config(dir: &std::path::Path) -> NodeConfig {
         max_batch_commands: 1024,
         scheduler: Default::default(),
         storage: Default::default(),
+        backup: Default::default(),
         fault_injection: Default::default(),
     }
 }
@@ -176,6 +177,7 @@ impl TestCluster {
                 max_batch_commands: 1024,
                 scheduler: Default::default(),
                 storage: Default::default(),
+                backup: Default::default(),
                 fault_injection: Default::default(),
             };
             tweak(&mut config);

@@ -5,6 +5,7 @@ mod auth;
 mod auth_table;
 mod availability;
 mod backup;
+mod backup_schedule;
 mod clocks;
 mod config;
 mod console;

@@ -87,6 +87,7 @@ async fn cluster_on_fixture() -> TestCluster {
         max_batch_commands: 1024,
         scheduler: Default::default(),
         storage: Default::default(),
+        backup: Default::default(),
         fault_injection: Default::default(),
     };
     config.validate().expect("valid");

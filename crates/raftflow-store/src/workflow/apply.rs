@@ -40,7 +40,8 @@ impl Workflows {
             | Command::TokenCreated { .. }
             | Command::TokenRevoked { .. }
             | Command::TokenRotated { .. }
-            | Command::SetAlarm { .. } => {
+            | Command::SetAlarm { .. }
+            | Command::BackupRecorded { .. } => {
                 unreachable!("the machine applies these itself")
             }
             Command::BeginEpoch { .. } => {
