@@ -184,6 +184,12 @@ impl ClusterService for ClusterServiceImpl {
             last_backup_ms: backup.as_ref().map_or(0, |b| b.taken_ms),
             last_backup_index: backup.as_ref().map_or(0, |b| b.index),
             last_backup_name: backup.map(|b| b.destination).unwrap_or_default(),
+            cluster_id: self
+                .ctx
+                .reader
+                .cluster_id()
+                .map_err(ApiError::from)?
+                .unwrap_or_default(),
         }))
     }
 

@@ -70,11 +70,14 @@ pub async fn upgrade(
         .propose(Command::SetApplyVersion { version: target })
         .await?;
     match result {
-        CommandResult::ApplyVersion { version, log_index } => Ok(UpgradeApplyVersionReply {
-            previous,
-            active: version,
-            log_index,
-        }),
+        CommandResult::ApplyVersion { version, log_index } => {
+            ensure_cluster_id(ctx).await;
+            Ok(UpgradeApplyVersionReply {
+                previous,
+                active: version,
+                log_index,
+            })
+        }
         CommandResult::Rejected { message, .. } => Err(ApiError::FailedPrecondition(message)),
         other => Err(ApiError::Internal(format!("an upgrade answered {other:?}"))),
     }
@@ -248,4 +251,21 @@ async fn remote_max(security: &crate::tls::Security, id: u64, addr: &str) -> Res
         .into_inner();
     // A binary from before versions leaves the field 0: it follows version 1.
     Ok(status.apply_version_max.max(APPLY_VERSION_MIN))
+}
+
+/// Names the cluster once its apply version allows it (cluster_id.rs):
+/// after each raise, and at each takeover (a leader that raised the version
+/// may have lost its term before it named the cluster).
+pub async fn ensure_cluster_id(ctx: &NodeContext) {
+    if ctx.reader.active_apply_version() < raftflow_store::cluster_id::CLUSTER_ID_FROM {
+        return;
+    }
+    if !matches!(ctx.reader.cluster_id(), Ok(None)) {
+        return;
+    }
+    let id = raftflow_store::cluster_id::from_random(rand::random());
+    match ctx.proposer.propose(Command::SetClusterId { id }).await {
+        Ok(_) => tracing::info!(node = ctx.id, "named the cluster"),
+        Err(e) => tracing::debug!("the cluster stays unnamed for now: {e}"),
+    }
 }

@@ -55,6 +55,10 @@ pub struct BackupHeader {
     pub content_bytes: u64,
     /// Hex SHA-256 of the content: the snapshot trailer's own hash.
     pub content_sha256: String,
+    /// The id of the cluster it was taken from; empty before apply
+    /// version 12 named the cluster (and in files from before).
+    #[serde(default)]
+    pub cluster_id: String,
 }
 
 /// A backup's content written on the saving node, ready to be streamed;
@@ -105,6 +109,7 @@ pub fn save_content(db: &Db, node_id: u64, taken_ms: u64) -> Result<SavedContent
             .map_err(|e| file_err(&path, e))?
             .len(),
         content_sha256: hex(&streamed.sha256),
+        cluster_id: crate::cluster_id::read(db)?.unwrap_or_default(),
     };
     Ok(SavedContent {
         path,

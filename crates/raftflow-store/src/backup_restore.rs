@@ -102,7 +102,13 @@ pub fn restore(
     crate::version::Supported::BINARY.check(inspection.header.apply_version)?;
     let db = Db::open(data_dir)?;
     crate::version::open_format(&db)?;
-    let applied = write_tables(path, &db, target)?;
+    let members: Vec<(u64, String, String)> = target
+        .members
+        .iter()
+        .map(|(id, n)| (*id, n.raft_addr.clone(), n.api_addr.clone()))
+        .collect();
+    let cluster_id = crate::cluster_id::for_restore(&inspection.header.content_sha256, &members);
+    let applied = write_tables(path, &db, target, &cluster_id)?;
     let vote = Vote::new(applied.leader_id.term, target.node_id);
     crate::log_store::seed_restored(&db, &vote, applied)?;
     crate::version::follow_apply_version(&db, inspection.header.apply_version)?;
@@ -112,10 +118,16 @@ pub fn restore(
 }
 
 /// Streams the backup's pairs into cf `sm`, changed as the module doc says.
-fn write_tables(path: &Path, db: &Db, target: &RestoreTarget) -> Result<LogId, StoreError> {
+fn write_tables(
+    path: &Path,
+    db: &Db,
+    target: &RestoreTarget,
+    cluster_id: &str,
+) -> Result<LogId, StoreError> {
     let sm = db.cf(CF_SM);
     let mut batch = WriteBatch::default();
     let mut applied: Option<LogId> = None;
+    let mut had_id = false;
     for_each_pair(path, |key, value| {
         let value = match key {
             KEY_APPLIED => {
@@ -125,6 +137,10 @@ fn write_tables(path: &Path, db: &Db, target: &RestoreTarget) -> Result<LogId, S
             KEY_EPOCH => encode(&bump_epoch(decode(value)?)?)?,
             // Written below, once the position is known.
             KEY_MEMBERSHIP => return Ok(()),
+            crate::cluster_id::KEY_CLUSTER_ID => {
+                had_id = true;
+                return Ok(());
+            }
             _ if key.starts_with(b"r/") => bump_attempts(key, value)?,
             _ => value.to_vec(),
         };
@@ -141,6 +157,15 @@ fn write_tables(path: &Path, db: &Db, target: &RestoreTarget) -> Result<LogId, S
         .map_err(|e| StoreError::Refused(format!("membership: {e}")))?;
     let stored = StoredMembership::new(Some(applied), membership);
     batch.put_cf(sm, KEY_MEMBERSHIP, encode(&stored)?);
+    // A new cluster, a new id; only where the old one had an id, so that
+    // a cluster below apply version 12 holds no key it does not know.
+    if had_id {
+        batch.put_cf(
+            sm,
+            crate::cluster_id::KEY_CLUSTER_ID,
+            encode(&cluster_id.to_string())?,
+        );
+    }
     db.write_synced(batch)?;
     Ok(applied)
 }

@@ -187,6 +187,9 @@ pub enum Command {
         record: crate::backup_record::BackupRecord,
         now_ms: u64,
     },
+    /// Names the cluster, once (apply version 12 on; cluster_id.rs): a
+    /// random id chosen by the leader that proposes it.
+    SetClusterId { id: String },
 }
 
 impl Command {
@@ -215,7 +218,8 @@ impl Command {
             | Command::BackupRecorded { now_ms, .. } => Some(*now_ms),
             Command::Probe { .. }
             | Command::PurgeFinished { .. }
-            | Command::SetApplyVersion { .. } => None,
+            | Command::SetApplyVersion { .. }
+            | Command::SetClusterId { .. } => None,
         }
     }
 
@@ -273,6 +277,7 @@ impl Command {
             }
             Command::TokenRevoked { accessor, .. } => accessor.len(),
             Command::SetAlarm { detail, .. } => detail.len(),
+            Command::SetClusterId { id } => id.len(),
             Command::BackupRecorded { record, .. } => {
                 record.destination.len() + record.content_sha256.len()
             }

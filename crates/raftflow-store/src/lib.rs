@@ -28,6 +28,7 @@ mod apply_thread;
 pub mod backup;
 pub mod backup_record;
 mod backup_restore;
+pub mod cluster_id;
 pub mod codec;
 pub mod command;
 pub mod db;

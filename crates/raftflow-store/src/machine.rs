@@ -174,6 +174,9 @@ impl Machine {
                 };
                 crate::alarms::apply(db, batch, self.workflows.apply_version, &set)
             }
+            Command::SetClusterId { id } => {
+                crate::cluster_id::apply(db, batch, self.workflows.apply_version, id)
+            }
             Command::BackupRecorded { record, .. } => {
                 crate::backup_record::apply(db, batch, self.workflows.apply_version, record)
             }
@@ -356,6 +359,11 @@ impl StateReader {
     /// started (0 before any).
     pub fn log_time_ms(&self) -> u64 {
         self.hub.log_time_ms()
+    }
+
+    /// The cluster's id as applied here (cluster_id.rs); none before it is set.
+    pub fn cluster_id(&self) -> Result<Option<String>, StoreError> {
+        crate::cluster_id::read(&self.db)
     }
 
     /// The last scheduled backup as applied here (backup_record.rs).

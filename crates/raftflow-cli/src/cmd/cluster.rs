@@ -149,7 +149,7 @@ fn status_json(url: &str, status: &Result<NodeStatus, tonic::Status>) -> serde_j
             "store_format": s.store_format, "clock_offsets_ms": s.clock_offsets_ms, "driving_epoch": s.driving_epoch,
             "disk_free_bytes": s.disk_free_bytes, "data_dir_bytes": s.data_dir_bytes,
             "short_of_space": s.short_of_space, "alarms": alarms_json(s),
-            "last_backup_ms": s.last_backup_ms, "last_backup_index": s.last_backup_index, "last_backup_name": s.last_backup_name,
+            "cluster_id": s.cluster_id, "last_backup_ms": s.last_backup_ms, "last_backup_index": s.last_backup_index, "last_backup_name": s.last_backup_name,
         }),
         Err(e) => json!({"endpoint": url, "up": false, "error": e.message()}),
     }
@@ -192,6 +192,9 @@ fn print_alarms(statuses: &[(String, Result<NodeStatus, tonic::Status>)]) {
             a.node,
             a.detail
         );
+    }
+    if let Some(s) = newest.filter(|s| !s.cluster_id.is_empty()) {
+        println!("cluster id {}", s.cluster_id);
     }
     if let Some(s) = newest.filter(|s| s.last_backup_ms > 0) {
         let now_ms = std::time::SystemTime::now()

@@ -190,6 +190,9 @@ fn print(inspection: &Inspection, format: Format) {
     match format {
         Format::Text => {
             println!("format          {}", h.format);
+            if !h.cluster_id.is_empty() {
+                println!("cluster id      {}", h.cluster_id);
+            }
             println!(
                 "saved by        node {} (raftflow {})",
                 h.node_id, h.release

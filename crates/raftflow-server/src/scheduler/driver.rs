@@ -95,6 +95,8 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     }
     ctx.scheduler.changed.notify_waiters();
     tokio::spawn(crate::upgrade::raise_on_new_cluster(ctx.clone(), epoch));
+    let named = ctx.clone();
+    tokio::spawn(async move { crate::upgrade::ensure_cluster_id(&named).await });
     tokio::spawn(crate::acl_service::bootstrap_from_config(
         ctx.clone(),
         epoch,

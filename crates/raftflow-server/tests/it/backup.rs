@@ -85,12 +85,23 @@ async fn a_cluster_restored_from_a_backup_holds_every_acknowledged_execution_and
     let file = dir.path().join("cluster.backup");
     save(&client, &file).await;
     let before = histories(&client, &ids).await;
+    let old_id = old
+        .node(1)
+        .context
+        .reader
+        .cluster_id()
+        .unwrap()
+        .expect("the cluster is named");
     old.shutdown().await;
 
     let inspection = backup::inspect(&file).expect("the backup checks out");
     assert_eq!(inspection.executions.get("SUCCEEDED"), Some(&5));
     assert_eq!(inspection.executions.get("RUNNING"), Some(&7));
     assert_eq!(inspection.state_machines, 1);
+    assert_eq!(
+        inspection.header.cluster_id, old_id,
+        "the header names the cluster"
+    );
 
     // Three new nodes (new ports, new data directories) from the one file.
     let new = TestCluster::start(3, |config| {
@@ -122,5 +133,19 @@ async fn a_cluster_restored_from_a_backup_holds_every_acknowledged_execution_and
         assert_eq!(end.status, "SUCCEEDED", "{id}");
     }
     new.wait_same_digest(WAIT).await;
+    let new_id = new
+        .node(1)
+        .context
+        .reader
+        .cluster_id()
+        .unwrap()
+        .expect("named");
+    assert_ne!(new_id, old_id, "a restored cluster is a new cluster");
+    for node in new.running() {
+        assert_eq!(
+            node.context.reader.cluster_id().unwrap(),
+            Some(new_id.clone())
+        );
+    }
     new.shutdown().await;
 }

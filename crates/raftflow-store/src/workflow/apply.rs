@@ -41,7 +41,8 @@ impl Workflows {
             | Command::TokenRevoked { .. }
             | Command::TokenRotated { .. }
             | Command::SetAlarm { .. }
-            | Command::BackupRecorded { .. } => {
+            | Command::BackupRecorded { .. }
+            | Command::SetClusterId { .. } => {
                 unreachable!("the machine applies these itself")
             }
             Command::BeginEpoch { .. } => {
