@@ -27,6 +27,7 @@ pub mod numbers;
 pub mod parse;
 pub mod path;
 mod run;
+pub mod schedule_spec;
 pub mod task_token;
 pub mod time;
 mod timers;
