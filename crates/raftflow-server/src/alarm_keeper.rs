@@ -47,19 +47,9 @@ pub async fn run(ctx: NodeContext) {
     }
 }
 
-/// The members (voters and learners) other than this node: id → API address.
-fn members(ctx: &NodeContext) -> BTreeMap<NodeId, String> {
-    let metrics = ctx.raft.metrics().borrow_watched().clone();
-    let membership = metrics.membership_config.membership().clone();
-    membership
-        .nodes()
-        .map(|(id, node)| (*id, node.api_addr.clone()))
-        .collect()
-}
-
 /// Asks every other member whether it is short of space.
 async fn gather(ctx: &NodeContext, channels: &mut Channels) {
-    let members = members(ctx);
+    let members = ctx.members();
     channels.retain(|id, (addr, _)| members.get(id) == Some(addr));
     for (id, addr) in members.iter().filter(|(id, _)| **id != ctx.id) {
         if !channels.contains_key(id) {
@@ -105,7 +95,7 @@ async fn keep_alarms(ctx: &NodeContext) {
             return;
         }
     };
-    let members = members(ctx);
+    let members = ctx.members();
     let mut known = ctx.disk.fresh_members();
     known.insert(ctx.id, ctx.disk.own_short());
     for (node, short) in known.iter().filter(|(id, _)| members.contains_key(id)) {

@@ -94,6 +94,17 @@ impl NodeContext {
         self.log_clock.now_ms(self.reader.log_time_ms())
     }
 
+    /// Every member (voters and learners) with its client API address, as
+    /// this node's membership says.
+    pub fn members(&self) -> std::collections::BTreeMap<u64, String> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership().clone();
+        membership
+            .nodes()
+            .map(|(id, node)| (*id, node.api_addr.clone()))
+            .collect()
+    }
+
     /// The leader this node knows, with its client API address (from the
     /// membership); `None` while no leader is known.
     pub fn leader(&self) -> Option<(u64, Option<String>)> {

@@ -223,14 +223,7 @@ fn common_max(ranges: &[MemberRange]) -> Result<u32, ApiError> {
 
 /// Every member's supported maximum: this node's own, the others' by Status.
 async fn member_ranges(ctx: &NodeContext) -> Vec<MemberRange> {
-    let members: Vec<(u64, String)> = {
-        let metrics = ctx.raft.metrics().borrow_watched().clone();
-        let membership = metrics.membership_config.membership().clone();
-        membership
-            .nodes()
-            .map(|(id, node)| (*id, node.api_addr.clone()))
-            .collect()
-    };
+    let members = ctx.members();
     let calls = members.into_iter().map(|(id, addr)| async move {
         let max = if id == ctx.id {
             Ok(ctx.reader.apply_versions().1.max)

@@ -67,14 +67,7 @@ fn an_overlong_detail_is_refused_and_the_digest_covers_alarms() {
     let result = apply(&mut m, &db, 2, set(1, true, &long, 5)).unwrap();
     assert_eq!(rejected_code(&result), Some(Reject::InvalidArgument));
     assert!(read_all(&db).unwrap().is_empty());
-    let digest = |db: &Db| {
-        crate::StateMachineStore::open_supporting(db.clone(), Supported::BINARY)
-            .unwrap()
-            .reader()
-            .digest()
-            .unwrap()
-            .1
-    };
+    let digest = crate::test_util::digest;
     let before = digest(&db);
     apply(&mut m, &db, 3, set(1, true, "low", 5)).unwrap();
     let after = digest(&db);

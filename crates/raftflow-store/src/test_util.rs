@@ -28,3 +28,13 @@ pub fn apply(
     db.write(batch)?;
     Ok(result.results.remove(0))
 }
+
+/// The state digest of the tables in `db`, as a fresh reader computes it.
+pub fn digest(db: &Db) -> String {
+    crate::StateMachineStore::open_supporting(db.clone(), crate::version::Supported::BINARY)
+        .unwrap()
+        .reader()
+        .digest()
+        .unwrap()
+        .1
+}

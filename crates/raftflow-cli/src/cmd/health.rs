@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use raftflow_server::NodeConfig;
-
 #[derive(clap::Args)]
 pub struct Args {
     /// Ask /readyz instead of /healthz.
@@ -24,16 +22,10 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, insecure: bool) -> anyhow::Result<ExitCode> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut config = match NodeConfig::load_with_env(args.config.as_deref(), &env) {
+    let config = match super::server::load_config(args.config.as_deref(), insecure) {
         Ok(config) => config,
         Err(e) => return Ok(super::usage_error(e)),
     };
-    if insecure {
-        // As `raftflow --insecure server` runs it: plaintext.
-        config.tls = None;
-        config.insecure = true;
-    }
     let timeout = Duration::from_millis(args.timeout_ms);
     match raftflow_server::health::probe(&config, args.ready, timeout).await {
         Ok(body) => {

@@ -18,17 +18,27 @@ pub struct Args {
     log_format: String,
 }
 
-pub async fn run(args: Args, insecure: bool) -> anyhow::Result<ExitCode> {
+/// The node's configuration as `raftflow server` reads it: the file (if
+/// any), the RAFTFLOW_* variables over it, and `--insecure`, which wins
+/// over the file's [tls].
+pub fn load_config(
+    path: Option<&std::path::Path>,
+    insecure: bool,
+) -> Result<NodeConfig, raftflow_server::config::ConfigError> {
     let env = |name: &str| std::env::var(name).ok();
-    let mut config = match NodeConfig::load_with_env(args.config.as_deref(), &env) {
-        Ok(config) => config,
-        Err(e) => return Ok(super::usage_error(e)),
-    };
+    let mut config = NodeConfig::load_with_env(path, &env)?;
     if insecure {
-        // `--insecure` on the command line wins over the file's [tls].
         config.tls = None;
         config.insecure = true;
     }
+    Ok(config)
+}
+
+pub async fn run(args: Args, insecure: bool) -> anyhow::Result<ExitCode> {
+    let config = match load_config(args.config.as_deref(), insecure) {
+        Ok(config) => config,
+        Err(e) => return Ok(super::usage_error(e)),
+    };
     init_tracing(&args.log_format);
     let id = config.id;
     let node = match NodeHandle::start(config).await {

@@ -34,12 +34,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 /// that does not answer is listed with its error, never left out).
 pub async fn cluster(State(ctx): State<NodeContext>) -> Response {
     let metrics = ctx.raft.metrics().borrow_watched().clone();
-    let members: Vec<(u64, String)> = metrics
-        .membership_config
-        .membership()
-        .nodes()
-        .map(|(id, node)| (*id, node.api_addr.clone()))
-        .collect();
+    let members = ctx.members();
     let security = &ctx.security;
     let asks = members.iter().map(|(id, addr)| async move {
         let ask = async {

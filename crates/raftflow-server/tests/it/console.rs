@@ -86,6 +86,12 @@ async fn console_serves_pages_and_api_from_a_follower() {
     assert_eq!(c["role"], "follower");
     assert_eq!(c["leader_id"], leader);
     assert_eq!(c["nodes"].as_array().unwrap().len(), 3, "{c}");
+    // What the banner and the free-space column read (disk_guard.rs).
+    assert_eq!(c["alarms"], serde_json::json!([]), "{c}");
+    for n in c["nodes"].as_array().unwrap() {
+        assert!(n["disk_free_mb"].as_u64().is_some(), "{n}");
+        assert_eq!(n["short_of_space"], "", "{n}");
+    }
 
     // The follower applies a moment after the leader.
     let path = format!("/api/executions/{id}");

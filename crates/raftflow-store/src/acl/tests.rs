@@ -133,14 +133,7 @@ fn bootstrap_works_once_and_tokens_come_and_go() {
 #[test]
 fn tokens_are_part_of_the_digest() {
     let (_dir, db, mut m) = at_version(ACL_FROM);
-    let digest = |db: &Db| {
-        crate::StateMachineStore::open_supporting(db.clone(), Supported::BINARY)
-            .unwrap()
-            .reader()
-            .digest()
-            .unwrap()
-            .1
-    };
+    let digest = crate::test_util::digest;
     let before = digest(&db);
     apply(&mut m, &db, 2, bootstrap(spec('a', "first", Role::Admin))).unwrap();
     assert_ne!(digest(&db), before);
