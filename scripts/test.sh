@@ -11,6 +11,14 @@ if { ! command -v chromium >/dev/null 2>&1 || ! command -v certutil >/dev/null 2
   (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium libnss3-tools >/dev/null) ||
     echo "test: ERROR: chromium or certutil could not be installed; the console's browser test will fail" >&2
 fi
+# The Compose test (crates/raftflow-cli/tests/compose.rs) runs the image with
+# docker-compose; install it from Debian when Docker is here but it is not.
+if command -v docker >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1 &&
+  [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing docker-compose for the Compose test" >&2
+  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null) ||
+    echo "test: ERROR: docker-compose could not be installed; the Compose test will fail (RAFTFLOW_SKIP_DOCKER=1 skips it)" >&2
+fi
 # Every check runs or fails loudly: the console's browser test needs
 # Chromium, and the chaos smoke's network faults need namespaces (root).
 export RAFTFLOW_REQUIRE_BROWSER=1
