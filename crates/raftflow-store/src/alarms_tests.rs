@@ -3,17 +3,9 @@
 
 use super::*;
 use crate::command::Command;
-use crate::machine::Machine;
 use crate::test_util::apply;
-use crate::version::Supported;
 
-fn at_version(version: u32) -> (tempfile::TempDir, Db, Machine) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path()).unwrap();
-    let mut m = Machine::load(&db, Supported::BINARY).unwrap();
-    apply(&mut m, &db, 1, Command::SetApplyVersion { version }).unwrap();
-    (dir, db, m)
-}
+use crate::test_util::machine_at as at_version;
 
 fn set(node: u64, raised: bool, detail: &str, now_ms: u64) -> Command {
     Command::SetAlarm {

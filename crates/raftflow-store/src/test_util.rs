@@ -38,3 +38,12 @@ pub fn digest(db: &Db) -> String {
         .unwrap()
         .1
 }
+
+/// A fresh data directory whose machine applies under `version`.
+pub fn machine_at(version: u32) -> (tempfile::TempDir, Db, Machine) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let mut m = Machine::load(&db, crate::version::Supported::BINARY).unwrap();
+    apply(&mut m, &db, 1, Command::SetApplyVersion { version }).unwrap();
+    (dir, db, m)
+}

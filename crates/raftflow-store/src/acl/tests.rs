@@ -3,9 +3,7 @@
 
 use super::*;
 use crate::command::{Command, CommandResult, Reject};
-use crate::machine::Machine;
 use crate::test_util::apply;
-use crate::version::Supported;
 
 fn spec(accessor_digit: char, name: &str, role: Role) -> TokenSpec {
     TokenSpec {
@@ -33,13 +31,7 @@ fn code(result: &CommandResult) -> Option<Reject> {
     }
 }
 
-fn at_version(version: u32) -> (tempfile::TempDir, Db, Machine) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path()).unwrap();
-    let mut m = Machine::load(&db, Supported::BINARY).unwrap();
-    apply(&mut m, &db, 1, Command::SetApplyVersion { version }).unwrap();
-    (dir, db, m)
-}
+use crate::test_util::machine_at as at_version;
 
 #[test]
 fn before_version_7_token_commands_change_nothing() {
