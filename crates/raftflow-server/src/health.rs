@@ -3,7 +3,9 @@
 //! scratch` has no curl). The node's configuration (file and `RAFTFLOW_*`
 //! variables) says where the HTTP port is and how to trust it: over TLS
 //! the answer must come with this node's own certificate, checked as a
-//! peer checks it (its node id, and the host of its advertised address).
+//! peer checks it (its node id, and the host of its advertised address),
+//! or, when the port has a certificate of its own (`[tls.http]`), with
+//! exactly that one.
 
 use std::time::Duration;
 
@@ -56,16 +58,11 @@ async fn ask(config: &NodeConfig, path: &str) -> Result<String, String> {
     match &config.tls {
         None => get(TokioIo::new(tcp), addr, path, "http").await,
         Some(files) => {
-            if files.http.is_some() {
-                return Err("the HTTP port has its own certificate ([tls.http]); check it with the gRPC health service instead".into());
-            }
             let material =
                 crate::tls::Material::load(files, config.id).map_err(|e| e.to_string())?;
-            let peer = material.peer_client(config.id).map_err(|e| e.to_string())?;
-            // The HTTP port speaks HTTP/1.1 only (ALPN), not the peers' h2.
-            let mut client = (*peer).clone();
-            client.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let client = std::sync::Arc::new(client);
+            let client = material
+                .own_http_client(config.id)
+                .map_err(|e| e.to_string())?;
             // The name peers dial it by: its certificate carries that one.
             let host = crate::tls::host_of(config.advertised_api_addr()).unwrap_or("localhost");
             let name = rustls::pki_types::ServerName::try_from(host.to_string())

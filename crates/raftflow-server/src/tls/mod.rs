@@ -269,6 +269,36 @@ impl Material {
         Ok(Arc::new(config))
     }
 
+    /// Calls to this node's own HTTP port (`raftflow health`), HTTP/1.1:
+    /// its `[tls.http]` certificate pinned, or else its node certificate
+    /// checked as a peer's.
+    pub fn own_http_client(&self, id: u64) -> Result<Arc<ClientConfig>, TlsError> {
+        let mut config = match &self.http {
+            None => (*self.peer_client(id)?).clone(),
+            Some((chain, _)) => {
+                let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    self.roots.clone(),
+                    provider(),
+                )
+                .build()
+                .map_err(|e| TlsError::Rustls {
+                    what: "tls.ca_file".into(),
+                    message: e.to_string(),
+                })?;
+                let pinned = chain[0].clone();
+                let verifier = Arc::new(verify::PinnedServerVerifier { inner, pinned });
+                ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .expect("ring supports the default protocol versions")
+                    .dangerous()
+                    .with_custom_certificate_verifier(verifier)
+                    .with_no_client_auth()
+            }
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
     /// Calls to node `expected`: this node's certificate as its identity,
     /// and the peer's certificate must be `expected`'s.
     pub fn peer_client(&self, expected: u64) -> Result<Arc<ClientConfig>, TlsError> {

@@ -129,3 +129,33 @@ impl ServerCertVerifier for PeerServerVerifier {
 
     delegate_signatures!();
 }
+
+/// Trusts exactly one certificate: this node's own `[tls.http]` one, for
+/// `raftflow health` asking its own HTTP port (health.rs). The handshake
+/// still proves the port holds that certificate's key.
+#[derive(Debug)]
+pub struct PinnedServerVerifier {
+    pub(crate) inner: Arc<rustls::client::WebPkiServerVerifier>,
+    pub(crate) pinned: CertificateDer<'static>,
+}
+
+impl ServerCertVerifier for PinnedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.pinned.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "the HTTP port shows another certificate than [tls.http] cert_file".into(),
+            ))
+        }
+    }
+
+    delegate_signatures!();
+}

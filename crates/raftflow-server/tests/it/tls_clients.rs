@@ -148,4 +148,23 @@ async fn the_http_port_can_show_a_certificate_of_its_own() {
         .probe("k", b"v")
         .await
         .expect("the API port keeps the cluster's certificate");
+    // `raftflow health` trusts exactly that certificate on its own port.
+    let mut own = (*cluster.node(1).context.config).clone();
+    own.http_addr = Some(addr.to_string());
+    let timeout = std::time::Duration::from_secs(5);
+    let ready = raftflow_server::health::probe(&own, true, timeout).await;
+    assert!(
+        ready.is_ok_and(|body| body.starts_with("ready")),
+        "the health check passes"
+    );
+    let other = certs::create_node(&public_ca, 1, &["127.0.0.1".into()], 30).unwrap();
+    let (other_cert, _) = certs::write(dir.path(), "other", &other, false).unwrap();
+    own.tls.as_mut().unwrap().http.as_mut().unwrap().cert_file = other_cert;
+    let refused = raftflow_server::health::probe(&own, false, timeout).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("another certificate")),
+        "a different certificate is refused: {refused:?}"
+    );
 }
