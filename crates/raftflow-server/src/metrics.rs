@@ -343,12 +343,14 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         out,
         "raftflow_storage_bytes",
         "gauge",
-        "Bytes of this node's data directory on disk.",
+        "Bytes of this node's data directory on disk (as of the last disk check).",
     );
+    // The disk check measures it every storage.check_interval_ms; a scrape
+    // need not walk the directory again.
     let _ = writeln!(
         out,
         "raftflow_storage_bytes {}",
-        raftflow_store::dir_bytes(&ctx.config.data_dir)
+        ctx.disk.reading().data_bytes
     );
     crate::alarm_keeper::render(ctx, out);
     family(

@@ -276,23 +276,10 @@ impl Material {
         let mut config = match &self.http {
             None => (*self.peer_client(id)?).clone(),
             Some((chain, _)) => {
-                let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    self.roots.clone(),
-                    provider(),
-                )
-                .build()
-                .map_err(|e| TlsError::Rustls {
-                    what: "tls.ca_file".into(),
-                    message: e.to_string(),
-                })?;
+                let inner = self.ca_verifier()?;
                 let pinned = chain[0].clone();
                 let verifier = Arc::new(verify::PinnedServerVerifier { inner, pinned });
-                ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .expect("ring supports the default protocol versions")
-                    .dangerous()
-                    .with_custom_certificate_verifier(verifier)
-                    .with_no_client_auth()
+                client_builder(verifier).with_no_client_auth()
             }
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -302,26 +289,35 @@ impl Material {
     /// Calls to node `expected`: this node's certificate as its identity,
     /// and the peer's certificate must be `expected`'s.
     pub fn peer_client(&self, expected: u64) -> Result<Arc<ClientConfig>, TlsError> {
-        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            self.roots.clone(),
-            provider(),
-        )
-        .build()
-        .map_err(|e| TlsError::Rustls {
-            what: "tls.ca_file".into(),
-            message: e.to_string(),
-        })?;
+        let inner = self.ca_verifier()?;
         let verifier = Arc::new(verify::PeerServerVerifier { inner, expected });
-        let mut config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
+        let mut config = client_builder(verifier)
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .map_err(rustls_error("tls.cert_file and tls.key_file"))?;
         config.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Arc::new(config))
     }
+
+    /// Checks a chain against the cluster CA (the verifiers above wrap it).
+    fn ca_verifier(&self) -> Result<Arc<rustls::client::WebPkiServerVerifier>, TlsError> {
+        rustls::client::WebPkiServerVerifier::builder_with_provider(self.roots.clone(), provider())
+            .build()
+            .map_err(|e| TlsError::Rustls {
+                what: "tls.ca_file".into(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// A client config with our provider and `verifier`, before its client auth.
+fn client_builder(
+    verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+) -> rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert> {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
 }
 
 /// How this node's listeners and outgoing calls are secured.
