@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "raftflow/v1/workflow.proto",
         "raftflow/v1/worker.proto",
         "raftflow/v1/acl.proto",
+        "raftflow/v1/schedule.proto",
     ];
     let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
     let fds = protox::compile(&paths, [&root])?;

@@ -68,6 +68,9 @@ enum Command {
     /// Run workers.
     #[command(subcommand)]
     Worker(cmd::worker::Command),
+    /// Executions started on a timetable.
+    #[command(subcommand)]
+    Schedule(cmd::schedule::Command),
     /// Make and inspect the cluster's TLS certificates.
     #[command(subcommand)]
     Cert(cmd::cert::Command),
@@ -122,6 +125,10 @@ fn main() -> std::process::ExitCode {
             },
             Command::Execution(command) => match conn.client() {
                 Ok(client) => cmd::execution::run(command, &client, cli.output).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
+            Command::Schedule(command) => match conn.client() {
+                Ok(client) => cmd::schedule::run(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
             Command::Acl(command) => match conn.client() {

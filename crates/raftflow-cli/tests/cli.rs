@@ -437,3 +437,7 @@ fn run_local_keeps_numbers_as_written() {
 /// API tokens from the command line, and the audit trail they leave.
 #[path = "cli/tokens.rs"]
 mod tokens;
+
+/// Schedules from the command line.
+#[path = "cli/schedules.rs"]
+mod schedules;

@@ -28,6 +28,7 @@ pub mod acl;
 mod backup;
 mod bearer;
 mod hedge;
+pub mod schedule;
 pub mod tls;
 pub mod worker;
 pub mod workflow;

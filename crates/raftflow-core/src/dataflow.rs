@@ -133,6 +133,9 @@ pub fn context_object(exec: &Execution, frame: u32, now_ms: u64, token: Option<&
         },
         "StateMachine": {"Id": exec.id.split(':').next().unwrap_or_default()},
     });
+    if let Some(scheduled_ms) = exec.scheduled_ms {
+        ctx["Schedule"] = json!({"ScheduledTime": format_millis(scheduled_ms)});
+    }
     if let Some(token) = token {
         ctx["Task"] = json!({"Token": token});
     }

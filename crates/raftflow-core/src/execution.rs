@@ -236,6 +236,12 @@ pub struct Execution {
     pub next_attempt: u32,
     pub tasks: BTreeMap<String, TaskRecord>,
     pub timers: BTreeMap<u64, (TimerPurpose, Option<String>)>,
+    /// The time a schedule started it for (`$$.Schedule.ScheduledTime`);
+    /// absent, and left out of the stored runtime, for any other start, so
+    /// that runtimes written before schedules existed read and write the
+    /// same bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_ms: Option<u64>,
     /// Not stored: chosen by the host before every step.
     #[serde(skip)]
     pub rules: Rules,
@@ -303,6 +309,20 @@ impl Rules {
         exact_numbers: true,
         task_key: None,
     };
+}
+
+/// How an execution starts, besides its definition and input.
+#[derive(Debug, Clone, Copy)]
+pub struct Start<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub now_ms: u64,
+    pub seed: u64,
+    /// The lease of tasks whose state sets no timeout.
+    pub default_task_timeout_s: Option<u64>,
+    pub rules: Rules,
+    /// The scheduled time, for a start a schedule made.
+    pub scheduled_ms: Option<u64>,
 }
 
 /// The command's environment: its time and its random values.

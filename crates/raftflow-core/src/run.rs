@@ -63,6 +63,34 @@ impl Execution {
         default_task_timeout_s: Option<u64>,
         rules: Rules,
     ) -> (Execution, Vec<Action>) {
+        let start = Start {
+            id,
+            name,
+            now_ms,
+            seed,
+            default_task_timeout_s,
+            rules,
+            scheduled_ms: None,
+        };
+        Self::start_as(def, input, start)
+    }
+
+    /// Starts an execution as `start` describes (a schedule's fire sets
+    /// `scheduled_ms`).
+    pub fn start_as(
+        def: &StateMachine,
+        input: Value,
+        start: Start<'_>,
+    ) -> (Execution, Vec<Action>) {
+        let Start {
+            id,
+            name,
+            now_ms,
+            seed,
+            default_task_timeout_s,
+            rules,
+            scheduled_ms,
+        } = start;
         let mut exec = Execution {
             id: id.to_string(),
             name: name.to_string(),
@@ -80,6 +108,7 @@ impl Execution {
             next_attempt: 0,
             tasks: Default::default(),
             timers: Default::default(),
+            scheduled_ms,
             rules,
         };
         let mut ctx = Ctx {

@@ -152,8 +152,24 @@ impl Spec {
 /// found by reading the pattern at a fixed UTC offset — the zone's offset
 /// at `from` and at croner's answer — and keeping a time only where the
 /// zone really has that offset. Every answer is after `from`.
+/// `at_ms` as wall-clock time in `zone`, for people (`describe`):
+/// `2026-12-04 03:30:00 CET`.
+pub fn wall_clock(at_ms: u64, zone: &str) -> Option<String> {
+    let zone = Tz::from_str(zone).ok()?;
+    let at = utc(at_ms)?.with_timezone(&zone);
+    Some(at.format("%Y-%m-%d %H:%M:%S %Z").to_string())
+}
+
+/// An instant written as RFC 3339 (`2026-12-04T02:30:00Z`,
+/// `2026-12-04T03:30:00+01:00`), in ms since the Unix epoch.
+pub fn parse_instant(text: &str) -> Option<u64> {
+    let at = DateTime::parse_from_rfc3339(text.trim()).ok()?;
+    u64::try_from(at.timestamp_millis()).ok()
+}
+
 fn cron_next(cron: &Cron, zone: &Tz, from_ms: u64) -> Option<u64> {
-    let from = utc(from_ms)?;
+    // Cron times are whole seconds; croner keeps a fraction it is given.
+    let from = utc(from_ms - from_ms % 1000)?;
     let croner = croner_after(cron, zone, from);
     let mut best = croner;
     if cron.determine_job_type() == JobType::IntervalWildcard {

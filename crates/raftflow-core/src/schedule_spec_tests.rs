@@ -188,3 +188,31 @@ fn bad_specs_are_named() {
     assert!(err("61 * * * *", "UTC").contains("61 * * * *"));
     assert!(err(&"* ".repeat(200), "UTC").contains("at most"));
 }
+
+#[test]
+fn instants_read_and_show_in_a_zone() {
+    let at = parse_instant("2026-12-04T03:30:00+01:00").unwrap();
+    assert_eq!(at, parse_instant("2026-12-04T02:30:00Z").unwrap());
+    assert_eq!(
+        wall_clock(at, "Europe/Berlin").as_deref(),
+        Some("2026-12-04 03:30:00 CET")
+    );
+    assert_eq!(
+        wall_clock(at, "America/New_York").as_deref(),
+        Some("2026-12-03 21:30:00 EST")
+    );
+    assert_eq!(parse_instant("yesterday"), None);
+    assert_eq!(parse_instant("1969-12-31T23:59:59Z"), None);
+    assert_eq!(wall_clock(at, "Mars/Base"), None);
+}
+
+#[test]
+fn cron_times_are_whole_seconds_whatever_the_time_asked_after() {
+    let every_second = Spec::parse("* * * * * *", "Europe/Berlin").unwrap();
+    let at = parse_instant("2026-12-04T02:30:00Z").unwrap();
+    assert_eq!(every_second.next_after(at + 163), Some(at + 1000));
+    assert_eq!(every_second.next_after(at + 999), Some(at + 1000));
+    assert_eq!(every_second.next_after(at), Some(at + 1000));
+    let daily = Spec::parse("cron(30 2 * * ? *)", "UTC").unwrap();
+    assert_eq!(daily.next_after(at - 1), Some(at));
+}

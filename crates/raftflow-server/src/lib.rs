@@ -8,6 +8,7 @@
 //!                   ├─ elector + prevote (who stands for election, and when)
 //!                   ├─ snapshot_policy (when a snapshot is worth building)
 //!                   ├─ scheduler (the leader's driver: tasks and timers)
+//!                   ├─ schedules (the API, and the leader's runner that fires them on time)
 //!                   ├─ disk_guard + alarm_keeper (the free-space floor, NOSPACE alarms)
 //!                   ├─ serve: the Raft and API ports, plaintext or TLS (tls/)
 //!                   └─ API server: ClusterService, grpc.health.v1, reflection v1 + v1alpha
@@ -52,6 +53,7 @@ pub mod raft_wire;
 mod remove_peer;
 mod save_snapshot;
 pub mod scheduler;
+pub mod schedules;
 mod serve;
 mod snapshot_policy;
 mod stale_report;

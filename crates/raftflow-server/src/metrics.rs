@@ -77,6 +77,19 @@ pub struct Metrics {
     pub backup_failures: AtomicU64,
     /// (method, grpc status code) → request latency.
     pub grpc: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
+    /// Fires this node proposed as leader (schedules/runner.rs).
+    pub schedules: ScheduleMetrics,
+}
+
+/// What the schedule fires this node proposed came to.
+#[derive(Default)]
+pub struct ScheduleMetrics {
+    pub started: AtomicU64,
+    pub skipped_overlap: AtomicU64,
+    pub skipped_missed: AtomicU64,
+    pub start_failed: AtomicU64,
+    /// From the scheduled time to the apply that started the execution.
+    pub lag: Histogram,
 }
 
 impl Metrics {
@@ -369,6 +382,7 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     );
     m.task_duration
         .render(out, "raftflow_task_duration_seconds", "");
+    crate::schedules::render_metrics(ctx, out);
     family(
         out,
         "raftflow_grpc_request_duration_seconds",

@@ -81,6 +81,8 @@ pub struct NodeContext {
     pub auth: Arc<crate::auth::Gate>,
     /// This node's disk and the members' (disk_guard.rs).
     pub disk: Arc<crate::disk_guard::DiskGuard>,
+    /// The leader's schedule timetable (schedules/).
+    pub schedules: Arc<crate::schedules::Schedules>,
 }
 
 impl NodeContext {
@@ -217,6 +219,7 @@ impl NodeHandle {
             proposer,
             batch_stats,
             scheduler: Scheduler::new(),
+            schedules: crate::schedules::Schedules::new(),
             new_cluster: crate::upgrade::NewCluster::new(holds_workflows),
             watch_slots: Arc::new(tokio::sync::Semaphore::new(
                 config.scheduler.max_watch_streams,

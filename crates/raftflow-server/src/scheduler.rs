@@ -360,7 +360,7 @@ impl Scheduler {
                 } => {
                     q.timers.insert((fire_at_ms, execution_id, timer));
                 }
-                Effect::ExecutionFinished { .. } => {}
+                Effect::ExecutionFinished { .. } | Effect::ScheduleChanged { .. } => {}
             }
         }
         drop(q);

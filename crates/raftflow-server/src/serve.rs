@@ -4,6 +4,7 @@
 use raftflow_proto::v1::acl_service_server::AclServiceServer;
 use raftflow_proto::v1::cluster_service_server::ClusterServiceServer;
 use raftflow_proto::v1::raft_service_server::RaftServiceServer;
+use raftflow_proto::v1::schedule_service_server::ScheduleServiceServer;
 use raftflow_proto::v1::worker_service_server::WorkerServiceServer;
 use raftflow_proto::v1::workflow_service_server::WorkflowServiceServer;
 use tokio::net::TcpListener;
@@ -15,6 +16,7 @@ use crate::cluster_service::ClusterServiceImpl;
 use crate::network::MAX_MESSAGE_BYTES;
 use crate::node::{wait_stop, NodeContext};
 use crate::raft_service::RaftServiceImpl;
+use crate::schedules::service::ScheduleServiceImpl;
 use crate::tls::Security;
 use crate::worker_service::WorkerServiceImpl;
 use crate::workflow_service::WorkflowServiceImpl;
@@ -103,6 +105,11 @@ pub(crate) async fn api(
         .add_service(AclServiceServer::new(AclServiceImpl::new(ctx.clone())))
         .add_service(
             WorkflowServiceServer::new(WorkflowServiceImpl::new(ctx.clone()))
+                .max_decoding_message_size(max_request)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            ScheduleServiceServer::new(ScheduleServiceImpl::new(ctx.clone()))
                 .max_decoding_message_size(max_request)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )

@@ -36,10 +36,16 @@ impl std::fmt::Display for Envelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// A diagnostic write: stores `value` under `key` in the probe table.
-    Probe { key: String, value: Vec<u8> },
+    Probe {
+        key: String,
+        value: Vec<u8>,
+    },
     /// The leader that proposes it starts a new epoch: the fencing token of
     /// every task it hands out.
-    BeginEpoch { leader: u64, now_ms: u64 },
+    BeginEpoch {
+        leader: u64,
+        now_ms: u64,
+    },
     CreateStateMachine {
         name: String,
         definition: String,
@@ -100,7 +106,10 @@ pub enum Command {
         now_ms: u64,
     },
     /// Removes up to `limit` executions that finished before `before_ms`.
-    PurgeFinished { before_ms: u64, limit: u32 },
+    PurgeFinished {
+        before_ms: u64,
+        limit: u32,
+    },
     /// Hands the oldest ready task of `activities` to `worker`, recorded like
     /// `TaskDispatched`. Proposed in the same entry right after a worker's
     /// report, so the worker gets its next task with the report's reply: one
@@ -117,7 +126,9 @@ pub enum Command {
     },
     /// Raises the active apply version (version.rs). Proposed only after
     /// every member reported that its binary supports `version`.
-    SetApplyVersion { version: u32 },
+    SetApplyVersion {
+        version: u32,
+    },
     /// `TaskDispatched` for the poll `poll_id` (chosen by the worker; apply
     /// version 5 on): the hand-out records the poll id, and a poll id that
     /// already holds an open attempt gets that attempt back instead of
@@ -165,7 +176,10 @@ pub enum Command {
         now_ms: u64,
     },
     /// Ends a token: every node refuses it once this is applied there.
-    TokenRevoked { accessor: String, now_ms: u64 },
+    TokenRevoked {
+        accessor: String,
+        now_ms: u64,
+    },
     /// Replaces a token's secret; the old one is refused from here on.
     TokenRotated {
         accessor: String,
@@ -189,7 +203,48 @@ pub enum Command {
     },
     /// Names the cluster, once (apply version 12 on; cluster_id.rs): a
     /// random id chosen by the leader that proposes it.
-    SetClusterId { id: String },
+    SetClusterId {
+        id: String,
+    },
+    /// Creates (`create`) or replaces a schedule's definition (apply
+    /// version 13 on; schedules.rs). An update takes effect from the next
+    /// scheduled time after it.
+    PutSchedule {
+        def: crate::schedules::ScheduleDef,
+        create: bool,
+        now_ms: u64,
+    },
+    DeleteSchedule {
+        name: String,
+        now_ms: u64,
+    },
+    /// Pauses or unpauses with a note; times passed while paused are not
+    /// made up for.
+    PauseSchedule {
+        name: String,
+        paused: bool,
+        note: String,
+        now_ms: u64,
+    },
+    /// Fires `name` for `scheduled_ms`, planned by the leader from the
+    /// schedule at `revision`; or, with no revision, a trigger: fires now,
+    /// paused or not, and leaves the cursor where it is.
+    FireSchedule {
+        name: String,
+        scheduled_ms: u64,
+        revision: Option<u64>,
+        now_ms: u64,
+        seed: u64,
+        default_task_timeout_s: u64,
+    },
+    /// Skips every scheduled time up to `through_ms`: missed, and older
+    /// than the schedule's catch-up window.
+    SkipMissed {
+        name: String,
+        revision: u64,
+        through_ms: u64,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -215,7 +270,12 @@ impl Command {
             | Command::TokenRevoked { now_ms, .. }
             | Command::TokenRotated { now_ms, .. }
             | Command::SetAlarm { now_ms, .. }
-            | Command::BackupRecorded { now_ms, .. } => Some(*now_ms),
+            | Command::BackupRecorded { now_ms, .. }
+            | Command::PutSchedule { now_ms, .. }
+            | Command::DeleteSchedule { now_ms, .. }
+            | Command::PauseSchedule { now_ms, .. }
+            | Command::FireSchedule { now_ms, .. }
+            | Command::SkipMissed { now_ms, .. } => Some(*now_ms),
             Command::Probe { .. }
             | Command::PurgeFinished { .. }
             | Command::SetApplyVersion { .. }
@@ -278,6 +338,18 @@ impl Command {
             Command::TokenRevoked { accessor, .. } => accessor.len(),
             Command::SetAlarm { detail, .. } => detail.len(),
             Command::SetClusterId { id } => id.len(),
+            Command::PutSchedule { def, .. } => {
+                def.name.len()
+                    + def.state_machine.len()
+                    + def.input.len()
+                    + def.spec.len()
+                    + def.zone.len()
+                    + def.description.len()
+            }
+            Command::DeleteSchedule { name, .. }
+            | Command::FireSchedule { name, .. }
+            | Command::SkipMissed { name, .. } => name.len(),
+            Command::PauseSchedule { name, note, .. } => name.len() + note.len(),
             Command::BackupRecorded { record, .. } => {
                 record.destination.len() + record.content_sha256.len()
             }
@@ -359,6 +431,14 @@ pub enum CommandResult {
         version: u32,
         log_index: u64,
     },
+    /// A schedule was created (`created`) or updated, or an identical
+    /// create repeated (`created = false`, nothing changed).
+    ScheduleSaved {
+        revision: u64,
+        created: bool,
+    },
+    /// What a fire or a skip did.
+    ScheduleActed(crate::schedules::Action),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

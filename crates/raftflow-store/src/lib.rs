@@ -37,6 +37,7 @@ pub mod error;
 pub mod hub;
 pub mod log_store;
 pub mod machine;
+pub mod schedules;
 pub mod snapshot_file;
 mod snapshots;
 pub mod state_machine;

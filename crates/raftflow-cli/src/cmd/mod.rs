@@ -18,6 +18,7 @@ pub mod local;
 pub mod operator;
 pub mod operator_raft;
 pub mod run_local;
+pub mod schedule;
 pub mod server;
 pub mod shell;
 pub mod token;

@@ -27,6 +27,7 @@ pub fn rule(path: &str) -> Rule {
         "raftflow.v1.WorkflowService" => workflow(method),
         "raftflow.v1.WorkerService" => worker(method),
         "raftflow.v1.AclService" => acl(method),
+        "raftflow.v1.ScheduleService" => schedule(method),
         _ => Rule::Needs(&[ManageCluster]),
     }
 }
@@ -61,6 +62,15 @@ fn worker(method: &str) -> Rule {
         // An operator may report a callback task (the handler checks that
         // the task is one); a worker, any task of its activities.
         "CompleteTask" | "FailTask" | "HeartbeatTask" => Rule::Needs(&[RunTasks, ReportCallbacks]),
+        _ => Rule::Needs(&[ManageCluster]),
+    }
+}
+
+fn schedule(method: &str) -> Rule {
+    match method {
+        "DescribeSchedule" | "ListSchedules" => Rule::Needs(&[ReadWorkflows]),
+        "CreateSchedule" | "UpdateSchedule" | "PauseSchedule" | "TriggerSchedule"
+        | "DeleteSchedule" => Rule::Needs(&[WriteSchedules]),
         _ => Rule::Needs(&[ManageCluster]),
     }
 }

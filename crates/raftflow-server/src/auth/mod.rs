@@ -48,10 +48,13 @@ pub enum Permission {
     RunTasks,
     /// Report a callback task (`.waitForTaskToken`) from outside a worker.
     ReportCallbacks,
+    /// Create, update, pause, trigger and delete schedules (within an
+    /// operator's scopes, by their target state machine).
+    WriteSchedules,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ReadCluster,
         Permission::ManageCluster,
         Permission::ManageTokens,
@@ -62,6 +65,7 @@ impl Permission {
         Permission::StopExecutions,
         Permission::RunTasks,
         Permission::ReportCallbacks,
+        Permission::WriteSchedules,
     ];
 
     /// The name errors and docs use.
@@ -77,6 +81,7 @@ impl Permission {
             Permission::StopExecutions => "executions:stop",
             Permission::RunTasks => "tasks:run",
             Permission::ReportCallbacks => "callbacks:report",
+            Permission::WriteSchedules => "schedules:write",
         }
     }
 }
@@ -100,6 +105,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | StartExecutions
                 | StopExecutions
                 | ReportCallbacks
+                | WriteSchedules
         ),
         Role::Worker => matches!(permission, RunTasks),
         Role::Reader => matches!(permission, ReadCluster | ReadWorkflows),

@@ -26,6 +26,7 @@ pub async fn run(ctx: NodeContext) {
         if is_leader(&ctx) {
             let result = drive(&ctx).await;
             ctx.scheduler.stop();
+            ctx.schedules.stop();
             ctx.reader.unsubscribe_effects();
             if let Err(e) = result {
                 // Still leader but the takeover or the quorum check failed:
@@ -48,7 +49,13 @@ pub async fn run(ctx: NodeContext) {
 async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     let delay_ms = ctx.config.fault_injection.takeover_delay_ms();
     if delay_ms > 0 {
+        let term = ctx.raft.metrics().borrow_watched().current_term;
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        // Deposed meanwhile (and perhaps elected again): this takeover
+        // belongs to a term that is over; the next one waits its own delay.
+        if !is_leader(ctx) || ctx.raft.metrics().borrow_watched().current_term != term {
+            return Ok(());
+        }
     }
     // A leader may be one restarted with a wrong clock, that took its
     // leadership back without a vote: it stamps nothing until its clock
@@ -71,10 +78,11 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
         other => return Err(ApiError::Internal(format!("BeginEpoch answered {other:?}"))),
     };
     let reader = ctx.reader.clone();
-    let (tasks, timers) = tokio::task::spawn_blocking(move || {
+    let (tasks, timers, schedules) = tokio::task::spawn_blocking(move || {
         Ok::<_, raftflow_store::StoreError>((
             reads::open_tasks(reader.db())?,
             reads::timers(reader.db())?,
+            raftflow_store::schedules::list(reader.db(), "", usize::MAX)?,
         ))
     })
     .await
@@ -94,6 +102,8 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             .extend(timers.into_iter().map(|(id, timer, at)| (at, id, timer)));
     }
     ctx.scheduler.changed.notify_waiters();
+    ctx.schedules.take_over(&schedules);
+    tokio::spawn(crate::schedules::runner::run(ctx.clone(), epoch));
     tokio::spawn(crate::upgrade::raise_on_new_cluster(ctx.clone(), epoch));
     let named = ctx.clone();
     tokio::spawn(async move { crate::upgrade::ensure_cluster_id(&named).await });
@@ -118,7 +128,10 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
         let sleep_ms = next_timer.map_or(100, |at| at.saturating_sub(ctx.log_now_ms()).min(100));
         tokio::select! {
             batch = effects.recv() => match batch {
-                Some(batch) => ctx.scheduler.apply_effects(batch),
+                Some(batch) => {
+                    ctx.schedules.absorb(&batch.effects);
+                    ctx.scheduler.apply_effects(batch)
+                }
                 None => return Ok(()),
             },
             changed = metrics.changed() => {

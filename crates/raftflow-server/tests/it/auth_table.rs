@@ -3,6 +3,7 @@
 
 use raftflow_client::proto::acl_service_client::AclServiceClient;
 use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
+use raftflow_client::proto::schedule_service_client::ScheduleServiceClient;
 use raftflow_client::proto::worker_service_client::WorkerServiceClient;
 use raftflow_client::proto::workflow_service_client::WorkflowServiceClient;
 use raftflow_client::proto::*;
@@ -59,6 +60,13 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Acl/RevokeToken", &[ADMIN]),
     ("Acl/RotateToken", &[ADMIN]),
     ("Acl/WhoAmI", &[ADMIN, OPERATOR, WORKER, READER]),
+    ("Schedule/CreateSchedule", &[ADMIN, OPERATOR]),
+    ("Schedule/UpdateSchedule", &[ADMIN, OPERATOR]),
+    ("Schedule/DescribeSchedule", &[ADMIN, OPERATOR, READER]),
+    ("Schedule/ListSchedules", &[ADMIN, OPERATOR, READER]),
+    ("Schedule/PauseSchedule", &[ADMIN, OPERATOR]),
+    ("Schedule/TriggerSchedule", &[ADMIN, OPERATOR]),
+    ("Schedule/DeleteSchedule", &[ADMIN, OPERATOR]),
 ];
 
 fn code<T>(result: Result<tonic::Response<T>, Status>) -> (Code, String) {
@@ -75,6 +83,9 @@ async fn call(method: &str, role: &str, ch: Conn) -> (Code, String) {
     let mut wk = WorkerServiceClient::new(ch.clone());
     let mut acl = AclServiceClient::new(ch.clone());
     let missing = "table:missing".to_string();
+    if let Some(method) = method.strip_prefix("Schedule/") {
+        return call_schedule(method, role, ch).await;
+    }
     match method {
         "Health/Check" => code(
             tonic_health::pb::health_client::HealthClient::new(ch)
@@ -246,6 +257,42 @@ async fn call(method: &str, role: &str, ch: Conn) -> (Code, String) {
         ),
         "Acl/WhoAmI" => code(acl.who_am_i(WhoAmIRequest {}).await),
         other => panic!("the table names an unknown method {other}"),
+    }
+}
+
+/// The schedule calls: a real create (a yearly spec that never fires
+/// during the test), the others on a schedule that does not exist.
+async fn call_schedule(method: &str, role: &str, ch: Conn) -> (Code, String) {
+    let mut sc = ScheduleServiceClient::new(ch);
+    let schedule = Some(ScheduleDefinition {
+        name: format!("table-{role}"),
+        state_machine: "table".into(),
+        spec: "cron(0 0 1 1 ? *)".into(),
+        ..Default::default()
+    });
+    let name = "missing".to_string();
+    match method {
+        "CreateSchedule" => code(sc.create_schedule(CreateScheduleRequest { schedule }).await),
+        "UpdateSchedule" => code(sc.update_schedule(UpdateScheduleRequest { schedule }).await),
+        "DescribeSchedule" => code(
+            sc.describe_schedule(DescribeScheduleRequest {
+                name,
+                ..Default::default()
+            })
+            .await,
+        ),
+        "ListSchedules" => code(sc.list_schedules(ListSchedulesRequest::default()).await),
+        "PauseSchedule" => code(
+            sc.pause_schedule(PauseScheduleRequest {
+                name,
+                paused: true,
+                note: String::new(),
+            })
+            .await,
+        ),
+        "TriggerSchedule" => code(sc.trigger_schedule(TriggerScheduleRequest { name }).await),
+        "DeleteSchedule" => code(sc.delete_schedule(DeleteScheduleRequest { name }).await),
+        other => panic!("the table names an unknown method Schedule/{other}"),
     }
 }
 

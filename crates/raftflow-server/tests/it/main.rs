@@ -25,6 +25,7 @@ mod release_fixture;
 mod replace;
 mod replication;
 mod rotation;
+mod schedules;
 mod task_tokens;
 mod tls;
 mod tls_clients;

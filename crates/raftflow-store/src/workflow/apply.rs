@@ -15,6 +15,20 @@ use crate::error::StoreError;
 
 pub use raftflow_core::execution::MAX_HISTORY_EVENTS;
 
+/// What a start needs, from `StartExecution` or a schedule's fire.
+#[derive(Clone, Copy)]
+pub(super) struct NewExecution<'a> {
+    pub state_machine: &'a str,
+    /// 0: the latest.
+    pub version: u32,
+    pub name: &'a str,
+    pub input: &'a str,
+    pub now_ms: u64,
+    pub seed: u64,
+    pub lease_s: u64,
+    pub scheduled_ms: Option<u64>,
+}
+
 pub(super) fn reject(code: Reject, message: impl Into<String>) -> CommandResult {
     CommandResult::Rejected {
         code,
@@ -72,14 +86,22 @@ impl Workflows {
                 default_task_timeout_s,
             } => self.start(
                 db,
-                state_machine,
-                *version,
-                name,
-                input,
-                *now_ms,
-                *seed,
-                *default_task_timeout_s,
+                &NewExecution {
+                    state_machine,
+                    version: *version,
+                    name,
+                    input,
+                    now_ms: *now_ms,
+                    seed: *seed,
+                    lease_s: *default_task_timeout_s,
+                    scheduled_ms: None,
+                },
             ),
+            Command::PutSchedule { .. }
+            | Command::DeleteSchedule { .. }
+            | Command::PauseSchedule { .. }
+            | Command::FireSchedule { .. }
+            | Command::SkipMissed { .. } => self.apply_schedule(db, command),
             Command::TaskDispatched {
                 token,
                 epoch,
@@ -322,18 +344,23 @@ impl Workflows {
         Ok(CommandResult::Deleted)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start(
+    /// Starts an execution: the path of `StartExecution` and of a
+    /// schedule's fire (the cluster's own starts, idempotent by name).
+    pub(super) fn start(
         &mut self,
         db: &Db,
-        sm: &str,
-        version: u32,
-        name: &str,
-        input: &str,
-        now_ms: u64,
-        seed: u64,
-        lease_s: u64,
+        start: &NewExecution<'_>,
     ) -> Result<CommandResult, StoreError> {
+        let NewExecution {
+            state_machine: sm,
+            version,
+            name,
+            input,
+            now_ms,
+            seed,
+            lease_s,
+            scheduled_ms,
+        } = *start;
         let Some(meta) = self.metas.get(sm).filter(|m| !m.deleted).cloned() else {
             return Ok(reject(
                 Reject::NotFound,
@@ -381,8 +408,16 @@ impl Workflows {
         self.put(KEY_SEQ.to_vec(), &seq)?;
         let lease = (lease_s > 0).then_some(lease_s);
         let rules = self.rules();
-        let (exec, actions) =
-            Execution::start_with_lease(&def, &id, name, input_value, now_ms, seed, lease, rules);
+        let how = raftflow_core::execution::Start {
+            id: &id,
+            name,
+            now_ms,
+            seed,
+            default_task_timeout_s: lease,
+            rules,
+            scheduled_ms,
+        };
+        let (exec, actions) = Execution::start_as(&def, input_value, how);
         let record = ExecutionRecord {
             id: id.clone(),
             name: name.into(),

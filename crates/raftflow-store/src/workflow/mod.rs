@@ -20,6 +20,7 @@ mod polls_tests;
 pub mod reads;
 mod ready;
 pub mod records;
+mod schedules;
 #[cfg(test)]
 mod secrets_tests;
 mod settle;
@@ -51,6 +52,12 @@ pub enum Effect {
     },
     ExecutionFinished {
         execution_id: String,
+    },
+    /// A schedule was saved, fired, paused or deleted (`None`): the
+    /// leader plans its next fire from this.
+    ScheduleChanged {
+        name: String,
+        schedule: Option<Box<crate::schedules::Schedule>>,
     },
 }
 

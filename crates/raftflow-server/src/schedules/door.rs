@@ -1,0 +1,155 @@
+//! What the API checks before a schedule reaches the log: every field
+//! bounded, the spec read in its zone (apply never reads it), the input
+//! JSON, with the defaults filled in. Errors name the field.
+
+use raftflow_proto::v1::{OverlapPolicy, ScheduleDefinition};
+use raftflow_store::schedules::{
+    Overlap, ScheduleDef, MAX_CATCHUP_WINDOW_S, MAX_SCHEDULE_NAME_CHARS, MAX_TEXT_BYTES,
+    MAX_ZONE_BYTES,
+};
+
+use crate::error::ApiError;
+use crate::limits;
+
+/// The catch-up window when the request leaves it at 0.
+pub const DEFAULT_CATCHUP_WINDOW_S: u64 = 3600;
+/// The latest bound accepted: the end of year 9999 (names stay in 80 characters).
+pub const MAX_BOUND_MS: u64 = 253_402_300_799_999;
+/// How many upcoming times create, update and describe show.
+pub const UPCOMING: usize = 10;
+
+/// A schedule's name: what `limits::name` allows, in at most 48 characters
+/// (its executions' names add the scheduled time).
+pub fn name(value: &str) -> Result<(), ApiError> {
+    limits::name("the schedule name", value)?;
+    if value.chars().count() > MAX_SCHEDULE_NAME_CHARS {
+        return Err(ApiError::InvalidArgument(format!(
+            "the schedule name has {} characters; at most {MAX_SCHEDULE_NAME_CHARS}, since its executions are named NAME-<scheduled time> within 80",
+            value.chars().count()
+        )));
+    }
+    Ok(())
+}
+
+/// The definition as apply will store it.
+pub fn checked(def: ScheduleDefinition, max_input_bytes: usize) -> Result<ScheduleDef, ApiError> {
+    name(&def.name)?;
+    let (state_machine, version) = target(&def.state_machine)?;
+    let input = if def.input.trim().is_empty() {
+        "{}".to_string()
+    } else {
+        def.input
+    };
+    limits::json("input", &input, max_input_bytes)?;
+    let zone = if def.time_zone.is_empty() {
+        "UTC".to_string()
+    } else {
+        def.time_zone
+    };
+    limits::text("the time zone", &zone, MAX_ZONE_BYTES)?;
+    limits::text("the description", &def.description, MAX_TEXT_BYTES)?;
+    let bound = |field: &str, ms: u64| -> Result<Option<u64>, ApiError> {
+        match ms {
+            0 => Ok(None),
+            ms if ms > MAX_BOUND_MS => Err(ApiError::InvalidArgument(format!(
+                "{field} {ms} is after the year 9999"
+            ))),
+            ms => Ok(Some(ms)),
+        }
+    };
+    let catchup_window_s = match def.catchup_window_s {
+        0 => DEFAULT_CATCHUP_WINDOW_S,
+        s if s > MAX_CATCHUP_WINDOW_S => {
+            return Err(ApiError::InvalidArgument(format!(
+                "the catch-up window is {s} s; at most {MAX_CATCHUP_WINDOW_S} (a year)"
+            )))
+        }
+        s => s,
+    };
+    let checked = ScheduleDef {
+        name: def.name,
+        state_machine,
+        version,
+        input,
+        spec: def.spec.trim().to_string(),
+        zone,
+        start_ms: bound("start_ms", def.start_ms)?,
+        end_ms: bound("end_ms", def.end_ms)?,
+        overlap: overlap(def.overlap)?,
+        catchup_window_s,
+        description: def.description,
+    };
+    if let (Some(start), Some(end)) = (checked.start_ms, checked.end_ms) {
+        if end < start {
+            return Err(ApiError::InvalidArgument(format!(
+                "end_ms {end} is before start_ms {start}"
+            )));
+        }
+    }
+    super::spec_of(&checked).map_err(|e| ApiError::InvalidArgument(format!("the spec: {e}")))?;
+    Ok(checked)
+}
+
+/// `name` or `name:version`.
+fn target(text: &str) -> Result<(String, u32), ApiError> {
+    let (name, version) = match text.rsplit_once(':') {
+        Some((name, v)) => (
+            name,
+            v.parse::<u32>().map_err(|_| {
+                ApiError::InvalidArgument(format!("`{v}` is not a state machine version"))
+            })?,
+        ),
+        None => (text, 0),
+    };
+    limits::name("the state machine name", name)?;
+    Ok((name.to_string(), version))
+}
+
+fn overlap(value: i32) -> Result<Overlap, ApiError> {
+    match OverlapPolicy::try_from(value) {
+        Ok(OverlapPolicy::Unspecified | OverlapPolicy::Skip) => Ok(Overlap::Skip),
+        Ok(OverlapPolicy::AllowAll) => Ok(Overlap::AllowAll),
+        Err(_) => Err(ApiError::InvalidArgument(format!(
+            "overlap policy {value} is not one of skip (1) and allow_all (2)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(spec: &str, zone: &str) -> ScheduleDefinition {
+        ScheduleDefinition {
+            name: "nightly".into(),
+            state_machine: "orders:3".into(),
+            spec: spec.into(),
+            time_zone: zone.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_filled_and_bad_fields_are_named() {
+        let ok = checked(def("cron(30 2 * * ? *)", ""), 1024).unwrap();
+        assert_eq!((ok.state_machine.as_str(), ok.version), ("orders", 3));
+        assert_eq!((ok.zone.as_str(), ok.input.as_str()), ("UTC", "{}"));
+        assert_eq!(ok.catchup_window_s, DEFAULT_CATCHUP_WINDOW_S);
+        assert_eq!(ok.overlap, Overlap::Skip);
+        let error = |d| checked(d, 1024).unwrap_err().to_string();
+        assert!(error(def("cron(30 2 * * ? *)", "Mars/Base")).contains("Mars/Base"));
+        assert!(error(def("every day", "UTC")).contains("the spec"));
+        let mut long = def("rate(1 minute)", "UTC");
+        long.name = "n".repeat(49);
+        assert!(error(long).contains("at most 48"));
+        let mut late = def("rate(1 minute)", "UTC");
+        late.end_ms = MAX_BOUND_MS + 1;
+        assert!(error(late).contains("year 9999"));
+        let mut backwards = def("rate(1 minute)", "UTC");
+        (backwards.start_ms, backwards.end_ms) = (2000, 1000);
+        assert!(error(backwards).contains("before start_ms"));
+        let mut odd = def("rate(1 minute)", "UTC");
+        odd.overlap = 9;
+        assert!(error(odd).contains("overlap policy 9"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Schedules on the node: the API (service.rs, with the door's checks in
+//! door.rs), and the leader's runner that fires them on time (runner.rs,
+//! from the timetable in plan.rs).
+//!
+//! ```text
+//!  ScheduleService ──▶ PutSchedule / PauseSchedule / DeleteSchedule / FireSchedule (trigger) ──▶ log
+//!  apply ──ScheduleChanged──▶ driver ──▶ Schedules::set ──▶ plan ──due──▶ runner ──▶ FireSchedule / SkipMissed
+//! ```
+//! The leader reads the specs; apply only compares the fire's scheduled
+//! time with the schedule's cursor (raftflow_store::schedules).
+
+pub mod door;
+mod messages;
+pub mod plan;
+pub mod runner;
+pub mod service;
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use raftflow_core::schedule_spec::{Spec, SpecError};
+use raftflow_store::schedules::{Schedule, ScheduleDef};
+use raftflow_store::workflow::Effect;
+
+/// A schedule's spec with its zone and bounds, as the leader reads it.
+pub fn spec_of(def: &ScheduleDef) -> Result<Spec, SpecError> {
+    let mut spec = Spec::parse(&def.spec, &def.zone)?;
+    spec.start_ms = def.start_ms;
+    spec.end_ms = def.end_ms;
+    Ok(spec)
+}
+
+/// The leader's timetable, shared by the driver (which feeds it what apply
+/// changed) and the runner (which fires from it).
+#[derive(Default)]
+pub struct Schedules {
+    plan: Mutex<plan::Plan>,
+    /// Wakes the runner when the plan changed.
+    pub(crate) changed: tokio::sync::Notify,
+}
+
+impl Schedules {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn plan(&self) -> std::sync::MutexGuard<'_, plan::Plan> {
+        self.plan.lock().expect("schedule plan lock poisoned")
+    }
+
+    /// A new leader's timetable, from every schedule applied here.
+    pub fn take_over(&self, schedules: &[Schedule]) {
+        let mut plan = self.plan();
+        plan.clear();
+        for schedule in schedules {
+            plan.set(&schedule.def.name, Some(schedule));
+        }
+        drop(plan);
+        self.changed.notify_one();
+    }
+
+    /// What one apply did to `name` (None: deleted).
+    pub fn set(&self, name: &str, schedule: Option<&Schedule>) {
+        self.plan().set(name, schedule);
+        self.changed.notify_one();
+    }
+
+    /// The schedules one apply changed.
+    pub fn absorb(&self, effects: &[Effect]) {
+        let mut changed = false;
+        for effect in effects {
+            if let Effect::ScheduleChanged { name, schedule } = effect {
+                self.plan().set(name, schedule.as_deref());
+                changed = true;
+            }
+        }
+        if changed {
+            self.changed.notify_one();
+        }
+    }
+
+    /// No longer leading: nothing to fire.
+    pub fn stop(&self) {
+        self.plan().clear();
+        self.changed.notify_one();
+    }
+
+    /// How many schedules the plan holds (0 off the leader).
+    pub fn planned(&self) -> usize {
+        self.plan().len()
+    }
+}
+
+/// Schedule fires by outcome and their lag, as proposed by this node.
+pub fn render_metrics(ctx: &crate::node::NodeContext, out: &mut String) {
+    let m = &ctx.metrics.schedules;
+    crate::http::family(
+        out,
+        "raftflow_schedules_planned",
+        "gauge",
+        "Schedules in this leader's timetable (0 on a follower).",
+    );
+    let _ = writeln!(
+        out,
+        "raftflow_schedules_planned {}",
+        ctx.schedules.planned()
+    );
+    crate::http::family(
+        out,
+        "raftflow_schedule_actions_total",
+        "counter",
+        "Scheduled times this node fired or skipped as leader, by outcome.",
+    );
+    for (outcome, counter) in [
+        ("started", &m.started),
+        ("skipped_overlap", &m.skipped_overlap),
+        ("skipped_missed", &m.skipped_missed),
+        ("start_failed", &m.start_failed),
+    ] {
+        let n = counter.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "raftflow_schedule_actions_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    crate::http::family(
+        out,
+        "raftflow_schedule_fire_lag_seconds",
+        "histogram",
+        "From a scheduled time to the start of its execution.",
+    );
+    m.lag.render(out, "raftflow_schedule_fire_lag_seconds", "");
+}

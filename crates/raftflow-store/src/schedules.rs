@@ -1,0 +1,231 @@
+//! Schedules: replicated state that starts executions on a timetable.
+//!
+//! ```text
+//!  PutSchedule ─▶ record (def, cursor = now)      leader: next = spec.next_after(cursor)
+//!  FireSchedule { scheduled_ms, revision } ─▶ scheduled_ms > cursor? ─▶ start (or skip: overlap)
+//!                                              └─ cursor = scheduled_ms, in the same apply
+//! ```
+//! Exactly once per scheduled time: the cursor (the last scheduled time
+//! fired or skipped) moves in the apply that starts the execution, so a
+//! fire retried across a failover is refused, whatever happened to the
+//! execution since. Apply never reads a spec (the leader does, with
+//! raftflow_core::schedule_spec): the time-zone database is part of the
+//! binary and may change with a release; apply only compares times.
+//!
+//! Applied from apply version 13 (`SCHEDULES_FROM`); refused before.
+//! The apply itself is in workflow/schedules.rs: a fire starts an
+//! execution through the same path as `StartExecution`.
+
+use rocksdb::{Direction, IteratorMode};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::decode;
+use crate::db::{Db, CF_SM};
+use crate::error::StoreError;
+
+/// The apply version from which the schedule commands are applied.
+pub const SCHEDULES_FROM: u32 = 13;
+/// A schedule's name, at most: its executions are named
+/// `NAME-trigger-yyyymmddThhmmss.mmmZ` within the 80-character name rule.
+pub const MAX_SCHEDULE_NAME_CHARS: usize = 48;
+/// Actions kept per schedule for `describe`, newest last.
+pub const MAX_RECENT_ACTIONS: usize = 10;
+/// The largest fixed input a schedule keeps (Step Functions' input limit).
+pub const MAX_SCHEDULE_INPUT_BYTES: usize = 256 * 1024;
+/// Spec, zone, description and note, at most (bytes).
+pub const MAX_SPEC_BYTES: usize = 256;
+pub const MAX_ZONE_BYTES: usize = 64;
+pub const MAX_TEXT_BYTES: usize = 512;
+/// The longest catch-up window: a year, as Temporal's default.
+pub const MAX_CATCHUP_WINDOW_S: u64 = 366 * 24 * 3600;
+/// EventBridge Scheduler's placeholder for the scheduled time, replaced in
+/// the input of each fire by the time as `2026-12-04T02:30:00Z`.
+pub const SCHEDULED_TIME_PLACEHOLDER: &str = "<aws.scheduler.scheduled-time>";
+
+pub(crate) const SCHEDULE_PREFIX: &[u8] = b"\0schedule/";
+
+/// What to do when a fire comes while the schedule's previous execution is
+/// still running. (Temporal's `cancel_other` needs a graceful cancel that
+/// raftflow does not have; it is left out.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Overlap {
+    /// Skip this fire (recorded as skipped); the default.
+    Skip,
+    /// Start it anyway.
+    AllowAll,
+}
+
+impl Overlap {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overlap::Skip => "skip",
+            Overlap::AllowAll => "allow_all",
+        }
+    }
+}
+
+/// What a user sets: create and update carry all of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleDef {
+    pub name: String,
+    pub state_machine: String,
+    /// 0: the latest version at each fire.
+    pub version: u32,
+    pub input: String,
+    /// `cron(…)`, `rate(…)`, `at(…)` or a plain cron expression.
+    pub spec: String,
+    /// An IANA time zone.
+    pub zone: String,
+    pub start_ms: Option<u64>,
+    pub end_ms: Option<u64>,
+    pub overlap: Overlap,
+    /// Missed times older than this (after an outage) are skipped.
+    pub catchup_window_s: u64,
+    pub description: String,
+}
+
+/// What happened at one scheduled time (or trigger).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    Started {
+        execution_id: String,
+    },
+    /// An execution of that name already existed (started before).
+    AlreadyStarted {
+        execution_id: String,
+    },
+    /// The previous execution was still running (overlap `skip`).
+    SkippedOverlap {
+        running: String,
+    },
+    /// Missed (no leader, or the cluster down) and older than the catch-up
+    /// window: every scheduled time up to `through_ms` is skipped.
+    SkippedMissed {
+        through_ms: u64,
+    },
+    /// The start was refused (the state machine is gone, the input is not
+    /// JSON once the scheduled time is put in): the time is spent.
+    StartFailed {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub scheduled_ms: u64,
+    /// When the fire was applied (log time).
+    pub at_ms: u64,
+    pub trigger: bool,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub def: ScheduleDef,
+    pub paused: bool,
+    pub note: String,
+    /// Changes with every update, pause and unpause: a fire planned before
+    /// carries the old one and is refused.
+    pub revision: u64,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    /// The last scheduled time fired or skipped: only later ones fire.
+    pub cursor_ms: u64,
+    /// Executions it started that may still run (checked at each fire).
+    pub running: Vec<String>,
+    pub recent: Vec<Action>,
+    pub fired: u64,
+    pub skipped: u64,
+}
+
+/// How a schedule is stored: versioned, so that it can grow fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Stored {
+    V1(Schedule),
+}
+
+pub(crate) fn key(name: &str) -> Vec<u8> {
+    let mut key = SCHEDULE_PREFIX.to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Schedule, StoreError> {
+    match decode::<Stored>(bytes)? {
+        Stored::V1(schedule) => Ok(schedule),
+    }
+}
+
+/// One schedule as applied here.
+pub fn read(db: &Db, name: &str) -> Result<Option<Schedule>, StoreError> {
+    db.get(CF_SM, &key(name))?
+        .map(|b| decode_stored(&b))
+        .transpose()
+}
+
+/// Up to `limit` schedules by name, from after `after` (paging).
+pub fn list(db: &Db, after: &str, limit: usize) -> Result<Vec<Schedule>, StoreError> {
+    let start = key(after);
+    let mode = IteratorMode::From(&start, Direction::Forward);
+    let mut out = Vec::new();
+    for item in db.raw().iterator_cf(db.cf(CF_SM), mode) {
+        let (key, value) = item?;
+        if !key.starts_with(SCHEDULE_PREFIX) || out.len() >= limit {
+            break;
+        }
+        if &key[SCHEDULE_PREFIX.len()..] == after.as_bytes() {
+            continue;
+        }
+        out.push(decode_stored(&value)?);
+    }
+    Ok(out)
+}
+
+/// The execution name for a scheduled time: `NAME-20261204T023000Z`
+/// (milliseconds shown only when not zero), or for a trigger
+/// `NAME-trigger-20261204T023000.123Z`.
+pub fn execution_name(schedule: &str, scheduled_ms: u64, trigger: bool) -> String {
+    let stamp = compact_time(scheduled_ms, trigger);
+    if trigger {
+        format!("{schedule}-trigger-{stamp}")
+    } else {
+        format!("{schedule}-{stamp}")
+    }
+}
+
+fn compact_time(ms: u64, with_millis: bool) -> String {
+    let text: String = rfc3339_time(ms)
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    if with_millis && ms.is_multiple_of(1000) {
+        text.replace('Z', ".000Z")
+    } else {
+        text
+    }
+}
+
+/// The scheduled time as EventBridge writes it: `2026-12-04T02:30:00Z`
+/// (with `.mmm` only when the milliseconds are not zero). Integer calendar
+/// arithmetic (raftflow_core::time), the same on every replica.
+pub fn rfc3339_time(ms: u64) -> String {
+    let text = raftflow_core::time::format_millis(ms);
+    if ms.is_multiple_of(1000) {
+        text.replace(".000Z", "Z")
+    } else {
+        text
+    }
+}
+
+/// A schedule's input for one fire: the placeholder replaced.
+pub fn fire_input(input: &str, scheduled_ms: u64) -> String {
+    if input.contains(SCHEDULED_TIME_PLACEHOLDER) {
+        input.replace(SCHEDULED_TIME_PLACEHOLDER, &rfc3339_time(scheduled_ms))
+    } else {
+        input.to_string()
+    }
+}
+
+#[cfg(test)]
+#[path = "schedules_tests.rs"]
+mod tests;

@@ -1,0 +1,387 @@
+//! Applying the schedule commands (crate::schedules says what they mean).
+//! A fire starts its execution through `Workflows::start`, in the same
+//! apply that moves the schedule's cursor.
+
+use super::apply::{reject, NewExecution};
+use super::{Effect, Workflows};
+use crate::command::{Command, CommandResult, Reject};
+use crate::db::Db;
+use crate::error::StoreError;
+use crate::schedules::*;
+
+/// A fire, as `Command::FireSchedule` carries it.
+struct Fire<'a> {
+    name: &'a str,
+    scheduled_ms: u64,
+    revision: Option<u64>,
+    now_ms: u64,
+    seed: u64,
+    lease_s: u64,
+}
+
+impl Workflows {
+    pub(super) fn apply_schedule(
+        &mut self,
+        db: &Db,
+        command: &Command,
+    ) -> Result<CommandResult, StoreError> {
+        if self.apply_version < SCHEDULES_FROM {
+            return Ok(reject(
+                Reject::FailedPrecondition,
+                format!(
+                    "schedules need apply version {SCHEDULES_FROM} (the cluster is at {})",
+                    self.apply_version
+                ),
+            ));
+        }
+        match command {
+            Command::PutSchedule {
+                def,
+                create,
+                now_ms,
+            } => self.put_schedule(db, def, *create, *now_ms),
+            Command::DeleteSchedule { name, .. } => {
+                if self.schedule(db, name)?.is_none() {
+                    return Ok(not_found(name));
+                }
+                self.delete(key(name));
+                self.schedule_changed(name, None);
+                Ok(CommandResult::Deleted)
+            }
+            Command::PauseSchedule {
+                name,
+                paused,
+                note,
+                now_ms,
+            } => self.pause_schedule(db, name, *paused, note, *now_ms),
+            Command::FireSchedule {
+                name,
+                scheduled_ms,
+                revision,
+                now_ms,
+                seed,
+                default_task_timeout_s,
+            } => self.fire(
+                db,
+                &Fire {
+                    name,
+                    scheduled_ms: *scheduled_ms,
+                    revision: *revision,
+                    now_ms: *now_ms,
+                    seed: *seed,
+                    lease_s: *default_task_timeout_s,
+                },
+            ),
+            Command::SkipMissed {
+                name,
+                revision,
+                through_ms,
+                now_ms,
+            } => self.skip_missed(db, name, *revision, *through_ms, *now_ms),
+            _ => unreachable!("only schedule commands come here"),
+        }
+    }
+
+    fn schedule(&self, db: &Db, name: &str) -> Result<Option<Schedule>, StoreError> {
+        self.get(db, &key(name))?
+            .map(|b| decode_stored(&b))
+            .transpose()
+    }
+
+    fn save_schedule(&mut self, schedule: Schedule) -> Result<(), StoreError> {
+        let name = schedule.def.name.clone();
+        self.put(key(&name), &Stored::V1(schedule.clone()))?;
+        self.schedule_changed(&name, Some(schedule));
+        Ok(())
+    }
+
+    fn schedule_changed(&mut self, name: &str, schedule: Option<Schedule>) {
+        self.effects.push(Effect::ScheduleChanged {
+            name: name.to_string(),
+            schedule: schedule.map(Box::new),
+        });
+    }
+
+    fn put_schedule(
+        &mut self,
+        db: &Db,
+        def: &ScheduleDef,
+        create: bool,
+        now_ms: u64,
+    ) -> Result<CommandResult, StoreError> {
+        if let Some(problem) = def_problem(def) {
+            return Ok(reject(Reject::InvalidArgument, problem));
+        }
+        let existing = self.schedule(db, &def.name)?;
+        let mut schedule = match (existing, create) {
+            (Some(s), true) if s.def == *def => {
+                return Ok(CommandResult::ScheduleSaved {
+                    revision: s.revision,
+                    created: false,
+                })
+            }
+            (Some(_), true) => {
+                return Ok(reject(
+                    Reject::AlreadyExists,
+                    format!(
+                        "schedule `{}` already exists with another definition; update it instead",
+                        def.name
+                    ),
+                ))
+            }
+            (None, false) => return Ok(not_found(&def.name)),
+            (None, true) => new_schedule(def.clone(), now_ms),
+            (Some(mut s), false) => {
+                s.def = def.clone();
+                s.revision = s.revision.saturating_add(1);
+                s.updated_ms = now_ms;
+                // From the next scheduled time after the update.
+                s.cursor_ms = s.cursor_ms.max(now_ms);
+                s
+            }
+        };
+        schedule.running.retain(|id| self.running.contains_key(id));
+        let revision = schedule.revision;
+        self.save_schedule(schedule)?;
+        Ok(CommandResult::ScheduleSaved {
+            revision,
+            created: create,
+        })
+    }
+
+    fn pause_schedule(
+        &mut self,
+        db: &Db,
+        name: &str,
+        paused: bool,
+        note: &str,
+        now_ms: u64,
+    ) -> Result<CommandResult, StoreError> {
+        if note.len() > MAX_TEXT_BYTES {
+            return Ok(too_long("the note", note.len(), MAX_TEXT_BYTES));
+        }
+        let Some(mut schedule) = self.schedule(db, name)? else {
+            return Ok(not_found(name));
+        };
+        if schedule.paused != paused {
+            schedule.revision = schedule.revision.saturating_add(1);
+            // Times passed while paused are not made up for.
+            schedule.cursor_ms = schedule.cursor_ms.max(now_ms);
+        }
+        schedule.paused = paused;
+        schedule.note = note.to_string();
+        schedule.updated_ms = now_ms;
+        self.save_schedule(schedule)?;
+        Ok(CommandResult::Accepted)
+    }
+
+    fn fire(&mut self, db: &Db, fire: &Fire<'_>) -> Result<CommandResult, StoreError> {
+        let Some(mut schedule) = self.schedule(db, fire.name)? else {
+            return Ok(not_found(fire.name));
+        };
+        if let Some(refused) = planned_fire_refused(&schedule, fire) {
+            return Ok(refused);
+        }
+        schedule.running.retain(|id| self.running.contains_key(id));
+        let outcome = match (schedule.def.overlap, schedule.running.last()) {
+            (Overlap::Skip, Some(running)) => Outcome::SkippedOverlap {
+                running: running.clone(),
+            },
+            _ => self.start_for(db, &schedule.def, fire)?,
+        };
+        if let Outcome::Started { execution_id } = &outcome {
+            schedule.running.push(execution_id.clone());
+        }
+        if fire.revision.is_some() {
+            schedule.cursor_ms = fire.scheduled_ms;
+        }
+        let action = Action {
+            scheduled_ms: fire.scheduled_ms,
+            at_ms: fire.now_ms,
+            trigger: fire.revision.is_none(),
+            outcome,
+        };
+        record(&mut schedule, action.clone());
+        self.save_schedule(schedule)?;
+        Ok(CommandResult::ScheduleActed(action))
+    }
+
+    /// The execution for one fire, named after the schedule and the time.
+    fn start_for(
+        &mut self,
+        db: &Db,
+        def: &ScheduleDef,
+        fire: &Fire<'_>,
+    ) -> Result<Outcome, StoreError> {
+        let trigger = fire.revision.is_none();
+        let name = execution_name(&def.name, fire.scheduled_ms, trigger);
+        let input = fire_input(&def.input, fire.scheduled_ms);
+        let start = NewExecution {
+            state_machine: &def.state_machine,
+            version: def.version,
+            name: &name,
+            input: &input,
+            now_ms: fire.now_ms,
+            seed: fire.seed,
+            lease_s: fire.lease_s,
+            scheduled_ms: Some(fire.scheduled_ms),
+        };
+        Ok(match self.start(db, &start)? {
+            CommandResult::ExecutionStarted {
+                execution_id,
+                created: true,
+                ..
+            } => Outcome::Started { execution_id },
+            CommandResult::ExecutionStarted { execution_id, .. } => {
+                Outcome::AlreadyStarted { execution_id }
+            }
+            CommandResult::Rejected { message, .. } => Outcome::StartFailed { message },
+            other => Outcome::StartFailed {
+                message: format!("unexpected start result {other:?}"),
+            },
+        })
+    }
+
+    fn skip_missed(
+        &mut self,
+        db: &Db,
+        name: &str,
+        revision: u64,
+        through_ms: u64,
+        now_ms: u64,
+    ) -> Result<CommandResult, StoreError> {
+        let Some(mut schedule) = self.schedule(db, name)? else {
+            return Ok(not_found(name));
+        };
+        if schedule.revision != revision {
+            return Ok(changed(name, revision, schedule.revision));
+        }
+        if through_ms <= schedule.cursor_ms {
+            return Ok(spent(name, through_ms, schedule.cursor_ms));
+        }
+        schedule.cursor_ms = through_ms;
+        let action = Action {
+            scheduled_ms: through_ms,
+            at_ms: now_ms,
+            trigger: false,
+            outcome: Outcome::SkippedMissed { through_ms },
+        };
+        record(&mut schedule, action.clone());
+        self.save_schedule(schedule)?;
+        Ok(CommandResult::ScheduleActed(action))
+    }
+}
+
+/// Why a planned fire (not a trigger) may not go ahead, if it may not.
+fn planned_fire_refused(schedule: &Schedule, fire: &Fire<'_>) -> Option<CommandResult> {
+    let revision = fire.revision?;
+    if schedule.revision != revision {
+        return Some(changed(fire.name, revision, schedule.revision));
+    }
+    if schedule.paused {
+        return Some(reject(
+            Reject::FailedPrecondition,
+            format!("schedule `{}` is paused", fire.name),
+        ));
+    }
+    if fire.scheduled_ms <= schedule.cursor_ms {
+        return Some(spent(fire.name, fire.scheduled_ms, schedule.cursor_ms));
+    }
+    None
+}
+
+fn new_schedule(def: ScheduleDef, now_ms: u64) -> Schedule {
+    Schedule {
+        def,
+        paused: false,
+        note: String::new(),
+        revision: 1,
+        created_ms: now_ms,
+        updated_ms: now_ms,
+        // Fires the scheduled times after its creation.
+        cursor_ms: now_ms,
+        running: Vec::new(),
+        recent: Vec::new(),
+        fired: 0,
+        skipped: 0,
+    }
+}
+
+/// Keeps the last `MAX_RECENT_ACTIONS` actions and counts them.
+fn record(schedule: &mut Schedule, action: Action) {
+    match action.outcome {
+        Outcome::SkippedOverlap { .. } | Outcome::SkippedMissed { .. } => {
+            schedule.skipped = schedule.skipped.saturating_add(1)
+        }
+        _ => schedule.fired = schedule.fired.saturating_add(1),
+    }
+    schedule.recent.push(action);
+    let excess = schedule.recent.len().saturating_sub(MAX_RECENT_ACTIONS);
+    schedule.recent.drain(..excess);
+}
+
+/// The bounds apply holds a definition to (the door checks them first,
+/// with the spec parsed; apply never parses a spec).
+fn def_problem(def: &ScheduleDef) -> Option<String> {
+    let name_ok = !def.name.is_empty()
+        && def.name.chars().count() <= MAX_SCHEDULE_NAME_CHARS
+        && def
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Some(format!(
+            "a schedule name has 1 to {MAX_SCHEDULE_NAME_CHARS} letters, digits, `-`, `_` or `.`"
+        ));
+    }
+    let sizes = [
+        ("the state machine name", def.state_machine.len(), 80),
+        ("the input", def.input.len(), MAX_SCHEDULE_INPUT_BYTES),
+        ("the spec", def.spec.len(), MAX_SPEC_BYTES),
+        ("the time zone", def.zone.len(), MAX_ZONE_BYTES),
+        ("the description", def.description.len(), MAX_TEXT_BYTES),
+    ];
+    if let Some((field, len, max)) = sizes.into_iter().find(|(_, len, max)| len > max) {
+        return Some(format!("{field} is {len} bytes; at most {max}"));
+    }
+    if def.catchup_window_s == 0 || def.catchup_window_s > MAX_CATCHUP_WINDOW_S {
+        return Some(format!(
+            "the catch-up window is {} s; from 1 to {MAX_CATCHUP_WINDOW_S}",
+            def.catchup_window_s
+        ));
+    }
+    match (def.start_ms, def.end_ms) {
+        (Some(start), Some(end)) if end < start => Some(format!(
+            "the end ({end} ms) is before the start ({start} ms)"
+        )),
+        _ => None,
+    }
+}
+
+fn not_found(name: &str) -> CommandResult {
+    reject(
+        Reject::NotFound,
+        format!("schedule `{name}` does not exist"),
+    )
+}
+
+fn too_long(field: &str, len: usize, max: usize) -> CommandResult {
+    reject(
+        Reject::InvalidArgument,
+        format!("{field} is {len} bytes; at most {max}"),
+    )
+}
+
+fn changed(name: &str, planned: u64, now: u64) -> CommandResult {
+    reject(
+        Reject::FailedPrecondition,
+        format!("schedule `{name}` changed (revision {now}, the fire was planned at {planned})"),
+    )
+}
+
+fn spent(name: &str, scheduled_ms: u64, cursor_ms: u64) -> CommandResult {
+    reject(
+        Reject::AlreadyExists,
+        format!("schedule `{name}` already fired or skipped the time {scheduled_ms} (its cursor is at {cursor_ms})"),
+    )
+}
