@@ -20,6 +20,7 @@ pub mod history;
 pub mod netns;
 mod report;
 mod run;
+mod schedule;
 mod settle;
 mod skew;
 pub mod timers;

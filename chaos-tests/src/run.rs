@@ -105,6 +105,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
             "chaos workload",
         )
         .await?;
+    crate::schedule::create(&client).await?;
 
     let recorder = Recorder::create(&dir.join("history.jsonl"))?;
     let worker_faults = Arc::new(WorkerFaults::default());
@@ -159,6 +160,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         invalid.push("the final write after healing failed".into());
     }
     let fresh = fresh_work(&client, &recorder, &run_id).await;
+    let schedule = crate::schedule::check(&client).await;
     let observed = read_back(&client).await;
     let _ = stop_workers.send(true);
     while pollers.join_next().await.is_some() {}
@@ -173,6 +175,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     };
     let mut violations = check::check(&records, &observed, &run_id, &mut figures);
     violations.extend(fresh.err());
+    match schedule {
+        Ok(summary) => println!("{summary}"),
+        Err(found) => violations.extend(found),
+    }
     violations.extend(convergence.err());
     let wanted = (opts.duration_s as usize * opts.rate_per_s as usize) / 2;
     if offered < wanted || figures.acknowledged * 2 < offered {

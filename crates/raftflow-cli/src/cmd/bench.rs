@@ -16,6 +16,10 @@ pub enum Command {
     /// Fill a cluster it starts with N finished executions, then measure
     /// reads, memory, disk, a follower restart and a snapshot catch-up.
     Scale(super::bench_scale::Args),
+    /// Schedules firing every second on a cluster it starts: fire lag and
+    /// the leader's CPU; then many daily schedules stored: memory and the
+    /// time to serve after every node restarts.
+    Schedules(super::bench_schedules::Args),
     /// One token floods at ten times its rate limit: another token's read
     /// latency alone and under the flood.
     Flood(super::bench_flood::Args),
@@ -75,6 +79,7 @@ pub async fn run(
     match command {
         Command::Failover(args) => return super::bench_failover::run(args, conn).await,
         Command::Scale(args) => return super::bench_scale::run(args, conn).await,
+        Command::Schedules(args) => return super::bench_schedules::run(args, conn).await,
         Command::Flood(args) => return super::bench_flood::run(args, &client, conn).await,
         Command::Payload(args) => return super::bench_payload::run(args, &client).await,
         Command::Log { writers, seconds } => {

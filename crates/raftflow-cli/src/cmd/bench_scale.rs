@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::bench::percentile;
-use super::demo::wait_leader;
+use super::bench_own::rss_bytes;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,15 +39,6 @@ const ONE_STATE: &str = r#"{"StartAt": "Done", "States": {"Done": {"Type": "Pass
 
 pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
 }
 
 async fn timed<T, F: std::future::Future<Output = T>>(samples: &mut Vec<f64>, f: F) -> T {
@@ -83,34 +74,13 @@ async fn caught_up(
 }
 
 pub async fn run(args: Args, conn: &super::conn::Conn) -> anyhow::Result<ExitCode> {
-    let local = match super::local::load(&args.config_dir, conn) {
-        Ok(local) => local,
-        Err(e) => return Ok(super::usage_error(e)),
-    };
-    let conn = &local.conn;
-    let configs = local.configs.clone();
-    for (_, c) in configs.values() {
-        let used = std::fs::read_dir(&c.data_dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if used && !args.fresh {
-            return Ok(super::usage_error(format!(
-                "{} is not empty: pass --fresh to delete it",
-                c.data_dir.display()
-            )));
-        }
-        let _ = std::fs::remove_dir_all(&c.data_dir);
-    }
-    let endpoints: Vec<String> = configs.values().map(|(_, c)| c.api_addr.clone()).collect();
-    let client = Arc::new(conn.at(endpoints.clone()).client()?);
-    let paths = local.paths();
-    let mut children = match super::dev::start_own_nodes(&client, &paths, conn.insecure).await? {
-        Ok(children) => children,
+    let own = match super::bench_own::start(&args.config_dir, args.fresh, conn).await? {
+        Ok(own) => own,
         Err(code) => return Ok(code),
     };
-    let leader = wait_leader(&client, Duration::from_secs(60))
-        .await
-        .ok_or_else(|| anyhow::anyhow!("no leader within 60 s"))?;
+    let (local, client, mut children, leader) = (own.local, own.client, own.children, own.leader);
+    let conn = &local.conn;
+    let configs = local.configs.clone();
     client
         .create_state_machine("scale", ONE_STATE, "raftflow bench scale")
         .await?;
