@@ -149,6 +149,29 @@ async function executions(params) {
     rows.length ? null : h("p", { class: "muted" }, "No executions match."), more));
 }
 
+// Schedules: state, next times, recent runs linked to their executions.
+async function schedulesPage() {
+  const list = await api("/api/schedules");
+  const mayChange = session && session.may_schedule;
+  const toggle = (s) => (mayChange ? h("button", { class: "pause", onclick: async () => {
+    const verb = s.paused ? "unpause" : "pause";
+    try { await change(`/api/schedules/${encodeURIComponent(s.name)}/${verb}`); } catch (err) { alert(`Not done: ${err.message}`); }
+    route();
+  } }, s.paused ? "Unpause" : "Pause") : null);
+  const runs = (s) => s.recent.slice(0, 3).map((a) => h("div", {},
+    a.execution_id ? h("a", { href: `#/exec/${encodeURIComponent(a.execution_id)}` }, when(a.scheduled_ms)) : when(a.scheduled_ms),
+    " ", h("span", { class: "muted" }, a.outcome + (a.trigger ? " (trigger)" : ""))));
+  const rows = list.map((s) => h("tr", { class: "schedule" },
+    h("td", {}, s.name), h("td", {}, h("a", { href: `#/sm/${encodeURIComponent(s.state_machine)}` }, s.state_machine)),
+    h("td", {}, h("code", {}, s.spec), h("span", { class: "muted" }, ` ${s.zone}`)),
+    h("td", {}, pill(s.paused ? "PAUSED" : "ACTIVE"), s.note ? h("span", { class: "muted" }, ` ${s.note}`) : null),
+    h("td", {}, s.problem ? h("span", { class: "error" }, s.problem) : s.next_ms.map((t) => h("div", {}, when(t)))),
+    h("td", {}, runs(s)), h("td", {}, `${s.fired} / ${s.skipped}`), h("td", {}, toggle(s))));
+  view.replaceChildren(h("h1", {}, "Schedules"), h("div", { class: "card" },
+    h("table", { id: "schedules" }, h("tr", {}, ["Name", "State machine", "Spec", "State", "Next", "Recent runs", "Fired / skipped", ""].map((t) => h("th", {}, t))), rows),
+    rows.length ? null : h("p", { class: "muted" }, "No schedules yet: raftflow schedule create …")));
+}
+
 async function stateMachine(name, version) {
   const sm = await api(`/api/state-machines/${encodeURIComponent(name)}?version=${version || 0}`);
   const versions = h("select", {}, Array.from({ length: sm.latest }, (_, i) => sm.latest - i).map((v) => {
@@ -227,6 +250,7 @@ async function route() {
     if (parts[0] === "exec") live = await execution(parts.slice(1).join("/"));
     else if (parts[0] === "sm") { await stateMachine(parts[1], parts[2]); live = false; }
     else if (parts[0] === "executions") await executions(new URLSearchParams(query || ""));
+    else if (parts[0] === "schedules") await schedulesPage();
     else await overview();
     if (parts[0] !== "" && parts[0] !== undefined) await updateBanner();
   } catch (e) {

@@ -46,13 +46,17 @@ pub(crate) const SCHEDULE_PREFIX: &[u8] = b"\0schedule/";
 
 /// What to do when a fire comes while the schedule's previous execution is
 /// still running. (Temporal's `cancel_other` needs a graceful cancel that
-/// raftflow does not have; it is left out.)
+/// raftflow does not have; it is left out.) Variants are only appended:
+/// bincode stores their position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Overlap {
     /// Skip this fire (recorded as skipped); the default.
     Skip,
     /// Start it anyway.
     AllowAll,
+    /// Stop the running one (as `StopExecution`: ABORTED, error
+    /// `Schedule.Overlap`), then start.
+    TerminateOther,
 }
 
 impl Overlap {
@@ -60,6 +64,7 @@ impl Overlap {
         match self {
             Overlap::Skip => "skip",
             Overlap::AllowAll => "allow_all",
+            Overlap::TerminateOther => "terminate_other",
         }
     }
 }

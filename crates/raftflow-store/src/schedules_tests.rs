@@ -310,3 +310,29 @@ fn bounds_names_and_delete() {
     assert!(execution_name(&longest, 253_402_300_799_999, true).len() <= 80);
     assert_eq!(execution_name("a", 1_500, false), "a-19700101T000001.500Z");
 }
+
+#[test]
+fn terminate_other_stops_the_running_execution_then_starts() {
+    let mut c = Cluster::with_machine(SCHEDULES_FROM, TASK);
+    c.apply(put(def(Overlap::TerminateOther, "{}"), true, T0_MS - 1000));
+    assert!(matches!(
+        outcome(c.fire(T0_MS, Some(1))),
+        Outcome::Started { .. }
+    ));
+    let second = outcome(c.fire(T0_MS + 60_000, Some(1)));
+    assert_eq!(
+        second,
+        Outcome::Started {
+            execution_id: "sm:nightly-20261204T020100Z".into()
+        }
+    );
+    let first = reads::execution(&c.db, "sm:nightly-20261204T020000Z")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status, raftflow_core::Status::Aborted);
+    assert_eq!(first.error.as_deref(), Some("Schedule.Overlap"));
+    assert_eq!(
+        c.schedule().running,
+        vec!["sm:nightly-20261204T020100Z".to_string()]
+    );
+}

@@ -86,6 +86,7 @@ pub struct DefArgs {
 pub enum OverlapArg {
     Skip,
     AllowAll,
+    TerminateOther,
 }
 
 pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::Result<ExitCode> {
@@ -173,6 +174,7 @@ impl DefArgs {
             def.overlap = match v {
                 OverlapArg::Skip => OverlapPolicy::Skip,
                 OverlapArg::AllowAll => OverlapPolicy::AllowAll,
+                OverlapArg::TerminateOther => OverlapPolicy::TerminateOther,
             } as i32;
         }
         if let Some(v) = self.catchup_window_s {
@@ -285,6 +287,7 @@ fn note(note: &str) -> String {
 fn overlap_name(value: i32) -> &'static str {
     match OverlapPolicy::try_from(value) {
         Ok(OverlapPolicy::AllowAll) => "allow_all",
+        Ok(OverlapPolicy::TerminateOther) => "terminate_other",
         _ => "skip",
     }
 }

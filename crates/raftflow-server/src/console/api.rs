@@ -22,11 +22,11 @@ use crate::node::NodeContext;
 /// Largest history the execution page loads at once.
 const HISTORY_LIMIT: usize = 5_000;
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
@@ -249,30 +249,47 @@ pub async fn stop(
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let access = match super::session::access(&ctx, &headers, Permission::StopExecutions) {
-        Ok(access) => access,
-        Err(refused) => return *refused,
-    };
-    if let Err(refused) = super::session::check_csrf(&ctx, &headers, &access) {
-        return *refused;
-    }
-    let Some((leader, addr)) = ctx.leader() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the cluster has no leader right now; try again in a moment",
-        );
-    };
-    let Some(addr) = addr else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("leader {leader} has no known address"),
-        );
-    };
-    let mut request = tonic::Request::new(StopExecutionRequest {
+    let request = StopExecutionRequest {
         execution_id: id,
         error: "Console.Stopped".into(),
         cause: format!("stopped from the console of node {}", ctx.id),
-    });
+    };
+    let call = |channel, request| async move {
+        WorkflowServiceClient::new(channel)
+            .stop_execution(request)
+            .await
+            .map(|_| ())
+    };
+    match on_leader(&ctx, &headers, Permission::StopExecutions, request, call).await {
+        Ok(()) => Json(json!({"stopped": true})).into_response(),
+        Err(refused) => *refused,
+    }
+}
+
+/// Makes a change on the leader over gRPC for a console caller who holds
+/// `permission`, with the page's CSRF token checked; the caller's bearer
+/// token or session goes with the call, so the leader checks the caller.
+pub(crate) async fn on_leader<T, F, Fut>(
+    ctx: &NodeContext,
+    headers: &axum::http::HeaderMap,
+    permission: Permission,
+    message: T,
+    call: F,
+) -> Result<(), Box<Response>>
+where
+    F: FnOnce(tonic::transport::Channel, tonic::Request<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
+{
+    let access = super::session::access(ctx, headers, permission)?;
+    super::session::check_csrf(ctx, headers, &access)?;
+    let unavailable = |m: String| Box::new(error(StatusCode::SERVICE_UNAVAILABLE, m));
+    let Some((leader, addr)) = ctx.leader() else {
+        return Err(unavailable(
+            "the cluster has no leader right now; try again in a moment".into(),
+        ));
+    };
+    let addr = addr.ok_or_else(|| unavailable(format!("leader {leader} has no known address")))?;
+    let mut request = tonic::Request::new(message);
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| tonic::metadata::MetadataValue::try_from(v.as_bytes()).ok());
@@ -287,20 +304,19 @@ pub async fn stop(
             .metadata_mut()
             .insert(crate::auth::session::METADATA, value);
     }
-    let call = async {
+    let made = async {
         let channel =
             crate::tls::peer_channel(&ctx.security, leader, &addr, Duration::from_secs(10))
                 .await
                 .map_err(tonic::Status::unavailable)?;
-        let mut client = WorkflowServiceClient::new(channel);
-        client.stop_execution(request).await
+        call(channel, request).await
     };
-    match tokio::time::timeout(Duration::from_secs(10), call).await {
-        Ok(Ok(_)) => Json(json!({"stopped": true})).into_response(),
-        Ok(Err(status)) => super::status_response(&status),
-        Err(_) => error(
+    match tokio::time::timeout(Duration::from_secs(10), made).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(status)) => Err(Box::new(super::status_response(&status))),
+        Err(_) => Err(Box::new(error(
             StatusCode::GATEWAY_TIMEOUT,
             "the leader did not answer within 10 s",
-        ),
+        ))),
     }
 }

@@ -17,6 +17,7 @@
 //! live without a push channel; it says when the cluster has no leader.
 
 mod api;
+mod schedules;
 mod session;
 
 use axum::http::header;
@@ -89,6 +90,7 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route("/api/state-machines/{name}", get(api::state_machine))
         .route("/api/executions", get(api::executions))
         .route("/api/executions/{id}", get(api::execution))
+        .route("/api/schedules", get(schedules::list))
         .route_layer(axum::middleware::from_fn_with_state(ctx, require_reader));
     Router::new()
         .route(
@@ -108,6 +110,8 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
             get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
         )
         .route("/api/executions/{id}/stop", post(api::stop))
+        .route("/api/schedules/{name}/pause", post(schedules::pause))
+        .route("/api/schedules/{name}/unpause", post(schedules::unpause))
         .route("/api/session", get(session::current).post(session::login))
         .route("/api/session/logout", post(session::logout))
         .merge(reads)

@@ -182,6 +182,7 @@ fn current_json(ctx: &NodeContext, caller: &Caller, value: Option<&str>) -> Resp
         "accessor": accessor,
         "role": caller.role().map_or("admin", |r| r.as_str()),
         "may_stop": caller.may(Permission::StopExecutions),
+        "may_schedule": caller.may(Permission::WriteSchedules),
         "insecure": !ctx.auth.enforcing(),
         "csrf": csrf,
     }))

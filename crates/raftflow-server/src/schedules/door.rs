@@ -109,8 +109,9 @@ fn overlap(value: i32) -> Result<Overlap, ApiError> {
     match OverlapPolicy::try_from(value) {
         Ok(OverlapPolicy::Unspecified | OverlapPolicy::Skip) => Ok(Overlap::Skip),
         Ok(OverlapPolicy::AllowAll) => Ok(Overlap::AllowAll),
+        Ok(OverlapPolicy::TerminateOther) => Ok(Overlap::TerminateOther),
         Err(_) => Err(ApiError::InvalidArgument(format!(
-            "overlap policy {value} is not one of skip (1) and allow_all (2)"
+            "overlap policy {value} is not one of skip (1), allow_all (2) and terminate_other (5)"
         ))),
     }
 }

@@ -43,6 +43,7 @@ fn definition(def: ScheduleDef) -> ScheduleDefinition {
     let overlap = match def.overlap {
         Overlap::Skip => OverlapPolicy::Skip,
         Overlap::AllowAll => OverlapPolicy::AllowAll,
+        Overlap::TerminateOther => OverlapPolicy::TerminateOther,
     };
     ScheduleDefinition {
         name: def.name,

@@ -10,7 +10,7 @@
 //! time with the schedule's cursor (raftflow_store::schedules).
 
 pub mod door;
-mod messages;
+pub(crate) mod messages;
 pub mod plan;
 pub mod runner;
 pub mod service;

@@ -169,6 +169,51 @@ async fn console_serves_pages_and_api_from_a_follower() {
         "stopping a finished execution is refused: {status} {body}"
     );
 
+    // Schedules: listed from the follower's applied state with their next
+    // times; paused and unpaused through the leader.
+    cluster
+        .wait_apply_version(raftflow_store::version::APPLY_VERSION_MAX, WAIT)
+        .await;
+    let daily = raftflow_client::proto::ScheduleDefinition {
+        name: "console-daily".into(),
+        state_machine: "console".into(),
+        spec: "cron(0 3 * * ? *)".into(),
+        ..Default::default()
+    };
+    client.create_schedule(daily).await.unwrap();
+    for (verb, paused) in [("pause", true), ("unpause", false)] {
+        let (status, body) = http(
+            addr,
+            "POST",
+            &format!("/api/schedules/console-daily/{verb}"),
+        )
+        .await;
+        assert_eq!(status, 200, "{verb}: {body}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut applied = follower.context.reader.watch_applied();
+        let shown = loop {
+            applied.borrow_and_update();
+            let list = json(addr, "/api/schedules").await;
+            if let Some(s) = list
+                .as_array()
+                .unwrap()
+                .first()
+                .filter(|s| s["paused"] == paused)
+            {
+                break s.clone();
+            }
+            tokio::time::timeout_at(deadline, applied.changed())
+                .await
+                .unwrap_or_else(|_| panic!("not {verb}d on the follower: {list}"))
+                .unwrap();
+        };
+        assert_eq!(shown["spec"], "cron(0 3 * * ? *)");
+        assert_eq!(
+            shown["next_ms"].as_array().unwrap().len(),
+            if paused { 0 } else { 3 }
+        );
+    }
+
     // The leader handed out both attempts and took both reports.
     let leader_http = cluster
         .running()
@@ -196,6 +241,29 @@ async fn console_serves_pages_and_api_from_a_follower() {
     assert!(changes >= 1, "{metrics}");
 
     browser_renders_the_coloured_graph(addr, &id);
+    browser_renders_the_schedules_page(addr);
+}
+
+/// The schedules page, rendered: the row, its spec and zone, its three
+/// next times and the button an admin may press.
+fn browser_renders_the_schedules_page(addr: SocketAddr) {
+    let admin = crate::harness::admin_secret();
+    let Some(dom) = browser_dom(addr, &format!("login={admin}&then=/schedules")) else {
+        return;
+    };
+    let row = dom
+        .split("<tr class=\"schedule\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a schedule row; the page was:\n{dom}"));
+    for shown in [
+        "console-daily",
+        "cron(0 3 * * ? *)",
+        "UTC",
+        "ACTIVE",
+        ">Pause</button>",
+    ] {
+        assert!(row.contains(shown), "{shown} in the row:\n{row}");
+    }
 }
 
 /// Headless Chromium loads the execution page and runs its scripts; the DOM

@@ -8,6 +8,7 @@ use crate::command::{Command, CommandResult, Reject};
 use crate::db::Db;
 use crate::error::StoreError;
 use crate::schedules::*;
+use raftflow_core::execution::Command as Core;
 
 /// A fire, as `Command::FireSchedule` carries it.
 struct Fire<'a> {
@@ -187,6 +188,11 @@ impl Workflows {
             (Overlap::Skip, Some(running)) => Outcome::SkippedOverlap {
                 running: running.clone(),
             },
+            (Overlap::TerminateOther, Some(_)) => {
+                let others = std::mem::take(&mut schedule.running);
+                self.stop_others(db, fire, &others)?;
+                self.start_for(db, &schedule.def, fire)?
+            }
             _ => self.start_for(db, &schedule.def, fire)?,
         };
         if let Outcome::Started { execution_id } = &outcome {
@@ -204,6 +210,29 @@ impl Workflows {
         record(&mut schedule, action.clone());
         self.save_schedule(schedule)?;
         Ok(CommandResult::ScheduleActed(action))
+    }
+
+    /// Overlap `terminate_other`: the schedule's running executions stop
+    /// as `StopExecution` stops them, before the new one starts.
+    fn stop_others(
+        &mut self,
+        db: &Db,
+        fire: &Fire<'_>,
+        others: &[String],
+    ) -> Result<(), StoreError> {
+        for id in others {
+            let stop = Core::Stop {
+                error: "Schedule.Overlap".into(),
+                cause: format!(
+                    "schedule {} started its run for {} (overlap terminate_other)",
+                    fire.name,
+                    rfc3339_time(fire.scheduled_ms)
+                ),
+            };
+            // An execution that ended meanwhile is refused: nothing to stop.
+            self.drive(db, id, stop, fire.now_ms, 0)?;
+        }
+        Ok(())
     }
 
     /// The execution for one fire, named after the schedule and the time.
