@@ -88,6 +88,7 @@ pub struct ScheduleMetrics {
     pub skipped_overlap: AtomicU64,
     pub skipped_missed: AtomicU64,
     pub start_failed: AtomicU64,
+    pub buffered: AtomicU64,
     /// From the scheduled time to the apply that started the execution.
     pub lag: Histogram,
 }

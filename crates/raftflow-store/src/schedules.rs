@@ -30,6 +30,8 @@ pub const SCHEDULES_FROM: u32 = 13;
 pub const MAX_SCHEDULE_NAME_CHARS: usize = 48;
 /// Actions kept per schedule for `describe`, newest last.
 pub const MAX_RECENT_ACTIONS: usize = 10;
+/// Times a `buffer_all` schedule keeps at most; later ones are skipped.
+pub const MAX_BUFFERED: usize = 1000;
 /// The largest fixed input a schedule keeps (Step Functions' input limit).
 pub const MAX_SCHEDULE_INPUT_BYTES: usize = 256 * 1024;
 /// Spec, zone, description and note, at most (bytes).
@@ -57,6 +59,12 @@ pub enum Overlap {
     /// Stop the running one (as `StopExecution`: ABORTED, error
     /// `Schedule.Overlap`), then start.
     TerminateOther,
+    /// Keep this time and start it when the running one ends; while one
+    /// is kept, later ones are skipped.
+    BufferOne,
+    /// Keep every time (up to `MAX_BUFFERED`) and start them one after
+    /// another as each run ends.
+    BufferAll,
 }
 
 impl Overlap {
@@ -65,6 +73,8 @@ impl Overlap {
             Overlap::Skip => "skip",
             Overlap::AllowAll => "allow_all",
             Overlap::TerminateOther => "terminate_other",
+            Overlap::BufferOne => "buffer_one",
+            Overlap::BufferAll => "buffer_all",
         }
     }
 }
@@ -87,6 +97,8 @@ pub struct ScheduleDef {
     /// Missed times older than this (after an outage) are skipped.
     pub catchup_window_s: u64,
     pub description: String,
+    /// Pause the schedule when one of its executions fails or times out.
+    pub pause_on_failure: bool,
 }
 
 /// What happened at one scheduled time (or trigger).
@@ -113,6 +125,10 @@ pub enum Outcome {
     StartFailed {
         message: String,
     },
+    /// Kept (overlap `buffer_one`/`buffer_all`) until `running` ends.
+    Buffered {
+        running: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +154,9 @@ pub struct Schedule {
     pub cursor_ms: u64,
     /// Executions it started that may still run (checked at each fire).
     pub running: Vec<String>,
+    /// Times kept by a buffer overlap policy, oldest first, each with the
+    /// task lease of the fire that kept it.
+    pub buffered: Vec<(u64, u64)>,
     pub recent: Vec<Action>,
     pub fired: u64,
     pub skipped: u64,

@@ -80,12 +80,17 @@ pub struct DefArgs {
     end: Option<String>,
     #[arg(long)]
     description: Option<String>,
+    /// Pause when one of its executions fails or times out (true/false).
+    #[arg(long)]
+    pause_on_failure: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum OverlapArg {
     Skip,
     AllowAll,
+    BufferOne,
+    BufferAll,
     TerminateOther,
 }
 
@@ -175,6 +180,8 @@ impl DefArgs {
                 OverlapArg::Skip => OverlapPolicy::Skip,
                 OverlapArg::AllowAll => OverlapPolicy::AllowAll,
                 OverlapArg::TerminateOther => OverlapPolicy::TerminateOther,
+                OverlapArg::BufferOne => OverlapPolicy::BufferOne,
+                OverlapArg::BufferAll => OverlapPolicy::BufferAll,
             } as i32;
         }
         if let Some(v) = self.catchup_window_s {
@@ -188,6 +195,9 @@ impl DefArgs {
         }
         if let Some(v) = self.description {
             def.description = v;
+        }
+        if let Some(v) = self.pause_on_failure {
+            def.pause_on_failure = v;
         }
         Ok(())
     }
@@ -288,6 +298,8 @@ fn overlap_name(value: i32) -> &'static str {
     match OverlapPolicy::try_from(value) {
         Ok(OverlapPolicy::AllowAll) => "allow_all",
         Ok(OverlapPolicy::TerminateOther) => "terminate_other",
+        Ok(OverlapPolicy::BufferOne) => "buffer_one",
+        Ok(OverlapPolicy::BufferAll) => "buffer_all",
         _ => "skip",
     }
 }
@@ -299,6 +311,7 @@ fn outcome_name(value: i32) -> &'static str {
         Ok(ScheduleOutcome::SkippedOverlap) => "skipped (overlap)",
         Ok(ScheduleOutcome::SkippedMissed) => "skipped (missed)",
         Ok(ScheduleOutcome::StartFailed) => "start failed",
+        Ok(ScheduleOutcome::Buffered) => "buffered",
         _ => "unknown",
     }
 }
@@ -328,7 +341,8 @@ fn info_json(info: &ScheduleInfo) -> serde_json::Value {
         "name": def.name, "state_machine": def.state_machine, "spec": def.spec,
         "time_zone": def.time_zone, "input": def.input, "overlap": overlap_name(def.overlap),
         "catchup_window_s": def.catchup_window_s, "start_ms": def.start_ms, "end_ms": def.end_ms,
-        "description": def.description, "paused": info.paused, "note": info.note,
+        "description": def.description, "pause_on_failure": def.pause_on_failure, "paused": info.paused,
+        "buffered_ms": info.buffered_ms, "note": info.note,
         "revision": info.revision, "cursor_ms": info.cursor_ms, "next_fire_ms": info.next_fire_ms,
         "fired": info.fired, "skipped": info.skipped, "problem": info.problem,
         "recent": info.recent.iter().map(action_json).collect::<Vec<_>>(),

@@ -32,6 +32,7 @@ fn action(a: &schedules::Action) -> Value {
             ("skipped (missed)", "", format!("up to {through_ms}"))
         }
         Outcome::StartFailed { message } => ("start failed", "", message.clone()),
+        Outcome::Buffered { running } => ("buffered", running.as_str(), String::new()),
     };
     json!({"scheduled_ms": a.scheduled_ms, "at_ms": a.at_ms, "trigger": a.trigger,
         "outcome": outcome, "execution_id": execution_id, "detail": detail})

@@ -46,8 +46,8 @@ pub fn checked(def: ScheduleDefinition, max_input_bytes: usize) -> Result<Schedu
     } else {
         def.time_zone
     };
-    limits::text("the time zone", &zone, MAX_ZONE_BYTES)?;
-    limits::text("the description", &def.description, MAX_TEXT_BYTES)?;
+    bytes("the time zone", &zone, MAX_ZONE_BYTES)?;
+    bytes("the description", &def.description, MAX_TEXT_BYTES)?;
     let bound = |field: &str, ms: u64| -> Result<Option<u64>, ApiError> {
         match ms {
             0 => Ok(None),
@@ -78,6 +78,7 @@ pub fn checked(def: ScheduleDefinition, max_input_bytes: usize) -> Result<Schedu
         overlap: overlap(def.overlap)?,
         catchup_window_s,
         description: def.description,
+        pause_on_failure: def.pause_on_failure,
     };
     if let (Some(start), Some(end)) = (checked.start_ms, checked.end_ms) {
         if end < start {
@@ -88,6 +89,18 @@ pub fn checked(def: ScheduleDefinition, max_input_bytes: usize) -> Result<Schedu
     }
     super::spec_of(&checked).map_err(|e| ApiError::InvalidArgument(format!("the spec: {e}")))?;
     Ok(checked)
+}
+
+/// Text of at most `max` bytes: apply holds these fields to bytes, so the
+/// door does too (a multibyte text refused here, not by apply).
+pub fn bytes(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.len() > max {
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} is {} bytes (UTF-8); at most {max}",
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 /// `name` or `name:version`.
@@ -110,8 +123,10 @@ fn overlap(value: i32) -> Result<Overlap, ApiError> {
         Ok(OverlapPolicy::Unspecified | OverlapPolicy::Skip) => Ok(Overlap::Skip),
         Ok(OverlapPolicy::AllowAll) => Ok(Overlap::AllowAll),
         Ok(OverlapPolicy::TerminateOther) => Ok(Overlap::TerminateOther),
+        Ok(OverlapPolicy::BufferOne) => Ok(Overlap::BufferOne),
+        Ok(OverlapPolicy::BufferAll) => Ok(Overlap::BufferAll),
         Err(_) => Err(ApiError::InvalidArgument(format!(
-            "overlap policy {value} is not one of skip (1), allow_all (2) and terminate_other (5)"
+            "overlap policy {value} is not one of skip (1), allow_all (2), buffer_one (3), buffer_all (4) and terminate_other (5)"
         ))),
     }
 }
@@ -149,6 +164,9 @@ mod tests {
         let mut backwards = def("rate(1 minute)", "UTC");
         (backwards.start_ms, backwards.end_ms) = (2000, 1000);
         assert!(error(backwards).contains("before start_ms"));
+        let mut wordy = def("rate(1 minute)", "UTC");
+        wordy.description = "é".repeat(MAX_TEXT_BYTES / 2 + 1);
+        assert!(error(wordy).contains("bytes (UTF-8)"));
         let mut odd = def("rate(1 minute)", "UTC");
         odd.overlap = 9;
         assert!(error(odd).contains("overlap policy 9"));

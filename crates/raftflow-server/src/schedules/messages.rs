@@ -28,6 +28,7 @@ pub fn info(schedule: Schedule) -> ScheduleInfo {
         updated_ms: schedule.updated_ms,
         cursor_ms: schedule.cursor_ms,
         next_fire_ms,
+        buffered_ms: schedule.buffered.iter().map(|(at, _)| *at).collect(),
         recent: schedule.recent.into_iter().map(action).collect(),
         fired: schedule.fired,
         skipped: schedule.skipped,
@@ -44,6 +45,8 @@ fn definition(def: ScheduleDef) -> ScheduleDefinition {
         Overlap::Skip => OverlapPolicy::Skip,
         Overlap::AllowAll => OverlapPolicy::AllowAll,
         Overlap::TerminateOther => OverlapPolicy::TerminateOther,
+        Overlap::BufferOne => OverlapPolicy::BufferOne,
+        Overlap::BufferAll => OverlapPolicy::BufferAll,
     };
     ScheduleDefinition {
         name: def.name,
@@ -56,6 +59,7 @@ fn definition(def: ScheduleDef) -> ScheduleDefinition {
         overlap: overlap as i32,
         catchup_window_s: def.catchup_window_s,
         description: def.description,
+        pause_on_failure: def.pause_on_failure,
     }
 }
 
@@ -78,6 +82,11 @@ pub fn action(a: Action) -> ScheduleAction {
             format!("missed times up to {through_ms} were older than the catch-up window"),
         ),
         Outcome::StartFailed { message } => (ScheduleOutcome::StartFailed, String::new(), message),
+        Outcome::Buffered { running } => (
+            ScheduleOutcome::Buffered,
+            running,
+            "kept until the running execution ends".into(),
+        ),
     };
     ScheduleAction {
         scheduled_ms: a.scheduled_ms,

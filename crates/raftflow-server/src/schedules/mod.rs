@@ -117,6 +117,7 @@ pub fn render_metrics(ctx: &crate::node::NodeContext, out: &mut String) {
         ("skipped_overlap", &m.skipped_overlap),
         ("skipped_missed", &m.skipped_missed),
         ("start_failed", &m.start_failed),
+        ("buffered", &m.buffered),
     ] {
         let n = counter.load(Ordering::Relaxed);
         let _ = writeln!(

@@ -131,6 +131,7 @@ fn count(ctx: &NodeContext, action: &Action) {
         Outcome::SkippedOverlap { .. } => &m.skipped_overlap,
         Outcome::SkippedMissed { .. } => &m.skipped_missed,
         Outcome::StartFailed { .. } => &m.start_failed,
+        Outcome::Buffered { .. } => &m.buffered,
     };
     counter.fetch_add(1, Ordering::Relaxed);
     if matches!(action.outcome, Outcome::Started { .. }) && !action.trigger {

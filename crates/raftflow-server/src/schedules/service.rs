@@ -172,7 +172,7 @@ impl ScheduleService for ScheduleServiceImpl {
         let caller = Caller::of(&request);
         Target::set(&request, &request.get_ref().name);
         let req = request.into_inner();
-        crate::limits::text("the note", &req.note, schedules::MAX_TEXT_BYTES)?;
+        door::bytes("the note", &req.note, schedules::MAX_TEXT_BYTES)?;
         self.existing(&caller, &req.name).await?;
         let command = Command::PauseSchedule {
             name: req.name,

@@ -213,3 +213,34 @@ async fn overlap_skip_trigger_pause_and_the_doors_errors() {
     cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
 }
+
+/// `buffer_one` on a live cluster: the kept time starts when a worker ends
+/// the run before it, in that report's apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn buffer_one_starts_the_kept_time_when_the_worker_reports() {
+    let cluster = TestCluster::start(3, |_| {}).await;
+    let client = cluster.client_with("slow", NEVER_ENDS).await;
+    cluster
+        .wait_apply_version(raftflow_store::version::APPLY_VERSION_MAX, WAIT)
+        .await;
+    client
+        .create_schedule(every_second("kept", "slow", OverlapPolicy::BufferOne))
+        .await
+        .unwrap();
+    let waiting = wait_schedule(&cluster, "kept", |s| s.skipped >= 1).await;
+    let (first, kept_ms) = (waiting.running[0].clone(), waiting.buffered[0].0);
+    let activities = vec!["sched.nobody".to_string()];
+    let task = loop {
+        if let Some(task) = client.poll_task(&activities, "w", 5_000).await.unwrap() {
+            break task;
+        }
+    };
+    assert_eq!(task.execution_id, first);
+    client.complete_task(&task.token, "{}").await.unwrap();
+    let after = wait_schedule(&cluster, "kept", |s| s.running.first() != Some(&first)).await;
+    let kept = format!("slow:{}", execution_name("kept", kept_ms, false));
+    assert_eq!(after.running.first(), Some(&kept), "{after:?}");
+    client.delete_schedule("kept").await.unwrap();
+    cluster.wait_same_digest(WAIT).await;
+    cluster.shutdown().await;
+}

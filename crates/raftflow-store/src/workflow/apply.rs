@@ -40,6 +40,7 @@ impl Workflows {
     pub fn apply(&mut self, db: &Db, command: &Command) -> Result<CommandResult, StoreError> {
         let result = self.apply_one(db, command)?;
         self.unbind_ended(db)?;
+        self.follow_schedule_runs(db, command)?;
         Ok(result)
     }
 

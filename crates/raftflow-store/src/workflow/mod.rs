@@ -20,6 +20,7 @@ mod polls_tests;
 pub mod reads;
 mod ready;
 pub mod records;
+mod schedule_runs;
 mod schedules;
 #[cfg(test)]
 mod secrets_tests;
@@ -89,6 +90,11 @@ pub struct Workflows {
     pub(crate) just_ready: Vec<String>,
     /// Attempts the command being applied ended (their poll ids go).
     ended: Vec<String>,
+    /// Executions a schedule started that may still run → the schedule
+    /// (derived from the schedules' `running` lists; rebuilt on load).
+    pub(crate) schedule_runs: BTreeMap<String, String>,
+    /// Of those, the ones the command being applied ended, in order.
+    finished_runs: Vec<(String, raftflow_core::Status)>,
     /// Executions whose history or status this batch changed (watch streams).
     touched: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
@@ -130,6 +136,11 @@ impl Workflows {
                 })?)?;
             let def = w.definition(db, &record.state_machine, record.version)?;
             w.running.insert(id, Running { def, exec, record });
+        }
+        for schedule in crate::schedules::list(db, "", usize::MAX)? {
+            for id in schedule.running {
+                w.schedule_runs.insert(id, schedule.def.name.clone());
+            }
         }
         for task in reads::open_tasks(db)? {
             w.ready.insert(&task);

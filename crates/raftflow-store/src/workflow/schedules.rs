@@ -11,13 +11,13 @@ use crate::schedules::*;
 use raftflow_core::execution::Command as Core;
 
 /// A fire, as `Command::FireSchedule` carries it.
-struct Fire<'a> {
-    name: &'a str,
-    scheduled_ms: u64,
-    revision: Option<u64>,
-    now_ms: u64,
-    seed: u64,
-    lease_s: u64,
+pub(super) struct Fire<'a> {
+    pub name: &'a str,
+    pub scheduled_ms: u64,
+    pub revision: Option<u64>,
+    pub now_ms: u64,
+    pub seed: u64,
+    pub lease_s: u64,
 }
 
 impl Workflows {
@@ -83,13 +83,13 @@ impl Workflows {
         }
     }
 
-    fn schedule(&self, db: &Db, name: &str) -> Result<Option<Schedule>, StoreError> {
+    pub(super) fn schedule(&self, db: &Db, name: &str) -> Result<Option<Schedule>, StoreError> {
         self.get(db, &key(name))?
             .map(|b| decode_stored(&b))
             .transpose()
     }
 
-    fn save_schedule(&mut self, schedule: Schedule) -> Result<(), StoreError> {
+    pub(super) fn save_schedule(&mut self, schedule: Schedule) -> Result<(), StoreError> {
         let name = schedule.def.name.clone();
         self.put(key(&name), &Stored::V1(schedule.clone()))?;
         self.schedule_changed(&name, Some(schedule));
@@ -166,8 +166,10 @@ impl Workflows {
         };
         if schedule.paused != paused {
             schedule.revision = schedule.revision.saturating_add(1);
-            // Times passed while paused are not made up for.
+            // Times passed while paused are not made up for, nor kept ones.
             schedule.cursor_ms = schedule.cursor_ms.max(now_ms);
+            let dropped = std::mem::take(&mut schedule.buffered).len() as u64;
+            schedule.skipped = schedule.skipped.saturating_add(dropped);
         }
         schedule.paused = paused;
         schedule.note = note.to_string();
@@ -184,10 +186,14 @@ impl Workflows {
             return Ok(refused);
         }
         schedule.running.retain(|id| self.running.contains_key(id));
-        let outcome = match (schedule.def.overlap, schedule.running.last()) {
-            (Overlap::Skip, Some(running)) => Outcome::SkippedOverlap {
-                running: running.clone(),
-            },
+        let trigger = fire.revision.is_none();
+        let outcome = match (schedule.def.overlap, schedule.running.last().cloned()) {
+            (Overlap::BufferOne | Overlap::BufferAll, Some(running)) if !trigger => {
+                buffer(&mut schedule, fire, running)
+            }
+            (Overlap::Skip | Overlap::BufferOne | Overlap::BufferAll, Some(running)) => {
+                Outcome::SkippedOverlap { running }
+            }
             (Overlap::TerminateOther, Some(_)) => {
                 let others = std::mem::take(&mut schedule.running);
                 self.stop_others(db, fire, &others)?;
@@ -236,7 +242,7 @@ impl Workflows {
     }
 
     /// The execution for one fire, named after the schedule and the time.
-    fn start_for(
+    pub(super) fn start_for(
         &mut self,
         db: &Db,
         def: &ScheduleDef,
@@ -245,6 +251,10 @@ impl Workflows {
         let trigger = fire.revision.is_none();
         let name = execution_name(&def.name, fire.scheduled_ms, trigger);
         let input = fire_input(&def.input, fire.scheduled_ms);
+        // Followed from before the start: a run that ends within it (a
+        // Pass, a Fail) is followed too (schedule_runs.rs).
+        let id = format!("{}:{name}", def.state_machine);
+        self.schedule_runs.insert(id.clone(), def.name.clone());
         let start = NewExecution {
             state_machine: &def.state_machine,
             version: def.version,
@@ -255,7 +265,7 @@ impl Workflows {
             lease_s: fire.lease_s,
             scheduled_ms: Some(fire.scheduled_ms),
         };
-        Ok(match self.start(db, &start)? {
+        let outcome = match self.start(db, &start)? {
             CommandResult::ExecutionStarted {
                 execution_id,
                 created: true,
@@ -268,7 +278,11 @@ impl Workflows {
             other => Outcome::StartFailed {
                 message: format!("unexpected start result {other:?}"),
             },
-        })
+        };
+        if !matches!(outcome, Outcome::Started { .. }) {
+            self.schedule_runs.remove(&id);
+        }
+        Ok(outcome)
     }
 
     fn skip_missed(
@@ -301,6 +315,20 @@ impl Workflows {
     }
 }
 
+/// Keeps a time behind a running execution (overlap `buffer_one` keeps
+/// one, `buffer_all` up to `MAX_BUFFERED`); past that it is skipped.
+fn buffer(schedule: &mut Schedule, fire: &Fire<'_>, running: String) -> Outcome {
+    let room = match schedule.def.overlap {
+        Overlap::BufferOne => schedule.buffered.is_empty(),
+        _ => schedule.buffered.len() < MAX_BUFFERED,
+    };
+    if !room {
+        return Outcome::SkippedOverlap { running };
+    }
+    schedule.buffered.push((fire.scheduled_ms, fire.lease_s));
+    Outcome::Buffered { running }
+}
+
 /// Why a planned fire (not a trigger) may not go ahead, if it may not.
 fn planned_fire_refused(schedule: &Schedule, fire: &Fire<'_>) -> Option<CommandResult> {
     let revision = fire.revision?;
@@ -330,6 +358,7 @@ fn new_schedule(def: ScheduleDef, now_ms: u64) -> Schedule {
         // Fires the scheduled times after its creation.
         cursor_ms: now_ms,
         running: Vec::new(),
+        buffered: Vec::new(),
         recent: Vec::new(),
         fired: 0,
         skipped: 0,
@@ -337,11 +366,13 @@ fn new_schedule(def: ScheduleDef, now_ms: u64) -> Schedule {
 }
 
 /// Keeps the last `MAX_RECENT_ACTIONS` actions and counts them.
-fn record(schedule: &mut Schedule, action: Action) {
+pub(super) fn record(schedule: &mut Schedule, action: Action) {
     match action.outcome {
         Outcome::SkippedOverlap { .. } | Outcome::SkippedMissed { .. } => {
             schedule.skipped = schedule.skipped.saturating_add(1)
         }
+        // Counted when it starts.
+        Outcome::Buffered { .. } => {}
         _ => schedule.fired = schedule.fired.saturating_add(1),
     }
     schedule.recent.push(action);

@@ -204,6 +204,9 @@ impl Workflows {
         self.dirty.remove(id);
         self.delete(runtime_key(id));
         self.put(execution_key(id), &record)?;
+        if self.schedule_runs.contains_key(id) {
+            self.finished_runs.push((id.to_string(), status));
+        }
         self.effects.push(Effect::ExecutionFinished {
             execution_id: id.into(),
         });
