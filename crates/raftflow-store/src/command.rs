@@ -206,11 +206,10 @@ pub enum Command {
     SetClusterId {
         id: String,
     },
-    /// Creates (`create`) or replaces a schedule's definition (apply
-    /// version 13 on; schedules.rs). An update takes effect from the next
-    /// scheduled time after it.
+    /// `PutScheduleV2` in the first layout of a definition, as written by
+    /// `b64a172`..`7e235d2` (schedules_v1.rs); read, never proposed.
     PutSchedule {
-        def: crate::schedules::ScheduleDef,
+        def: crate::schedules_v1::ScheduleDefV1,
         create: bool,
         now_ms: u64,
     },
@@ -245,6 +244,14 @@ pub enum Command {
         through_ms: u64,
         now_ms: u64,
     },
+    /// Creates (`create`) or replaces a schedule's definition (apply
+    /// version 13 on; schedules.rs). An update takes effect from the next
+    /// scheduled time after it.
+    PutScheduleV2 {
+        def: crate::schedules::ScheduleDef,
+        create: bool,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -272,6 +279,7 @@ impl Command {
             | Command::SetAlarm { now_ms, .. }
             | Command::BackupRecorded { now_ms, .. }
             | Command::PutSchedule { now_ms, .. }
+            | Command::PutScheduleV2 { now_ms, .. }
             | Command::DeleteSchedule { now_ms, .. }
             | Command::PauseSchedule { now_ms, .. }
             | Command::FireSchedule { now_ms, .. }
@@ -339,6 +347,14 @@ impl Command {
             Command::SetAlarm { detail, .. } => detail.len(),
             Command::SetClusterId { id } => id.len(),
             Command::PutSchedule { def, .. } => {
+                def.name.len()
+                    + def.state_machine.len()
+                    + def.input.len()
+                    + def.spec.len()
+                    + def.zone.len()
+                    + def.description.len()
+            }
+            Command::PutScheduleV2 { def, .. } => {
                 def.name.len()
                     + def.state_machine.len()
                     + def.input.len()

@@ -38,6 +38,7 @@ pub mod hub;
 pub mod log_store;
 pub mod machine;
 pub mod schedules;
+pub mod schedules_v1;
 pub mod snapshot_file;
 mod snapshots;
 pub mod state_machine;

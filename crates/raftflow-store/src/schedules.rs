@@ -162,10 +162,13 @@ pub struct Schedule {
     pub skipped: u64,
 }
 
-/// How a schedule is stored: versioned, so that it can grow fields.
+/// How a schedule is stored: versioned, so that it can grow fields
+/// (schedules_v1.rs keeps the first layout).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Stored {
-    V1(Schedule),
+    V1(crate::schedules_v1::ScheduleV1),
+    /// With `buffered` and `pause_on_failure`.
+    V2(Schedule),
 }
 
 pub(crate) fn key(name: &str) -> Vec<u8> {
@@ -176,7 +179,8 @@ pub(crate) fn key(name: &str) -> Vec<u8> {
 
 pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Schedule, StoreError> {
     match decode::<Stored>(bytes)? {
-        Stored::V1(schedule) => Ok(schedule),
+        Stored::V1(schedule) => Ok(schedule.into()),
+        Stored::V2(schedule) => Ok(schedule),
     }
 }
 

@@ -83,7 +83,7 @@ fn def(overlap: Overlap, input: &str) -> ScheduleDef {
 }
 
 fn put(def: ScheduleDef, create: bool, now_ms: u64) -> Command {
-    Command::PutSchedule {
+    Command::PutScheduleV2 {
         def,
         create,
         now_ms,
@@ -447,4 +447,55 @@ fn pause_on_failure_pauses_in_the_apply_that_failed_the_run() {
         reloaded.workflows.schedule_runs,
         c.m.workflows.schedule_runs
     );
+}
+
+/// A schedule written in the first layout (record and command) reads and
+/// applies as the same schedule, without buffering or pause on failure.
+#[test]
+fn the_first_layout_of_records_and_commands_still_reads() {
+    use crate::schedules_v1::{ScheduleDefV1, ScheduleV1};
+    let mut c = Cluster::with_machine(SCHEDULES_FROM, PASS);
+    let v1 = ScheduleDefV1 {
+        name: "nightly".into(),
+        state_machine: "sm".into(),
+        version: 0,
+        input: r#"{"when":"x"}"#.into(),
+        spec: "rate(1 minute)".into(),
+        zone: "UTC".into(),
+        start_ms: None,
+        end_ms: None,
+        overlap: Overlap::Skip,
+        catchup_window_s: 3600,
+        description: String::new(),
+    };
+    let old = Command::PutSchedule {
+        def: v1.clone(),
+        create: true,
+        now_ms: T0_MS - 1000,
+    };
+    let entry = crate::codec::encode(&crate::command::Envelope::V1(vec![old.clone()])).unwrap();
+    let back: crate::command::Envelope = crate::codec::decode(&entry).unwrap();
+    assert_eq!(back.commands(), std::slice::from_ref(&old));
+    assert!(matches!(
+        c.apply(old),
+        CommandResult::ScheduleSaved { created: true, .. }
+    ));
+    assert!(!c.schedule().def.pause_on_failure);
+    let record = ScheduleV1 {
+        def: v1,
+        paused: true,
+        note: "old".into(),
+        revision: 3,
+        created_ms: 1,
+        updated_ms: 2,
+        cursor_ms: 3,
+        running: vec!["sm:x".into()],
+        recent: Vec::new(),
+        fired: 4,
+        skipped: 5,
+    };
+    let bytes = crate::codec::encode(&Stored::V1(record)).unwrap();
+    let read = decode_stored(&bytes).unwrap();
+    assert_eq!((read.revision, read.fired, read.running.len()), (3, 4, 1));
+    assert!(read.buffered.is_empty() && read.paused);
 }

@@ -65,7 +65,7 @@ impl ScheduleServiceImpl {
         self.ctx.disk.admit_growth(self.ctx.id)?;
         let name = def.name.clone();
         let now_ms = self.ctx.stamp_ms();
-        let command = Command::PutSchedule {
+        let command = Command::PutScheduleV2 {
             def,
             create,
             now_ms,

@@ -99,6 +99,7 @@ impl Workflows {
                 },
             ),
             Command::PutSchedule { .. }
+            | Command::PutScheduleV2 { .. }
             | Command::DeleteSchedule { .. }
             | Command::PauseSchedule { .. }
             | Command::FireSchedule { .. }

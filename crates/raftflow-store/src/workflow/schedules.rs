@@ -40,6 +40,11 @@ impl Workflows {
                 def,
                 create,
                 now_ms,
+            } => self.put_schedule(db, &def.clone().into(), *create, *now_ms),
+            Command::PutScheduleV2 {
+                def,
+                create,
+                now_ms,
             } => self.put_schedule(db, def, *create, *now_ms),
             Command::DeleteSchedule { name, .. } => {
                 if self.schedule(db, name)?.is_none() {
@@ -91,7 +96,7 @@ impl Workflows {
 
     pub(super) fn save_schedule(&mut self, schedule: Schedule) -> Result<(), StoreError> {
         let name = schedule.def.name.clone();
-        self.put(key(&name), &Stored::V1(schedule.clone()))?;
+        self.put(key(&name), &Stored::V2(schedule.clone()))?;
         self.schedule_changed(&name, Some(schedule));
         Ok(())
     }
