@@ -296,6 +296,12 @@ impl Command {
     /// The proposer cuts log entries by it.
     pub fn size_bound(&self) -> usize {
         const FIXED_BYTES: usize = 128;
+        // A schedule's other texts, at their bounds (the door and apply
+        // hold them there): state machine, spec, zone, description.
+        const TEXTS_BYTES: usize = 80 * 4
+            + crate::schedules::MAX_SPEC_BYTES
+            + crate::schedules::MAX_ZONE_BYTES
+            + crate::schedules::MAX_TEXT_BYTES;
         let text: usize = match self {
             Command::Probe { key, value } => key.len() + value.len(),
             Command::BeginEpoch { .. }
@@ -346,22 +352,8 @@ impl Command {
             Command::TokenRevoked { accessor, .. } => accessor.len(),
             Command::SetAlarm { detail, .. } => detail.len(),
             Command::SetClusterId { id } => id.len(),
-            Command::PutSchedule { def, .. } => {
-                def.name.len()
-                    + def.state_machine.len()
-                    + def.input.len()
-                    + def.spec.len()
-                    + def.zone.len()
-                    + def.description.len()
-            }
-            Command::PutScheduleV2 { def, .. } => {
-                def.name.len()
-                    + def.state_machine.len()
-                    + def.input.len()
-                    + def.spec.len()
-                    + def.zone.len()
-                    + def.description.len()
-            }
+            Command::PutSchedule { def, .. } => def.name.len() + def.input.len() + TEXTS_BYTES,
+            Command::PutScheduleV2 { def, .. } => def.name.len() + def.input.len() + TEXTS_BYTES,
             Command::DeleteSchedule { name, .. }
             | Command::FireSchedule { name, .. }
             | Command::SkipMissed { name, .. } => name.len(),
