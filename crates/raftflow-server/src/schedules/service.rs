@@ -123,7 +123,6 @@ impl ScheduleService for ScheduleServiceImpl {
     ) -> Result<Response<ScheduleInfo>, Status> {
         let caller = Caller::of(&request);
         let req = request.into_inner();
-        door::name(&req.name)?;
         self.read_barrier(req.consistency).await?;
         let schedule = self.existing(&caller, &req.name).await?;
         Ok(Response::new(messages::info(schedule)))
