@@ -1,4 +1,5 @@
-//! Schedule calls: create, update, describe, list, pause, trigger, delete.
+//! Schedule calls: create, update, describe, list, pause, trigger,
+//! backfill, delete.
 
 use raftflow_proto::v1::schedule_service_client::ScheduleServiceClient;
 use raftflow_proto::v1::*;
@@ -115,6 +116,25 @@ impl Client {
                     .trigger_schedule(TriggerScheduleRequest { name })
                     .await
                     .map(|r| r.into_inner().action.unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Starts the scheduled times of `from_ms..=to_ms` that have not had
+    /// their chance, each once. Retried after an unknown outcome: times
+    /// already backfilled (or fired) start nothing the second time.
+    pub async fn backfill_schedule(
+        &self,
+        request: BackfillScheduleRequest,
+    ) -> Result<BackfillScheduleReply, ClientError> {
+        self.on_leader(true, |ch| {
+            let request = request.clone();
+            async move {
+                sc(ch)
+                    .backfill_schedule(request)
+                    .await
+                    .map(|r| r.into_inner())
             }
         })
         .await

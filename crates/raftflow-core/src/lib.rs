@@ -28,6 +28,7 @@ pub mod parse;
 pub mod path;
 mod run;
 pub mod schedule_spec;
+pub mod schedule_timetable;
 pub mod task_token;
 pub mod time;
 mod timers;

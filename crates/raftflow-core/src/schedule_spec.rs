@@ -129,6 +129,11 @@ impl Spec {
         }
     }
 
+    /// The zone the spec reads its wall-clock times in.
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
     /// The next `count` scheduled times after `after_ms` (for `describe`).
     pub fn upcoming(&self, after_ms: u64, count: usize) -> Vec<u64> {
         let mut out = Vec::with_capacity(count);
@@ -276,7 +281,7 @@ fn rate_ms(inner: &str) -> Result<u64, String> {
 /// A wall-clock time in `zone` as ms since the epoch: in a gap (spring
 /// forward), the first valid instant after it; in an overlap (fall back),
 /// the earlier of the two.
-fn wall_clock_ms(zone: &Tz, at: &NaiveDateTime) -> Option<u64> {
+pub(crate) fn wall_clock_ms(zone: &Tz, at: &NaiveDateTime) -> Option<u64> {
     let instant = match zone.from_local_datetime(at) {
         LocalResult::Single(t) => t,
         LocalResult::Ambiguous(first, _) => first,

@@ -89,6 +89,8 @@ pub struct ScheduleMetrics {
     pub skipped_missed: AtomicU64,
     pub start_failed: AtomicU64,
     pub buffered: AtomicU64,
+    /// Past times a backfill through this node started.
+    pub backfilled: AtomicU64,
     /// From the scheduled time to the apply that started the execution.
     pub lag: Histogram,
 }

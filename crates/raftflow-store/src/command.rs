@@ -246,11 +246,35 @@ pub enum Command {
     },
     /// Creates (`create`) or replaces a schedule's definition (apply
     /// version 13 on; schedules.rs). An update takes effect from the next
-    /// scheduled time after it.
+    /// scheduled time after it. The layout of version 13 (one spec),
+    /// proposed while the cluster is at 13.
     PutScheduleV2 {
+        def: crate::schedules_v1::ScheduleDefV2,
+        create: bool,
+        now_ms: u64,
+    },
+    /// `PutScheduleV2` with several specs, excluded dates and jitter
+    /// (apply version 14 on).
+    PutScheduleV3 {
         def: crate::schedules::ScheduleDef,
         create: bool,
         now_ms: u64,
+    },
+    /// Decides the scheduled times `times` of `from_ms..=to_ms` (both
+    /// included, at or before the cursor), as the leader read them from the
+    /// schedule at `revision`: each time not yet decided starts under
+    /// `overlap`; then the whole range is decided (apply version 14 on).
+    /// A backfill is a run of these, ≤ `MAX_BACKFILL_BATCH` times each.
+    BackfillSchedule {
+        name: String,
+        revision: u64,
+        from_ms: u64,
+        to_ms: u64,
+        times: Vec<u64>,
+        overlap: crate::schedules::Overlap,
+        now_ms: u64,
+        seed: u64,
+        default_task_timeout_s: u64,
     },
 }
 
@@ -280,6 +304,8 @@ impl Command {
             | Command::BackupRecorded { now_ms, .. }
             | Command::PutSchedule { now_ms, .. }
             | Command::PutScheduleV2 { now_ms, .. }
+            | Command::PutScheduleV3 { now_ms, .. }
+            | Command::BackfillSchedule { now_ms, .. }
             | Command::DeleteSchedule { now_ms, .. }
             | Command::PauseSchedule { now_ms, .. }
             | Command::FireSchedule { now_ms, .. }
@@ -354,6 +380,14 @@ impl Command {
             Command::SetClusterId { id } => id.len(),
             Command::PutSchedule { def, .. } => def.name.len() + def.input.len() + TEXTS_BYTES,
             Command::PutScheduleV2 { def, .. } => def.name.len() + def.input.len() + TEXTS_BYTES,
+            Command::PutScheduleV3 { def, .. } => {
+                def.name.len()
+                    + def.input.len()
+                    + TEXTS_BYTES
+                    + def.specs.iter().map(|s| s.len() + 8).sum::<usize>()
+                    + def.exclude_days.len() * 4
+            }
+            Command::BackfillSchedule { name, times, .. } => name.len() + times.len() * 8,
             Command::DeleteSchedule { name, .. }
             | Command::FireSchedule { name, .. }
             | Command::SkipMissed { name, .. } => name.len(),
@@ -447,6 +481,8 @@ pub enum CommandResult {
     },
     /// What a fire or a skip did.
     ScheduleActed(crate::schedules::Action),
+    /// What one `BackfillSchedule` entry did with its times.
+    ScheduleBackfilled(crate::schedules::Backfilled),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

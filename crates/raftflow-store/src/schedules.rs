@@ -25,6 +25,17 @@ use crate::error::StoreError;
 
 /// The apply version from which the schedule commands are applied.
 pub const SCHEDULES_FROM: u32 = 13;
+/// The apply version from which a schedule has several specs, excluded
+/// dates, jitter and backfill (`PutScheduleV3`, `BackfillSchedule`), and
+/// records the ranges of time it has decided (`Schedule::decided`).
+pub const TIMETABLES_FROM: u32 = 14;
+/// Scheduled times in one `BackfillSchedule` entry, at most.
+pub const MAX_BACKFILL_BATCH: usize = 256;
+/// Decided ranges a schedule keeps; past that the two oldest are joined
+/// (the gap between them can no longer be backfilled: never twice).
+pub const MAX_DECIDED_RANGES: usize = 256;
+/// The longest jitter: a day (EventBridge's flexible window is at most 1,440 minutes).
+pub const MAX_JITTER_MS: u64 = 24 * 3600 * 1000;
 /// A schedule's name, at most: its executions are named
 /// `NAME-trigger-yyyymmddThhmmss.mmmZ` within the 80-character name rule.
 pub const MAX_SCHEDULE_NAME_CHARS: usize = 48;
@@ -87,8 +98,9 @@ pub struct ScheduleDef {
     /// 0: the latest version at each fire.
     pub version: u32,
     pub input: String,
-    /// `cron(…)`, `rate(…)`, `at(…)` or a plain cron expression.
-    pub spec: String,
+    /// `cron(…)`, `rate(…)`, `at(…)` or a plain cron expression, one to
+    /// eight: a time of any of them is a scheduled time (once).
+    pub specs: Vec<String>,
     /// An IANA time zone.
     pub zone: String,
     pub start_ms: Option<u64>,
@@ -99,6 +111,19 @@ pub struct ScheduleDef {
     pub description: String,
     /// Pause the schedule when one of its executions fails or times out.
     pub pause_on_failure: bool,
+    /// Dates (days since 1970-01-01 in the zone's calendar) on which no
+    /// scheduled time fires, ascending.
+    pub exclude_days: Vec<i32>,
+    /// The leader fires each time up to this long after it (drawn per time,
+    /// raftflow_core::schedule_timetable::jitter_ms).
+    pub jitter_ms: u64,
+}
+
+impl ScheduleDef {
+    /// The first spec (every definition has one).
+    pub fn spec(&self) -> &str {
+        self.specs.first().map_or("", String::as_str)
+    }
 }
 
 /// What happened at one scheduled time (or trigger).
@@ -140,6 +165,18 @@ pub struct Action {
     pub outcome: Outcome,
 }
 
+/// What one backfill entry did: times started, skipped by the overlap
+/// policy, kept by a buffer policy, refused at the start, or already
+/// decided (fired, skipped or backfilled before: never twice).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backfilled {
+    pub started: u32,
+    pub skipped: u32,
+    pub buffered: u32,
+    pub failed: u32,
+    pub already: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     pub def: ScheduleDef,
@@ -160,6 +197,49 @@ pub struct Schedule {
     pub recent: Vec<Action>,
     pub fired: u64,
     pub skipped: u64,
+    /// Ranges of scheduled time (both ends included, ascending, apart)
+    /// whose every time has had its one chance: fired, skipped by the
+    /// overlap policy, failed to start or backfilled. A backfill starts only
+    /// times outside them; the gaps are times missed past the catch-up
+    /// window, paused, or from before the schedule existed.
+    pub decided: Vec<(u64, u64)>,
+}
+
+impl Schedule {
+    /// Whether `at_ms` lies in a decided range.
+    pub fn is_decided(&self, at_ms: u64) -> bool {
+        let after = self.decided.partition_point(|(from, _)| *from <= at_ms);
+        after > 0 && self.decided[after - 1].1 >= at_ms
+    }
+
+    /// Marks `from_ms..=to_ms` decided, joined with the ranges it touches;
+    /// at `MAX_DECIDED_RANGES` the two oldest are joined.
+    pub fn decide(&mut self, from_ms: u64, to_ms: u64) {
+        debug_assert!(from_ms <= to_ms);
+        let (mut from, mut to) = (from_ms, to_ms);
+        self.decided.retain(|&(a, b)| {
+            let touches = a <= to.saturating_add(1) && b.saturating_add(1) >= from;
+            if touches {
+                (from, to) = (from.min(a), to.max(b));
+            }
+            !touches
+        });
+        let at = self.decided.partition_point(|(a, _)| *a < from);
+        self.decided.insert(at, (from, to));
+        if self.decided.len() > MAX_DECIDED_RANGES {
+            let (_, second_end) = self.decided.remove(1);
+            self.decided[0].1 = second_end;
+        }
+    }
+
+    /// A scheduled time reached in order (a fire, an overlap skip): the
+    /// range ending at the cursor grows to it, else a new one starts.
+    pub fn decide_next(&mut self, at_ms: u64) {
+        match self.decided.last_mut() {
+            Some(last) if last.1 == self.cursor_ms && at_ms >= last.1 => last.1 = at_ms,
+            _ => self.decide(at_ms, at_ms),
+        }
+    }
 }
 
 /// How a schedule is stored: versioned, so that it can grow fields
@@ -167,8 +247,11 @@ pub struct Schedule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Stored {
     V1(crate::schedules_v1::ScheduleV1),
-    /// With `buffered` and `pause_on_failure`.
-    V2(Schedule),
+    /// With `buffered` and `pause_on_failure` (apply version 13).
+    V2(crate::schedules_v1::ScheduleV2),
+    /// With several specs, excluded dates, jitter and the decided ranges
+    /// (apply version 14 on).
+    V3(Schedule),
 }
 
 pub(crate) fn key(name: &str) -> Vec<u8> {
@@ -180,7 +263,8 @@ pub(crate) fn key(name: &str) -> Vec<u8> {
 pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Schedule, StoreError> {
     match decode::<Stored>(bytes)? {
         Stored::V1(schedule) => Ok(schedule.into()),
-        Stored::V2(schedule) => Ok(schedule),
+        Stored::V2(schedule) => Ok(schedule.into()),
+        Stored::V3(schedule) => Ok(schedule),
     }
 }
 

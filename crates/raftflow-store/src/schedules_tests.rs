@@ -71,7 +71,7 @@ fn def(overlap: Overlap, input: &str) -> ScheduleDef {
         state_machine: "sm".into(),
         version: 0,
         input: input.into(),
-        spec: "rate(1 minute)".into(),
+        specs: vec!["rate(1 minute)".into()],
         zone: "UTC".into(),
         start_ms: None,
         end_ms: None,
@@ -79,11 +79,23 @@ fn def(overlap: Overlap, input: &str) -> ScheduleDef {
         catchup_window_s: 3600,
         description: String::new(),
         pause_on_failure: false,
+        exclude_days: Vec::new(),
+        jitter_ms: 0,
     }
 }
 
+/// A create or update in the layout of apply version 13.
 fn put(def: ScheduleDef, create: bool, now_ms: u64) -> Command {
     Command::PutScheduleV2 {
+        def: (&def).into(),
+        create,
+        now_ms,
+    }
+}
+
+/// A create or update in the layout of apply version 14.
+fn put3(def: ScheduleDef, create: bool, now_ms: u64) -> Command {
+    Command::PutScheduleV3 {
         def,
         create,
         now_ms,
@@ -333,3 +345,6 @@ fn the_first_layout_of_records_and_commands_still_reads() {
 
 #[path = "schedules_overlap_tests.rs"]
 mod overlap;
+
+#[path = "schedules_backfill_tests.rs"]
+mod backfill;

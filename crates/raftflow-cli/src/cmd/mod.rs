@@ -21,6 +21,7 @@ pub mod operator;
 pub mod operator_raft;
 pub mod run_local;
 pub mod schedule;
+pub mod schedule_backfill;
 pub mod server;
 pub mod shell;
 pub mod token;

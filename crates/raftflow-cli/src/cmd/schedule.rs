@@ -48,6 +48,14 @@ pub enum Command {
     },
     /// Start an execution now (paused or not), under the overlap policy.
     Trigger { name: String },
+    /// Start the scheduled times of a past range that have not had their
+    /// chance (missed, paused, before the schedule existed), each once;
+    /// safe to repeat.
+    Backfill {
+        name: String,
+        #[command(flatten)]
+        range: super::schedule_backfill::RangeArgs,
+    },
     /// Remove the schedule; its executions are left alone.
     Delete { name: String },
 }
@@ -61,6 +69,18 @@ pub struct DefArgs {
     /// or a plain cron expression (`*/10 * * * * *`).
     #[arg(long)]
     spec: Option<String>,
+    /// One more spec (repeat for more, up to 7); a time of any spec fires
+    /// once. Given on update, replaces the list; `none` clears it.
+    #[arg(long = "also-spec")]
+    also_specs: Vec<String>,
+    /// A date (yyyy-mm-dd, in the schedule's zone) on which nothing fires
+    /// (repeat, or comma-separated). Given on update, replaces the list;
+    /// `none` clears it.
+    #[arg(long = "exclude-date", value_delimiter = ',')]
+    exclude_dates: Vec<String>,
+    /// Fire each time up to this long after it: `90s`, `5m`, `1h`, `500ms`.
+    #[arg(long)]
+    jitter: Option<String>,
     /// An IANA time zone (default UTC).
     #[arg(long)]
     zone: Option<String>,
@@ -92,6 +112,18 @@ pub enum OverlapArg {
     BufferOne,
     BufferAll,
     TerminateOther,
+}
+
+impl OverlapArg {
+    pub(super) fn policy(self) -> OverlapPolicy {
+        match self {
+            OverlapArg::Skip => OverlapPolicy::Skip,
+            OverlapArg::AllowAll => OverlapPolicy::AllowAll,
+            OverlapArg::TerminateOther => OverlapPolicy::TerminateOther,
+            OverlapArg::BufferOne => OverlapPolicy::BufferOne,
+            OverlapArg::BufferAll => OverlapPolicy::BufferAll,
+        }
+    }
 }
 
 pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::Result<ExitCode> {
@@ -142,6 +174,9 @@ pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::R
                 _ => println!("{}", action_json(&action)),
             }
         }
+        Command::Backfill { name, range } => {
+            return super::schedule_backfill::run(client, &name, range, format).await
+        }
         Command::Delete { name } => {
             client.delete_schedule(&name).await?;
             println!("deleted {name}");
@@ -153,19 +188,23 @@ pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::R
 impl DefArgs {
     /// Writes the options given over `def`.
     fn apply_to(self, def: &mut ScheduleDefinition) -> Result<(), String> {
-        let instant = |field: &str, text: &str| -> Result<u64, String> {
-            text.parse::<u64>()
-                .ok()
-                .or_else(|| parse_instant(text))
-                .ok_or_else(|| {
-                    format!("--{field} `{text}` is neither RFC 3339 nor ms since the epoch")
-                })
-        };
+        let instant = instant_ms;
         if let Some(v) = self.state_machine {
             def.state_machine = v;
         }
         if let Some(v) = self.spec {
             def.spec = v;
+        }
+        if !self.also_specs.is_empty() {
+            def.more_specs = listed(self.also_specs);
+        }
+        if !self.exclude_dates.is_empty() {
+            def.exclude_dates = listed(self.exclude_dates);
+        }
+        if let Some(v) = self.jitter {
+            def.jitter_ms = duration_ms(&v).ok_or_else(|| {
+                format!("--jitter `{v}` is not a duration such as 90s, 5m, 1h or 500ms")
+            })?;
         }
         if let Some(v) = self.zone {
             def.time_zone = v;
@@ -176,13 +215,7 @@ impl DefArgs {
             def.input = value.to_string();
         }
         if let Some(v) = self.overlap {
-            def.overlap = match v {
-                OverlapArg::Skip => OverlapPolicy::Skip,
-                OverlapArg::AllowAll => OverlapPolicy::AllowAll,
-                OverlapArg::TerminateOther => OverlapPolicy::TerminateOther,
-                OverlapArg::BufferOne => OverlapPolicy::BufferOne,
-                OverlapArg::BufferAll => OverlapPolicy::BufferAll,
-            } as i32;
+            def.overlap = v.policy() as i32;
         }
         if let Some(v) = self.catchup_window_s {
             def.catchup_window_s = v;
@@ -201,6 +234,38 @@ impl DefArgs {
         }
         Ok(())
     }
+}
+
+/// An instant given as RFC 3339 or as ms since the epoch.
+pub(super) fn instant_ms(field: &str, text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .or_else(|| parse_instant(text))
+        .ok_or_else(|| format!("--{field} `{text}` is neither RFC 3339 nor ms since the epoch"))
+}
+
+/// A repeated option's values; `none` alone clears the list.
+fn listed(values: Vec<String>) -> Vec<String> {
+    if values.len() == 1 && values[0] == "none" {
+        Vec::new()
+    } else {
+        values
+    }
+}
+
+/// `500ms`, `90s`, `5m`, `1h` → ms.
+pub(super) fn duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let unit_ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(unit_ms)
 }
 
 async fn list(client: &Client, after: &str, limit: u32, format: Format) -> anyhow::Result<()> {
@@ -266,6 +331,15 @@ fn print_info(info: &ScheduleInfo) {
     println!("name:          {}", def.name);
     println!("state machine: {}", def.state_machine);
     println!("spec:          {} ({zone})", def.spec);
+    for also in &def.more_specs {
+        println!("               {also}");
+    }
+    if !def.exclude_dates.is_empty() {
+        println!("excluded:      {}", def.exclude_dates.join(", "));
+    }
+    if def.jitter_ms > 0 {
+        println!("jitter:        up to {} ms", def.jitter_ms);
+    }
     println!("overlap:       {}", overlap_name(def.overlap));
     println!("catch-up:      {} s", def.catchup_window_s);
     println!("state:         {state}{}", note(&info.note));
@@ -339,6 +413,7 @@ fn info_json(info: &ScheduleInfo) -> serde_json::Value {
     let def = info.schedule.clone().unwrap_or_default();
     json!({
         "name": def.name, "state_machine": def.state_machine, "spec": def.spec,
+        "more_specs": def.more_specs, "exclude_dates": def.exclude_dates, "jitter_ms": def.jitter_ms,
         "time_zone": def.time_zone, "input": def.input, "overlap": overlap_name(def.overlap),
         "catchup_window_s": def.catchup_window_s, "start_ms": def.start_ms, "end_ms": def.end_ms,
         "description": def.description, "pause_on_failure": def.pause_on_failure, "paused": info.paused,

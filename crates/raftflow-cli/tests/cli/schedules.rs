@@ -78,6 +78,52 @@ fn schedules_from_the_command_line() {
     assert_eq!(described["revision"], 2);
     assert_eq!(described["next_fire_ms"].as_array().unwrap().len(), 10);
 
+    // A second spec, an excluded date and a jitter; then a backfill of the
+    // three hours before the schedule existed, twice: the second starts nothing.
+    let out = cluster.cli(&[
+        "schedule",
+        "update",
+        "hourly",
+        "--also-spec",
+        "30 * * * *",
+        "--exclude-date",
+        "2099-01-01,2098-12-31",
+        "--jitter",
+        "90s",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let described = json(&cluster.cli(&["-o", "json", "schedule", "describe", "hourly"]));
+    assert_eq!(described["more_specs"], serde_json::json!(["30 * * * *"]));
+    assert_eq!(
+        described["exclude_dates"],
+        serde_json::json!(["2098-12-31", "2099-01-01"])
+    );
+    assert_eq!(described["jitter_ms"], 90_000);
+    let to = described["cursor_ms"].as_u64().unwrap();
+    let (from, to) = ((to - 3 * 3_600_000).to_string(), to.to_string());
+    let backfill = [
+        "-o", "json", "schedule", "backfill", "hourly", "--from", &from, "--to", &to,
+    ];
+    let first = json(&cluster.cli(&backfill));
+    let times = first["times"].as_u64().unwrap();
+    assert!(times >= 6, "{first}");
+    assert_eq!(first["started"], times, "{first}");
+    let again = json(&cluster.cli(&backfill));
+    assert_eq!(
+        (again["started"].as_u64(), again["already"].as_u64()),
+        (Some(0), Some(times))
+    );
+    let out = cluster.cli(&[
+        "schedule",
+        "backfill",
+        "hourly",
+        "--from",
+        "yesterday",
+        "--to",
+        &to,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
     let out = cluster.cli(&["schedule", "pause", "hourly", "--note", "freeze"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let listed = stdout(&cluster.cli(&["schedule", "list"]));

@@ -70,7 +70,7 @@ fn schedule(method: &str) -> Rule {
     match method {
         "DescribeSchedule" | "ListSchedules" => Rule::Needs(&[ReadWorkflows]),
         "CreateSchedule" | "UpdateSchedule" | "PauseSchedule" | "TriggerSchedule"
-        | "DeleteSchedule" => Rule::Needs(&[WriteSchedules]),
+        | "DeleteSchedule" | "BackfillSchedule" => Rule::Needs(&[WriteSchedules]),
         _ => Rule::Needs(&[ManageCluster]),
     }
 }

@@ -40,7 +40,7 @@ fn action(a: &schedules::Action) -> Value {
 
 fn row(s: &Schedule) -> Value {
     let (next, problem) = crate::schedules::messages::upcoming(s, NEXT);
-    json!({"name": s.def.name, "state_machine": s.def.state_machine, "spec": s.def.spec,
+    json!({"name": s.def.name, "state_machine": s.def.state_machine, "spec": s.def.specs.join("; "),
         "zone": s.def.zone, "overlap": s.def.overlap.as_str(), "paused": s.paused, "note": s.note,
         "next_ms": next, "problem": problem, "fired": s.fired, "skipped": s.skipped,
         "recent": s.recent.iter().rev().map(action).collect::<Vec<_>>()})

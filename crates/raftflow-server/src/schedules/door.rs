@@ -2,10 +2,11 @@
 //! bounded, the spec read in its zone (apply never reads it), the input
 //! JSON, with the defaults filled in. Errors name the field.
 
+use raftflow_core::schedule_timetable::{parse_date, MAX_EXCLUDED_DATES, MAX_SPECS};
 use raftflow_proto::v1::{OverlapPolicy, ScheduleDefinition};
 use raftflow_store::schedules::{
-    Overlap, ScheduleDef, MAX_CATCHUP_WINDOW_S, MAX_SCHEDULE_NAME_CHARS, MAX_TEXT_BYTES,
-    MAX_ZONE_BYTES,
+    Overlap, ScheduleDef, MAX_CATCHUP_WINDOW_S, MAX_JITTER_MS, MAX_SCHEDULE_NAME_CHARS,
+    MAX_TEXT_BYTES, MAX_ZONE_BYTES,
 };
 
 use crate::error::ApiError;
@@ -66,12 +67,20 @@ pub fn checked(def: ScheduleDefinition, max_input_bytes: usize) -> Result<Schedu
         }
         s => s,
     };
+    let specs = specs(&def.spec, &def.more_specs)?;
+    let exclude_days = exclude_days(&def.exclude_dates)?;
+    if def.jitter_ms > MAX_JITTER_MS || def.jitter_ms >= catchup_window_s.saturating_mul(1000) {
+        return Err(ApiError::InvalidArgument(format!(
+            "the jitter is {} ms; at most {MAX_JITTER_MS} (a day) and less than the catch-up window ({catchup_window_s} s)",
+            def.jitter_ms
+        )));
+    }
     let checked = ScheduleDef {
         name: def.name,
         state_machine,
         version,
         input,
-        spec: def.spec.trim().to_string(),
+        specs,
         zone,
         start_ms: bound("start_ms", def.start_ms)?,
         end_ms: bound("end_ms", def.end_ms)?,
@@ -79,6 +88,8 @@ pub fn checked(def: ScheduleDefinition, max_input_bytes: usize) -> Result<Schedu
         catchup_window_s,
         description: def.description,
         pause_on_failure: def.pause_on_failure,
+        exclude_days,
+        jitter_ms: def.jitter_ms,
     };
     if let (Some(start), Some(end)) = (checked.start_ms, checked.end_ms) {
         if end < start {
@@ -87,8 +98,48 @@ pub fn checked(def: ScheduleDefinition, max_input_bytes: usize) -> Result<Schedu
             )));
         }
     }
-    super::spec_of(&checked).map_err(|e| ApiError::InvalidArgument(format!("the spec: {e}")))?;
+    super::timetable_of(&checked)
+        .map_err(|e| ApiError::InvalidArgument(format!("the spec: {e}")))?;
     Ok(checked)
+}
+
+/// `spec` and `more_specs`, trimmed: one to eight.
+fn specs(first: &str, more: &[String]) -> Result<Vec<String>, ApiError> {
+    let specs: Vec<String> = std::iter::once(first)
+        .chain(more.iter().map(String::as_str))
+        .map(|s| s.trim().to_string())
+        .collect();
+    if specs.len() > MAX_SPECS {
+        return Err(ApiError::InvalidArgument(format!(
+            "a schedule has at most {MAX_SPECS} specs (spec and {} more), not {}",
+            MAX_SPECS - 1,
+            specs.len()
+        )));
+    }
+    Ok(specs)
+}
+
+/// `2026-12-25` dates → days since 1970-01-01, ascending, each once.
+fn exclude_days(dates: &[String]) -> Result<Vec<i32>, ApiError> {
+    if dates.len() > MAX_EXCLUDED_DATES {
+        return Err(ApiError::InvalidArgument(format!(
+            "at most {MAX_EXCLUDED_DATES} excluded dates, not {}",
+            dates.len()
+        )));
+    }
+    let mut days = dates
+        .iter()
+        .map(|d| {
+            parse_date(d).ok_or_else(|| {
+                ApiError::InvalidArgument(format!(
+                    "excluded date `{d}` is not a date written yyyy-mm-dd"
+                ))
+            })
+        })
+        .collect::<Result<Vec<i32>, ApiError>>()?;
+    days.sort_unstable();
+    days.dedup();
+    Ok(days)
 }
 
 /// Text of at most `max` bytes: apply holds these fields to bytes, so the
@@ -118,7 +169,7 @@ fn target(text: &str) -> Result<(String, u32), ApiError> {
     Ok((name.to_string(), version))
 }
 
-fn overlap(value: i32) -> Result<Overlap, ApiError> {
+pub fn overlap(value: i32) -> Result<Overlap, ApiError> {
     match OverlapPolicy::try_from(value) {
         Ok(OverlapPolicy::Unspecified | OverlapPolicy::Skip) => Ok(Overlap::Skip),
         Ok(OverlapPolicy::AllowAll) => Ok(Overlap::AllowAll),
@@ -170,5 +221,34 @@ mod tests {
         let mut odd = def("rate(1 minute)", "UTC");
         odd.overlap = 9;
         assert!(error(odd).contains("overlap policy 9"));
+    }
+
+    #[test]
+    fn more_specs_dates_and_jitter_are_checked() {
+        let mut d = def("cron(0 9 ? * MON-FRI *)", "Europe/Berlin");
+        d.more_specs = vec![" 0 18 * * * ".into()];
+        d.exclude_dates = vec![
+            "2026-12-25".into(),
+            "2026-12-24".into(),
+            "2026-12-25".into(),
+        ];
+        d.jitter_ms = 30_000;
+        let ok = checked(d.clone(), 1024).unwrap();
+        assert_eq!(ok.specs, vec!["cron(0 9 ? * MON-FRI *)", "0 18 * * *"]);
+        assert_eq!(ok.exclude_days.len(), 2);
+        assert!(ok.exclude_days[0] < ok.exclude_days[1]);
+        let error = |d| checked(d, 1024).unwrap_err().to_string();
+        let mut bad_date = d.clone();
+        bad_date.exclude_dates = vec!["24.12.2026".into()];
+        assert!(error(bad_date).contains("`24.12.2026`"));
+        let mut bad_spec = d.clone();
+        bad_spec.more_specs.push("rate(0 minutes)".into());
+        assert!(error(bad_spec).contains("the spec"));
+        let mut many = d.clone();
+        many.more_specs = vec!["rate(1 hour)".into(); MAX_SPECS];
+        assert!(error(many).contains("at most 8 specs"));
+        let mut slow = d;
+        slow.jitter_ms = DEFAULT_CATCHUP_WINDOW_S * 1000;
+        assert!(error(slow).contains("less than the catch-up window"));
     }
 }

@@ -1,5 +1,6 @@
 //! Replicated schedule records as the API shows them.
 
+use raftflow_core::schedule_timetable::format_date;
 use raftflow_proto::v1::{
     OverlapPolicy, ScheduleAction, ScheduleDefinition, ScheduleInfo, ScheduleOutcome,
 };
@@ -11,8 +12,8 @@ pub fn upcoming(schedule: &Schedule, count: usize) -> (Vec<u64>, String) {
     if schedule.paused {
         return (Vec::new(), String::new());
     }
-    match super::spec_of(&schedule.def) {
-        Ok(spec) => (spec.upcoming(schedule.cursor_ms, count), String::new()),
+    match super::timetable_of(&schedule.def) {
+        Ok(timetable) => (timetable.upcoming(schedule.cursor_ms, count), String::new()),
         Err(e) => (Vec::new(), e.to_string()),
     }
 }
@@ -48,11 +49,15 @@ fn definition(def: ScheduleDef) -> ScheduleDefinition {
         Overlap::BufferOne => OverlapPolicy::BufferOne,
         Overlap::BufferAll => OverlapPolicy::BufferAll,
     };
+    let mut specs = def.specs.into_iter();
     ScheduleDefinition {
         name: def.name,
         state_machine,
         input: def.input,
-        spec: def.spec,
+        spec: specs.next().unwrap_or_default(),
+        more_specs: specs.collect(),
+        exclude_dates: def.exclude_days.into_iter().map(format_date).collect(),
+        jitter_ms: def.jitter_ms,
         time_zone: def.zone,
         start_ms: def.start_ms.unwrap_or(0),
         end_ms: def.end_ms.unwrap_or(0),

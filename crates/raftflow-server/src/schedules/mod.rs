@@ -9,6 +9,7 @@
 //! The leader reads the specs; apply only compares the fire's scheduled
 //! time with the schedule's cursor (raftflow_store::schedules).
 
+pub mod backfill;
 pub mod door;
 pub(crate) mod messages;
 pub mod plan;
@@ -19,16 +20,20 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use raftflow_core::schedule_spec::{Spec, SpecError};
+use raftflow_core::schedule_spec::SpecError;
+use raftflow_core::schedule_timetable::Timetable;
 use raftflow_store::schedules::{Schedule, ScheduleDef};
 use raftflow_store::workflow::Effect;
 
-/// A schedule's spec with its zone and bounds, as the leader reads it.
-pub fn spec_of(def: &ScheduleDef) -> Result<Spec, SpecError> {
-    let mut spec = Spec::parse(&def.spec, &def.zone)?;
-    spec.start_ms = def.start_ms;
-    spec.end_ms = def.end_ms;
-    Ok(spec)
+/// A schedule's specs with their zone, bounds and excluded dates, as the
+/// leader reads them.
+pub fn timetable_of(def: &ScheduleDef) -> Result<Timetable, SpecError> {
+    Timetable::parse(
+        &def.specs,
+        &def.zone,
+        (def.start_ms, def.end_ms),
+        &def.exclude_days,
+    )
 }
 
 /// The leader's timetable, shared by the driver (which feeds it what apply
@@ -118,6 +123,7 @@ pub fn render_metrics(ctx: &crate::node::NodeContext, out: &mut String) {
         ("skipped_missed", &m.skipped_missed),
         ("start_failed", &m.start_failed),
         ("buffered", &m.buffered),
+        ("backfilled", &m.backfilled),
     ] {
         let n = counter.load(Ordering::Relaxed);
         let _ = writeln!(

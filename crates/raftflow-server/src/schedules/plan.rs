@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use raftflow_core::schedule_spec::Spec;
+use raftflow_core::schedule_timetable::{jitter_ms, Timetable};
 use raftflow_store::schedules::Schedule;
 
 /// What the runner proposes for a schedule whose time has come.
@@ -20,6 +20,9 @@ pub enum Due {
         name: String,
         revision: u64,
         scheduled_ms: u64,
+        /// How long after its time the fire was planned (the schedule's
+        /// jitter): not counted as lag.
+        jitter_ms: u64,
     },
     /// The time is older than the catch-up window: skip up to `through_ms`.
     Skip {
@@ -40,11 +43,19 @@ impl Due {
 struct Planned {
     revision: u64,
     catchup_ms: u64,
+    /// The next scheduled time and when to fire it (after the jitter);
     /// None: paused, ended, or its spec does not read on this binary.
-    next_ms: Option<u64>,
+    next: Option<Next>,
     in_flight: bool,
 }
 
+#[derive(Clone, Copy)]
+struct Next {
+    scheduled_ms: u64,
+    fire_at_ms: u64,
+}
+
+/// Schedules by the time their next fire is due.
 #[derive(Default)]
 pub struct Plan {
     entries: HashMap<String, Planned>,
@@ -56,25 +67,33 @@ impl Plan {
     /// flight for it is over.
     pub fn set(&mut self, name: &str, schedule: Option<&Schedule>) {
         if let Some(old) = self.entries.remove(name) {
-            if let Some(at) = old.next_ms.filter(|_| !old.in_flight) {
-                self.due.remove(&(at, name.to_string()));
+            if let Some(next) = old.next.filter(|_| !old.in_flight) {
+                self.due.remove(&(next.fire_at_ms, name.to_string()));
             }
         }
         let Some(schedule) = schedule else { return };
-        let next_ms = if schedule.paused {
+        let next = if schedule.paused {
             None
         } else {
-            super::spec_of(&schedule.def)
+            super::timetable_of(&schedule.def)
                 .ok()
-                .and_then(|spec: Spec| spec.next_after(schedule.cursor_ms))
+                .and_then(|t: Timetable| t.next_after(schedule.cursor_ms))
+                .map(|scheduled_ms| Next {
+                    scheduled_ms,
+                    fire_at_ms: scheduled_ms.saturating_add(jitter_ms(
+                        name,
+                        scheduled_ms,
+                        schedule.def.jitter_ms,
+                    )),
+                })
         };
-        if let Some(at) = next_ms {
-            self.due.insert((at, name.to_string()));
+        if let Some(next) = next {
+            self.due.insert((next.fire_at_ms, name.to_string()));
         }
         let planned = Planned {
             revision: schedule.revision,
             catchup_ms: schedule.def.catchup_window_s.saturating_mul(1000),
-            next_ms,
+            next,
             in_flight: false,
         };
         self.entries.insert(name.to_string(), planned);
@@ -85,11 +104,13 @@ impl Plan {
     pub fn take_due(&mut self, now_ms: u64, max: usize) -> Vec<Due> {
         let mut out = Vec::new();
         while out.len() < max && self.due.first().is_some_and(|(at, _)| *at <= now_ms) {
-            let (at, name) = self.due.pop_first().expect("checked");
+            let (_, name) = self.due.pop_first().expect("checked");
             let Some(entry) = self.entries.get_mut(&name) else {
                 continue;
             };
+            let Some(next) = entry.next else { continue };
             entry.in_flight = true;
+            let at = next.scheduled_ms;
             let oldest_ms = now_ms.saturating_sub(entry.catchup_ms);
             out.push(if at < oldest_ms {
                 Due::Skip {
@@ -102,6 +123,7 @@ impl Plan {
                     name,
                     revision: entry.revision,
                     scheduled_ms: at,
+                    jitter_ms: next.fire_at_ms - at,
                 }
             });
         }

@@ -14,7 +14,7 @@ fn schedule(name: &str, spec: &str, cursor_ms: u64) -> Schedule {
             state_machine: "sm".into(),
             version: 0,
             input: "{}".into(),
-            spec: spec.into(),
+            specs: vec![spec.into()],
             zone: "UTC".into(),
             start_ms: None,
             end_ms: None,
@@ -22,6 +22,8 @@ fn schedule(name: &str, spec: &str, cursor_ms: u64) -> Schedule {
             catchup_window_s: 60,
             description: String::new(),
             pause_on_failure: false,
+            exclude_days: Vec::new(),
+            jitter_ms: 0,
         },
         paused: false,
         note: String::new(),
@@ -34,6 +36,7 @@ fn schedule(name: &str, spec: &str, cursor_ms: u64) -> Schedule {
         recent: Vec::new(),
         fired: 0,
         skipped: 0,
+        decided: Vec::new(),
     }
 }
 
@@ -42,6 +45,7 @@ fn fire(name: &str, scheduled_ms: u64) -> Due {
         name: name.into(),
         revision: 4,
         scheduled_ms,
+        jitter_ms: 0,
     }
 }
 
@@ -128,4 +132,30 @@ fn take_due_stops_at_its_maximum() {
     }
     assert_eq!(plan.take_due(T0_MS + 1000, 3).len(), 3);
     assert_eq!(plan.take_due(T0_MS + 1000, 3).len(), 2);
+}
+
+#[test]
+fn jitter_delays_the_fire_not_the_scheduled_time() {
+    let mut plan = Plan::default();
+    let mut hourly = schedule("hourly", "rate(1 hour)", T0_MS);
+    hourly.def.jitter_ms = 600_000;
+    hourly.def.catchup_window_s = 3600;
+    plan.set("hourly", Some(&hourly));
+    let scheduled = T0_MS + 3_600_000;
+    let delay = raftflow_core::schedule_timetable::jitter_ms("hourly", scheduled, 600_000);
+    assert_eq!(plan.next_due_ms(), Some(scheduled + delay));
+    assert!(plan.take_due(scheduled + delay - 1, 10).is_empty());
+    assert_eq!(
+        plan.take_due(scheduled + delay, 10),
+        vec![Due::Fire {
+            name: "hourly".into(),
+            revision: 4,
+            scheduled_ms: scheduled,
+            jitter_ms: delay,
+        }]
+    );
+    // A new leader plans the same delay for the same time.
+    let mut other = Plan::default();
+    other.set("hourly", Some(&hourly));
+    assert_eq!(other.next_due_ms(), Some(scheduled + delay));
 }

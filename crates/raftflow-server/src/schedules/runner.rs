@@ -50,6 +50,7 @@ fn command(ctx: &NodeContext, due: &Due) -> Command {
             name,
             revision,
             scheduled_ms,
+            ..
         } => Command::FireSchedule {
             name: name.clone(),
             scheduled_ms: *scheduled_ms,
@@ -85,7 +86,7 @@ async fn propose(ctx: &NodeContext, due: Vec<Due>) {
     let mut refused = Vec::new();
     for (due, result) in due.iter().zip(results) {
         match result {
-            CommandResult::ScheduleActed(action) => count(ctx, &action),
+            CommandResult::ScheduleActed(action) => count(ctx, &action, due),
             CommandResult::Rejected { message, .. } => {
                 tracing::debug!(schedule = due.name(), "fire refused: {message}");
                 refused.push(due.name().to_string());
@@ -124,7 +125,7 @@ async fn replan(ctx: &NodeContext, names: Vec<String>) {
 }
 
 /// Metrics of one applied fire or skip (this node leads).
-fn count(ctx: &NodeContext, action: &Action) {
+fn count(ctx: &NodeContext, action: &Action, due: &Due) {
     let m = &ctx.metrics.schedules;
     let counter = match &action.outcome {
         Outcome::Started { .. } | Outcome::AlreadyStarted { .. } => &m.started,
@@ -135,7 +136,12 @@ fn count(ctx: &NodeContext, action: &Action) {
     };
     counter.fetch_add(1, Ordering::Relaxed);
     if matches!(action.outcome, Outcome::Started { .. }) && !action.trigger {
-        let lag_ms = action.at_ms.saturating_sub(action.scheduled_ms);
+        let jitter_ms = match due {
+            Due::Fire { jitter_ms, .. } => *jitter_ms,
+            Due::Skip { .. } => 0,
+        };
+        let planned_ms = action.scheduled_ms.saturating_add(jitter_ms);
+        let lag_ms = action.at_ms.saturating_sub(planned_ms);
         m.lag.observe_s(lag_ms as f64 / 1000.0);
     }
 }

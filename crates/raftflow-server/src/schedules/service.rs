@@ -4,7 +4,7 @@
 
 use raftflow_proto::v1::schedule_service_server::ScheduleService;
 use raftflow_proto::v1::*;
-use raftflow_store::schedules::{self, Schedule};
+use raftflow_store::schedules::{self, Schedule, ScheduleDef};
 use raftflow_store::{Command, CommandResult};
 use tonic::{Request, Response, Status};
 
@@ -64,12 +64,7 @@ impl ScheduleServiceImpl {
         }
         self.ctx.disk.admit_growth(self.ctx.id)?;
         let name = def.name.clone();
-        let now_ms = self.ctx.stamp_ms();
-        let command = Command::PutScheduleV2 {
-            def,
-            create,
-            now_ms,
-        };
+        let command = self.put_command(def, create)?;
         let CommandResult::ScheduleSaved { revision, created } = self.write(command).await? else {
             return Err(ApiError::Internal("unexpected result of a schedule save".into()).into());
         };
@@ -78,6 +73,31 @@ impl ScheduleServiceImpl {
             revision,
             created,
             next_fire_ms: messages::upcoming(&saved, door::UPCOMING).0,
+        })
+    }
+
+    /// The create or update in the layout of the active apply version:
+    /// what version 14 added is refused while the cluster is at 13.
+    fn put_command(&self, def: ScheduleDef, create: bool) -> Result<Command, ApiError> {
+        let now_ms = self.ctx.stamp_ms();
+        let active = self.ctx.reader.active_apply_version();
+        if active >= schedules::TIMETABLES_FROM {
+            return Ok(Command::PutScheduleV3 {
+                def,
+                create,
+                now_ms,
+            });
+        }
+        if def.specs.len() > 1 || !def.exclude_days.is_empty() || def.jitter_ms > 0 {
+            return Err(ApiError::FailedPrecondition(format!(
+                "more specs, excluded dates and jitter need apply version {} (the cluster is at {active}; it is raised once every member runs a release that has it)",
+                schedules::TIMETABLES_FROM
+            )));
+        }
+        Ok(Command::PutScheduleV2 {
+            def: (&def).into(),
+            create,
+            now_ms,
         })
     }
 
@@ -207,6 +227,22 @@ impl ScheduleService for ScheduleServiceImpl {
         Ok(Response::new(TriggerScheduleReply {
             action: Some(messages::action(action)),
         }))
+    }
+
+    async fn backfill_schedule(
+        &self,
+        request: Request<BackfillScheduleRequest>,
+    ) -> Result<Response<BackfillScheduleReply>, Status> {
+        let caller = Caller::of(&request);
+        Target::set(&request, &request.get_ref().name);
+        let req = request.into_inner();
+        // The revision the entries carry is the latest one.
+        linearizable_barrier(&self.ctx).await?;
+        let schedule = self.existing(&caller, &req.name).await?;
+        self.ctx.disk.admit_growth(self.ctx.id)?;
+        Ok(Response::new(
+            super::backfill::run(&self.ctx, &schedule, &req).await?,
+        ))
     }
 
     async fn delete_schedule(

@@ -67,6 +67,7 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Schedule/PauseSchedule", &[ADMIN, OPERATOR]),
     ("Schedule/TriggerSchedule", &[ADMIN, OPERATOR]),
     ("Schedule/DeleteSchedule", &[ADMIN, OPERATOR]),
+    ("Schedule/BackfillSchedule", &[ADMIN, OPERATOR]),
 ];
 
 fn code<T>(result: Result<tonic::Response<T>, Status>) -> (Code, String) {
@@ -292,6 +293,15 @@ async fn call_schedule(method: &str, role: &str, ch: Conn) -> (Code, String) {
         ),
         "TriggerSchedule" => code(sc.trigger_schedule(TriggerScheduleRequest { name }).await),
         "DeleteSchedule" => code(sc.delete_schedule(DeleteScheduleRequest { name }).await),
+        "BackfillSchedule" => code(
+            sc.backfill_schedule(BackfillScheduleRequest {
+                name,
+                from_ms: 0,
+                to_ms: 1,
+                overlap: 0,
+            })
+            .await,
+        ),
         other => panic!("the table names an unknown method Schedule/{other}"),
     }
 }

@@ -26,6 +26,7 @@ mod replace;
 mod replication;
 mod rotation;
 mod schedules;
+mod schedules_backfill;
 mod task_tokens;
 mod tls;
 mod tls_clients;

@@ -11,14 +11,14 @@ use tokio::time::Instant;
 
 use crate::harness::TestCluster;
 
-const WAIT: Duration = Duration::from_secs(60);
-const STAMPED: &str = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass",
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const STAMPED: &str = r#"{"StartAt": "P", "States": {"P": {"Type": "Pass",
   "Parameters": {"scheduled.$": "$$.Schedule.ScheduledTime", "given.$": "$.when"}, "End": true}}}"#;
 const NEVER_ENDS: &str = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "activity:sched.nobody", "End": true}}}"#;
 
 /// Waits until schedule `name`, as applied on a running node, passes
 /// `done`; wakes on each apply there.
-async fn wait_schedule(
+pub(crate) async fn wait_schedule(
     cluster: &TestCluster,
     name: &str,
     done: impl Fn(&Schedule) -> bool,
@@ -38,7 +38,11 @@ async fn wait_schedule(
     }
 }
 
-fn every_second(name: &str, state_machine: &str, overlap: OverlapPolicy) -> ScheduleDefinition {
+pub(crate) fn every_second(
+    name: &str,
+    state_machine: &str,
+    overlap: OverlapPolicy,
+) -> ScheduleDefinition {
     ScheduleDefinition {
         name: name.into(),
         state_machine: state_machine.into(),
@@ -49,7 +53,7 @@ fn every_second(name: &str, state_machine: &str, overlap: OverlapPolicy) -> Sche
     }
 }
 
-async fn executions_of(
+pub(crate) async fn executions_of(
     client: &Client,
     state_machine: &str,
 ) -> Vec<raftflow_client::proto::ExecutionInfo> {

@@ -100,6 +100,8 @@ impl Workflows {
             ),
             Command::PutSchedule { .. }
             | Command::PutScheduleV2 { .. }
+            | Command::PutScheduleV3 { .. }
+            | Command::BackfillSchedule { .. }
             | Command::DeleteSchedule { .. }
             | Command::PauseSchedule { .. }
             | Command::FireSchedule { .. }

@@ -20,6 +20,8 @@ mod polls_tests;
 pub mod reads;
 mod ready;
 pub mod records;
+mod schedule_backfill;
+mod schedule_checks;
 mod schedule_runs;
 mod schedules;
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! apply that moves the schedule's cursor.
 
 use super::apply::{reject, NewExecution};
+use super::schedule_checks::{changed, def_problem, not_found, spent, too_long};
 use super::{Effect, Workflows};
 use crate::command::{Command, CommandResult, Reject};
 use crate::db::Db;
@@ -45,7 +46,19 @@ impl Workflows {
                 def,
                 create,
                 now_ms,
-            } => self.put_schedule(db, def, *create, *now_ms),
+            } => self.put_schedule(db, &def.clone().into(), *create, *now_ms),
+            Command::PutScheduleV3 {
+                def,
+                create,
+                now_ms,
+            } => match self.needs_timetables() {
+                Some(refused) => Ok(refused),
+                None => self.put_schedule(db, def, *create, *now_ms),
+            },
+            Command::BackfillSchedule { .. } => match self.needs_timetables() {
+                Some(refused) => Ok(refused),
+                None => self.backfill(db, command),
+            },
             Command::DeleteSchedule { name, .. } => {
                 if self.schedule(db, name)?.is_none() {
                     return Ok(not_found(name));
@@ -94,9 +107,28 @@ impl Workflows {
             .transpose()
     }
 
+    /// Refused before apply version 14 (`TIMETABLES_FROM`).
+    fn needs_timetables(&self) -> Option<CommandResult> {
+        (self.apply_version < TIMETABLES_FROM).then(|| {
+            reject(
+                Reject::FailedPrecondition,
+                format!(
+                    "several specs, excluded dates, jitter and backfill need apply version {TIMETABLES_FROM} (the cluster is at {})",
+                    self.apply_version
+                ),
+            )
+        })
+    }
+
+    /// Writes the record in the layout of the active apply version.
     pub(super) fn save_schedule(&mut self, schedule: Schedule) -> Result<(), StoreError> {
         let name = schedule.def.name.clone();
-        self.put(key(&name), &Stored::V2(schedule.clone()))?;
+        if self.apply_version >= TIMETABLES_FROM {
+            self.put(key(&name), &Stored::V3(schedule.clone()))?;
+        } else {
+            let old: crate::schedules_v1::ScheduleV2 = (&schedule).into();
+            self.put(key(&name), &Stored::V2(old))?;
+        }
         self.schedule_changed(&name, Some(schedule));
         Ok(())
     }
@@ -191,10 +223,36 @@ impl Workflows {
             return Ok(refused);
         }
         schedule.running.retain(|id| self.running.contains_key(id));
+        let overlap = schedule.def.overlap;
+        let outcome = self.decide_time(db, &mut schedule, fire, overlap)?;
+        if fire.revision.is_some() {
+            schedule.decide_next(fire.scheduled_ms);
+            schedule.cursor_ms = fire.scheduled_ms;
+        }
+        let action = Action {
+            scheduled_ms: fire.scheduled_ms,
+            at_ms: fire.now_ms,
+            trigger: fire.revision.is_none(),
+            outcome,
+        };
+        record(&mut schedule, action.clone());
+        self.save_schedule(schedule)?;
+        Ok(CommandResult::ScheduleActed(action))
+    }
+
+    /// One time's start under `overlap`, with the schedule's running
+    /// executions as they are (a fire, a trigger, a backfilled time).
+    pub(super) fn decide_time(
+        &mut self,
+        db: &Db,
+        schedule: &mut Schedule,
+        fire: &Fire<'_>,
+        overlap: Overlap,
+    ) -> Result<Outcome, StoreError> {
         let trigger = fire.revision.is_none();
-        let outcome = match (schedule.def.overlap, schedule.running.last().cloned()) {
+        let outcome = match (overlap, schedule.running.last().cloned()) {
             (Overlap::BufferOne | Overlap::BufferAll, Some(running)) if !trigger => {
-                buffer(&mut schedule, fire, running)
+                buffer(schedule, overlap, fire, running)
             }
             (Overlap::Skip | Overlap::BufferOne | Overlap::BufferAll, Some(running)) => {
                 Outcome::SkippedOverlap { running }
@@ -209,18 +267,7 @@ impl Workflows {
         if let Outcome::Started { execution_id } = &outcome {
             schedule.running.push(execution_id.clone());
         }
-        if fire.revision.is_some() {
-            schedule.cursor_ms = fire.scheduled_ms;
-        }
-        let action = Action {
-            scheduled_ms: fire.scheduled_ms,
-            at_ms: fire.now_ms,
-            trigger: fire.revision.is_none(),
-            outcome,
-        };
-        record(&mut schedule, action.clone());
-        self.save_schedule(schedule)?;
-        Ok(CommandResult::ScheduleActed(action))
+        Ok(outcome)
     }
 
     /// Overlap `terminate_other`: the schedule's running executions stop
@@ -322,8 +369,8 @@ impl Workflows {
 
 /// Keeps a time behind a running execution (overlap `buffer_one` keeps
 /// one, `buffer_all` up to `MAX_BUFFERED`); past that it is skipped.
-fn buffer(schedule: &mut Schedule, fire: &Fire<'_>, running: String) -> Outcome {
-    let room = match schedule.def.overlap {
+fn buffer(schedule: &mut Schedule, overlap: Overlap, fire: &Fire<'_>, running: String) -> Outcome {
+    let room = match overlap {
         Overlap::BufferOne => schedule.buffered.is_empty(),
         _ => schedule.buffered.len() < MAX_BUFFERED,
     };
@@ -367,6 +414,7 @@ fn new_schedule(def: ScheduleDef, now_ms: u64) -> Schedule {
         recent: Vec::new(),
         fired: 0,
         skipped: 0,
+        decided: Vec::new(),
     }
 }
 
@@ -383,70 +431,4 @@ pub(super) fn record(schedule: &mut Schedule, action: Action) {
     schedule.recent.push(action);
     let excess = schedule.recent.len().saturating_sub(MAX_RECENT_ACTIONS);
     schedule.recent.drain(..excess);
-}
-
-/// The bounds apply holds a definition to (the door checks them first,
-/// with the spec parsed; apply never parses a spec).
-fn def_problem(def: &ScheduleDef) -> Option<String> {
-    let name_ok = !def.name.is_empty()
-        && def.name.chars().count() <= MAX_SCHEDULE_NAME_CHARS
-        && def
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !name_ok {
-        return Some(format!(
-            "a schedule name has 1 to {MAX_SCHEDULE_NAME_CHARS} letters, digits, `-`, `_` or `.`"
-        ));
-    }
-    let sizes = [
-        ("the state machine name", def.state_machine.len(), 80),
-        ("the input", def.input.len(), MAX_SCHEDULE_INPUT_BYTES),
-        ("the spec", def.spec.len(), MAX_SPEC_BYTES),
-        ("the time zone", def.zone.len(), MAX_ZONE_BYTES),
-        ("the description", def.description.len(), MAX_TEXT_BYTES),
-    ];
-    if let Some((field, len, max)) = sizes.into_iter().find(|(_, len, max)| len > max) {
-        return Some(format!("{field} is {len} bytes; at most {max}"));
-    }
-    if def.catchup_window_s == 0 || def.catchup_window_s > MAX_CATCHUP_WINDOW_S {
-        return Some(format!(
-            "the catch-up window is {} s; from 1 to {MAX_CATCHUP_WINDOW_S}",
-            def.catchup_window_s
-        ));
-    }
-    match (def.start_ms, def.end_ms) {
-        (Some(start), Some(end)) if end < start => Some(format!(
-            "the end ({end} ms) is before the start ({start} ms)"
-        )),
-        _ => None,
-    }
-}
-
-fn not_found(name: &str) -> CommandResult {
-    reject(
-        Reject::NotFound,
-        format!("schedule `{name}` does not exist"),
-    )
-}
-
-fn too_long(field: &str, len: usize, max: usize) -> CommandResult {
-    reject(
-        Reject::InvalidArgument,
-        format!("{field} is {len} bytes; at most {max}"),
-    )
-}
-
-fn changed(name: &str, planned: u64, now: u64) -> CommandResult {
-    reject(
-        Reject::FailedPrecondition,
-        format!("schedule `{name}` changed (revision {now}, the fire was planned at {planned})"),
-    )
-}
-
-fn spent(name: &str, scheduled_ms: u64, cursor_ms: u64) -> CommandResult {
-    reject(
-        Reject::AlreadyExists,
-        format!("schedule `{name}` already fired or skipped the time {scheduled_ms} (its cursor is at {cursor_ms})"),
-    )
 }
