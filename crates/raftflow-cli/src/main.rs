@@ -71,6 +71,9 @@ enum Command {
     /// Executions started on a timetable.
     #[command(subcommand)]
     Schedule(cmd::schedule::Command),
+    /// Start an execution when an execution of another state machine ends.
+    #[command(subcommand)]
+    Trigger(cmd::trigger::Command),
     /// Make and inspect the cluster's TLS certificates.
     #[command(subcommand)]
     Cert(cmd::cert::Command),
@@ -129,6 +132,10 @@ fn main() -> std::process::ExitCode {
             },
             Command::Schedule(command) => match conn.client() {
                 Ok(client) => cmd::schedule::run(command, &client, cli.output).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
+            Command::Trigger(command) => match conn.client() {
+                Ok(client) => cmd::trigger::run(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
             Command::Acl(command) => match conn.client() {

@@ -441,3 +441,6 @@ mod tokens;
 /// Schedules from the command line.
 #[path = "cli/schedules.rs"]
 mod schedules;
+
+#[path = "cli/triggers.rs"]
+mod triggers;

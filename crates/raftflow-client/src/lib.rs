@@ -30,6 +30,7 @@ mod bearer;
 mod hedge;
 pub mod schedule;
 pub mod tls;
+pub mod trigger;
 pub mod worker;
 pub mod workflow;
 

@@ -60,6 +60,7 @@ mod stale_report;
 mod start_execution;
 pub mod task_tokens;
 pub mod tls;
+pub mod triggers;
 pub mod upgrade;
 pub mod watch;
 pub mod worker_service;

@@ -5,6 +5,7 @@ use raftflow_proto::v1::acl_service_server::AclServiceServer;
 use raftflow_proto::v1::cluster_service_server::ClusterServiceServer;
 use raftflow_proto::v1::raft_service_server::RaftServiceServer;
 use raftflow_proto::v1::schedule_service_server::ScheduleServiceServer;
+use raftflow_proto::v1::trigger_service_server::TriggerServiceServer;
 use raftflow_proto::v1::worker_service_server::WorkerServiceServer;
 use raftflow_proto::v1::workflow_service_server::WorkflowServiceServer;
 use tokio::net::TcpListener;
@@ -113,6 +114,9 @@ pub(crate) async fn api(
                 .max_decoding_message_size(max_request)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
+        .add_service(TriggerServiceServer::new(
+            crate::triggers::service::TriggerServiceImpl::new(ctx.clone()),
+        ))
         .add_service(
             WorkerServiceServer::new(WorkerServiceImpl::new(ctx))
                 .max_decoding_message_size(max_request)

@@ -276,6 +276,18 @@ pub enum Command {
         seed: u64,
         default_task_timeout_s: u64,
     },
+    /// Creates (`create`) or replaces a trigger (apply version 15 on;
+    /// triggers.rs); `lease_s` is the default task timeout of what it starts.
+    PutTrigger {
+        def: crate::triggers::TriggerDef,
+        create: bool,
+        lease_s: u64,
+        now_ms: u64,
+    },
+    DeleteTrigger {
+        name: String,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -306,6 +318,8 @@ impl Command {
             | Command::PutScheduleV2 { now_ms, .. }
             | Command::PutScheduleV3 { now_ms, .. }
             | Command::BackfillSchedule { now_ms, .. }
+            | Command::PutTrigger { now_ms, .. }
+            | Command::DeleteTrigger { now_ms, .. }
             | Command::DeleteSchedule { now_ms, .. }
             | Command::PauseSchedule { now_ms, .. }
             | Command::FireSchedule { now_ms, .. }
@@ -388,6 +402,11 @@ impl Command {
                     + def.exclude_days.len() * 4
             }
             Command::BackfillSchedule { name, times, .. } => name.len() + times.len() * 8,
+            Command::PutTrigger { def, .. } => {
+                let crate::triggers::Target::StartExecution { state_machine, .. } = &def.target;
+                def.name.len() + def.source.len() + state_machine.len() + def.description.len()
+            }
+            Command::DeleteTrigger { name, .. } => name.len(),
             Command::DeleteSchedule { name, .. }
             | Command::FireSchedule { name, .. }
             | Command::SkipMissed { name, .. } => name.len(),
@@ -483,6 +502,12 @@ pub enum CommandResult {
     ScheduleActed(crate::schedules::Action),
     /// What one `BackfillSchedule` entry did with its times.
     ScheduleBackfilled(crate::schedules::Backfilled),
+    /// A trigger was created (`created`) or updated, or an identical
+    /// create repeated (`created = false`, nothing changed).
+    TriggerSaved {
+        revision: u64,
+        created: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,6 +44,7 @@ mod snapshots;
 pub mod state_machine;
 #[cfg(test)]
 mod test_util;
+pub mod triggers;
 pub mod types;
 pub mod version;
 mod wal_sync;

@@ -25,6 +25,7 @@ pub mod schedule_backfill;
 pub mod server;
 pub mod shell;
 pub mod token;
+pub mod trigger;
 pub mod worker;
 pub mod workflow;
 

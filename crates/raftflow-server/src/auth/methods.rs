@@ -28,6 +28,7 @@ pub fn rule(path: &str) -> Rule {
         "raftflow.v1.WorkerService" => worker(method),
         "raftflow.v1.AclService" => acl(method),
         "raftflow.v1.ScheduleService" => schedule(method),
+        "raftflow.v1.TriggerService" => trigger(method),
         _ => Rule::Needs(&[ManageCluster]),
     }
 }
@@ -71,6 +72,14 @@ fn schedule(method: &str) -> Rule {
         "DescribeSchedule" | "ListSchedules" => Rule::Needs(&[ReadWorkflows]),
         "CreateSchedule" | "UpdateSchedule" | "PauseSchedule" | "TriggerSchedule"
         | "DeleteSchedule" | "BackfillSchedule" => Rule::Needs(&[WriteSchedules]),
+        _ => Rule::Needs(&[ManageCluster]),
+    }
+}
+
+fn trigger(method: &str) -> Rule {
+    match method {
+        "DescribeTrigger" | "ListTriggers" => Rule::Needs(&[ReadWorkflows]),
+        "CreateTrigger" | "UpdateTrigger" | "DeleteTrigger" => Rule::Needs(&[WriteTriggers]),
         _ => Rule::Needs(&[ManageCluster]),
     }
 }

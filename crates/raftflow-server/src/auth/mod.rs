@@ -51,10 +51,13 @@ pub enum Permission {
     /// Create, update, pause, trigger and delete schedules (within an
     /// operator's scopes, by their target state machine).
     WriteSchedules,
+    /// Create, update and delete triggers (within an operator's scopes, by
+    /// both the watched and the started state machine).
+    WriteTriggers,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadCluster,
         Permission::ManageCluster,
         Permission::ManageTokens,
@@ -66,6 +69,7 @@ impl Permission {
         Permission::RunTasks,
         Permission::ReportCallbacks,
         Permission::WriteSchedules,
+        Permission::WriteTriggers,
     ];
 
     /// The name errors and docs use.
@@ -82,6 +86,7 @@ impl Permission {
             Permission::RunTasks => "tasks:run",
             Permission::ReportCallbacks => "callbacks:report",
             Permission::WriteSchedules => "schedules:write",
+            Permission::WriteTriggers => "triggers:write",
         }
     }
 }
@@ -106,6 +111,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | StopExecutions
                 | ReportCallbacks
                 | WriteSchedules
+                | WriteTriggers
         ),
         Role::Worker => matches!(permission, RunTasks),
         Role::Reader => matches!(permission, ReadCluster | ReadWorkflows),

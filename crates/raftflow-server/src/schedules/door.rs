@@ -155,7 +155,7 @@ pub fn bytes(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 }
 
 /// `name` or `name:version`.
-fn target(text: &str) -> Result<(String, u32), ApiError> {
+pub fn target(text: &str) -> Result<(String, u32), ApiError> {
     let (name, version) = match text.rsplit_once(':') {
         Some((name, v)) => (
             name,

@@ -4,6 +4,7 @@
 use raftflow_client::proto::acl_service_client::AclServiceClient;
 use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
 use raftflow_client::proto::schedule_service_client::ScheduleServiceClient;
+use raftflow_client::proto::trigger_service_client::TriggerServiceClient;
 use raftflow_client::proto::worker_service_client::WorkerServiceClient;
 use raftflow_client::proto::workflow_service_client::WorkflowServiceClient;
 use raftflow_client::proto::*;
@@ -68,6 +69,11 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Schedule/TriggerSchedule", &[ADMIN, OPERATOR]),
     ("Schedule/DeleteSchedule", &[ADMIN, OPERATOR]),
     ("Schedule/BackfillSchedule", &[ADMIN, OPERATOR]),
+    ("Trigger/CreateTrigger", &[ADMIN, OPERATOR]),
+    ("Trigger/UpdateTrigger", &[ADMIN, OPERATOR]),
+    ("Trigger/DescribeTrigger", &[ADMIN, OPERATOR, READER]),
+    ("Trigger/ListTriggers", &[ADMIN, OPERATOR, READER]),
+    ("Trigger/DeleteTrigger", &[ADMIN, OPERATOR]),
 ];
 
 fn code<T>(result: Result<tonic::Response<T>, Status>) -> (Code, String) {
@@ -86,6 +92,9 @@ async fn call(method: &str, role: &str, ch: Conn) -> (Code, String) {
     let missing = "table:missing".to_string();
     if let Some(method) = method.strip_prefix("Schedule/") {
         return call_schedule(method, role, ch).await;
+    }
+    if let Some(method) = method.strip_prefix("Trigger/") {
+        return call_trigger(method, role, ch).await;
     }
     match method {
         "Health/Check" => code(
@@ -303,6 +312,34 @@ async fn call_schedule(method: &str, role: &str, ch: Conn) -> (Code, String) {
             .await,
         ),
         other => panic!("the table names an unknown method Schedule/{other}"),
+    }
+}
+
+/// The trigger calls: a real create (watching the table's own state
+/// machine, starting one that does not exist), the others on a trigger
+/// that does not exist.
+async fn call_trigger(method: &str, role: &str, ch: Conn) -> (Code, String) {
+    let mut tc = TriggerServiceClient::new(ch);
+    let trigger = Some(TriggerDefinition {
+        name: format!("table-{role}"),
+        source: "table".into(),
+        start_state_machine: "table-nothing".into(),
+        ..Default::default()
+    });
+    let name = "missing".to_string();
+    match method {
+        "CreateTrigger" => code(tc.create_trigger(CreateTriggerRequest { trigger }).await),
+        "UpdateTrigger" => code(tc.update_trigger(UpdateTriggerRequest { trigger }).await),
+        "DescribeTrigger" => code(
+            tc.describe_trigger(DescribeTriggerRequest {
+                name,
+                ..Default::default()
+            })
+            .await,
+        ),
+        "ListTriggers" => code(tc.list_triggers(ListTriggersRequest::default()).await),
+        "DeleteTrigger" => code(tc.delete_trigger(DeleteTriggerRequest { name }).await),
+        other => panic!("the table names an unknown method Trigger/{other}"),
     }
 }
 

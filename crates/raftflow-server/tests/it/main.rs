@@ -30,5 +30,6 @@ mod schedules_backfill;
 mod task_tokens;
 mod tls;
 mod tls_clients;
+mod triggers;
 mod versions;
 mod workflows;

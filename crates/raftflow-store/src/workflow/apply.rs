@@ -41,6 +41,7 @@ impl Workflows {
         let result = self.apply_one(db, command)?;
         self.unbind_ended(db)?;
         self.follow_schedule_runs(db, command)?;
+        self.follow_triggers(db, command)?;
         Ok(result)
     }
 
@@ -106,6 +107,9 @@ impl Workflows {
             | Command::PauseSchedule { .. }
             | Command::FireSchedule { .. }
             | Command::SkipMissed { .. } => self.apply_schedule(db, command),
+            Command::PutTrigger { .. } | Command::DeleteTrigger { .. } => {
+                self.apply_trigger(db, command)
+            }
             Command::TaskDispatched {
                 token,
                 epoch,

@@ -27,6 +27,7 @@ mod schedules;
 #[cfg(test)]
 mod secrets_tests;
 mod settle;
+mod triggers;
 
 pub use polls::POLL_IDS_FROM;
 
@@ -97,6 +98,12 @@ pub struct Workflows {
     pub(crate) schedule_runs: BTreeMap<String, String>,
     /// Of those, the ones the command being applied ended, in order.
     finished_runs: Vec<(String, raftflow_core::Status)>,
+    /// Trigger names by the state machine they watch (derived from the
+    /// replicated triggers; rebuilt on load).
+    pub(crate) triggers_by_source: BTreeMap<String, BTreeSet<String>>,
+    /// Executions of watched state machines the command being applied
+    /// ended, in order.
+    finished_watched: Vec<(String, raftflow_core::Status)>,
     /// Executions whose history or status this batch changed (watch streams).
     touched: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
@@ -143,6 +150,9 @@ impl Workflows {
             for id in schedule.running {
                 w.schedule_runs.insert(id, schedule.def.name.clone());
             }
+        }
+        for trigger in crate::triggers::list(db, "", usize::MAX)? {
+            w.index_trigger(&trigger.def);
         }
         for task in reads::open_tasks(db)? {
             w.ready.insert(&task);

@@ -207,6 +207,9 @@ impl Workflows {
         if self.schedule_runs.contains_key(id) {
             self.finished_runs.push((id.to_string(), status));
         }
+        if self.watched(&record.state_machine) {
+            self.finished_watched.push((id.to_string(), status));
+        }
         self.effects.push(Effect::ExecutionFinished {
             execution_id: id.into(),
         });
