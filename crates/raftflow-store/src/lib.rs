@@ -31,6 +31,7 @@ mod backup_restore;
 pub mod cluster_id;
 pub mod codec;
 pub mod command;
+mod command_size;
 pub mod db;
 mod disk;
 pub mod error;
