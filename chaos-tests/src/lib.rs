@@ -24,6 +24,7 @@ mod schedule;
 mod settle;
 mod skew;
 pub mod timers;
+mod trigger;
 pub mod workload;
 
 use std::path::PathBuf;

@@ -106,6 +106,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         )
         .await?;
     crate::schedule::create(&client).await?;
+    crate::trigger::create(&client, STATE_MACHINE).await?;
 
     let recorder = Recorder::create(&dir.join("history.jsonl"))?;
     let worker_faults = Arc::new(WorkerFaults::default());
@@ -161,6 +162,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     }
     let fresh = fresh_work(&client, &recorder, &run_id).await;
     let schedule = crate::schedule::check(&client).await;
+    let trigger = crate::trigger::check(&client, STATE_MACHINE).await;
     let observed = read_back(&client).await;
     let _ = stop_workers.send(true);
     while pollers.join_next().await.is_some() {}
@@ -175,9 +177,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     };
     let mut violations = check::check(&records, &observed, &run_id, &mut figures);
     violations.extend(fresh.err());
-    match schedule {
-        Ok(summary) => println!("{summary}"),
-        Err(found) => violations.extend(found),
+    for check in [schedule, trigger] {
+        match check {
+            Ok(summary) => println!("{summary}"),
+            Err(found) => violations.extend(found),
+        }
     }
     violations.extend(convergence.err());
     let wanted = (opts.duration_s as usize * opts.rate_per_s as usize) / 2;
