@@ -41,6 +41,7 @@ pub mod network;
 mod network_snapshot;
 mod network_stream;
 pub mod node;
+pub mod outbound;
 mod parked;
 pub mod peer_clocks;
 mod poll_id;
