@@ -20,6 +20,7 @@ pub mod execution;
 mod failure;
 mod fanout;
 pub mod graph;
+pub mod http_task;
 pub mod intrinsic;
 pub mod layout;
 pub mod local;
