@@ -136,17 +136,26 @@ impl Spec {
 
     /// The next `count` scheduled times after `after_ms` (for `describe`).
     pub fn upcoming(&self, after_ms: u64, count: usize) -> Vec<u64> {
-        let mut out = Vec::with_capacity(count);
-        let mut at = after_ms;
-        while out.len() < count {
-            let Some(next) = self.next_after(at) else {
-                break;
-            };
-            out.push(next);
-            at = next;
-        }
-        out
+        upcoming_by(|at| self.next_after(at), after_ms, count)
     }
+}
+
+/// The next `count` times after `after_ms` by `next_after`.
+pub(crate) fn upcoming_by(
+    next_after: impl Fn(u64) -> Option<u64>,
+    after_ms: u64,
+    count: usize,
+) -> Vec<u64> {
+    let mut out = Vec::with_capacity(count);
+    let mut at = after_ms;
+    while out.len() < count {
+        let Some(next) = next_after(at) else {
+            break;
+        };
+        out.push(next);
+        at = next;
+    }
+    out
 }
 
 /// croner's next time, and for an interval job (a wildcard or a step in

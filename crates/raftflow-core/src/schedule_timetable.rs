@@ -91,16 +91,7 @@ impl Timetable {
 
     /// The next `count` scheduled times after `after_ms` (for `describe`).
     pub fn upcoming(&self, after_ms: u64, count: usize) -> Vec<u64> {
-        let mut out = Vec::with_capacity(count);
-        let mut at = after_ms;
-        while out.len() < count {
-            let Some(next) = self.next_after(at) else {
-                break;
-            };
-            out.push(next);
-            at = next;
-        }
-        out
+        crate::schedule_spec::upcoming_by(|at| self.next_after(at), after_ms, count)
     }
 
     /// The scheduled times from `from_ms` to `to_ms`, both included, for a

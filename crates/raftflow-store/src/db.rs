@@ -175,3 +175,29 @@ pub fn log_index(key: &[u8]) -> Result<u64, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("log key of {} bytes", key.len())))?;
     Ok(u64::from_be_bytes(bytes))
 }
+
+/// Up to `limit` values under `prefix` whose key follows `prefix` + `after`
+/// (paging by name), decoded with `decode`.
+pub(crate) fn page_by_prefix<T>(
+    db: &Db,
+    prefix: &[u8],
+    after: &str,
+    limit: usize,
+    decode: impl Fn(&[u8]) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut start = prefix.to_vec();
+    start.extend_from_slice(after.as_bytes());
+    let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
+    let mut out = Vec::new();
+    for item in db.raw().iterator_cf(db.cf(CF_SM), mode) {
+        let (key, value) = item?;
+        if !key.starts_with(prefix) || out.len() >= limit {
+            break;
+        }
+        if &key[prefix.len()..] == after.as_bytes() {
+            continue;
+        }
+        out.push(decode(&value)?);
+    }
+    Ok(out)
+}

@@ -16,7 +16,6 @@
 //! The apply itself is in workflow/schedules.rs: a fire starts an
 //! execution through the same path as `StartExecution`.
 
-use rocksdb::{Direction, IteratorMode};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::decode;
@@ -277,20 +276,7 @@ pub fn read(db: &Db, name: &str) -> Result<Option<Schedule>, StoreError> {
 
 /// Up to `limit` schedules by name, from after `after` (paging).
 pub fn list(db: &Db, after: &str, limit: usize) -> Result<Vec<Schedule>, StoreError> {
-    let start = key(after);
-    let mode = IteratorMode::From(&start, Direction::Forward);
-    let mut out = Vec::new();
-    for item in db.raw().iterator_cf(db.cf(CF_SM), mode) {
-        let (key, value) = item?;
-        if !key.starts_with(SCHEDULE_PREFIX) || out.len() >= limit {
-            break;
-        }
-        if &key[SCHEDULE_PREFIX.len()..] == after.as_bytes() {
-            continue;
-        }
-        out.push(decode_stored(&value)?);
-    }
-    Ok(out)
+    crate::db::page_by_prefix(db, SCHEDULE_PREFIX, after, limit, decode_stored)
 }
 
 /// The execution name for a scheduled time: `NAME-20261204T023000Z`

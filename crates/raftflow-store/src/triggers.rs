@@ -11,7 +11,6 @@
 //! and no delivery. Applied from apply version 15 (`TRIGGERS_FROM`).
 //! The apply is in workflow/triggers.rs.
 
-use rocksdb::{Direction, IteratorMode};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::decode;
@@ -140,20 +139,7 @@ pub fn read(db: &Db, name: &str) -> Result<Option<Trigger>, StoreError> {
 
 /// Up to `limit` triggers by name, from after `after` (paging).
 pub fn list(db: &Db, after: &str, limit: usize) -> Result<Vec<Trigger>, StoreError> {
-    let start = key(after);
-    let mode = IteratorMode::From(&start, Direction::Forward);
-    let mut out = Vec::new();
-    for item in db.raw().iterator_cf(db.cf(CF_SM), mode) {
-        let (key, value) = item?;
-        if !key.starts_with(TRIGGER_PREFIX) || out.len() >= limit {
-            break;
-        }
-        if &key[TRIGGER_PREFIX.len()..] == after.as_bytes() {
-            continue;
-        }
-        out.push(decode_stored(&value)?);
-    }
-    Ok(out)
+    crate::db::page_by_prefix(db, TRIGGER_PREFIX, after, limit, decode_stored)
 }
 
 /// The execution a trigger starts for the end of `source` (an execution

@@ -8,16 +8,8 @@ use crate::schedules::*;
 /// The bounds apply holds a definition to (the door checks them first,
 /// with the spec parsed; apply never parses a spec).
 pub(super) fn def_problem(def: &ScheduleDef) -> Option<String> {
-    let name_ok = !def.name.is_empty()
-        && def.name.chars().count() <= MAX_SCHEDULE_NAME_CHARS
-        && def
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !name_ok {
-        return Some(format!(
-            "a schedule name has 1 to {MAX_SCHEDULE_NAME_CHARS} letters, digits, `-`, `_` or `.`"
-        ));
+    if let Some(problem) = name_problem("schedule", &def.name, MAX_SCHEDULE_NAME_CHARS) {
+        return Some(problem);
     }
     let longest_spec = def.specs.iter().map(String::len).max().unwrap_or(0);
     let sizes = [
@@ -45,6 +37,17 @@ pub(super) fn def_problem(def: &ScheduleDef) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// A schedule's or trigger's name: 1 to `max` letters, digits, `-`, `_`
+/// or `.` (its executions' names are built from it).
+pub(super) fn name_problem(kind: &str, name: &str, max: usize) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    (!ok).then(|| format!("a {kind} name has 1 to {max} letters, digits, `-`, `_` or `.`"))
 }
 
 /// Counts and order of what version 14 added (a version 13 definition

@@ -261,16 +261,9 @@ fn note(trigger: &mut Trigger, source: &str, when: When, at_ms: u64, outcome: Ou
 
 /// The bounds apply holds a definition to (the door checks them first).
 fn def_problem(def: &TriggerDef) -> Option<String> {
-    let name_ok = !def.name.is_empty()
-        && def.name.len() <= MAX_TRIGGER_NAME_CHARS
-        && def
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !name_ok {
-        return Some(format!(
-            "a trigger name has 1 to {MAX_TRIGGER_NAME_CHARS} letters, digits, `-`, `_` or `.`"
-        ));
+    let named = super::schedule_checks::name_problem("trigger", &def.name, MAX_TRIGGER_NAME_CHARS);
+    if named.is_some() {
+        return named;
     }
     let Target::StartExecution { state_machine, .. } = &def.target;
     if def.source.is_empty() || def.source.len() > 80 || state_machine.len() > 80 {
