@@ -20,6 +20,21 @@ use crate::eval::Failure;
 
 /// The resource of an HTTP Task.
 pub const RESOURCE: &str = "arn:aws:states:::http:invoke";
+/// The apply version from which definitions may hold HTTP Tasks.
+pub const HTTP_TASKS_FROM: u32 = 16;
+/// The activity HTTP Tasks are queued under: a name no definition's
+/// activity can have (`:`), polled only by the leader's own caller.
+pub const ACTIVITY: &str = ":http";
+
+/// What the caller receives for one attempt: the resolved `Parameters` and
+/// the state entry, the same for every retry of that entry (the
+/// `Idempotency-Key` is made of it).
+pub fn task_input(parameters: Value, state: &str, entered: &Value) -> Value {
+    serde_json::json!({
+        "Parameters": parameters,
+        "Entry": format!("{state}@{}", entered.as_str().unwrap_or_default()),
+    })
+}
 /// Step Functions' cap on one HTTP call.
 pub const MAX_CALL_S: u64 = 60;
 /// Methods Step Functions' HTTP Task takes.
@@ -284,6 +299,14 @@ pub fn outcome(
             result.to_string(),
         ))
     }
+}
+
+/// `States.Http.Socket` or `States.Http.StatusCode.NNN` (three digits).
+pub fn is_error_name(name: &str) -> bool {
+    name == "States.Http.Socket"
+        || name
+            .strip_prefix("States.Http.StatusCode.")
+            .is_some_and(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// No response: refused, reset, a destination not allowed, past the

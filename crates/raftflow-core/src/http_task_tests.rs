@@ -115,3 +115,24 @@ fn responses_become_the_result_or_the_status_code_error() {
     assert_eq!(cause["StatusCode"], 503);
     assert_eq!(socket("connection refused").error, "States.Http.Socket");
 }
+
+#[test]
+fn definitions_hold_http_tasks_from_version_16_only() {
+    let definition = r#"{"StartAt": "C", "States": {"C": {"Type": "Task",
+        "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": {"ApiEndpoint": "https://h", "Method": "GET"},
+        "Retry": [{"ErrorEquals": ["States.Http.StatusCode.503", "States.Http.Socket"]}],
+        "End": true}}}"#;
+    let before = crate::parse::parse_definition_at(definition, HTTP_TASKS_FROM - 1).unwrap_err();
+    let codes: Vec<&str> = before.iter().map(|d| d.code.as_str()).collect();
+    assert!(codes.contains(&"INVALID_RESOURCE"), "{before:?}");
+    let machine = crate::parse::parse_definition_at(definition, HTTP_TASKS_FROM).unwrap();
+    let crate::definition::StateKind::Task { activity, .. } =
+        &machine.state("C").expect("state C").kind
+    else {
+        panic!("a Task");
+    };
+    assert_eq!(activity.name, ACTIVITY);
+    assert!(is_error_name("States.Http.StatusCode.404"));
+    assert!(!is_error_name("States.Http.StatusCode.4040") && !is_error_name("States.Http.Other"));
+}

@@ -51,7 +51,10 @@ pub fn parse_definition_at(
             message,
         }]
     })?;
-    let mut parser = Parser { diags: Vec::new() };
+    let mut parser = Parser {
+        diags: Vec::new(),
+        apply_version,
+    };
     let machine = parser.machine(&value, "");
     match machine {
         Some(m) if parser.diags.is_empty() => Ok(m),
@@ -126,6 +129,8 @@ fn allowed(type_name: &str) -> Option<Vec<&'static str>> {
 
 struct Parser {
     diags: Vec<Diagnostic>,
+    /// What the definition may hold (HTTP Tasks from `HTTP_TASKS_FROM`).
+    apply_version: u32,
 }
 
 fn loc(base: &str, field: &str) -> String {

@@ -97,6 +97,15 @@ impl Parser {
             Some(b) => (b, true),
             None => (resource, false),
         };
+        if base == crate::http_task::RESOURCE
+            && self.apply_version >= crate::http_task::HTTP_TASKS_FROM
+        {
+            return Some(Activity {
+                name: crate::http_task::ACTIVITY.to_string(),
+                wait_for_token,
+                resource: resource.to_string(),
+            });
+        }
         let name = if let Some(rest) = base.strip_prefix("arn:aws:states:") {
             let parts: Vec<&str> = rest.split(':').collect();
             match parts.as_slice() {
@@ -269,7 +278,9 @@ impl Parser {
             }
         };
         for (i, n) in names.iter().enumerate() {
-            if n.starts_with("States.") && !ERROR_NAMES.contains(&n.as_str()) {
+            let http = self.apply_version >= crate::http_task::HTTP_TASKS_FROM
+                && crate::http_task::is_error_name(n);
+            if n.starts_with("States.") && !ERROR_NAMES.contains(&n.as_str()) && !http {
                 self.err(
                     format!("{here}/{i}"),
                     "INVALID_VALUE",

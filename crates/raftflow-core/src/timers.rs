@@ -70,6 +70,12 @@ impl Execution {
             },
             None => active.effective.clone(),
         };
+        let input = if activity.name == crate::http_task::ACTIVITY {
+            let state = &context["State"];
+            crate::http_task::task_input(input, &active.name, &state["EnteredTime"])
+        } else {
+            input
+        };
         let (timeout_s, heartbeat_s) = match (
             seconds(timeout.as_ref(), &active.effective),
             seconds(heartbeat.as_ref(), &active.effective),

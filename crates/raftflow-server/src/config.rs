@@ -140,6 +140,10 @@ pub struct NodeConfig {
     /// Scheduled backups (backup_schedule.rs); none by default.
     #[serde(default)]
     pub backup: crate::backup_schedule::BackupConfig,
+    /// Where HTTP Tasks may call (outbound/policy.rs): public https
+    /// destinations only, unless allowed here.
+    #[serde(default)]
+    pub outbound: crate::outbound::policy::OutboundConfig,
     /// Deliberate defects, for tests only (see `fault`): refused unless the
     /// binary was built for tests and permits them.
     #[serde(default)]
@@ -395,6 +399,8 @@ impl NodeConfig {
         }
         self.storage.validate()?;
         self.backup.validate(&self.data_dir)?;
+        crate::outbound::policy::Destinations::new(&self.outbound, Vec::new())
+            .map_err(|e| ("outbound", e))?;
         if self.max_batch_commands == 0 {
             return Err(("max_batch_commands", "must be positive".into()));
         }

@@ -154,13 +154,28 @@ pub fn activities(list: &[String]) -> Result<(), ApiError> {
             list.len()
         )));
     }
-    list.iter()
-        .try_for_each(|a| required("an activity name", a, MAX_NAME_CHARS))
+    list.iter().try_for_each(|a| {
+        required("an activity name", a, MAX_NAME_CHARS)?;
+        if a.starts_with(':') {
+            return Err(invalid(format!(
+                "activity `{}` is the cluster's own (HTTP Tasks); workers cannot poll it",
+                a.escape_debug()
+            )));
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clusters_own_activity_cannot_be_polled() {
+        let error = activities(&[":http".to_string()]).unwrap_err().to_string();
+        assert!(error.contains("cannot poll"), "{error}");
+        assert!(activities(&["payments".to_string()]).is_ok());
+    }
 
     #[test]
     fn a_name_with_control_characters_is_echoed_escaped() {

@@ -83,6 +83,8 @@ pub struct NodeContext {
     pub disk: Arc<crate::disk_guard::DiskGuard>,
     /// The leader's schedule timetable (schedules/).
     pub schedules: Arc<crate::schedules::Schedules>,
+    /// Makes HTTP Tasks' requests under `[outbound]` (outbound/).
+    pub outbound: crate::outbound::caller::Caller,
 }
 
 impl NodeContext {
@@ -240,6 +242,7 @@ impl NodeHandle {
                 config.storage.clone(),
                 config.data_dir.clone(),
             )),
+            outbound: outbound_caller(&config),
         };
         tokio::spawn(crate::clock_guard::run(context.clone()));
         tokio::spawn(crate::alarm_keeper::run(context.clone()));
@@ -399,4 +402,20 @@ async fn is_pristine(log_store: &mut raftflow_store::LogStore) -> Result<bool, N
 
 pub(crate) async fn wait_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
+}
+
+/// The HTTP Tasks' caller: the node's own ports are never a destination.
+fn outbound_caller(config: &NodeConfig) -> crate::outbound::caller::Caller {
+    let own = [
+        Some(&config.raft_addr),
+        Some(&config.api_addr),
+        config.http_addr.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|addr| addr.parse().ok())
+    .collect();
+    let destinations = crate::outbound::policy::Destinations::new(&config.outbound, own)
+        .expect("checked by NodeConfig::validate");
+    crate::outbound::caller::Caller::new(destinations)
 }

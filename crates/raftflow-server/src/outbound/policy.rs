@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 /// The node's outbound rules (`[outbound]` in its configuration).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundConfig {
     /// Host names requests may go to (exact, or `*.example.com` for its

@@ -104,6 +104,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     ctx.scheduler.changed.notify_waiters();
     ctx.schedules.take_over(&schedules);
     tokio::spawn(crate::schedules::runner::run(ctx.clone(), epoch));
+    tokio::spawn(crate::http_tasks::run(ctx.clone(), epoch));
     tokio::spawn(crate::upgrade::raise_on_new_cluster(ctx.clone(), epoch));
     let named = ctx.clone();
     tokio::spawn(async move { crate::upgrade::ensure_cluster_id(&named).await });

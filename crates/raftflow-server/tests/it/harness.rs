@@ -128,6 +128,7 @@ pub fn single_node_config(dir: &std::path::Path) -> NodeConfig {
         scheduler: Default::default(),
         storage: Default::default(),
         backup: Default::default(),
+        outbound: Default::default(),
         fault_injection: Default::default(),
     }
 }
@@ -178,6 +179,7 @@ impl TestCluster {
                 scheduler: Default::default(),
                 storage: Default::default(),
                 backup: Default::default(),
+                outbound: Default::default(),
                 fault_injection: Default::default(),
             };
             tweak(&mut config);

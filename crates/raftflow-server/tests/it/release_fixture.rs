@@ -88,6 +88,7 @@ async fn cluster_on_fixture() -> TestCluster {
         scheduler: Default::default(),
         storage: Default::default(),
         backup: Default::default(),
+        outbound: Default::default(),
         fault_injection: Default::default(),
     };
     config.validate().expect("valid");

@@ -1,0 +1,176 @@
+//! HTTP Tasks, the leader's side: an in-process worker that takes the
+//! attempts queued under the activity `:http` exactly as a pulled task is
+//! taken (the hand-out is committed, with this epoch, before the call is
+//! made), calls the endpoint through the outbound caller, and reports the
+//! result with the same fenced commands a worker uses.
+//!
+//! ```text
+//!  takeover ──▶ attempts handed out under older epochs ──▶ TaskFailed(States.Http.Socket) at once
+//!  loop: poll `:http` ──▶ TaskDispatched(epoch) ──▶ call (≤ 60 s) ──▶ TaskCompleted / TaskFailed
+//! ```
+//! A new leader cannot know whether a call in flight under the old one
+//! reached the endpoint: it ends those attempts at once as "may have run"
+//! (a `States.Http.Socket` failure that counts as an attempt) and the
+//! state's Retry decides. Each request carries `Idempotency-Key:
+//! <execution>/<state>@<entered time>`, the same for every retry of one
+//! state entry, so an endpoint can tell a repeated call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use raftflow_core::eval::Failure;
+use raftflow_core::http_task;
+use raftflow_store::workflow::records::TaskEntry;
+use raftflow_store::Command;
+use serde_json::Value;
+
+use crate::node::NodeContext;
+use crate::outbound::caller::Request;
+
+/// Calls in flight at once on the leader, at most.
+const MAX_CALLS: usize = 64;
+/// The worker name hand-outs record.
+const WORKER: &str = "raftflow-http";
+
+/// Takes and calls HTTP Tasks while this node leads under `epoch`.
+pub async fn run(ctx: NodeContext, epoch: u64) {
+    end_older_attempts(&ctx, epoch).await;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CALLS));
+    let activities = [http_task::ACTIVITY.to_string()];
+    while ctx.scheduler.epoch() == Some(epoch) && !*ctx.stopping.borrow() {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let polled = ctx
+            .scheduler
+            .poll(&ctx, (&activities, WORKER, None), Duration::from_secs(1))
+            .await;
+        match polled {
+            Ok(Some(d)) => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    call_and_report(&ctx, d.task, d.epoch).await;
+                    drop(slot);
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!("HTTP Task poll: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// The takeover rule: attempts an older leader handed to its caller end now.
+async fn end_older_attempts(ctx: &NodeContext, epoch: u64) {
+    let reader = ctx.reader.clone();
+    let open = tokio::task::spawn_blocking(move || {
+        raftflow_store::workflow::reads::open_tasks(reader.db())
+    })
+    .await;
+    let Ok(Ok(open)) = open else {
+        tracing::error!("cannot read the open HTTP Tasks at takeover");
+        return;
+    };
+    for task in open {
+        let older = task.dispatched.as_ref().is_some_and(|d| d.epoch < epoch);
+        if task.activity == http_task::ACTIVITY && older {
+            let failure = http_task::socket(
+                "the leader that made this call changed before it answered; the call may have run",
+            );
+            let dispatched = task.dispatched.as_ref().map(|d| d.epoch);
+            report(ctx, &task.token, dispatched, Err(failure)).await;
+        }
+    }
+}
+
+/// One attempt to its report; dropped when the node stops (the next
+/// leader ends the attempt as "may have run").
+async fn call_and_report(ctx: &NodeContext, task: TaskEntry, epoch: u64) {
+    let mut stopping = ctx.stopping.clone();
+    tokio::select! {
+        outcome = call(ctx, &task) => report(ctx, &task.token, Some(epoch), outcome).await,
+        _ = async move { stopping.wait_for(|s| *s).await.map(|_| ()) } => {}
+    }
+}
+
+/// One attempt: the request the parameters describe, made and answered.
+async fn call(ctx: &NodeContext, task: &TaskEntry) -> Result<Value, Failure> {
+    let input: Value = serde_json::from_str(&task.input)
+        .map_err(|e| Failure::new("States.Runtime", format!("the HTTP Task's input: {e}")))?;
+    let invoke = http_task::request(&input["Parameters"])?;
+    if let Some(connection) = &invoke.connection {
+        return Err(Failure::new(
+            "States.Runtime",
+            format!("connection `{connection}`: connections are not available yet; leave Authentication out and put credentials in Headers"),
+        ));
+    }
+    let url = invoke.url.parse::<http::Uri>().map_err(|e| {
+        Failure::new(
+            "States.Runtime",
+            format!("ApiEndpoint `{}`: {e}", invoke.url),
+        )
+    })?;
+    let method = http::Method::from_bytes(invoke.method.as_bytes())
+        .map_err(|e| Failure::new("States.Runtime", e.to_string()))?;
+    let entry = input["Entry"].as_str().unwrap_or_default();
+    let mut headers = invoke.headers;
+    headers.push((
+        "Idempotency-Key".into(),
+        format!("{}/{entry}", task.execution_id),
+    ));
+    headers.push(("X-Raftflow-Attempt".into(), task.attempt.to_string()));
+    let request = Request {
+        method,
+        url,
+        headers,
+        body: invoke.body.unwrap_or_default(),
+        timeout_ms: http_task::MAX_CALL_S * 1000,
+        max_response_bytes: ctx.config.scheduler.max_payload_bytes,
+    };
+    match ctx.outbound.call(&request).await {
+        Ok(r) => http_task::outcome(r.status, &r.reason, &r.headers, &r.body),
+        Err(e) => Err(http_task::socket(e.to_string())),
+    }
+}
+
+/// Reports an attempt's end as a worker would; a refused report (the
+/// attempt already ended: timed out, stopped) changes nothing.
+async fn report(
+    ctx: &NodeContext,
+    token: &str,
+    epoch: Option<u64>,
+    outcome: Result<Value, Failure>,
+) {
+    let now_ms = ctx.stamp_ms();
+    let command = match outcome {
+        Ok(output) => Command::TaskCompleted {
+            token: token.to_string(),
+            epoch,
+            output: output.to_string(),
+            now_ms,
+            seed: rand::random(),
+        },
+        Err(f) => Command::TaskFailed {
+            token: token.to_string(),
+            epoch,
+            error: f.error,
+            cause: cut(f.cause),
+            now_ms,
+            seed: rand::random(),
+        },
+    };
+    if let Err(e) = ctx.proposer.propose(command).await {
+        tracing::debug!("HTTP Task report not applied: {e}");
+    }
+}
+
+/// A cause within the bound the API holds workers' causes to.
+fn cut(mut cause: String) -> String {
+    let max = crate::limits::MAX_CAUSE_CHARS;
+    if cause.chars().count() > max {
+        cause = cause.chars().take(max).collect();
+    }
+    cause
+}
