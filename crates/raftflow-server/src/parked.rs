@@ -32,6 +32,11 @@ impl Reserved {
     }
 }
 
+/// The leader's own HTTP Task caller's poll (http_tasks.rs).
+fn is_own(poll: &Reserved) -> bool {
+    matches!(poll.activities.as_slice(), [only] if only == raftflow_core::http_task::ACTIVITY)
+}
+
 #[derive(Default)]
 pub struct ParkedPollers {
     next_id: u64,
@@ -87,12 +92,11 @@ impl ParkedPollers {
 
     /// The longest-waiting poll that is still there.
     pub fn reserve(&mut self) -> Option<Reserved> {
-        while let Some((_, parked)) = self.waiting.pop_front() {
-            if !parked.tx.is_closed() {
-                return Some(parked);
-            }
-        }
-        None
+        self.waiting.retain(|(_, p)| !p.tx.is_closed());
+        // The leader's own HTTP Task caller is left parked: a start hands
+        // its first task to a worker's poll in its own entry.
+        let at = self.waiting.iter().position(|(_, p)| !is_own(p))?;
+        self.waiting.remove(at).map(|(_, parked)| parked)
     }
 
     /// Parked polls whose clients are still there.
@@ -100,6 +104,14 @@ impl ParkedPollers {
         self.waiting
             .iter()
             .filter(|(_, p)| !p.tx.is_closed())
+            .count()
+    }
+
+    /// Parked polls of workers: without the leader's own HTTP Task caller.
+    pub fn workers(&self) -> usize {
+        self.waiting
+            .iter()
+            .filter(|(_, p)| !p.tx.is_closed() && !is_own(p))
             .count()
     }
 

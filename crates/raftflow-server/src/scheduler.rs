@@ -169,9 +169,10 @@ impl Scheduler {
         self.lock().epoch
     }
 
-    /// Worker polls waiting for a task (for metrics).
+    /// Worker polls waiting for a task (for metrics; the leader's own
+    /// HTTP Task caller is not a worker).
     pub fn polls_waiting(&self) -> usize {
-        self.parked().len()
+        self.parked().workers()
     }
 
     /// Timers armed in the leader's queue (for metrics).
