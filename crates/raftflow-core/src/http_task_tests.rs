@@ -133,6 +133,12 @@ fn definitions_hold_http_tasks_from_version_16_only() {
         panic!("a Task");
     };
     assert_eq!(activity.name, ACTIVITY);
+    let callback = definition.replace("http:invoke", "http:invoke.waitForTaskToken");
+    let refused = crate::parse::parse_definition_at(&callback, HTTP_TASKS_FROM).unwrap_err();
+    assert!(
+        refused[0].message.contains("not available yet"),
+        "{refused:?}"
+    );
     assert!(is_error_name("States.Http.StatusCode.404"));
     assert!(!is_error_name("States.Http.StatusCode.4040") && !is_error_name("States.Http.Other"));
 }

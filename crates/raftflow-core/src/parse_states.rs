@@ -100,6 +100,14 @@ impl Parser {
         if base == crate::http_task::RESOURCE
             && self.apply_version >= crate::http_task::HTTP_TASKS_FROM
         {
+            if wait_for_token {
+                self.err(
+                    at.to_string(),
+                    "INVALID_RESOURCE",
+                    "an HTTP Task with `.waitForTaskToken` is not available yet; call the endpoint from a worker, or use `arn:aws:states:::http:invoke`",
+                );
+                return None;
+            }
             return Some(Activity {
                 name: crate::http_task::ACTIVITY.to_string(),
                 wait_for_token,
