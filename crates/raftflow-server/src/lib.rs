@@ -38,6 +38,7 @@ pub mod limits;
 pub mod log_clock;
 mod messages;
 pub mod metrics;
+pub mod named_page;
 pub mod network;
 mod network_snapshot;
 mod network_stream;

@@ -102,10 +102,7 @@ impl ScheduleServiceImpl {
     }
 
     async fn read_barrier(&self, consistency: i32) -> Result<(), ApiError> {
-        if consistency == ReadConsistency::Local as i32 {
-            return Ok(());
-        }
-        linearizable_barrier(&self.ctx).await
+        crate::named_page::barrier(&self.ctx, consistency).await
     }
 }
 
@@ -158,20 +155,11 @@ impl ScheduleService for ScheduleServiceImpl {
             door::name(&req.after)?;
         }
         self.read_barrier(req.consistency).await?;
-        let limit = match req.limit {
-            0 => 100,
-            n => n.min(1000),
-        } as usize;
-        let reader = self.ctx.reader.clone();
-        let after = req.after.clone();
-        let page = tokio::task::spawn_blocking(move || schedules::list(reader.db(), &after, limit))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(ApiError::from)?;
-        let next_after = match page.last() {
-            Some(last) if page.len() == limit => last.def.name.clone(),
-            _ => String::new(),
-        };
+        let (page, next_after) =
+            crate::named_page::read(&self.ctx, &req.after, req.limit, schedules::list, |s| {
+                &s.def.name
+            })
+            .await?;
         // A scoped operator's page may come out shorter than asked.
         let schedules = page
             .into_iter()

@@ -10,7 +10,6 @@ use tonic::{Request, Response, Status};
 
 use super::{door, messages};
 use crate::auth::{Caller, Target as AuditTarget};
-use crate::cluster_service::linearizable_barrier;
 use crate::error::ApiError;
 use crate::node::NodeContext;
 
@@ -88,10 +87,7 @@ impl TriggerServiceImpl {
     }
 
     async fn read_barrier(&self, consistency: i32) -> Result<(), ApiError> {
-        if consistency == ReadConsistency::Local as i32 {
-            return Ok(());
-        }
-        linearizable_barrier(&self.ctx).await
+        crate::named_page::barrier(&self.ctx, consistency).await
     }
 }
 
@@ -138,20 +134,11 @@ impl TriggerService for TriggerServiceImpl {
             door::name(&req.after)?;
         }
         self.read_barrier(req.consistency).await?;
-        let limit = match req.limit {
-            0 => 100,
-            n => n.min(1000),
-        } as usize;
-        let reader = self.ctx.reader.clone();
-        let after = req.after.clone();
-        let page = tokio::task::spawn_blocking(move || triggers::list(reader.db(), &after, limit))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(ApiError::from)?;
-        let next_after = match page.last() {
-            Some(last) if page.len() == limit => last.def.name.clone(),
-            _ => String::new(),
-        };
+        let (page, next_after) =
+            crate::named_page::read(&self.ctx, &req.after, req.limit, triggers::list, |t| {
+                &t.def.name
+            })
+            .await?;
         let triggers = page
             .into_iter()
             .filter(|t| scoped(&caller, &t.def).is_ok())
