@@ -172,6 +172,22 @@ async function schedulesPage() {
     rows.length ? null : h("p", { class: "muted" }, "No schedules yet: raftflow schedule create …")));
 }
 
+// Triggers: what each watches and starts, its recent starts linked to both executions.
+async function triggersPage() {
+  const list = await api("/api/triggers");
+  const link = (id) => h("a", { href: `#/exec/${encodeURIComponent(id)}` }, id);
+  const starts = (t) => t.recent.slice(0, 3).map((a) => h("div", {}, link(a.source), ` ${a.when} → `,
+    a.execution_id ? link(a.execution_id) : h("span", { class: "error" }, a.detail || a.outcome)));
+  const machine = (name) => h("a", { href: `#/sm/${encodeURIComponent(name)}` }, name);
+  const rows = list.map((t) => h("tr", { class: "trigger" },
+    h("td", {}, t.name), h("td", {}, machine(t.source), h("span", { class: "muted" }, ` ${t.when.join(", ")}`)),
+    h("td", {}, machine(t.start), t.version ? h("span", { class: "muted" }, `:${t.version}`) : null),
+    h("td", {}, pill(t.enabled ? "ENABLED" : "DISABLED")), h("td", {}, starts(t)), h("td", {}, `${t.started} / ${t.failed}`)));
+  view.replaceChildren(h("h1", {}, "Triggers"), h("div", { class: "card" },
+    h("table", { id: "triggers" }, h("tr", {}, ["Name", "When", "Starts", "State", "Recent starts", "Started / failed"].map((x) => h("th", {}, x))), rows),
+    rows.length ? null : h("p", { class: "muted" }, "No triggers yet: raftflow trigger create …")));
+}
+
 async function stateMachine(name, version) {
   const sm = await api(`/api/state-machines/${encodeURIComponent(name)}?version=${version || 0}`);
   const versions = h("select", {}, Array.from({ length: sm.latest }, (_, i) => sm.latest - i).map((v) => {
@@ -251,6 +267,7 @@ async function route() {
     else if (parts[0] === "sm") { await stateMachine(parts[1], parts[2]); live = false; }
     else if (parts[0] === "executions") await executions(new URLSearchParams(query || ""));
     else if (parts[0] === "schedules") await schedulesPage();
+    else if (parts[0] === "triggers") await triggersPage();
     else await overview();
     if (parts[0] !== "" && parts[0] !== undefined) await updateBanner();
   } catch (e) {

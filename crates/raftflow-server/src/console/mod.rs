@@ -19,6 +19,7 @@
 mod api;
 mod schedules;
 mod session;
+mod triggers;
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -91,6 +92,7 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route("/api/executions", get(api::executions))
         .route("/api/executions/{id}", get(api::execution))
         .route("/api/schedules", get(schedules::list))
+        .route("/api/triggers", get(triggers::list))
         .route_layer(axum::middleware::from_fn_with_state(ctx, require_reader));
     Router::new()
         .route(

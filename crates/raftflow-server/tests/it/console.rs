@@ -213,6 +213,33 @@ async fn console_serves_pages_and_api_from_a_follower() {
             if paused { 0 } else { 3 }
         );
     }
+    // Triggers: listed from the follower's applied state.
+    let audit = raftflow_client::proto::TriggerDefinition {
+        name: "console-audit".into(),
+        source: "console".into(),
+        on: vec![raftflow_client::proto::ExecutionEnd::Failed as i32],
+        start_state_machine: "console".into(),
+        ..Default::default()
+    };
+    client.create_trigger(audit).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut applied = follower.context.reader.watch_applied();
+    let shown = loop {
+        applied.borrow_and_update();
+        let list = json(addr, "/api/triggers").await;
+        if let Some(t) = list.as_array().unwrap().first() {
+            break t.clone();
+        }
+        tokio::time::timeout_at(deadline, applied.changed())
+            .await
+            .unwrap_or_else(|_| panic!("the trigger is not on the follower: {list}"))
+            .unwrap();
+    };
+    assert_eq!(shown["when"], serde_json::json!(["FAILED"]));
+    assert_eq!(
+        (shown["start"].as_str(), shown["enabled"].as_bool()),
+        (Some("console"), Some(true))
+    );
 
     // The leader handed out both attempts and took both reports.
     let leader_http = cluster
@@ -242,6 +269,22 @@ async fn console_serves_pages_and_api_from_a_follower() {
 
     browser_renders_the_coloured_graph(addr, &id);
     browser_renders_the_schedules_page(addr);
+    browser_renders_the_triggers_page(addr);
+}
+
+/// The triggers page, rendered: the row with what it watches and starts.
+fn browser_renders_the_triggers_page(addr: SocketAddr) {
+    let admin = crate::harness::admin_secret();
+    let Some(dom) = browser_dom(addr, &format!("login={admin}&then=/triggers")) else {
+        return;
+    };
+    let row = dom
+        .split("<tr class=\"trigger\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a trigger row; the page was:\n{dom}"));
+    for shown in ["console-audit", "FAILED", "ENABLED", "0 / 0"] {
+        assert!(row.contains(shown), "{shown} in the row:\n{row}");
+    }
 }
 
 /// The schedules page, rendered: the row, its spec and zone, its three
