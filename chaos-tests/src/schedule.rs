@@ -46,19 +46,9 @@ pub async fn check(client: &Client) -> Result<String, Vec<String>> {
         .describe_schedule(SCHEDULE)
         .await
         .map_err(|e| failed("describe", e))?;
-    let mut executions = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = client
-            .list_executions(TARGET, "", 1000, &token)
-            .await
-            .map_err(|e| failed("list its executions", e))?;
-        executions.extend(page.executions);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
+    let executions = crate::trigger::all(client, TARGET)
+        .await
+        .map_err(|e| vec![format!("schedule: {e}")])?;
     let mut names: Vec<&str> = executions.iter().map(|e| e.name.as_str()).collect();
     names.sort_unstable();
     let first_ms = (info.created_ms / 1000 + 1) * 1000;

@@ -36,14 +36,18 @@ pub async fn create(client: &Client, source: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn all(client: &Client, state_machine: &str) -> Result<Vec<ExecutionInfo>, String> {
+/// Every execution of `state_machine`, page by page.
+pub(crate) async fn all(
+    client: &Client,
+    state_machine: &str,
+) -> Result<Vec<ExecutionInfo>, String> {
     let mut out = Vec::new();
     let mut token = String::new();
     loop {
         let page = client
             .list_executions(state_machine, "", 1000, &token)
             .await
-            .map_err(|e| format!("trigger: list {state_machine}: {e}"))?;
+            .map_err(|e| format!("list {state_machine}: {e}"))?;
         out.extend(page.executions);
         if page.next_page_token.is_empty() {
             return Ok(out);
@@ -54,10 +58,11 @@ async fn all(client: &Client, state_machine: &str) -> Result<Vec<ExecutionInfo>,
 
 /// Checks the receipts: a summary line, or the violations found.
 pub async fn check(client: &Client, source: &str) -> Result<String, Vec<String>> {
-    let sources = all(client, source).await.map_err(|e| vec![e])?;
+    let listed = |e: String| vec![format!("trigger: {e}")];
+    let sources = all(client, source).await.map_err(listed)?;
     // Listed after the sources: a source that ended meanwhile may have a
     // receipt while listed as running; that is not counted against it.
-    let receipts = all(client, TARGET).await.map_err(|e| vec![e])?;
+    let receipts = all(client, TARGET).await.map_err(listed)?;
     let names: HashSet<&str> = receipts.iter().map(|r| r.name.as_str()).collect();
     let ended: Vec<&ExecutionInfo> = sources.iter().filter(|s| s.status != "RUNNING").collect();
     let mut violations = Vec::new();
