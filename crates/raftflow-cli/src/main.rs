@@ -74,6 +74,9 @@ enum Command {
     /// Start an execution when an execution of another state machine ends.
     #[command(subcommand)]
     Trigger(cmd::trigger::Command),
+    /// Named credentials HTTP Tasks send (secrets sealed, never shown).
+    #[command(subcommand)]
+    Connection(cmd::connection::Command),
     /// Make and inspect the cluster's TLS certificates.
     #[command(subcommand)]
     Cert(cmd::cert::Command),
@@ -138,6 +141,7 @@ fn main() -> std::process::ExitCode {
                 Ok(client) => cmd::trigger::run(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),
             },
+            Command::Connection(command) => cmd::connection::run(command, &conn, cli.output).await,
             Command::Acl(command) => match conn.client() {
                 Ok(client) => cmd::token::run_acl(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),

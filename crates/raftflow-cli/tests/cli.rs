@@ -444,3 +444,6 @@ mod schedules;
 
 #[path = "cli/triggers.rs"]
 mod triggers;
+
+#[path = "cli/connections.rs"]
+mod connections;

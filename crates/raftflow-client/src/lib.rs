@@ -27,6 +27,7 @@ pub use raftflow_proto::v1 as proto;
 pub mod acl;
 mod backup;
 mod bearer;
+pub mod connection;
 mod hedge;
 pub mod schedule;
 pub mod tls;

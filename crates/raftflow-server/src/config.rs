@@ -144,6 +144,9 @@ pub struct NodeConfig {
     /// destinations only, unless allowed here.
     #[serde(default)]
     pub outbound: crate::outbound::policy::OutboundConfig,
+    /// The cluster key that seals connections' secrets (connections/keys.rs).
+    #[serde(default)]
+    pub connections: crate::connections::keys::ConnectionsConfig,
     /// Deliberate defects, for tests only (see `fault`): refused unless the
     /// binary was built for tests and permits them.
     #[serde(default)]
@@ -253,6 +256,7 @@ impl NodeConfig {
         }
         self.auth.resolve(base);
         self.backup.resolve(base);
+        self.connections.resolve(base);
     }
 
     /// `validate`, with the error naming `source`.

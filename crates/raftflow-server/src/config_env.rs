@@ -46,6 +46,11 @@ const VARS: &[(&str, &[&str], Kind)] = &[
         Kind::Text,
     ),
     (
+        "RAFTFLOW_CONNECTIONS_KEY_FILE",
+        &["connections", "key_file"],
+        Kind::Text,
+    ),
+    (
         "RAFTFLOW_MIN_FREE_MB",
         &["storage", "min_free_mb"],
         Kind::Integer,

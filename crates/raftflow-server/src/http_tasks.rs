@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!  takeover ──▶ attempts handed out under older epochs ──▶ TaskFailed(States.Http.Socket) at once
-//!  loop: poll `:http` ──▶ TaskDispatched(epoch) ──▶ call (≤ 60 s) ──▶ TaskCompleted / TaskFailed
+//!  loop: poll `:http` ──▶ TaskDispatched(epoch) ──▶ host queue, pool ──▶ call (≤ 60 s) ──▶ TaskCompleted / TaskFailed
 //! ```
 //! A new leader cannot know whether a call in flight under the old one
 //! reached the endpoint: it ends those attempts at once as "may have run"
@@ -24,18 +24,25 @@ use raftflow_store::workflow::records::TaskEntry;
 use raftflow_store::Command;
 use serde_json::Value;
 
+use crate::connections::attach;
 use crate::node::NodeContext;
 use crate::outbound::caller::Request;
+use crate::outbound::pool::Pool;
 
-/// Calls in flight at once on the leader, at most.
-const MAX_CALLS: usize = 64;
+/// Attempts taken and not yet reported, at most, per call the pool makes
+/// at once: the queues behind busy hosts.
+const TAKEN_PER_CALL: usize = 16;
 /// The worker name hand-outs record.
 const WORKER: &str = "raftflow-http";
 
 /// Takes and calls HTTP Tasks while this node leads under `epoch`.
 pub async fn run(ctx: NodeContext, epoch: u64) {
     end_older_attempts(&ctx, epoch).await;
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CALLS));
+    let limits = &ctx.config.outbound;
+    let pool = Arc::new(Pool::new(limits.max_calls, limits.max_calls_per_host));
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        limits.max_calls.saturating_mul(TAKEN_PER_CALL),
+    ));
     let activities = [http_task::ACTIVITY.to_string()];
     while ctx.scheduler.epoch() == Some(epoch) && !*ctx.stopping.borrow() {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -48,8 +55,9 @@ pub async fn run(ctx: NodeContext, epoch: u64) {
         match polled {
             Ok(Some(d)) => {
                 let ctx = ctx.clone();
+                let pool = pool.clone();
                 tokio::spawn(async move {
-                    call_and_report(&ctx, d.task, d.epoch).await;
+                    call_and_report(&ctx, &pool, d.task, d.epoch).await;
                     drop(slot);
                 });
             }
@@ -87,25 +95,19 @@ async fn end_older_attempts(ctx: &NodeContext, epoch: u64) {
 
 /// One attempt to its report; dropped when the node stops (the next
 /// leader ends the attempt as "may have run").
-async fn call_and_report(ctx: &NodeContext, task: TaskEntry, epoch: u64) {
+async fn call_and_report(ctx: &NodeContext, pool: &Pool, task: TaskEntry, epoch: u64) {
     let mut stopping = ctx.stopping.clone();
     tokio::select! {
-        outcome = call(ctx, &task) => report(ctx, &task.token, Some(epoch), outcome).await,
+        outcome = call(ctx, pool, &task) => report(ctx, &task.token, Some(epoch), outcome).await,
         _ = async move { stopping.wait_for(|s| *s).await.map(|_| ()) } => {}
     }
 }
 
 /// One attempt: the request the parameters describe, made and answered.
-async fn call(ctx: &NodeContext, task: &TaskEntry) -> Result<Value, Failure> {
+async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value, Failure> {
     let input: Value = serde_json::from_str(&task.input)
         .map_err(|e| Failure::new("States.Runtime", format!("the HTTP Task's input: {e}")))?;
     let invoke = http_task::request(&input["Parameters"])?;
-    if let Some(connection) = &invoke.connection {
-        return Err(Failure::new(
-            "States.Runtime",
-            format!("connection `{connection}`: connections are not available yet; leave Authentication out and put credentials in Headers"),
-        ));
-    }
     let url = invoke.url.parse::<http::Uri>().map_err(|e| {
         Failure::new(
             "States.Runtime",
@@ -121,6 +123,13 @@ async fn call(ctx: &NodeContext, task: &TaskEntry) -> Result<Value, Failure> {
         format!("{}/{entry}", task.execution_id),
     ));
     headers.push(("X-Raftflow-Attempt".into(), task.attempt.to_string()));
+    let client_auth = match &invoke.connection {
+        Some(name) => {
+            let (kind, secret) = attach::credentials(ctx, name).await?;
+            attach::attach(&kind, &secret, &mut headers)?
+        }
+        None => None,
+    };
     let request = Request {
         method,
         url,
@@ -128,7 +137,10 @@ async fn call(ctx: &NodeContext, task: &TaskEntry) -> Result<Value, Failure> {
         body: invoke.body.unwrap_or_default(),
         timeout_ms: http_task::MAX_CALL_S * 1000,
         max_response_bytes: ctx.config.scheduler.max_payload_bytes,
+        client_auth,
     };
+    let host = request.url.host().unwrap_or_default().to_ascii_lowercase();
+    let _permits = pool.acquire(&host).await;
     match ctx.outbound.call(&request).await {
         Ok(r) => http_task::outcome(r.status, &r.reason, &r.headers, &r.body),
         Err(e) => Err(http_task::socket(e.to_string())),

@@ -25,6 +25,7 @@ pub mod cluster_service;
 pub mod config;
 mod config_addr;
 pub mod config_env;
+pub mod connections;
 mod console;
 pub mod disk_guard;
 pub mod elector;

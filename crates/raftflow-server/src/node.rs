@@ -85,6 +85,8 @@ pub struct NodeContext {
     pub schedules: Arc<crate::schedules::Schedules>,
     /// Makes HTTP Tasks' requests under `[outbound]` (outbound/).
     pub outbound: crate::outbound::caller::Caller,
+    /// The cluster keys of `[connections]`: seal at the door, open in the caller.
+    pub connection_keys: Arc<crate::connections::keys::Keys>,
 }
 
 impl NodeContext {
@@ -161,6 +163,7 @@ impl NodeHandle {
         })?;
         config.fault_injection.check().map_err(NodeError::Config)?;
         let security = security(&config)?;
+        let connection_keys = Arc::new(config.connections.load().map_err(NodeError::Config)?);
         let supported = match config.fault_injection.max_apply_version() {
             None => raftflow_store::version::Supported::BINARY,
             Some(max) => raftflow_store::version::Supported::capped(max),
@@ -243,6 +246,7 @@ impl NodeHandle {
                 config.data_dir.clone(),
             )),
             outbound: outbound_caller(&config),
+            connection_keys,
         };
         tokio::spawn(crate::clock_guard::run(context.clone()));
         tokio::spawn(crate::alarm_keeper::run(context.clone()));

@@ -3,6 +3,7 @@
 
 use raftflow_proto::v1::acl_service_server::AclServiceServer;
 use raftflow_proto::v1::cluster_service_server::ClusterServiceServer;
+use raftflow_proto::v1::connection_service_server::ConnectionServiceServer;
 use raftflow_proto::v1::raft_service_server::RaftServiceServer;
 use raftflow_proto::v1::schedule_service_server::ScheduleServiceServer;
 use raftflow_proto::v1::trigger_service_server::TriggerServiceServer;
@@ -116,6 +117,9 @@ pub(crate) async fn api(
         )
         .add_service(TriggerServiceServer::new(
             crate::triggers::service::TriggerServiceImpl::new(ctx.clone()),
+        ))
+        .add_service(ConnectionServiceServer::new(
+            crate::connections::service::ConnectionServiceImpl::new(ctx.clone()),
         ))
         .add_service(
             WorkerServiceServer::new(WorkerServiceImpl::new(ctx))

@@ -288,6 +288,19 @@ pub enum Command {
         name: String,
         now_ms: u64,
     },
+    /// Creates (`create`) or replaces a connection (apply version 17 on;
+    /// connections.rs): its secret comes sealed, and is stored as it is.
+    /// An update with `expect_revision` other than 0 applies only at it.
+    PutConnection {
+        def: crate::connections::ConnectionDef,
+        create: bool,
+        expect_revision: u64,
+        now_ms: u64,
+    },
+    DeleteConnection {
+        name: String,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -320,6 +333,8 @@ impl Command {
             | Command::BackfillSchedule { now_ms, .. }
             | Command::PutTrigger { now_ms, .. }
             | Command::DeleteTrigger { now_ms, .. }
+            | Command::PutConnection { now_ms, .. }
+            | Command::DeleteConnection { now_ms, .. }
             | Command::DeleteSchedule { now_ms, .. }
             | Command::PauseSchedule { now_ms, .. }
             | Command::FireSchedule { now_ms, .. }
@@ -395,6 +410,12 @@ pub enum CommandResult {
     /// A trigger was created (`created`) or updated, or an identical
     /// create repeated (`created = false`, nothing changed).
     TriggerSaved {
+        revision: u64,
+        created: bool,
+    },
+    /// A connection was created (`created`) or updated, or an identical
+    /// create repeated (`created = false`, nothing changed).
+    ConnectionSaved {
         revision: u64,
         created: bool,
     },

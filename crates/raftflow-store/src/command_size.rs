@@ -80,6 +80,18 @@ impl Command {
                 def.name.len() + def.source.len() + state_machine.len() + def.description.len()
             }
             Command::DeleteTrigger { name, .. } => name.len(),
+            Command::PutConnection { def, .. } => {
+                let header = match &def.kind {
+                    crate::connections::Kind::ApiKey { header } => header.len(),
+                    _ => 0,
+                };
+                def.name.len()
+                    + def.description.len()
+                    + header
+                    + def.sealed.key_id.len()
+                    + def.sealed.bytes.len()
+            }
+            Command::DeleteConnection { name, .. } => name.len(),
             Command::DeleteSchedule { name, .. }
             | Command::FireSchedule { name, .. }
             | Command::SkipMissed { name, .. } => name.len(),

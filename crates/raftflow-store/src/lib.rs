@@ -32,6 +32,7 @@ pub mod cluster_id;
 pub mod codec;
 pub mod command;
 mod command_size;
+pub mod connections;
 pub mod db;
 mod disk;
 pub mod error;

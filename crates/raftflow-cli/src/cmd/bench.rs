@@ -26,6 +26,9 @@ pub enum Command {
     /// Executions of a chain of Pass states with a large input: executions/s,
     /// MB/s, elections seen and bytes on disk per execution.
     Payload(super::bench_payload::Args),
+    /// HTTP Tasks against an endpoint in this process: tasks/s, start→end
+    /// and the round-trip overhead (the cluster must allow the loopback).
+    Http(super::bench_http::Args),
     /// The replicated log alone: probe writes from N concurrent writers.
     Log {
         #[arg(long, default_value_t = 64)]
@@ -82,6 +85,7 @@ pub async fn run(
         Command::Schedules(args) => return super::bench_schedules::run(args, conn).await,
         Command::Flood(args) => return super::bench_flood::run(args, &client, conn).await,
         Command::Payload(args) => return super::bench_payload::run(args, &client).await,
+        Command::Http(args) => return super::bench_http::run(args, client).await,
         Command::Log { writers, seconds } => {
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();

@@ -47,6 +47,7 @@ pub fn load(config_dir: &Path, conn: &Conn) -> Result<LocalCluster, String> {
     if !conn.insecure {
         ensure_token(&mut cluster)?;
     }
+    ensure_connection_key(&cluster)?;
     let Some(dir) = certs_dir(&cluster) else {
         return Ok(cluster);
     };
@@ -103,6 +104,27 @@ fn ensure_token(cluster: &mut LocalCluster) -> Result<(), String> {
         cluster.conn.token = Some(secret);
     }
     Ok(())
+}
+
+/// Makes the connection key every node's `[connections] key_file` names,
+/// on first start (one key for the whole cluster).
+fn ensure_connection_key(cluster: &LocalCluster) -> Result<(), String> {
+    let mut files = cluster
+        .configs
+        .values()
+        .filter_map(|(_, c)| c.connections.key_file.clone());
+    let Some(file) = files.next() else {
+        return Ok(());
+    };
+    if files.any(|f| f != file) {
+        return Err("the local nodes name different [connections] key_file files".into());
+    }
+    if file.exists() {
+        return Ok(());
+    }
+    let key = raftflow_server::connections::keys::new_key_text();
+    raftflow_server::auth::secret::write_file(&file, &key)
+        .map_err(|e| format!("writing the local connection key {}: {e}", file.display()))
 }
 
 /// The one folder every node's `[tls]` files are in; `None` without TLS.

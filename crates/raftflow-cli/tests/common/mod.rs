@@ -30,10 +30,12 @@ pub fn write_configs(dir: &Path) -> Vec<String> {
         .unwrap();
     let secret = raftflow_server::auth::secret::new_secret();
     raftflow_server::auth::secret::write_file(&dir.join("data/admin.token"), &secret).unwrap();
+    let key = raftflow_server::connections::keys::new_key_text();
+    raftflow_server::auth::secret::write_file(&dir.join("data/connections.key"), &key).unwrap();
     for (i, (r, a)) in ports.iter().enumerate() {
         let id = i + 1;
         let text = format!(
-            "id = {id}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n\n[tls]\nca_file = \"../data/certs/ca.pem\"\ncert_file = \"../data/certs/node-{id}.pem\"\nkey_file = \"../data/certs/node-{id}-key.pem\"\n\n[auth]\nbootstrap_token_file = \"../data/admin.token\"\n",
+            "id = {id}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n\n[tls]\nca_file = \"../data/certs/ca.pem\"\ncert_file = \"../data/certs/node-{id}.pem\"\nkey_file = \"../data/certs/node-{id}-key.pem\"\n\n[auth]\nbootstrap_token_file = \"../data/admin.token\"\n\n[connections]\nkey_file = \"../data/connections.key\"\n",
         );
         std::fs::write(dir.join(format!("cluster-config/node{}.toml", i + 1)), text).unwrap();
     }

@@ -29,6 +29,7 @@ pub fn rule(path: &str) -> Rule {
         "raftflow.v1.AclService" => acl(method),
         "raftflow.v1.ScheduleService" => schedule(method),
         "raftflow.v1.TriggerService" => trigger(method),
+        "raftflow.v1.ConnectionService" => connection(method),
         _ => Rule::Needs(&[ManageCluster]),
     }
 }
@@ -81,6 +82,15 @@ fn trigger(method: &str) -> Rule {
         "DescribeTrigger" | "ListTriggers" => Rule::Needs(&[ReadWorkflows]),
         "CreateTrigger" | "UpdateTrigger" | "DeleteTrigger" => Rule::Needs(&[WriteTriggers]),
         _ => Rule::Needs(&[ManageCluster]),
+    }
+}
+
+/// Connections hold credentials: only an admin saves them; a reader sees
+/// names and kinds, never a secret.
+fn connection(method: &str) -> Rule {
+    match method {
+        "DescribeConnection" | "ListConnections" => Rule::Needs(&[ReadWorkflows]),
+        _ => Rule::Needs(&[WriteConnections]),
     }
 }
 

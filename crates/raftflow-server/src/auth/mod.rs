@@ -54,10 +54,12 @@ pub enum Permission {
     /// Create, update and delete triggers (within an operator's scopes, by
     /// both the watched and the started state machine).
     WriteTriggers,
+    /// Create, update, delete and re-key connections (credentials; admins only).
+    WriteConnections,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ReadCluster,
         Permission::ManageCluster,
         Permission::ManageTokens,
@@ -70,6 +72,7 @@ impl Permission {
         Permission::ReportCallbacks,
         Permission::WriteSchedules,
         Permission::WriteTriggers,
+        Permission::WriteConnections,
     ];
 
     /// The name errors and docs use.
@@ -87,6 +90,7 @@ impl Permission {
             Permission::ReportCallbacks => "callbacks:report",
             Permission::WriteSchedules => "schedules:write",
             Permission::WriteTriggers => "triggers:write",
+            Permission::WriteConnections => "connections:write",
         }
     }
 }

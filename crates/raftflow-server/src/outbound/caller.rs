@@ -30,6 +30,20 @@ pub struct Request {
     pub body: Vec<u8>,
     pub timeout_ms: u64,
     pub max_response_bytes: usize,
+    /// A client certificate to present when the endpoint asks (a connection's).
+    pub client_auth: Option<Arc<ClientAuth>>,
+}
+
+/// A TLS client identity: the chain, leaf first, and its key.
+pub struct ClientAuth {
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientAuth({} certificates, key …)", self.chain.len())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,24 +78,49 @@ pub enum CallError {
 #[derive(Clone)]
 pub struct Caller {
     destinations: Arc<Destinations>,
+    roots: Arc<rustls::RootCertStore>,
     tls: tokio_rustls::TlsConnector,
+}
+
+fn tls_builder() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier> {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports the default versions")
 }
 
 impl Caller {
     pub fn new(destinations: Destinations) -> Self {
-        let roots =
-            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("the ring provider supports the default versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let roots = Arc::new(rustls::RootCertStore::from_iter(
+            webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
+        ));
+        let config = tls_builder()
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
         Self {
             destinations: Arc::new(destinations),
+            roots,
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
         }
+    }
+
+    /// The TLS connector for `request`: the shared one, or one that
+    /// presents the request's client certificate.
+    fn connector(
+        &self,
+        request: &Request,
+        host: &str,
+    ) -> Result<tokio_rustls::TlsConnector, CallError> {
+        let Some(auth) = &request.client_auth else {
+            return Ok(self.tls.clone());
+        };
+        let config = tls_builder()
+            .with_root_certificates(self.roots.clone())
+            .with_client_auth_cert(auth.chain.clone(), auth.key.clone_key())
+            .map_err(|e| CallError::Tls {
+                host: host.to_string(),
+                reason: format!("the connection's client certificate: {e}"),
+            })?;
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
     }
 
     /// Makes `request`, within its deadline.
@@ -95,16 +134,22 @@ impl Caller {
     async fn call_now(&self, request: &Request) -> Result<Response, CallError> {
         let (https, host, port) = self.destinations.check_url(&request.url)?;
         let tcp = self.connect(&host, port).await?;
+        if !https && request.client_auth.is_some() {
+            return Err(CallError::Tls {
+                host,
+                reason: "a client certificate is presented over https only".into(),
+            });
+        }
         if !https {
             return exchange(tcp, &host, request).await;
         }
+        let connector = self.connector(request, &host)?;
         let name =
             rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| CallError::Tls {
                 host: host.clone(),
                 reason: e.to_string(),
             })?;
-        let tls = self
-            .tls
+        let tls = connector
             .connect(name, tcp)
             .await
             .map_err(|e| CallError::Tls {

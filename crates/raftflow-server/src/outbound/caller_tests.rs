@@ -75,6 +75,7 @@ fn get(url: String) -> Request {
         body: Vec::new(),
         timeout_ms: 5_000,
         max_response_bytes: 1024,
+        client_auth: None,
     }
 }
 

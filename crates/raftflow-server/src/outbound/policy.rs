@@ -18,7 +18,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 /// The node's outbound rules (`[outbound]` in its configuration).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundConfig {
     /// Host names requests may go to (exact, or `*.example.com` for its
@@ -32,6 +32,55 @@ pub struct OutboundConfig {
     /// Plain `http://` allowed as well as `https://`.
     #[serde(default)]
     pub allow_plain_http: bool,
+    /// HTTP calls the leader makes at once, at most.
+    #[serde(default = "default_max_calls")]
+    pub max_calls: usize,
+    /// Of those, to one host at most: a slow endpoint holds no more of the
+    /// pool than this; its other calls wait in its own queue.
+    #[serde(default = "default_max_calls_per_host")]
+    pub max_calls_per_host: usize,
+}
+
+/// Calls in flight at once, at most, whatever the config says.
+pub const MAX_CALLS_LIMIT: usize = 4096;
+
+fn default_max_calls() -> usize {
+    64
+}
+
+fn default_max_calls_per_host() -> usize {
+    16
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allow_hosts: Vec::new(),
+            allow_cidrs: Vec::new(),
+            allow_plain_http: false,
+            max_calls: default_max_calls(),
+            max_calls_per_host: default_max_calls_per_host(),
+        }
+    }
+}
+
+impl OutboundConfig {
+    /// The pool sizes: 1 to 4,096 calls, per host no more than in all.
+    pub fn check_pool(&self) -> Result<(), String> {
+        if self.max_calls == 0 || self.max_calls > MAX_CALLS_LIMIT {
+            return Err(format!(
+                "outbound.max_calls is 1 to {MAX_CALLS_LIMIT}, not {}",
+                self.max_calls
+            ));
+        }
+        if self.max_calls_per_host == 0 || self.max_calls_per_host > self.max_calls {
+            return Err(format!(
+                "outbound.max_calls_per_host is 1 to max_calls ({}), not {}",
+                self.max_calls, self.max_calls_per_host
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Why a destination is refused. The message names what to allow.
@@ -65,6 +114,7 @@ pub struct Destinations {
 impl Destinations {
     /// Reads `config`; `own` are the node's listening addresses.
     pub fn new(config: &OutboundConfig, own: Vec<SocketAddr>) -> Result<Self, String> {
+        config.check_pool()?;
         let cidrs = config
             .allow_cidrs
             .iter()

@@ -115,4 +115,13 @@ fn allowed_ranges_come_back_but_not_the_nodes_own_ports() {
     };
     let error = Destinations::new(&bad, vec![]).unwrap_err();
     assert!(error.contains("`10.0.0.0/33`"), "{error}");
+    let wide = OutboundConfig {
+        max_calls_per_host: 65,
+        ..Default::default()
+    };
+    let error = Destinations::new(&wide, vec![]).unwrap_err();
+    assert!(
+        error.contains("max_calls_per_host is 1 to max_calls (64), not 65"),
+        "{error}"
+    );
 }

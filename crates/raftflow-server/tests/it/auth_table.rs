@@ -3,6 +3,7 @@
 
 use raftflow_client::proto::acl_service_client::AclServiceClient;
 use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
+use raftflow_client::proto::connection_service_client::ConnectionServiceClient;
 use raftflow_client::proto::schedule_service_client::ScheduleServiceClient;
 use raftflow_client::proto::trigger_service_client::TriggerServiceClient;
 use raftflow_client::proto::worker_service_client::WorkerServiceClient;
@@ -74,6 +75,12 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Trigger/DescribeTrigger", &[ADMIN, OPERATOR, READER]),
     ("Trigger/ListTriggers", &[ADMIN, OPERATOR, READER]),
     ("Trigger/DeleteTrigger", &[ADMIN, OPERATOR]),
+    ("Connection/CreateConnection", &[ADMIN]),
+    ("Connection/UpdateConnection", &[ADMIN]),
+    ("Connection/DescribeConnection", &[ADMIN, OPERATOR, READER]),
+    ("Connection/ListConnections", &[ADMIN, OPERATOR, READER]),
+    ("Connection/DeleteConnection", &[ADMIN]),
+    ("Connection/RekeyConnections", &[ADMIN]),
 ];
 
 fn code<T>(result: Result<tonic::Response<T>, Status>) -> (Code, String) {
@@ -95,6 +102,9 @@ async fn call(method: &str, role: &str, ch: Conn) -> (Code, String) {
     }
     if let Some(method) = method.strip_prefix("Trigger/") {
         return call_trigger(method, role, ch).await;
+    }
+    if let Some(method) = method.strip_prefix("Connection/") {
+        return call_connection(method, role, ch).await;
     }
     match method {
         "Health/Check" => code(
@@ -340,6 +350,34 @@ async fn call_trigger(method: &str, role: &str, ch: Conn) -> (Code, String) {
         "ListTriggers" => code(tc.list_triggers(ListTriggersRequest::default()).await),
         "DeleteTrigger" => code(tc.delete_trigger(DeleteTriggerRequest { name }).await),
         other => panic!("the table names an unknown method Trigger/{other}"),
+    }
+}
+
+/// The connection calls: a real create, the others on one that does not exist.
+async fn call_connection(method: &str, role: &str, ch: Conn) -> (Code, String) {
+    let mut cc = ConnectionServiceClient::new(ch);
+    let save = SaveConnectionRequest {
+        name: format!("table-{role}"),
+        credentials: Some(save_connection_request::Credentials::Bearer(BearerAuth {
+            token: "t".into(),
+        })),
+        ..Default::default()
+    };
+    let name = "missing".to_string();
+    match method {
+        "CreateConnection" => code(cc.create_connection(save).await),
+        "UpdateConnection" => code(cc.update_connection(save).await),
+        "DescribeConnection" => code(
+            cc.describe_connection(DescribeConnectionRequest {
+                name,
+                ..Default::default()
+            })
+            .await,
+        ),
+        "ListConnections" => code(cc.list_connections(ListConnectionsRequest::default()).await),
+        "DeleteConnection" => code(cc.delete_connection(DeleteConnectionRequest { name }).await),
+        "RekeyConnections" => code(cc.rekey_connections(RekeyConnectionsRequest {}).await),
+        other => panic!("the table names an unknown method Connection/{other}"),
     }
 }
 

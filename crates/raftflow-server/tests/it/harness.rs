@@ -84,6 +84,21 @@ pub fn test_auth(dir: &std::path::Path) -> raftflow_server::auth::AuthConfig {
     }
 }
 
+/// A cluster key for connections, shared by every node of a test cluster.
+pub fn test_connections(
+    dir: &std::path::Path,
+) -> raftflow_server::connections::keys::ConnectionsConfig {
+    let file = dir.join("connections.key");
+    if !file.exists() {
+        let key = raftflow_server::connections::keys::new_key_text();
+        raftflow_server::auth::secret::write_file(&file, &key).expect("write the connection key");
+    }
+    raftflow_server::connections::keys::ConnectionsConfig {
+        key_file: Some(file),
+        previous_key_files: Vec::new(),
+    }
+}
+
 /// A raw gRPC channel to a node's API address, over TLS, sending the admin token.
 pub async fn channel(addr: impl std::fmt::Display) -> raftflow_client::Conn {
     raftflow_client::Bearer::new(admin_secret())
@@ -129,6 +144,7 @@ pub fn single_node_config(dir: &std::path::Path) -> NodeConfig {
         storage: Default::default(),
         backup: Default::default(),
         outbound: Default::default(),
+        connections: Default::default(),
         fault_injection: Default::default(),
     }
 }
@@ -159,6 +175,7 @@ impl TestCluster {
             })
             .collect();
         let auth = test_auth(dir.path());
+        let connections = test_connections(dir.path());
         let mut configs = Vec::new();
         for peer in &peers {
             let mut config = NodeConfig {
@@ -180,6 +197,7 @@ impl TestCluster {
                 storage: Default::default(),
                 backup: Default::default(),
                 outbound: Default::default(),
+                connections: connections.clone(),
                 fault_injection: Default::default(),
             };
             tweak(&mut config);

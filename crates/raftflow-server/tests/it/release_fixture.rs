@@ -89,6 +89,7 @@ async fn cluster_on_fixture() -> TestCluster {
         storage: Default::default(),
         backup: Default::default(),
         outbound: Default::default(),
+        connections: Default::default(),
         fault_injection: Default::default(),
     };
     config.validate().expect("valid");

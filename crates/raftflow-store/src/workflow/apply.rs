@@ -110,6 +110,9 @@ impl Workflows {
             Command::PutTrigger { .. } | Command::DeleteTrigger { .. } => {
                 self.apply_trigger(db, command)
             }
+            Command::PutConnection { .. } | Command::DeleteConnection { .. } => {
+                self.apply_connection(db, command)
+            }
             Command::TaskDispatched {
                 token,
                 epoch,

@@ -13,6 +13,7 @@
 mod apply;
 pub mod blobs;
 mod closed;
+mod connections;
 mod dispatch;
 mod polls;
 #[cfg(test)]
@@ -104,6 +105,8 @@ pub struct Workflows {
     /// Executions of watched state machines the command being applied
     /// ended, in order.
     finished_watched: Vec<(String, raftflow_core::Status)>,
+    /// Connections in the replicated state (counted on load).
+    pub(crate) connection_count: usize,
     /// Executions whose history or status this batch changed (watch streams).
     touched: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
@@ -154,6 +157,7 @@ impl Workflows {
         for trigger in crate::triggers::list(db, "", usize::MAX)? {
             w.index_trigger(&trigger.def);
         }
+        w.connection_count = crate::connections::list(db, "", usize::MAX)?.len();
         for task in reads::open_tasks(db)? {
             w.ready.insert(&task);
         }
