@@ -18,6 +18,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use raftflow_core::eval::Failure;
 use raftflow_core::http_task;
 use raftflow_store::workflow::records::TaskEntry;
@@ -32,6 +34,8 @@ use crate::outbound::pool::Pool;
 /// Attempts taken and not yet reported, at most, per call the pool makes
 /// at once: the queues behind busy hosts.
 const TAKEN_PER_CALL: usize = 16;
+/// Poll loops taking attempts at once, at most.
+const MAX_TAKERS: usize = 16;
 /// The worker name hand-outs record.
 const WORKER: &str = "raftflow-http";
 
@@ -43,6 +47,18 @@ pub async fn run(ctx: NodeContext, epoch: u64) {
     let slots = Arc::new(tokio::sync::Semaphore::new(
         limits.max_calls.saturating_mul(TAKEN_PER_CALL),
     ));
+    // Hand-outs are commits: several polls at once share log entries, as
+    // many workers' polls do, where one loop would wait a commit per task.
+    let takers: Vec<_> = (0..limits.max_calls.min(MAX_TAKERS))
+        .map(|_| tokio::spawn(take(ctx.clone(), epoch, pool.clone(), slots.clone())))
+        .collect();
+    for taker in takers {
+        let _ = taker.await;
+    }
+}
+
+/// One poll loop: takes an attempt when the queue behind the pool has room.
+async fn take(ctx: NodeContext, epoch: u64, pool: Arc<Pool>, slots: Arc<Semaphore>) {
     let activities = [http_task::ACTIVITY.to_string()];
     while ctx.scheduler.epoch() == Some(epoch) && !*ctx.stopping.borrow() {
         let Ok(slot) = slots.clone().acquire_owned().await else {
