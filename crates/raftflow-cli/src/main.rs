@@ -74,6 +74,9 @@ enum Command {
     /// Start an execution when an execution of another state machine ends.
     #[command(subcommand)]
     Trigger(cmd::trigger::Command),
+    /// Report a callback task (.waitForTaskToken) by its token.
+    #[command(subcommand)]
+    Task(cmd::task::Command),
     /// Named credentials HTTP Tasks send (secrets sealed, never shown).
     #[command(subcommand)]
     Connection(cmd::connection::Command),
@@ -142,6 +145,10 @@ fn main() -> std::process::ExitCode {
                 Err(e) => Ok(cmd::usage_error(e)),
             },
             Command::Connection(command) => cmd::connection::run(command, &conn, cli.output).await,
+            Command::Task(command) => match conn.client() {
+                Ok(client) => cmd::task::run(command, &client).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
             Command::Acl(command) => match conn.client() {
                 Ok(client) => cmd::token::run_acl(command, &client, cli.output).await,
                 Err(e) => Ok(cmd::usage_error(e)),

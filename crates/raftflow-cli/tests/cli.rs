@@ -447,3 +447,6 @@ mod triggers;
 
 #[path = "cli/connections.rs"]
 mod connections;
+
+#[path = "cli/tasks.rs"]
+mod tasks;

@@ -300,6 +300,10 @@ pub struct Rules {
     /// Attempts are opened with a secret in their token (apply version 8,
     /// once the cluster has a key: task_token.rs).
     pub task_key: Option<crate::task_token::TaskKey>,
+    /// An HTTP Task's `Entry` names the time its state was entered even when
+    /// the state does not read `$$` (apply version 18). Before, such a
+    /// state's entry was `<state>@`, the same for every entry of it.
+    pub http_entry_time: bool,
 }
 
 impl Rules {
@@ -308,6 +312,7 @@ impl Rules {
         max_data_bytes: Some(MAX_DATA_BYTES),
         exact_numbers: true,
         task_key: None,
+        http_entry_time: true,
     };
 }
 

@@ -22,6 +22,12 @@ use crate::eval::Failure;
 pub const RESOURCE: &str = "arn:aws:states:::http:invoke";
 /// The apply version from which definitions may hold HTTP Tasks.
 pub const HTTP_TASKS_FROM: u32 = 16;
+/// The apply version from which an HTTP Task may be a callback
+/// (`http:invoke.waitForTaskToken`, a raftflow extension): the call carries
+/// the task token and the endpoint reports later.
+pub const HTTP_CALLBACKS_FROM: u32 = 18;
+/// The header a callback HTTP Task's request carries its task token in.
+pub const TASK_TOKEN_HEADER: &str = "X-Raftflow-Task-Token";
 /// The activity HTTP Tasks are queued under: a name no definition's
 /// activity can have (`:`), polled only by the leader's own caller.
 pub const ACTIVITY: &str = ":http";

@@ -134,10 +134,21 @@ fn definitions_hold_http_tasks_from_version_16_only() {
     };
     assert_eq!(activity.name, ACTIVITY);
     let callback = definition.replace("http:invoke", "http:invoke.waitForTaskToken");
-    let refused = crate::parse::parse_definition_at(&callback, HTTP_TASKS_FROM).unwrap_err();
+    let refused =
+        crate::parse::parse_definition_at(&callback, HTTP_CALLBACKS_FROM - 1).unwrap_err();
     assert!(
-        refused[0].message.contains("not available yet"),
+        refused[0].message.contains("needs apply version 18"),
         "{refused:?}"
+    );
+    let machine = crate::parse::parse_definition_at(&callback, HTTP_CALLBACKS_FROM).unwrap();
+    let crate::definition::StateKind::Task { activity, .. } =
+        &machine.state("C").expect("state C").kind
+    else {
+        panic!("a Task");
+    };
+    assert_eq!(
+        (activity.name.as_str(), activity.wait_for_token),
+        (ACTIVITY, true)
     );
     assert!(is_error_name("States.Http.StatusCode.404"));
     assert!(!is_error_name("States.Http.StatusCode.4040") && !is_error_name("States.Http.Other"));

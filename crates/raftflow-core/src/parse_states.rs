@@ -100,11 +100,15 @@ impl Parser {
         if base == crate::http_task::RESOURCE
             && self.apply_version >= crate::http_task::HTTP_TASKS_FROM
         {
-            if wait_for_token {
+            if wait_for_token && self.apply_version < crate::http_task::HTTP_CALLBACKS_FROM {
                 self.err(
                     at.to_string(),
                     "INVALID_RESOURCE",
-                    "an HTTP Task with `.waitForTaskToken` is not available yet; call the endpoint from a worker, or use `arn:aws:states:::http:invoke`",
+                    format!(
+                        "an HTTP Task with `.waitForTaskToken` needs apply version {} (the cluster is at {})",
+                        crate::http_task::HTTP_CALLBACKS_FROM,
+                        self.apply_version
+                    ),
                 );
                 return None;
             }

@@ -71,8 +71,11 @@ impl Execution {
             None => active.effective.clone(),
         };
         let input = if activity.name == crate::http_task::ACTIVITY {
-            let state = &context["State"];
-            crate::http_task::task_input(input, &active.name, &state["EnteredTime"])
+            let entered = match self.rules.http_entry_time {
+                true => Value::String(crate::time::format_millis(active.entered_ms)),
+                false => context["State"]["EnteredTime"].clone(),
+            };
+            crate::http_task::task_input(input, &active.name, &entered)
         } else {
             input
         };

@@ -99,7 +99,8 @@ async fn end_older_attempts(ctx: &NodeContext, epoch: u64) {
     };
     for task in open {
         let older = task.dispatched.as_ref().is_some_and(|d| d.epoch < epoch);
-        if task.activity == http_task::ACTIVITY && older {
+        // A callback's endpoint may hold its token: its timeout decides.
+        if task.activity == http_task::ACTIVITY && older && !task.wait_for_token {
             let failure = http_task::socket(
                 "the leader that made this call changed before it answered; the call may have run",
             );
@@ -110,11 +111,15 @@ async fn end_older_attempts(ctx: &NodeContext, epoch: u64) {
 }
 
 /// One attempt to its report; dropped when the node stops (the next
-/// leader ends the attempt as "may have run").
+/// leader ends the attempt as "may have run"). A callback's 2xx answer
+/// reports nothing: the endpoint reports with the token it was sent.
 async fn call_and_report(ctx: &NodeContext, pool: &Pool, task: TaskEntry, epoch: u64) {
     let mut stopping = ctx.stopping.clone();
     tokio::select! {
-        outcome = call(ctx, pool, &task) => report(ctx, &task.token, Some(epoch), outcome).await,
+        outcome = call(ctx, pool, &task) => match outcome {
+            Ok(_) if task.wait_for_token => {}
+            outcome => report(ctx, &task.token, Some(epoch), outcome).await,
+        },
         _ = async move { stopping.wait_for(|s| *s).await.map(|_| ()) } => {}
     }
 }
@@ -139,6 +144,9 @@ async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value,
         format!("{}/{entry}", task.execution_id),
     ));
     headers.push(("X-Raftflow-Attempt".into(), task.attempt.to_string()));
+    if task.wait_for_token {
+        headers.push((http_task::TASK_TOKEN_HEADER.into(), task.token.clone()));
+    }
     let client_auth = match &invoke.connection {
         Some(name) => {
             let (kind, secret) = attach::credentials(ctx, name).await?;

@@ -26,6 +26,7 @@ pub mod schedule;
 pub mod schedule_backfill;
 pub mod server;
 pub mod shell;
+pub mod task;
 pub mod token;
 pub mod trigger;
 pub mod worker;

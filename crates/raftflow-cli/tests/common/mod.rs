@@ -35,7 +35,7 @@ pub fn write_configs(dir: &Path) -> Vec<String> {
     for (i, (r, a)) in ports.iter().enumerate() {
         let id = i + 1;
         let text = format!(
-            "id = {id}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n\n[tls]\nca_file = \"../data/certs/ca.pem\"\ncert_file = \"../data/certs/node-{id}.pem\"\nkey_file = \"../data/certs/node-{id}-key.pem\"\n\n[auth]\nbootstrap_token_file = \"../data/admin.token\"\n\n[connections]\nkey_file = \"../data/connections.key\"\n",
+            "id = {id}\nraft_addr = \"127.0.0.1:{r}\"\napi_addr = \"127.0.0.1:{a}\"\ndata_dir = \"../data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = 100\nelection_timeout_min_ms = 600\nelection_timeout_max_ms = 1200\n\n[tls]\nca_file = \"../data/certs/ca.pem\"\ncert_file = \"../data/certs/node-{id}.pem\"\nkey_file = \"../data/certs/node-{id}-key.pem\"\n\n[auth]\nbootstrap_token_file = \"../data/admin.token\"\n\n[connections]\nkey_file = \"../data/connections.key\"\n\n[outbound]\nallow_cidrs = [\"127.0.0.0/8\"]\nallow_plain_http = true\n",
         );
         std::fs::write(dir.join(format!("cluster-config/node{}.toml", i + 1)), text).unwrap();
     }

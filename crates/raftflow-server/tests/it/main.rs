@@ -17,6 +17,7 @@ mod fixture_writer;
 mod hand_outs;
 mod harness;
 mod hostile;
+mod http_callbacks;
 mod http_connections;
 mod http_tasks;
 mod large;

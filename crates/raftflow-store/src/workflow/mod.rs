@@ -15,6 +15,8 @@ pub mod blobs;
 mod closed;
 mod connections;
 mod dispatch;
+#[cfg(test)]
+mod http_entry_tests;
 mod polls;
 #[cfg(test)]
 mod polls_tests;
@@ -173,6 +175,7 @@ impl Workflows {
             task_key: self
                 .task_key
                 .filter(|_| self.apply_version >= raftflow_core::task_token::TASK_SECRETS_FROM),
+            http_entry_time: self.apply_version >= raftflow_core::http_task::HTTP_CALLBACKS_FROM,
         }
     }
 
