@@ -450,3 +450,6 @@ mod connections;
 
 #[path = "cli/tasks.rs"]
 mod tasks;
+
+#[path = "cli/run_local_http.rs"]
+mod run_local_http;

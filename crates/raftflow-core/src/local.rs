@@ -38,6 +38,28 @@ pub fn run_local(
     seed: u64,
     mut answer: impl FnMut(&str, &Value, u32) -> Answer,
 ) -> Outcome {
+    run_local_tasks(def, input, start_ms, seed, |task| {
+        answer(task.activity, task.input, task.attempt)
+    })
+}
+
+/// One task to answer, as `run_local_tasks` hands it over.
+pub struct TaskCall<'a> {
+    pub activity: &'a str,
+    pub input: &'a Value,
+    pub attempt: u32,
+    /// A callback (`.waitForTaskToken`): only a report with its token ends it.
+    pub wait_for_token: bool,
+}
+
+/// `run_local`, with everything the engine says of each task.
+pub fn run_local_tasks(
+    def: &StateMachine,
+    input: Value,
+    start_ms: u64,
+    seed: u64,
+    mut answer: impl FnMut(&TaskCall<'_>) -> Answer,
+) -> Outcome {
     // The newest rules: run-local shows what a cluster at the newest apply
     // version does.
     let (mut exec, actions) = Execution::start_with_lease(
@@ -65,8 +87,14 @@ pub fn run_local(
                     activity,
                     input,
                     attempt,
+                    wait_for_token,
                     ..
-                } => match answer(&activity, &input, attempt) {
+                } => match answer(&TaskCall {
+                    activity: &activity,
+                    input: &input,
+                    attempt,
+                    wait_for_token,
+                }) {
                     Answer::Succeed(output) => {
                         pending.push_back(Command::TaskStarted {
                             token: token.clone(),

@@ -128,44 +128,71 @@ async fn call_and_report(ctx: &NodeContext, pool: &Pool, task: TaskEntry, epoch:
 async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value, Failure> {
     let input: Value = serde_json::from_str(&task.input)
         .map_err(|e| Failure::new("States.Runtime", format!("the HTTP Task's input: {e}")))?;
+    let attempt = Attempt {
+        execution_id: &task.execution_id,
+        number: task.attempt,
+        callback_token: task.wait_for_token.then_some(task.token.as_str()),
+        max_response_bytes: ctx.config.scheduler.max_payload_bytes,
+    };
+    let (mut request, connection) = request_for(&input, &attempt)?;
+    if let Some(name) = &connection {
+        let (kind, secret) = attach::credentials(ctx, name).await?;
+        request.client_auth = attach::attach(&kind, &secret, &mut request.headers)?;
+    }
+    let host = request.url.host().unwrap_or_default().to_ascii_lowercase();
+    let _permits = pool.acquire(&host).await;
+    answer(ctx.outbound.call(&request).await)
+}
+
+/// What an attempt's request carries besides its parameters.
+pub struct Attempt<'a> {
+    pub execution_id: &'a str,
+    /// Its number within the state entry (1 for the first).
+    pub number: u32,
+    /// A callback's token, sent along.
+    pub callback_token: Option<&'a str>,
+    pub max_response_bytes: usize,
+}
+
+/// The request an HTTP Task's input (`{Parameters, Entry}`) describes, and
+/// the connection its credentials are to come from (not added here).
+pub fn request_for(
+    input: &Value,
+    attempt: &Attempt<'_>,
+) -> Result<(Request, Option<String>), Failure> {
+    let runtime = |cause: String| Failure::new("States.Runtime", cause);
     let invoke = http_task::request(&input["Parameters"])?;
-    let url = invoke.url.parse::<http::Uri>().map_err(|e| {
-        Failure::new(
-            "States.Runtime",
-            format!("ApiEndpoint `{}`: {e}", invoke.url),
-        )
-    })?;
-    let method = http::Method::from_bytes(invoke.method.as_bytes())
-        .map_err(|e| Failure::new("States.Runtime", e.to_string()))?;
+    let url = invoke
+        .url
+        .parse::<http::Uri>()
+        .map_err(|e| runtime(format!("ApiEndpoint `{}`: {e}", invoke.url)))?;
+    let method =
+        http::Method::from_bytes(invoke.method.as_bytes()).map_err(|e| runtime(e.to_string()))?;
     let entry = input["Entry"].as_str().unwrap_or_default();
     let mut headers = invoke.headers;
-    headers.push((
-        "Idempotency-Key".into(),
-        format!("{}/{entry}", task.execution_id),
-    ));
-    headers.push(("X-Raftflow-Attempt".into(), task.attempt.to_string()));
-    if task.wait_for_token {
-        headers.push((http_task::TASK_TOKEN_HEADER.into(), task.token.clone()));
+    let key = format!("{}/{entry}", attempt.execution_id);
+    headers.push(("Idempotency-Key".into(), key));
+    headers.push(("X-Raftflow-Attempt".into(), attempt.number.to_string()));
+    if let Some(token) = attempt.callback_token {
+        headers.push((http_task::TASK_TOKEN_HEADER.into(), token.to_string()));
     }
-    let client_auth = match &invoke.connection {
-        Some(name) => {
-            let (kind, secret) = attach::credentials(ctx, name).await?;
-            attach::attach(&kind, &secret, &mut headers)?
-        }
-        None => None,
-    };
     let request = Request {
         method,
         url,
         headers,
         body: invoke.body.unwrap_or_default(),
         timeout_ms: http_task::MAX_CALL_S * 1000,
-        max_response_bytes: ctx.config.scheduler.max_payload_bytes,
-        client_auth,
+        max_response_bytes: attempt.max_response_bytes,
+        client_auth: None,
     };
-    let host = request.url.host().unwrap_or_default().to_ascii_lowercase();
-    let _permits = pool.acquire(&host).await;
-    match ctx.outbound.call(&request).await {
+    Ok((request, invoke.connection))
+}
+
+/// The task's result or error for what the call brought back.
+pub fn answer(
+    response: Result<crate::outbound::caller::Response, crate::outbound::caller::CallError>,
+) -> Result<Value, Failure> {
+    match response {
         Ok(r) => http_task::outcome(r.status, &r.reason, &r.headers, &r.body),
         Err(e) => Err(http_task::socket(e.to_string())),
     }

@@ -22,6 +22,7 @@ pub mod local;
 pub mod operator;
 pub mod operator_raft;
 pub mod run_local;
+mod run_local_http;
 pub mod schedule;
 pub mod schedule_backfill;
 pub mod server;

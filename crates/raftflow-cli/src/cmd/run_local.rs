@@ -9,6 +9,8 @@
 //!   "review":  {"silent": true},
 //!   "notify":  {"command": "jq '{sent: true}'"} }
 //! ```
+//! An HTTP Task is called for real when `--allow-http` allows its host
+//! (run_local_http.rs); otherwise it is answered under its state's name.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use raftflow_core::bounds::parse_checked;
-use raftflow_core::local::{run_local, Answer};
+use raftflow_core::local::{run_local_tasks, Answer};
 use raftflow_core::Status;
 use serde_json::{json, Value};
 
@@ -39,6 +41,8 @@ pub struct Args {
     /// Seed for the random values the run draws (UUIDs, jitter).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    #[command(flatten)]
+    http: super::run_local_http::HttpArgs,
 }
 
 pub fn read_json_arg(text: &str) -> anyhow::Result<Value> {
@@ -88,15 +92,23 @@ fn run_command(command: &str, input: &Value) -> anyhow::Result<Answer> {
 /// of an instant loop or a large Map goes deep, and the main thread's 8 MiB
 /// overflowed at 2,000 Map items.
 pub fn run(args: Args, format: Format) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("run-local".into())
         .stack_size(raftflow_core::execution::ENGINE_STACK_BYTES)
-        .spawn(move || run_here(args, format))?
+        .spawn(move || {
+            let _entered = runtime.enter();
+            run_here(args, format, runtime.clone())
+        })?
         .join()
         .map_err(|_| anyhow::anyhow!("run-local panicked"))?
 }
 
-fn run_here(args: Args, format: Format) -> anyhow::Result<ExitCode> {
+fn run_here(
+    args: Args,
+    format: Format,
+    runtime: tokio::runtime::Handle,
+) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.definition)
         .with_context(|| format!("reading {}", args.definition.display()))?;
     let machine = match parse_checked(&text) {
@@ -126,9 +138,20 @@ fn run_here(args: Args, format: Format) -> anyhow::Result<ExitCode> {
         })?,
         None => BTreeMap::new(),
     };
+    let http = super::run_local_http::HttpCalls::new(&args.http, runtime)?;
     let mut calls: BTreeMap<String, usize> = BTreeMap::new();
     let mut problem: Option<anyhow::Error> = None;
-    let outcome = run_local(&machine, input, 0, args.seed, |activity, input, _| {
+    let outcome = run_local_tasks(&machine, input, 0, args.seed, |task| {
+        let (mut activity, input) = (task.activity.to_string(), task.input);
+        if activity == raftflow_core::http_task::ACTIVITY {
+            if let Some(answer) = http.call(task) {
+                return answer;
+            }
+            let keys = super::run_local_http::answer_keys(input);
+            let found = keys.iter().find(|k| results.contains_key(k.as_str()));
+            activity = found.unwrap_or(&keys[0]).clone();
+        }
+        let activity = activity.as_str();
         let n = calls.entry(activity.to_string()).or_default();
         *n += 1;
         let spec = match results.get(activity) {
