@@ -2,7 +2,8 @@
 //! the call carries the task token (header and, where the definition puts
 //! it, the body); a 2xx answer leaves the attempt open until the endpoint
 //! reports with that token; a non-2xx answer fails it at once; a leader
-//! change does not end it (the endpoint may hold the token).
+//! change does not end it (the endpoint may hold the token). Also a POST
+//! with a JSON body, and a call longer than the state's TimeoutSeconds.
 
 use std::time::Duration;
 
@@ -57,10 +58,18 @@ async fn serve() -> (u16, mpsc::UnboundedReceiver<Request>) {
                 let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
                 let token = header(&head, "x-raftflow-task-token");
                 let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                let reply = if target == "/accept" {
-                    "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
-                } else {
-                    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+                let echo = String::from_utf8_lossy(&bytes).to_string();
+                let reply = match target.as_str() {
+                    "/accept" => "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n".to_string(),
+                    "/echo" => format!(
+                        "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{echo}",
+                        echo.len()
+                    ),
+                    "/hang" => {
+                        let _ = tx.send((target, String::new(), Value::Null));
+                        return std::future::pending().await;
+                    }
+                    _ => "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".to_string(),
                 };
                 let _ = socket.write_all(reply.as_bytes()).await;
                 let _ = tx.send((target, token, body));
@@ -150,5 +159,56 @@ async fn a_callback_http_task_waits_for_its_token_across_a_leader_stop() {
     assert!(requests.try_recv().is_err(), "called once");
     cluster.restart(leader).await;
     cluster.wait_same_digest(WAIT).await;
+    cluster.shutdown().await;
+}
+
+const POST: &str = r#"{"StartAt": "Post", "States": {"Post": {"Type": "Task",
+  "Resource": "arn:aws:states:::http:invoke",
+  "Parameters": {"ApiEndpoint.$": "$.url", "Method": "POST",
+                 "RequestBody": {"order.$": "$.order", "items": ["a", "b"]}},
+  "TimeoutSeconds": 2,
+  "ResultSelector": {"status.$": "$.StatusCode", "text.$": "$.StatusText", "echo.$": "$.ResponseBody"},
+  "End": true}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_post_sends_its_json_body_and_a_hung_call_times_out() {
+    let cluster = TestCluster::start(3, |c| {
+        c.outbound = OutboundConfig {
+            allow_cidrs: vec!["127.0.0.0/8".into()],
+            allow_plain_http: true,
+            ..Default::default()
+        }
+    })
+    .await;
+    let client = cluster.client_with("post", POST).await;
+    let (port, mut requests) = serve().await;
+    let run = |name: &'static str, path: &'static str| {
+        let input = json!({"url": format!("http://127.0.0.1:{port}{path}"), "order": 7});
+        let client = &client;
+        async move {
+            let started = client
+                .start_execution("post", Some(name), &input.to_string())
+                .await;
+            client
+                .wait_for_end(&started.unwrap().execution_id)
+                .await
+                .unwrap()
+        }
+    };
+    let posted = run("posted", "/echo").await;
+    assert_eq!(posted.status, "SUCCEEDED", "{posted:?}");
+    let output: Value = serde_json::from_str(&posted.output).unwrap();
+    let body = json!({"order": 7, "items": ["a", "b"]});
+    assert_eq!(
+        output,
+        json!({"status": 201, "text": "Created", "echo": body})
+    );
+    let (_, _, seen) = requests.recv().await.expect("the POST");
+    assert_eq!(seen, body);
+    let hung = run("hung", "/hang").await;
+    assert_eq!(
+        (hung.status.as_str(), hung.error.as_str()),
+        ("FAILED", "States.Timeout")
+    );
     cluster.shutdown().await;
 }
