@@ -109,7 +109,7 @@ impl Cluster {
             let id = i + 1;
             let (cert, key) = certs.node(id as u64);
             configs.push(format!(
-                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n\n[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n\n[auth]\nbootstrap_token_file = {:?}\n",
+                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n\n[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n\n[auth]\nbootstrap_token_file = {:?}\n\n[outbound]\nallow_cidrs = [\"127.0.0.0/8\", \"10.213.0.0/16\"]\nallow_plain_http = true\n",
                 timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms, timing.lease_ms,
                 certs.ca.display().to_string(), cert.display().to_string(), key.display().to_string(),
                 token_file.display().to_string()
@@ -178,6 +178,13 @@ impl Cluster {
             Some(pid) => kill(pid, Signal::SIGUSR1).is_ok(),
             None => true,
         }
+    }
+
+    /// The address the nodes reach the harness at (its HTTP endpoint).
+    pub fn harness_ip(&self) -> String {
+        self.net
+            .as_ref()
+            .map_or_else(|| "127.0.0.1".to_string(), |net| net.harness_addr())
     }
 
     pub fn has_network_faults(&self) -> bool {

@@ -17,6 +17,7 @@ pub mod check;
 pub mod cluster;
 pub mod faults;
 pub mod history;
+mod http;
 pub mod netns;
 mod report;
 mod run;

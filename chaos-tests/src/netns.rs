@@ -139,6 +139,11 @@ impl Namespaces {
         format!("{}.{node}", self.subnet)
     }
 
+    /// The harness's address on the bridge, as the nodes reach it.
+    pub fn harness_addr(&self) -> String {
+        format!("{}.254", self.subnet)
+    }
+
     /// Cuts the node off from every other node and from the harness.
     pub fn isolate(&self, node: usize) -> Result<(), String> {
         ip(&["link", "set", &self.host_link(node), "down"])

@@ -107,6 +107,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         .await?;
     crate::schedule::create(&client).await?;
     crate::trigger::create(&client, STATE_MACHINE).await?;
+    let http_calls = crate::http::Calls::default();
+    let port = crate::http::serve(http_calls.clone()).await?;
+    crate::http::create(&client, &cluster.harness_ip(), port).await?;
 
     let recorder = Recorder::create(&dir.join("history.jsonl"))?;
     let worker_faults = Arc::new(WorkerFaults::default());
@@ -123,6 +126,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         pollers.spawn(workload::poller(i, c, r, f, (seed, opts.poll_ids), s));
     }
     let (stop_load, load_stopped) = watch::channel(false);
+    let http_load = tokio::spawn(crate::http::load(
+        client.clone(),
+        run_id.clone(),
+        load_stopped.clone(),
+    ));
     let load = tokio::spawn(workload::load(
         client.clone(),
         recorder.clone(),
@@ -149,6 +157,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     }
     let _ = stop_load.send(true);
     let offered = load.await.unwrap_or(0);
+    let http_started = http_load.await.unwrap_or_default();
     let healed_ms = recorder.now_ms();
 
     // Grace: every acknowledged execution must end while workers still run.
@@ -163,6 +172,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     let fresh = fresh_work(&client, &recorder, &run_id).await;
     let schedule = crate::schedule::check(&client).await;
     let trigger = crate::trigger::check(&client, STATE_MACHINE).await;
+    let http = crate::http::check(&client, &http_started, &http_calls).await;
     let observed = read_back(&client).await;
     let _ = stop_workers.send(true);
     while pollers.join_next().await.is_some() {}
@@ -177,7 +187,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     };
     let mut violations = check::check(&records, &observed, &run_id, &mut figures);
     violations.extend(fresh.err());
-    for check in [schedule, trigger] {
+    for check in [schedule, trigger, http] {
         match check {
             Ok(summary) => println!("{summary}"),
             Err(found) => violations.extend(found),
