@@ -215,6 +215,9 @@ fn prepare(dir: &Path) {
     run(Command::new(BIN)
         .args(["acl", "new-bootstrap-token"])
         .arg(certs.join("admin.token")));
+    run(Command::new(BIN)
+        .args(["connection", "keygen", "--out"])
+        .arg(certs.join("connections.key")));
     // The nodes run as user 10001 and read their keys.
     for entry in std::fs::read_dir(&certs).unwrap().flatten() {
         let _ = std::os::unix::fs::chown(entry.path(), Some(10001), Some(10001));
