@@ -2,10 +2,10 @@
 //! under the state's name unless the destination is allowed; called for
 //! real when it is (an endpoint in this test).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::Command;
 
-use crate::common::{stderr, stdout, BIN};
+use crate::common::{read_head, stderr, stdout, BIN};
 
 const CALL: &str = r#"{"StartAt": "Lookup", "States": {"Lookup": {"Type": "Task",
   "Resource": "arn:aws:states:::http:invoke",
@@ -18,13 +18,7 @@ fn endpoint() -> (u16, std::thread::JoinHandle<()>) {
     let port = listener.local_addr().unwrap().port();
     let handle = std::thread::spawn(move || {
         let (mut socket, _) = listener.accept().unwrap();
-        let mut text = String::new();
-        let mut buf = [0u8; 4096];
-        while !text.contains("\r\n\r\n") {
-            let n = socket.read(&mut buf).unwrap();
-            assert!(n > 0);
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
+        let text = read_head(&mut socket);
         let target = text.split_whitespace().nth(1).unwrap_or("").to_string();
         let body = format!(r#"{{"target":"{target}"}}"#);
         let reply = format!(

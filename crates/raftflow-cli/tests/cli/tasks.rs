@@ -2,10 +2,10 @@
 //! callback HTTP Task sends its token to an endpoint in this test, and
 //! the command line reports it.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
-use crate::common::{stderr, stdout, Cluster};
+use crate::common::{read_head, stderr, stdout, Cluster};
 
 /// Accepts one request, answers 202 and returns its task token header.
 fn endpoint() -> (u16, std::thread::JoinHandle<String>) {
@@ -13,13 +13,7 @@ fn endpoint() -> (u16, std::thread::JoinHandle<String>) {
     let port = listener.local_addr().unwrap().port();
     let handle = std::thread::spawn(move || {
         let (mut socket, _) = listener.accept().unwrap();
-        let mut text = String::new();
-        let mut buf = [0u8; 4096];
-        while !text.contains("\r\n\r\n") {
-            let n = socket.read(&mut buf).unwrap();
-            assert!(n > 0, "the request ended early");
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
+        let text = read_head(&mut socket);
         socket
             .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
             .unwrap();

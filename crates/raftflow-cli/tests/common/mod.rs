@@ -214,3 +214,17 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// One HTTP request's head (request line and headers) read off `socket`,
+/// for the endpoints tests stand up for HTTP Tasks.
+pub fn read_head(socket: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains("\r\n\r\n") {
+        let n = socket.read(&mut buf).unwrap();
+        assert!(n > 0, "the request ended early");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    text
+}

@@ -156,6 +156,24 @@ async fn local_listener() -> TcpListener {
 }
 
 impl TestCluster {
+    /// Three voters whose HTTP Tasks may call this machine over plain http
+    /// (a test's endpoint), at the newest apply version.
+    pub async fn calling_loopback() -> Self {
+        let cluster = Self::start(3, |c| {
+            c.outbound = raftflow_server::outbound::policy::OutboundConfig {
+                allow_cidrs: vec!["127.0.0.0/8".into()],
+                allow_plain_http: true,
+                ..Default::default()
+            }
+        })
+        .await;
+        let version = raftflow_store::version::APPLY_VERSION_MAX;
+        cluster
+            .wait_apply_version(version, Duration::from_secs(60))
+            .await;
+        cluster
+    }
+
     /// Starts `n` voters, bootstrapped together, with `tweak` applied to every config.
     pub async fn start(n: u64, tweak: impl Fn(&mut NodeConfig)) -> Self {
         // This test binary may switch deliberate defects on (`tweak` does).

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use raftflow_server::outbound::policy::OutboundConfig;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -90,17 +89,7 @@ fn header(head: &str, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_callback_http_task_waits_for_its_token_across_a_leader_stop() {
-    let mut cluster = TestCluster::start(3, |c| {
-        c.outbound = OutboundConfig {
-            allow_cidrs: vec!["127.0.0.0/8".into()],
-            allow_plain_http: true,
-            ..Default::default()
-        }
-    })
-    .await;
-    cluster
-        .wait_apply_version(raftflow_store::version::APPLY_VERSION_MAX, WAIT)
-        .await;
+    let mut cluster = TestCluster::calling_loopback().await;
     let client = cluster.client_with("ask", CALLBACK).await;
     let (port, mut requests) = serve().await;
     let url = |path: &str| json!({"url": format!("http://127.0.0.1:{port}{path}")}).to_string();
@@ -172,14 +161,7 @@ const POST: &str = r#"{"StartAt": "Post", "States": {"Post": {"Type": "Task",
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_post_sends_its_json_body_and_a_hung_call_times_out() {
-    let cluster = TestCluster::start(3, |c| {
-        c.outbound = OutboundConfig {
-            allow_cidrs: vec!["127.0.0.0/8".into()],
-            allow_plain_http: true,
-            ..Default::default()
-        }
-    })
-    .await;
+    let cluster = TestCluster::calling_loopback().await;
     let client = cluster.client_with("post", POST).await;
     let (port, mut requests) = serve().await;
     let run = |name: &'static str, path: &'static str| {

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use raftflow_client::proto::save_connection_request::Credentials;
 use raftflow_client::proto::{ApiKeyAuth, BasicAuth, BearerAuth, SaveConnectionRequest};
-use raftflow_server::outbound::policy::OutboundConfig;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -120,17 +119,7 @@ async fn run_and_check(client: &raftflow_client::Client, name: &str, port: u16, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connections_send_credentials_never_show_them_and_survive_a_key_rotation() {
-    let mut cluster = TestCluster::start(3, |c| {
-        c.outbound = OutboundConfig {
-            allow_cidrs: vec!["127.0.0.0/8".into()],
-            allow_plain_http: true,
-            ..Default::default()
-        }
-    })
-    .await;
-    cluster
-        .wait_apply_version(raftflow_store::version::APPLY_VERSION_MAX, WAIT)
-        .await;
+    let mut cluster = TestCluster::calling_loopback().await;
     let client = cluster.client_with("pay", &definition()).await;
     let bearer = Credentials::Bearer(BearerAuth {
         token: "tok-1".into(),

@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raftflow_server::outbound::policy::OutboundConfig;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -101,17 +100,7 @@ async fn run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_tasks_call_retry_refuse_and_survive_a_leader_stop() {
-    let mut cluster = TestCluster::start(3, |c| {
-        c.outbound = OutboundConfig {
-            allow_cidrs: vec!["127.0.0.0/8".into()],
-            allow_plain_http: true,
-            ..Default::default()
-        }
-    })
-    .await;
-    cluster
-        .wait_apply_version(raftflow_store::version::APPLY_VERSION_MAX, WAIT)
-        .await;
+    let mut cluster = TestCluster::calling_loopback().await;
     let client = cluster.client_with("call", CALL).await;
     let (port, seen, mut arrivals) = serve().await;
     let base = format!("http://127.0.0.1:{port}");
