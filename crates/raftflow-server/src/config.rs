@@ -257,6 +257,7 @@ impl NodeConfig {
         self.auth.resolve(base);
         self.backup.resolve(base);
         self.connections.resolve(base);
+        self.outbound.resolve(base);
     }
 
     /// `validate`, with the error naming `source`.
@@ -405,6 +406,7 @@ impl NodeConfig {
         self.backup.validate(&self.data_dir)?;
         crate::outbound::policy::Destinations::new(&self.outbound, Vec::new())
             .map_err(|e| ("outbound", e))?;
+        self.outbound.roots().map_err(|e| ("outbound", e))?;
         if self.max_batch_commands == 0 {
             return Err(("max_batch_commands", "must be positive".into()));
         }

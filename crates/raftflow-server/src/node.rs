@@ -421,5 +421,9 @@ fn outbound_caller(config: &NodeConfig) -> crate::outbound::caller::Caller {
     .collect();
     let destinations = crate::outbound::policy::Destinations::new(&config.outbound, own)
         .expect("checked by NodeConfig::validate");
-    crate::outbound::caller::Caller::new(destinations)
+    let roots = config
+        .outbound
+        .roots()
+        .expect("checked by NodeConfig::validate");
+    crate::outbound::caller::Caller::with_roots(destinations, roots)
 }

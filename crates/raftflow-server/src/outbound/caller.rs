@@ -89,10 +89,16 @@ fn tls_builder() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVer
 }
 
 impl Caller {
+    /// A caller trusting the Mozilla roots.
     pub fn new(destinations: Destinations) -> Self {
-        let roots = Arc::new(rustls::RootCertStore::from_iter(
-            webpki_roots::TLS_SERVER_ROOTS.iter().cloned(),
-        ));
+        let roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Self::with_roots(destinations, roots)
+    }
+
+    /// A caller trusting `roots` (`OutboundConfig::roots`).
+    pub fn with_roots(destinations: Destinations, roots: rustls::RootCertStore) -> Self {
+        let roots = Arc::new(roots);
         let config = tls_builder()
             .with_root_certificates(roots.clone())
             .with_no_client_auth();
@@ -265,3 +271,7 @@ fn authority(host: &str, url: &http::Uri) -> String {
 #[cfg(test)]
 #[path = "caller_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "caller_mtls_tests.rs"]
+mod mtls_tests;

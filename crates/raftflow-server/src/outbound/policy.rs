@@ -39,6 +39,11 @@ pub struct OutboundConfig {
     /// pool than this; its other calls wait in its own queue.
     #[serde(default = "default_max_calls_per_host")]
     pub max_calls_per_host: usize,
+    /// PEM files of CAs trusted besides the Mozilla roots (internal
+    /// endpoints under a private CA). A relative path is taken from the
+    /// config file's folder.
+    #[serde(default)]
+    pub ca_files: Vec<std::path::PathBuf>,
 }
 
 /// Calls in flight at once, at most, whatever the config says.
@@ -60,11 +65,40 @@ impl Default for OutboundConfig {
             allow_plain_http: false,
             max_calls: default_max_calls(),
             max_calls_per_host: default_max_calls_per_host(),
+            ca_files: Vec::new(),
         }
     }
 }
 
 impl OutboundConfig {
+    /// Makes relative `ca_files` relative to the config file's folder.
+    pub fn resolve(&mut self, base: &std::path::Path) {
+        for path in &mut self.ca_files {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+
+    /// The CAs HTTP calls trust: the Mozilla roots and `ca_files`.
+    pub fn roots(&self) -> Result<rustls::RootCertStore, String> {
+        let mut roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for path in &self.ca_files {
+            let chain = crate::tls::files::read_chain("outbound.ca_files", path)
+                .map_err(|e| e.to_string())?;
+            for cert in chain {
+                roots.add(cert).map_err(|e| {
+                    format!(
+                        "outbound.ca_files: {}: not a usable CA certificate: {e}",
+                        path.display()
+                    )
+                })?;
+            }
+        }
+        Ok(roots)
+    }
+
     /// The pool sizes: 1 to 4,096 calls, per host no more than in all.
     pub fn check_pool(&self) -> Result<(), String> {
         if self.max_calls == 0 || self.max_calls > MAX_CALLS_LIMIT {
