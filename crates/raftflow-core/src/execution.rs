@@ -304,6 +304,10 @@ pub struct Rules {
     /// the state does not read `$$` (apply version 18). Before, such a
     /// state's entry was `<state>@`, the same for every entry of it.
     pub http_entry_time: bool,
+    /// An HTTP Task's input carries the state's `TimeoutSeconds`, so that
+    /// the call is cut there instead of at the 60-second cap (apply
+    /// version 19).
+    pub http_timeout_in_input: bool,
 }
 
 impl Rules {
@@ -313,6 +317,7 @@ impl Rules {
         exact_numbers: true,
         task_key: None,
         http_entry_time: true,
+        http_timeout_in_input: true,
     };
 }
 

@@ -26,6 +26,17 @@ pub const HTTP_TASKS_FROM: u32 = 16;
 /// (`http:invoke.waitForTaskToken`, a raftflow extension): the call carries
 /// the task token and the endpoint reports later.
 pub const HTTP_CALLBACKS_FROM: u32 = 18;
+/// The apply version from which an HTTP Task's input carries its state's
+/// `TimeoutSeconds` (the call is cut there).
+pub const HTTP_TIMEOUT_FROM: u32 = 19;
+/// How long one call may take: the state's `TimeoutSeconds` (in the task's
+/// input from `HTTP_TIMEOUT_FROM`), at most Step Functions' 60 seconds.
+pub fn call_timeout_ms(input: &Value) -> u64 {
+    let cap_s = input["TimeoutSeconds"]
+        .as_u64()
+        .map_or(MAX_CALL_S, |s| s.min(MAX_CALL_S));
+    cap_s.max(1) * 1000
+}
 /// The header a callback HTTP Task's request carries its task token in.
 pub const TASK_TOKEN_HEADER: &str = "X-Raftflow-Task-Token";
 /// The activity HTTP Tasks are queued under: a name no definition's

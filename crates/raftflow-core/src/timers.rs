@@ -70,21 +70,25 @@ impl Execution {
             },
             None => active.effective.clone(),
         };
-        let input = if activity.name == crate::http_task::ACTIVITY {
-            let entered = match self.rules.http_entry_time {
-                true => Value::String(crate::time::format_millis(active.entered_ms)),
-                false => context["State"]["EnteredTime"].clone(),
-            };
-            crate::http_task::task_input(input, &active.name, &entered)
-        } else {
-            input
-        };
         let (timeout_s, heartbeat_s) = match (
             seconds(timeout.as_ref(), &active.effective),
             seconds(heartbeat.as_ref(), &active.effective),
         ) {
             (Ok(t), Ok(h)) => (t, h),
             (Err(f), _) | (_, Err(f)) => return self.state_failed(def, ctx, frame, f),
+        };
+        let input = if activity.name == crate::http_task::ACTIVITY {
+            let entered = match self.rules.http_entry_time {
+                true => Value::String(crate::time::format_millis(active.entered_ms)),
+                false => context["State"]["EnteredTime"].clone(),
+            };
+            let mut input = crate::http_task::task_input(input, &active.name, &entered);
+            if let (true, Some(s)) = (self.rules.http_timeout_in_input, timeout_s) {
+                input["TimeoutSeconds"] = s.into();
+            }
+            input
+        } else {
+            input
         };
         let attempt = active.retries.iter().sum::<u32>() + 1;
         let timeout_s = match (timeout_s, heartbeat_s, activity.wait_for_token) {

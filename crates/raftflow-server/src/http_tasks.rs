@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use crate::connections::attach;
 use crate::node::NodeContext;
-use crate::outbound::caller::Request;
+use crate::outbound::caller::{CallError, Request};
 use crate::outbound::pool::Pool;
 
 /// Attempts taken and not yet reported, at most, per call the pool makes
@@ -118,14 +118,31 @@ async fn call_and_report(ctx: &NodeContext, pool: &Pool, task: TaskEntry, epoch:
     tokio::select! {
         outcome = call(ctx, pool, &task) => match outcome {
             Ok(_) if task.wait_for_token => {}
-            outcome => report(ctx, &task.token, Some(epoch), outcome).await,
+            Err(Cut::PastTimeout) => {} // the state's own timer says States.Timeout
+            Ok(result) => report(ctx, &task.token, Some(epoch), Ok(result)).await,
+            Err(Cut::Failed(f)) => report(ctx, &task.token, Some(epoch), Err(f)).await,
         },
         _ = async move { stopping.wait_for(|s| *s).await.map(|_| ()) } => {}
     }
 }
 
+/// Why a call brought back no result.
+enum Cut {
+    /// The attempt fails with this.
+    Failed(Failure),
+    /// The state's TimeoutSeconds passed: its timer ends the attempt with
+    /// States.Timeout, as Step Functions does; the call only stops here.
+    PastTimeout,
+}
+
+impl From<Failure> for Cut {
+    fn from(f: Failure) -> Self {
+        Cut::Failed(f)
+    }
+}
+
 /// One attempt: the request the parameters describe, made and answered.
-async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value, Failure> {
+async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value, Cut> {
     let input: Value = serde_json::from_str(&task.input)
         .map_err(|e| Failure::new("States.Runtime", format!("the HTTP Task's input: {e}")))?;
     let attempt = Attempt {
@@ -141,7 +158,13 @@ async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value,
     }
     let host = request.url.host().unwrap_or_default().to_ascii_lowercase();
     let _permits = pool.acquire(&host).await;
-    answer(ctx.outbound.call(&request).await)
+    let own_timeout = input["TimeoutSeconds"]
+        .as_u64()
+        .is_some_and(|s| s < http_task::MAX_CALL_S);
+    match ctx.outbound.call(&request).await {
+        Err(CallError::Timeout(_)) if own_timeout => Err(Cut::PastTimeout),
+        response => Ok(answer(response)?),
+    }
 }
 
 /// What an attempt's request carries besides its parameters.
@@ -181,7 +204,7 @@ pub fn request_for(
         url,
         headers,
         body: invoke.body.unwrap_or_default(),
-        timeout_ms: http_task::MAX_CALL_S * 1000,
+        timeout_ms: http_task::call_timeout_ms(input),
         max_response_bytes: attempt.max_response_bytes,
         client_auth: None,
     };
@@ -190,7 +213,7 @@ pub fn request_for(
 
 /// The task's result or error for what the call brought back.
 pub fn answer(
-    response: Result<crate::outbound::caller::Response, crate::outbound::caller::CallError>,
+    response: Result<crate::outbound::caller::Response, CallError>,
 ) -> Result<Value, Failure> {
     match response {
         Ok(r) => http_task::outcome(r.status, &r.reason, &r.headers, &r.body),

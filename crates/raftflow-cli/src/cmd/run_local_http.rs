@@ -8,7 +8,7 @@
 
 use raftflow_core::local::{Answer, TaskCall};
 use raftflow_server::http_tasks::{answer, request_for, Attempt};
-use raftflow_server::outbound::caller::Caller;
+use raftflow_server::outbound::caller::{CallError, Caller};
 use raftflow_server::outbound::policy::{Destinations, OutboundConfig};
 use serde_json::Value;
 
@@ -74,8 +74,15 @@ impl HttpCalls {
                 "run-local: connection `{name}` is a cluster's; calling without its credentials"
             );
         }
-        let outcome = answer(self.runtime.block_on(self.caller.call(&request)));
-        Some(match outcome {
+        let response = self.runtime.block_on(self.caller.call(&request));
+        let own_timeout = task.input["TimeoutSeconds"]
+            .as_u64()
+            .is_some_and(|s| s < 60);
+        if own_timeout && matches!(response, Err(CallError::Timeout(_))) {
+            // Past the state's TimeoutSeconds: its timer says States.Timeout.
+            return Some(Answer::Silent);
+        }
+        Some(match answer(response) {
             Ok(_) if task.wait_for_token => Answer::Silent,
             Ok(result) => Answer::Succeed(result),
             Err(f) => fail(f),

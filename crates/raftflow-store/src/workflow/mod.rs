@@ -176,6 +176,8 @@ impl Workflows {
                 .task_key
                 .filter(|_| self.apply_version >= raftflow_core::task_token::TASK_SECRETS_FROM),
             http_entry_time: self.apply_version >= raftflow_core::http_task::HTTP_CALLBACKS_FROM,
+            http_timeout_in_input: self.apply_version
+                >= raftflow_core::http_task::HTTP_TIMEOUT_FROM,
         }
     }
 
