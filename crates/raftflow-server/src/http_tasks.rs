@@ -105,6 +105,8 @@ async fn end_older_attempts(ctx: &NodeContext, epoch: u64) {
                 "the leader that made this call changed before it answered; the call may have run",
             );
             let dispatched = task.dispatched.as_ref().map(|d| d.epoch);
+            let taken_over = &ctx.metrics.http.taken_over;
+            taken_over.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             report(ctx, &task.token, dispatched, Err(failure)).await;
         }
     }
@@ -161,9 +163,21 @@ async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value,
     let own_timeout = input["TimeoutSeconds"]
         .as_u64()
         .is_some_and(|s| s < http_task::MAX_CALL_S);
-    match ctx.outbound.call(&request).await {
-        Err(CallError::Timeout(_)) if own_timeout => Err(Cut::PastTimeout),
-        response => Ok(answer(response)?),
+    let started = std::time::Instant::now();
+    let response = ctx.outbound.call(&request).await;
+    let metrics = &ctx.metrics.http;
+    metrics.duration.observe_s(started.elapsed().as_secs_f64());
+    match response {
+        Err(CallError::Timeout(_)) if own_timeout => {
+            metrics
+                .cut
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(Cut::PastTimeout)
+        }
+        response => {
+            metrics.count(&response);
+            Ok(answer(response)?)
+        }
     }
 }
 

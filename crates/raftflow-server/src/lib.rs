@@ -34,6 +34,7 @@ pub mod fault;
 pub mod handover;
 pub mod health;
 pub mod http;
+pub mod http_task_metrics;
 pub mod http_tasks;
 pub mod limits;
 pub mod log_clock;

@@ -79,6 +79,8 @@ pub struct Metrics {
     pub grpc: Mutex<BTreeMap<(String, String), Arc<Histogram>>>,
     /// Fires this node proposed as leader (schedules/runner.rs).
     pub schedules: ScheduleMetrics,
+    /// HTTP Task calls this node made as leader (http_tasks.rs).
+    pub http: crate::http_task_metrics::HttpMetrics,
 }
 
 /// What the schedule fires this node proposed came to.
@@ -386,6 +388,7 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
     m.task_duration
         .render(out, "raftflow_task_duration_seconds", "");
     crate::schedules::render_metrics(ctx, out);
+    crate::http_task_metrics::render(ctx, out);
     family(
         out,
         "raftflow_grpc_request_duration_seconds",

@@ -192,5 +192,26 @@ async fn a_post_sends_its_json_body_and_a_hung_call_times_out() {
         (hung.status.as_str(), hung.error.as_str()),
         ("FAILED", "States.Timeout")
     );
+    // The leader counted both calls: one answered, one cut at TimeoutSeconds
+    // (the cut may come just after the state's timer ended the execution).
+    let leader = cluster.wait_leader(WAIT).await;
+    let addr = cluster.node(leader).http_addr.unwrap();
+    let wanted = [
+        r#"raftflow_http_calls_total{outcome="succeeded"} 1"#,
+        r#"raftflow_http_calls_total{outcome="cut_at_timeout"} 1"#,
+        "raftflow_http_call_duration_seconds_count 2",
+    ];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = crate::harness::http(addr, "GET", "/metrics").await;
+        if wanted.iter().all(|w| metrics.lines().any(|l| l == *w)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all of {wanted:?} in:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     cluster.shutdown().await;
 }
