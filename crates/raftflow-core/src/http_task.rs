@@ -37,6 +37,12 @@ pub fn call_timeout_ms(input: &Value) -> u64 {
         .map_or(MAX_CALL_S, |s| s.min(MAX_CALL_S));
     cap_s.max(1) * 1000
 }
+/// Why a callback HTTP Task is refused under `apply_version`, if it is.
+pub fn callback_refused(wait_for_token: bool, apply_version: u32) -> Option<String> {
+    (wait_for_token && apply_version < HTTP_CALLBACKS_FROM).then(|| {
+        format!("an HTTP Task with `.waitForTaskToken` needs apply version {HTTP_CALLBACKS_FROM} (the cluster is at {apply_version})")
+    })
+}
 /// The header a callback HTTP Task's request carries its task token in.
 pub const TASK_TOKEN_HEADER: &str = "X-Raftflow-Task-Token";
 /// The activity HTTP Tasks are queued under: a name no definition's

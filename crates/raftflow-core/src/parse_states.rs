@@ -100,16 +100,10 @@ impl Parser {
         if base == crate::http_task::RESOURCE
             && self.apply_version >= crate::http_task::HTTP_TASKS_FROM
         {
-            if wait_for_token && self.apply_version < crate::http_task::HTTP_CALLBACKS_FROM {
-                self.err(
-                    at.to_string(),
-                    "INVALID_RESOURCE",
-                    format!(
-                        "an HTTP Task with `.waitForTaskToken` needs apply version {} (the cluster is at {})",
-                        crate::http_task::HTTP_CALLBACKS_FROM,
-                        self.apply_version
-                    ),
-                );
+            if let Some(refused) =
+                crate::http_task::callback_refused(wait_for_token, self.apply_version)
+            {
+                self.err(at.to_string(), "INVALID_RESOURCE", refused);
                 return None;
             }
             return Some(Activity {

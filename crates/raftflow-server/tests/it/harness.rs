@@ -84,21 +84,6 @@ pub fn test_auth(dir: &std::path::Path) -> raftflow_server::auth::AuthConfig {
     }
 }
 
-/// A cluster key for connections, shared by every node of a test cluster.
-pub fn test_connections(
-    dir: &std::path::Path,
-) -> raftflow_server::connections::keys::ConnectionsConfig {
-    let file = dir.join("connections.key");
-    if !file.exists() {
-        let key = raftflow_server::connections::keys::new_key_text();
-        raftflow_server::auth::secret::write_file(&file, &key).expect("write the connection key");
-    }
-    raftflow_server::connections::keys::ConnectionsConfig {
-        key_file: Some(file),
-        previous_key_files: Vec::new(),
-    }
-}
-
 /// A raw gRPC channel to a node's API address, over TLS, sending the admin token.
 pub async fn channel(addr: impl std::fmt::Display) -> raftflow_client::Conn {
     raftflow_client::Bearer::new(admin_secret())
@@ -156,24 +141,6 @@ async fn local_listener() -> TcpListener {
 }
 
 impl TestCluster {
-    /// Three voters whose HTTP Tasks may call this machine over plain http
-    /// (a test's endpoint), at the newest apply version.
-    pub async fn calling_loopback() -> Self {
-        let cluster = Self::start(3, |c| {
-            c.outbound = raftflow_server::outbound::policy::OutboundConfig {
-                allow_cidrs: vec!["127.0.0.0/8".into()],
-                allow_plain_http: true,
-                ..Default::default()
-            }
-        })
-        .await;
-        let version = raftflow_store::version::APPLY_VERSION_MAX;
-        cluster
-            .wait_apply_version(version, Duration::from_secs(60))
-            .await;
-        cluster
-    }
-
     /// Starts `n` voters, bootstrapped together, with `tweak` applied to every config.
     pub async fn start(n: u64, tweak: impl Fn(&mut NodeConfig)) -> Self {
         // This test binary may switch deliberate defects on (`tweak` does).
@@ -193,7 +160,7 @@ impl TestCluster {
             })
             .collect();
         let auth = test_auth(dir.path());
-        let connections = test_connections(dir.path());
+        let connections = crate::harness_calls::test_connections(dir.path());
         let mut configs = Vec::new();
         for peer in &peers {
             let mut config = NodeConfig {

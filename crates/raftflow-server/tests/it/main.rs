@@ -16,6 +16,7 @@ mod failover;
 mod fixture_writer;
 mod hand_outs;
 mod harness;
+mod harness_calls;
 mod hostile;
 mod http_callbacks;
 mod http_connections;
