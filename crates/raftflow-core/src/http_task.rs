@@ -43,6 +43,14 @@ pub fn callback_refused(wait_for_token: bool, apply_version: u32) -> Option<Stri
         format!("an HTTP Task with `.waitForTaskToken` needs apply version {HTTP_CALLBACKS_FROM} (the cluster is at {apply_version})")
     })
 }
+/// Whether the call's deadline is the state's own `TimeoutSeconds` (below
+/// the 60-second cap): past it, the state's timer says States.Timeout and
+/// the caller reports nothing.
+pub fn cut_at_own_timeout(input: &Value) -> bool {
+    input["TimeoutSeconds"]
+        .as_u64()
+        .is_some_and(|s| s < MAX_CALL_S)
+}
 /// The header a callback HTTP Task's request carries its task token in.
 pub const TASK_TOKEN_HEADER: &str = "X-Raftflow-Task-Token";
 /// The activity HTTP Tasks are queued under: a name no definition's

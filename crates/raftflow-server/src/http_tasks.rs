@@ -160,9 +160,7 @@ async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value,
     }
     let host = request.url.host().unwrap_or_default().to_ascii_lowercase();
     let _permits = pool.acquire(&host).await;
-    let own_timeout = input["TimeoutSeconds"]
-        .as_u64()
-        .is_some_and(|s| s < http_task::MAX_CALL_S);
+    let own_timeout = http_task::cut_at_own_timeout(&input);
     let started = std::time::Instant::now();
     let response = ctx.outbound.call(&request).await;
     let metrics = &ctx.metrics.http;

@@ -28,7 +28,6 @@ pub struct HttpArgs {
 }
 
 pub struct HttpCalls {
-    destinations: Destinations,
     caller: Caller,
     runtime: tokio::runtime::Handle,
     any: bool,
@@ -43,10 +42,8 @@ impl HttpCalls {
             ..Default::default()
         };
         let destinations = Destinations::new(&config, Vec::new()).map_err(anyhow::Error::msg)?;
-        let caller =
-            Caller::new(Destinations::new(&config, Vec::new()).map_err(anyhow::Error::msg)?);
+        let caller = Caller::new(destinations);
         Ok(Self {
-            destinations,
             caller,
             runtime,
             any: !args.allow_http.is_empty(),
@@ -68,16 +65,14 @@ impl HttpCalls {
             Ok(made) => made,
             Err(f) => return Some(fail(f)),
         };
-        self.destinations.check_url(&request.url).ok()?;
+        self.caller.destinations().check_url(&request.url).ok()?;
         if let Some(name) = connection {
             eprintln!(
                 "run-local: connection `{name}` is a cluster's; calling without its credentials"
             );
         }
         let response = self.runtime.block_on(self.caller.call(&request));
-        let own_timeout = task.input["TimeoutSeconds"]
-            .as_u64()
-            .is_some_and(|s| s < 60);
+        let own_timeout = raftflow_core::http_task::cut_at_own_timeout(task.input);
         if own_timeout && matches!(response, Err(CallError::Timeout(_))) {
             // Past the state's TimeoutSeconds: its timer says States.Timeout.
             return Some(Answer::Silent);

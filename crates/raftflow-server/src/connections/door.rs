@@ -14,7 +14,7 @@ use crate::limits;
 /// A token, password or API key, at most.
 pub const MAX_SECRET_VALUE_BYTES: usize = 4096;
 /// Headers a connection may not set: the caller sets them itself.
-const RESERVED_HEADERS: [&str; 7] = [
+const RESERVED_HEADERS: [&str; 8] = [
     "host",
     "content-length",
     "transfer-encoding",
@@ -22,6 +22,7 @@ const RESERVED_HEADERS: [&str; 7] = [
     "content-type",
     "idempotency-key",
     "x-raftflow-attempt",
+    "x-raftflow-task-token",
 ];
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -156,4 +157,51 @@ pub fn client_identity(
         .load_private_key(key.clone_key())
         .map_err(|e| format!("client_cert.key_pem: {e}"))?;
     Ok((chain, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftflow_proto::v1::{ApiKeyAuth, BasicAuth};
+
+    fn save(credentials: Credentials) -> SaveConnectionRequest {
+        SaveConnectionRequest {
+            name: "pay".into(),
+            description: String::new(),
+            credentials: Some(credentials),
+        }
+    }
+
+    #[test]
+    fn bad_credentials_are_named_without_their_value() {
+        let key = |header: &str, value: &str| {
+            let auth = ApiKeyAuth {
+                header: header.into(),
+                value: value.into(),
+            };
+            checked(&save(Credentials::ApiKey(auth))).map(|_| ())
+        };
+        let error = |r: Result<(), ApiError>| r.unwrap_err().to_string();
+        assert!(key("X-Api-Key", "k1").is_ok());
+        assert!(error(key("X-Raftflow-Task-Token", "k1")).contains("set by the caller itself"));
+        assert!(error(key("Bad Header", "k1")).contains("not an HTTP header name"));
+        let line_break = error(key("X-Api-Key", "k1\r\nX-Evil: 1"));
+        assert!(
+            line_break.contains("line break") && !line_break.contains("Evil"),
+            "{line_break}"
+        );
+        let colon = BasicAuth {
+            username: "a:b".into(),
+            password: "p".into(),
+        };
+        let colon = error(checked(&save(Credentials::Basic(colon))).map(|_| ()));
+        assert!(colon.contains("no `:`"), "{colon}");
+        let none = SaveConnectionRequest {
+            credentials: None,
+            ..save(Credentials::ApiKey(ApiKeyAuth::default()))
+        };
+        assert!(error(checked(&none).map(|_| ())).contains("no credentials"));
+        let cert = client_identity("not pem", "not pem").unwrap_err();
+        assert!(cert.contains("client_cert.cert_pem"), "{cert}");
+    }
 }

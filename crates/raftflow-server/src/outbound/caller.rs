@@ -109,6 +109,11 @@ impl Caller {
         }
     }
 
+    /// The rules this caller applies (to tell an allowed destination apart).
+    pub fn destinations(&self) -> &Destinations {
+        &self.destinations
+    }
+
     /// The TLS connector for `request`: the shared one, or one that
     /// presents the request's client certificate.
     fn connector(

@@ -69,6 +69,7 @@ impl Pool {
     }
 
     /// Calls running now, in all.
+    #[cfg(test)]
     pub fn running(&self, max_calls: usize) -> usize {
         max_calls - self.calls.available_permits()
     }
