@@ -70,16 +70,14 @@ pub async fn run(
     {
         let ready_at_us = ctx.scheduler.ready_at_us(&task, now, applied.applied_at_us);
         let token = task.token.clone();
+        let poll_id = poller.poll_id.clone();
         let dispatched = Dispatched {
             task,
             epoch,
             ready_at_us,
         };
         if !poller.deliver(dispatched) {
-            tracing::warn!(
-                "the poll for {} ended before its task arrived; the attempt waits for its lease",
-                raftflow_core::task_token::redact(&token)
-            );
+            give_back(ctx, &token, poll_id).await;
         }
     }
     match reply(started) {
@@ -87,6 +85,31 @@ pub async fn run(
             .await?
             .ok_or(ApiError::AlreadyExists(message)),
         other => other,
+    }
+}
+
+/// The poll the start's first task went to ended before it arrived (its
+/// client left, say during a leader pause): a poll with an id gives the
+/// attempt back at once (`WithdrawPoll`), rather than leave it to its
+/// lease; one without waits for its lease. Found by the chaos smoke
+/// without task timeouts (an execution started as a paused leader resumed
+/// stayed RUNNING).
+async fn give_back(ctx: &NodeContext, token: &str, poll_id: Option<String>) {
+    let shown = raftflow_core::task_token::redact(token);
+    let Some(poll_id) = poll_id else {
+        tracing::warn!(
+            "the poll for {shown} ended before its task arrived; the attempt waits for its lease"
+        );
+        return;
+    };
+    let command = Command::WithdrawPoll {
+        poll_id,
+        now_ms: ctx.stamp_ms(),
+        seed: rand::random(),
+    };
+    match ctx.proposer.propose(command).await {
+        Ok(_) => tracing::info!("the poll for {shown} ended before its task arrived; the attempt is ready again"),
+        Err(e) => tracing::warn!("the poll for {shown} ended before its task arrived, and giving it back failed ({e}): it waits for its lease"),
     }
 }
 
