@@ -104,15 +104,21 @@ impl Cluster {
             &token_file,
             &raftflow_server::auth::secret::new_secret(),
         )?;
+        // One cluster key seals the subscription's signing secret (rule 9).
+        let connections_key = dir.join("connections.key");
+        raftflow_server::auth::secret::write_file(
+            &connections_key,
+            &raftflow_server::connections::keys::new_key_text(),
+        )?;
         let mut configs = Vec::new();
         for (i, (raft, api)) in addrs.iter().enumerate() {
             let id = i + 1;
             let (cert, key) = certs.node(id as u64);
             configs.push(format!(
-                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n\n[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n\n[auth]\nbootstrap_token_file = {:?}\n\n[outbound]\nallow_cidrs = [\"127.0.0.0/8\", \"10.213.0.0/16\"]\nallow_plain_http = true\n",
+                "id = {id}\nraft_addr = \"{raft}\"\napi_addr = \"{api}\"\ndata_dir = \"data/node{id}\"\nwrite_timeout_ms = 3000\n\n{members}[raft]\nheartbeat_interval_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nleader_lease_ms = {}\n\n[tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n\n[auth]\nbootstrap_token_file = {:?}\n\n[outbound]\nallow_cidrs = [\"127.0.0.0/8\", \"10.213.0.0/16\"]\nallow_plain_http = true\n\n[connections]\nkey_file = {:?}\n",
                 timing.heartbeat_ms, timing.election_min_ms, timing.election_max_ms, timing.lease_ms,
                 certs.ca.display().to_string(), cert.display().to_string(), key.display().to_string(),
-                token_file.display().to_string()
+                token_file.display().to_string(), connections_key.display().to_string()
             ));
         }
         let mut cluster = Cluster {

@@ -13,37 +13,34 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-const STATE_MACHINE: &str = "chaos-http";
+pub const STATE_MACHINE: &str = "chaos-http";
 /// How long the endpoint takes to answer.
 const CALL_MS: u64 = 700;
 
 /// The Idempotency-Key of every call the endpoint answered, in order.
 #[derive(Clone, Default)]
-pub struct Calls(Arc<Mutex<Vec<String>>>);
+pub struct Calls(pub Arc<Mutex<Vec<String>>>);
 
 /// Starts the endpoint on every interface (the nodes may sit in network
-/// namespaces behind a bridge); returns its port.
-pub async fn serve(calls: Calls) -> anyhow::Result<u16> {
+/// namespaces behind a bridge); returns its port. HTTP Task calls (`/call`)
+/// go to `calls`, subscription events (`/events`, rule 9) to `events`.
+pub async fn serve(calls: Calls, events: Calls) -> anyhow::Result<u16> {
     let listener = TcpListener::bind("0.0.0.0:0").await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let calls = calls.clone();
+            let (calls, events) = (calls.clone(), events.clone());
             tokio::spawn(async move {
-                let mut head = String::new();
-                let mut buf = [0u8; 4096];
-                while !head.contains("\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.push_str(&String::from_utf8_lossy(&buf[..n])),
-                    }
+                let Some((path, key)) = read_request(&mut socket).await else {
+                    return;
+                };
+                if path.starts_with("/events") {
+                    events.0.lock().expect("events").push(key);
+                    let reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                    return;
                 }
-                let key = head.lines().find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("idempotency-key")
-                        .then(|| value.trim().to_string())
-                });
-                calls.0.lock().expect("calls").push(key.unwrap_or_default());
+                calls.0.lock().expect("calls").push(key);
                 // Slow enough that faults find calls in flight.
                 tokio::time::sleep(Duration::from_millis(CALL_MS)).await;
                 let reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}";
@@ -52,6 +49,40 @@ pub async fn serve(calls: Calls) -> anyhow::Result<u16> {
         }
     });
     Ok(port)
+}
+
+/// Reads a request's head and body: its path and Idempotency-Key.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&bytes[..end]).to_string();
+    let header = |wanted: &str| {
+        head.lines().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case(wanted)
+                .then(|| value.trim().to_string())
+        })
+    };
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while bytes.len() < end + 4 + length {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    Some((path, header("idempotency-key").unwrap_or_default()))
 }
 
 /// Registers the state machine: one call, retried on "may have run".

@@ -15,6 +15,7 @@
 
 pub mod check;
 pub mod cluster;
+mod events;
 pub mod faults;
 pub mod history;
 mod http;

@@ -108,8 +108,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     crate::schedule::create(&client).await?;
     crate::trigger::create(&client, STATE_MACHINE).await?;
     let http_calls = crate::http::Calls::default();
-    let port = crate::http::serve(http_calls.clone()).await?;
+    let event_posts = crate::http::Calls::default();
+    let port = crate::http::serve(http_calls.clone(), event_posts.clone()).await?;
     crate::http::create(&client, &cluster.harness_ip(), port).await?;
+    crate::events::create(&client, &cluster.harness_ip(), port).await?;
 
     let recorder = Recorder::create(&dir.join("history.jsonl"))?;
     let worker_faults = Arc::new(WorkerFaults::default());
@@ -173,6 +175,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     let schedule = crate::schedule::check(&client).await;
     let trigger = crate::trigger::check(&client, STATE_MACHINE).await;
     let http = crate::http::check(&client, &http_started, &http_calls).await;
+    let events = crate::events::check(&client, &http_started, &event_posts).await;
     let observed = read_back(&client).await;
     let _ = stop_workers.send(true);
     while pollers.join_next().await.is_some() {}
@@ -187,7 +190,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     };
     let mut violations = check::check(&records, &observed, &run_id, &mut figures);
     violations.extend(fresh.err());
-    for check in [schedule, trigger, http] {
+    for check in [schedule, trigger, http, events] {
         match check {
             Ok(summary) => println!("{summary}"),
             Err(found) => violations.extend(found),

@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "raftflow/v1/schedule.proto",
         "raftflow/v1/trigger.proto",
         "raftflow/v1/connection.proto",
+        "raftflow/v1/subscription.proto",
     ];
     let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
     let fds = protox::compile(&paths, [&root])?;

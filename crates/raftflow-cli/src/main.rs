@@ -80,6 +80,9 @@ enum Command {
     /// Named credentials HTTP Tasks send (secrets sealed, never shown).
     #[command(subcommand)]
     Connection(cmd::connection::Command),
+    /// Signed events POSTed to a URL when executions start or end.
+    #[command(subcommand)]
+    Subscription(cmd::subscription::Command),
     /// Make and inspect the cluster's TLS certificates.
     #[command(subcommand)]
     Cert(cmd::cert::Command),
@@ -145,6 +148,10 @@ fn main() -> std::process::ExitCode {
                 Err(e) => Ok(cmd::usage_error(e)),
             },
             Command::Connection(command) => cmd::connection::run(command, &conn, cli.output).await,
+            Command::Subscription(command) => match conn.client() {
+                Ok(client) => cmd::subscription::run(command, &client, cli.output).await,
+                Err(e) => Ok(cmd::usage_error(e)),
+            },
             Command::Task(command) => match conn.client() {
                 Ok(client) => cmd::task::run(command, &client).await,
                 Err(e) => Ok(cmd::usage_error(e)),

@@ -453,3 +453,6 @@ mod tasks;
 
 #[path = "cli/run_local_http.rs"]
 mod run_local_http;
+
+#[path = "cli/subscriptions.rs"]
+mod subscriptions;

@@ -30,6 +30,7 @@ mod bearer;
 pub mod connection;
 mod hedge;
 pub mod schedule;
+pub mod subscription;
 pub mod tls;
 pub mod trigger;
 pub mod worker;

@@ -188,6 +188,27 @@ async function triggersPage() {
     rows.length ? null : h("p", { class: "muted" }, "No triggers yet: raftflow trigger create …")));
 }
 
+// Subscriptions: where each sends, its counts, its oldest dead letters linked to their executions.
+async function subscriptionsPage() {
+  const list = await api("/api/subscriptions");
+  const mayRedrive = session && session.may_redrive;
+  const link = (id) => h("a", { href: `#/exec/${encodeURIComponent(id)}` }, id);
+  const letters = (events) => events.slice(0, 3).map((e) => h("div", {}, `#${e.seq} `, link(e.execution_id),
+    ` ${e.change} `, h("span", { class: "error" }, `${e.attempts}× ${e.last_error}`)));
+  const redrive = (s) => (mayRedrive && s.dead_letters > 0 ? h("button", { class: "redrive", onclick: async () => {
+    try { await change(`/api/subscriptions/${encodeURIComponent(s.name)}/redrive`); } catch (err) { alert(`Not done: ${err.message}`); }
+    route();
+  } }, "Redrive") : null);
+  const rows = list.map((s) => h("tr", { class: "subscription" },
+    h("td", {}, s.name), h("td", {}, h("a", { href: `#/sm/${encodeURIComponent(s.source)}` }, s.source), h("span", { class: "muted" }, ` ${s.on.join(", ")}`)),
+    h("td", {}, h("code", {}, s.url)), h("td", {}, pill(s.enabled ? "ENABLED" : "DISABLED")),
+    h("td", {}, `${s.pending} / ${s.delivered} / ${s.dead_letters}` + (s.discarded ? ` (${s.discarded} discarded)` : "")),
+    h("td", {}, letters(s.oldest_dead)), h("td", {}, redrive(s))));
+  view.replaceChildren(h("h1", {}, "Subscriptions"), h("div", { class: "card" },
+    h("table", { id: "subscriptions" }, h("tr", {}, ["Name", "Watches", "URL", "State", "Pending / delivered / dead", "Oldest dead letters", ""].map((x) => h("th", {}, x))), rows),
+    rows.length ? null : h("p", { class: "muted" }, "No subscriptions yet: raftflow subscription create …")));
+}
+
 async function stateMachine(name, version) {
   const sm = await api(`/api/state-machines/${encodeURIComponent(name)}?version=${version || 0}`);
   const versions = h("select", {}, Array.from({ length: sm.latest }, (_, i) => sm.latest - i).map((v) => {
@@ -268,6 +289,7 @@ async function route() {
     else if (parts[0] === "executions") await executions(new URLSearchParams(query || ""));
     else if (parts[0] === "schedules") await schedulesPage();
     else if (parts[0] === "triggers") await triggersPage();
+    else if (parts[0] === "subscriptions") await subscriptionsPage();
     else await overview();
     if (parts[0] !== "" && parts[0] !== undefined) await updateBanner();
   } catch (e) {

@@ -81,6 +81,8 @@ pub struct Metrics {
     pub schedules: ScheduleMetrics,
     /// HTTP Task calls this node made as leader (http_tasks.rs).
     pub http: crate::http_task_metrics::HttpMetrics,
+    /// Subscription events this node delivered as leader (subscriptions/).
+    pub events: crate::subscriptions::deliver_metrics::EventMetrics,
 }
 
 /// What the schedule fires this node proposed came to.
@@ -389,6 +391,7 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
         .render(out, "raftflow_task_duration_seconds", "");
     crate::schedules::render_metrics(ctx, out);
     crate::http_task_metrics::render(ctx, out);
+    crate::subscriptions::deliver_metrics::render(ctx, out);
     family(
         out,
         "raftflow_grpc_request_duration_seconds",

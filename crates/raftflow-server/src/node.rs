@@ -87,6 +87,8 @@ pub struct NodeContext {
     pub outbound: crate::outbound::caller::Caller,
     /// The cluster keys of `[connections]`: seal at the door, open in the caller.
     pub connection_keys: Arc<crate::connections::keys::Keys>,
+    /// Which subscriptions' outboxes filled: the leader's delivery wakes.
+    pub outbox: Arc<crate::subscriptions::deliver::Outbox>,
 }
 
 impl NodeContext {
@@ -247,6 +249,7 @@ impl NodeHandle {
             )),
             outbound: outbound_caller(&config),
             connection_keys,
+            outbox: Arc::default(),
         };
         tokio::spawn(crate::clock_guard::run(context.clone()));
         tokio::spawn(crate::alarm_keeper::run(context.clone()));

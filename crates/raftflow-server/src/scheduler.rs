@@ -361,7 +361,9 @@ impl Scheduler {
                 } => {
                     q.timers.insert((fire_at_ms, execution_id, timer));
                 }
-                Effect::ExecutionFinished { .. } | Effect::ScheduleChanged { .. } => {}
+                Effect::ExecutionFinished { .. }
+                | Effect::ScheduleChanged { .. }
+                | Effect::EventQueued { .. } => {}
             }
         }
         drop(q);

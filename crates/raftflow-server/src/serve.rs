@@ -6,6 +6,7 @@ use raftflow_proto::v1::cluster_service_server::ClusterServiceServer;
 use raftflow_proto::v1::connection_service_server::ConnectionServiceServer;
 use raftflow_proto::v1::raft_service_server::RaftServiceServer;
 use raftflow_proto::v1::schedule_service_server::ScheduleServiceServer;
+use raftflow_proto::v1::subscription_service_server::SubscriptionServiceServer;
 use raftflow_proto::v1::trigger_service_server::TriggerServiceServer;
 use raftflow_proto::v1::worker_service_server::WorkerServiceServer;
 use raftflow_proto::v1::workflow_service_server::WorkflowServiceServer;
@@ -120,6 +121,9 @@ pub(crate) async fn api(
         ))
         .add_service(ConnectionServiceServer::new(
             crate::connections::service::ConnectionServiceImpl::new(ctx.clone()),
+        ))
+        .add_service(SubscriptionServiceServer::new(
+            crate::subscriptions::service::SubscriptionServiceImpl::new(ctx.clone()),
         ))
         .add_service(
             WorkerServiceServer::new(WorkerServiceImpl::new(ctx))

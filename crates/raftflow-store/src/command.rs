@@ -301,6 +301,34 @@ pub enum Command {
         name: String,
         now_ms: u64,
     },
+    /// Creates (`create`) or replaces a subscription (apply version 20 on;
+    /// subscriptions.rs): its signing secret comes sealed. An update with
+    /// `expect_revision` other than 0 applies only at it.
+    PutSubscription {
+        def: crate::subscriptions::SubscriptionDef,
+        create: bool,
+        expect_revision: u64,
+        now_ms: u64,
+    },
+    /// Deletes a subscription with its pending events and dead letters.
+    DeleteSubscription {
+        name: String,
+        now_ms: u64,
+    },
+    /// What one delivery round did: events the receiver took (gone from the
+    /// outbox) and events it did not (tried again later, or dead letters).
+    EventsDelivered {
+        subscription: String,
+        delivered: Vec<u64>,
+        failed: Vec<(u64, String)>,
+        now_ms: u64,
+    },
+    /// Puts dead letters back into the outbox, fresh.
+    RedriveEvents {
+        subscription: String,
+        seqs: Vec<u64>,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -335,6 +363,10 @@ impl Command {
             | Command::DeleteTrigger { now_ms, .. }
             | Command::PutConnection { now_ms, .. }
             | Command::DeleteConnection { now_ms, .. }
+            | Command::PutSubscription { now_ms, .. }
+            | Command::DeleteSubscription { now_ms, .. }
+            | Command::EventsDelivered { now_ms, .. }
+            | Command::RedriveEvents { now_ms, .. }
             | Command::DeleteSchedule { now_ms, .. }
             | Command::PauseSchedule { now_ms, .. }
             | Command::FireSchedule { now_ms, .. }
@@ -418,6 +450,16 @@ pub enum CommandResult {
     ConnectionSaved {
         revision: u64,
         created: bool,
+    },
+    /// A subscription was created (`created`) or updated, or an identical
+    /// create repeated (`created = false`, nothing changed).
+    SubscriptionSaved {
+        revision: u64,
+        created: bool,
+    },
+    /// How many dead letters went back into the outbox.
+    Redriven {
+        count: u32,
     },
 }
 

@@ -92,6 +92,30 @@ impl Command {
                     + def.sealed.bytes.len()
             }
             Command::DeleteConnection { name, .. } => name.len(),
+            Command::PutSubscription { def, .. } => {
+                def.name.len()
+                    + def.description.len()
+                    + def.source.len()
+                    + def.url.len()
+                    + def.connection.len()
+                    + def.on.len()
+                    + def.secret.key_id.len()
+                    + def.secret.bytes.len()
+            }
+            Command::DeleteSubscription { name, .. } => name.len(),
+            Command::EventsDelivered {
+                subscription,
+                delivered,
+                failed,
+                ..
+            } => {
+                subscription.len()
+                    + delivered.len() * 8
+                    + failed.iter().map(|(_, e)| 16 + e.len()).sum::<usize>()
+            }
+            Command::RedriveEvents {
+                subscription, seqs, ..
+            } => subscription.len() + seqs.len() * 8,
             Command::DeleteSchedule { name, .. }
             | Command::FireSchedule { name, .. }
             | Command::SkipMissed { name, .. } => name.len(),

@@ -167,20 +167,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// the source's input and output as JSON text when the event stays within
 /// `MAX_EVENT_BYTES` (`inputDetails.included` says whether they are).
 pub fn event(record: &ExecutionRecord, when: When, at_ms: u64) -> String {
-    let mut detail = serde_json::json!({
-        "executionArn": record.id,
-        "stateMachineArn": record.state_machine,
-        "name": record.name,
-        "status": when.as_str(),
-        "startDate": record.start_ms,
-        "stopDate": record.stop_ms,
-        "error": record.error,
-        "cause": record.cause,
-        "input": record.input,
-        "inputDetails": {"included": true},
-        "output": record.output,
-        "outputDetails": {"included": true},
-    });
     let wrap = |detail: &serde_json::Value| {
         serde_json::json!({
             "version": "0",
@@ -191,6 +177,31 @@ pub fn event(record: &ExecutionRecord, when: When, at_ms: u64) -> String {
         })
         .to_string()
     };
+    fit(detail(record, when.as_str()), wrap)
+}
+
+/// The `detail` of a status-change event: the execution as its record
+/// holds it, under `status`.
+pub fn detail(record: &ExecutionRecord, status: &str) -> serde_json::Value {
+    serde_json::json!({
+        "executionArn": record.id,
+        "stateMachineArn": record.state_machine,
+        "name": record.name,
+        "status": status,
+        "startDate": record.start_ms,
+        "stopDate": record.stop_ms,
+        "error": record.error,
+        "cause": record.cause,
+        "input": record.input,
+        "inputDetails": {"included": true},
+        "output": record.output,
+        "outputDetails": {"included": true},
+    })
+}
+
+/// `wrap(detail)`, with the input and then the output left out while it
+/// is larger than `MAX_EVENT_BYTES`.
+pub fn fit(mut detail: serde_json::Value, wrap: impl Fn(&serde_json::Value) -> String) -> String {
     for field in ["input", "output"] {
         let text = wrap(&detail);
         if text.len() <= MAX_EVENT_BYTES {

@@ -29,6 +29,10 @@ pub enum Command {
     /// HTTP Tasks against an endpoint in this process: tasks/s, start→end
     /// and the round-trip overhead (the cluster must allow the loopback).
     Http(super::bench_http::Args),
+    /// Subscription events to a receiver in this process: start
+    /// acknowledged → its event received, p50/p99 (the cluster must allow
+    /// the loopback).
+    Events(super::bench_events::Args),
     /// The replicated log alone: probe writes from N concurrent writers.
     Log {
         #[arg(long, default_value_t = 64)]
@@ -86,6 +90,7 @@ pub async fn run(
         Command::Flood(args) => return super::bench_flood::run(args, &client, conn).await,
         Command::Payload(args) => return super::bench_payload::run(args, &client).await,
         Command::Http(args) => return super::bench_http::run(args, client).await,
+        Command::Events(args) => return super::bench_events::run(args, client).await,
         Command::Log { writers, seconds } => {
             let deadline = Instant::now() + Duration::from_secs(seconds);
             let started = Instant::now();

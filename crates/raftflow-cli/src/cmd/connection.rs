@@ -87,7 +87,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 }
 
 /// A secret file's first line, trimmed.
-fn first_line(path: &Path) -> anyhow::Result<String> {
+pub fn first_line(path: &Path) -> anyhow::Result<String> {
     let text = read_text(path)?;
     Ok(text.lines().next().unwrap_or("").trim().to_string())
 }

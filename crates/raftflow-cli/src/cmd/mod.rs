@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod bench_backup;
+mod bench_events;
 mod bench_failover;
 mod bench_flood;
 mod bench_http;
@@ -27,6 +28,7 @@ pub mod schedule;
 pub mod schedule_backfill;
 pub mod server;
 pub mod shell;
+pub mod subscription;
 pub mod task;
 pub mod token;
 pub mod trigger;

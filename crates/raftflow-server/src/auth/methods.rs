@@ -30,6 +30,7 @@ pub fn rule(path: &str) -> Rule {
         "raftflow.v1.ScheduleService" => schedule(method),
         "raftflow.v1.TriggerService" => trigger(method),
         "raftflow.v1.ConnectionService" => connection(method),
+        "raftflow.v1.SubscriptionService" => subscription(method),
         _ => Rule::Needs(&[ManageCluster]),
     }
 }
@@ -91,6 +92,17 @@ fn connection(method: &str) -> Rule {
     match method {
         "DescribeConnection" | "ListConnections" => Rule::Needs(&[ReadWorkflows]),
         _ => Rule::Needs(&[WriteConnections]),
+    }
+}
+
+/// Subscriptions send execution data out: only an admin saves them or
+/// redrives; a reader sees them and their events, never the secret.
+fn subscription(method: &str) -> Rule {
+    match method {
+        "DescribeSubscription" | "ListSubscriptions" | "ListSubscriptionEvents" => {
+            Rule::Needs(&[ReadWorkflows])
+        }
+        _ => Rule::Needs(&[WriteSubscriptions]),
     }
 }
 

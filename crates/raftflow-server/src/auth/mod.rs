@@ -56,10 +56,13 @@ pub enum Permission {
     WriteTriggers,
     /// Create, update, delete and re-key connections (credentials; admins only).
     WriteConnections,
+    /// Create, update and delete subscriptions and redrive their dead
+    /// letters (they send execution data out; admins only).
+    WriteSubscriptions,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ReadCluster,
         Permission::ManageCluster,
         Permission::ManageTokens,
@@ -73,6 +76,7 @@ impl Permission {
         Permission::WriteSchedules,
         Permission::WriteTriggers,
         Permission::WriteConnections,
+        Permission::WriteSubscriptions,
     ];
 
     /// The name errors and docs use.
@@ -91,6 +95,7 @@ impl Permission {
             Permission::WriteSchedules => "schedules:write",
             Permission::WriteTriggers => "triggers:write",
             Permission::WriteConnections => "connections:write",
+            Permission::WriteSubscriptions => "subscriptions:write",
         }
     }
 }

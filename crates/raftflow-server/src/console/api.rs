@@ -269,16 +269,16 @@ pub async fn stop(
 /// Makes a change on the leader over gRPC for a console caller who holds
 /// `permission`, with the page's CSRF token checked; the caller's bearer
 /// token or session goes with the call, so the leader checks the caller.
-pub(crate) async fn on_leader<T, F, Fut>(
+pub(crate) async fn on_leader<T, R, F, Fut>(
     ctx: &NodeContext,
     headers: &axum::http::HeaderMap,
     permission: Permission,
     message: T,
     call: F,
-) -> Result<(), Box<Response>>
+) -> Result<R, Box<Response>>
 where
     F: FnOnce(tonic::transport::Channel, tonic::Request<T>) -> Fut,
-    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
+    Fut: std::future::Future<Output = Result<R, tonic::Status>>,
 {
     let access = super::session::access(ctx, headers, permission)?;
     super::session::check_csrf(ctx, headers, &access)?;
@@ -312,7 +312,7 @@ where
         call(channel, request).await
     };
     match tokio::time::timeout(Duration::from_secs(10), made).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(reply)) => Ok(reply),
         Ok(Err(status)) => Err(Box::new(super::status_response(&status))),
         Err(_) => Err(Box::new(error(
             StatusCode::GATEWAY_TIMEOUT,

@@ -19,6 +19,7 @@
 mod api;
 mod schedules;
 mod session;
+mod subscriptions;
 mod triggers;
 
 use axum::http::header;
@@ -93,6 +94,7 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route("/api/executions/{id}", get(api::execution))
         .route("/api/schedules", get(schedules::list))
         .route("/api/triggers", get(triggers::list))
+        .route("/api/subscriptions", get(subscriptions::list))
         .route_layer(axum::middleware::from_fn_with_state(ctx, require_reader));
     Router::new()
         .route(
@@ -114,6 +116,10 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route("/api/executions/{id}/stop", post(api::stop))
         .route("/api/schedules/{name}/pause", post(schedules::pause))
         .route("/api/schedules/{name}/unpause", post(schedules::unpause))
+        .route(
+            "/api/subscriptions/{name}/redrive",
+            post(subscriptions::redrive),
+        )
         .route("/api/session", get(session::current).post(session::login))
         .route("/api/session/logout", post(session::logout))
         .merge(reads)

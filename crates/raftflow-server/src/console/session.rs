@@ -183,6 +183,7 @@ fn current_json(ctx: &NodeContext, caller: &Caller, value: Option<&str>) -> Resp
         "role": caller.role().map_or("admin", |r| r.as_str()),
         "may_stop": caller.may(Permission::StopExecutions),
         "may_schedule": caller.may(Permission::WriteSchedules),
+        "may_redrive": caller.may(Permission::WriteSubscriptions),
         "insecure": !ctx.auth.enforcing(),
         "csrf": csrf,
     }))

@@ -105,6 +105,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
     ctx.schedules.take_over(&schedules);
     tokio::spawn(crate::schedules::runner::run(ctx.clone(), epoch));
     tokio::spawn(crate::http_tasks::run(ctx.clone(), epoch));
+    tokio::spawn(crate::subscriptions::deliver::run(ctx.clone(), epoch));
     tokio::spawn(crate::upgrade::raise_on_new_cluster(ctx.clone(), epoch));
     let named = ctx.clone();
     tokio::spawn(async move { crate::upgrade::ensure_cluster_id(&named).await });
@@ -131,6 +132,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
             batch = effects.recv() => match batch {
                 Some(batch) => {
                     ctx.schedules.absorb(&batch.effects);
+                    ctx.outbox.absorb(&batch.effects);
                     ctx.scheduler.apply_effects(batch)
                 }
                 None => return Ok(()),

@@ -5,6 +5,7 @@ use raftflow_client::proto::acl_service_client::AclServiceClient;
 use raftflow_client::proto::cluster_service_client::ClusterServiceClient;
 use raftflow_client::proto::connection_service_client::ConnectionServiceClient;
 use raftflow_client::proto::schedule_service_client::ScheduleServiceClient;
+use raftflow_client::proto::subscription_service_client::SubscriptionServiceClient;
 use raftflow_client::proto::trigger_service_client::TriggerServiceClient;
 use raftflow_client::proto::worker_service_client::WorkerServiceClient;
 use raftflow_client::proto::workflow_service_client::WorkflowServiceClient;
@@ -81,6 +82,19 @@ const TABLE: &[(&str, &[&str])] = &[
     ("Connection/ListConnections", &[ADMIN, OPERATOR, READER]),
     ("Connection/DeleteConnection", &[ADMIN]),
     ("Connection/RekeyConnections", &[ADMIN]),
+    ("Subscription/CreateSubscription", &[ADMIN]),
+    ("Subscription/UpdateSubscription", &[ADMIN]),
+    (
+        "Subscription/DescribeSubscription",
+        &[ADMIN, OPERATOR, READER],
+    ),
+    ("Subscription/ListSubscriptions", &[ADMIN, OPERATOR, READER]),
+    (
+        "Subscription/ListSubscriptionEvents",
+        &[ADMIN, OPERATOR, READER],
+    ),
+    ("Subscription/DeleteSubscription", &[ADMIN]),
+    ("Subscription/RedriveDeadLetters", &[ADMIN]),
 ];
 
 fn code<T>(result: Result<tonic::Response<T>, Status>) -> (Code, String) {
@@ -105,6 +119,9 @@ async fn call(method: &str, role: &str, ch: Conn) -> (Code, String) {
     }
     if let Some(method) = method.strip_prefix("Connection/") {
         return call_connection(method, role, ch).await;
+    }
+    if let Some(method) = method.strip_prefix("Subscription/") {
+        return call_subscription(method, role, ch).await;
     }
     match method {
         "Health/Check" => code(
@@ -378,6 +395,52 @@ async fn call_connection(method: &str, role: &str, ch: Conn) -> (Code, String) {
         "DeleteConnection" => code(cc.delete_connection(DeleteConnectionRequest { name }).await),
         "RekeyConnections" => code(cc.rekey_connections(RekeyConnectionsRequest {}).await),
         other => panic!("the table names an unknown method Connection/{other}"),
+    }
+}
+
+/// The subscription calls: a real create, the others on one that does not exist.
+async fn call_subscription(method: &str, role: &str, ch: Conn) -> (Code, String) {
+    let mut sc = SubscriptionServiceClient::new(ch);
+    let save = SaveSubscriptionRequest {
+        name: format!("table-{role}"),
+        state_machine: "nothing".into(),
+        on: vec![ExecutionChange::Succeeded as i32],
+        url: "https://hooks.example.com/table".into(),
+        signing_secret: "0123456789abcdef".into(),
+        ..Default::default()
+    };
+    let name = "missing".to_string();
+    let (seqs, after, limit, dead_letters, consistency) = (Vec::new(), 0, 0, false, 0);
+    match method {
+        "CreateSubscription" => code(sc.create_subscription(save).await),
+        "UpdateSubscription" => code(sc.update_subscription(save).await),
+        "DescribeSubscription" => code(
+            sc.describe_subscription(DescribeSubscriptionRequest { name, consistency })
+                .await,
+        ),
+        "ListSubscriptions" => code(
+            sc.list_subscriptions(ListSubscriptionsRequest::default())
+                .await,
+        ),
+        "ListSubscriptionEvents" => code(
+            sc.list_subscription_events(ListSubscriptionEventsRequest {
+                name,
+                dead_letters,
+                after,
+                limit,
+                consistency,
+            })
+            .await,
+        ),
+        "DeleteSubscription" => code(
+            sc.delete_subscription(DeleteSubscriptionRequest { name })
+                .await,
+        ),
+        "RedriveDeadLetters" => code(
+            sc.redrive_dead_letters(RedriveDeadLettersRequest { name, seqs })
+                .await,
+        ),
+        other => panic!("the table names an unknown method Subscription/{other}"),
     }
 }
 

@@ -31,6 +31,7 @@ mod replication;
 mod rotation;
 mod schedules;
 mod schedules_backfill;
+mod subscriptions;
 mod task_tokens;
 mod tls;
 mod tls_clients;

@@ -42,6 +42,7 @@ impl Workflows {
         self.unbind_ended(db)?;
         self.follow_schedule_runs(db, command)?;
         self.follow_triggers(db, command)?;
+        self.queue_events(db, command.now_ms().unwrap_or(0))?;
         Ok(result)
     }
 
@@ -113,6 +114,10 @@ impl Workflows {
             Command::PutConnection { .. } | Command::DeleteConnection { .. } => {
                 self.apply_connection(db, command)
             }
+            Command::PutSubscription { .. }
+            | Command::DeleteSubscription { .. }
+            | Command::EventsDelivered { .. }
+            | Command::RedriveEvents { .. } => self.apply_subscription(db, command),
             Command::TaskDispatched {
                 token,
                 epoch,
@@ -448,6 +453,7 @@ impl Workflows {
         self.running
             .insert(id.clone(), Running { def, exec, record });
         self.counters.executions_started += 1;
+        self.note_change(sm, &id, crate::subscriptions::Change::Started);
         self.settle(db, &id, actions, BTreeSet::new(), BTreeSet::new(), now_ms)?;
         Ok(CommandResult::ExecutionStarted {
             execution_id: id,

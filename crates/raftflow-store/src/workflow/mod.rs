@@ -30,6 +30,8 @@ mod schedules;
 #[cfg(test)]
 mod secrets_tests;
 mod settle;
+mod subscription_events;
+mod subscriptions;
 mod triggers;
 
 pub use polls::POLL_IDS_FROM;
@@ -65,6 +67,10 @@ pub enum Effect {
     ScheduleChanged {
         name: String,
         schedule: Option<Box<crate::schedules::Schedule>>,
+    },
+    /// Events of `subscription` wait in its outbox: the leader delivers.
+    EventQueued {
+        subscription: String,
     },
 }
 
@@ -107,6 +113,12 @@ pub struct Workflows {
     /// Executions of watched state machines the command being applied
     /// ended, in order.
     finished_watched: Vec<(String, raftflow_core::Status)>,
+    /// Subscription names by the state machine they watch (derived from
+    /// the replicated subscriptions; rebuilt on load).
+    pub(crate) subscriptions_by_source: BTreeMap<String, BTreeSet<String>>,
+    /// Changes of watched executions (state machine, id, change) the
+    /// command being applied made, in order.
+    changes_watched: Vec<(String, String, crate::subscriptions::Change)>,
     /// Connections in the replicated state (counted on load).
     pub(crate) connection_count: usize,
     /// Executions whose history or status this batch changed (watch streams).
@@ -160,6 +172,9 @@ impl Workflows {
             w.index_trigger(&trigger.def);
         }
         w.connection_count = crate::connections::list(db, "", usize::MAX)?.len();
+        for subscription in crate::subscriptions::list(db, "", usize::MAX)? {
+            w.index_subscription(&subscription.def);
+        }
         for task in reads::open_tasks(db)? {
             w.ready.insert(&task);
         }

@@ -210,6 +210,10 @@ impl Workflows {
         if self.watched(&record.state_machine) {
             self.finished_watched.push((id.to_string(), status));
         }
+        if let Some(when) = crate::triggers::When::of(status) {
+            let change = crate::subscriptions::Change::ended(when);
+            self.note_change(&record.state_machine, id, change);
+        }
         self.effects.push(Effect::ExecutionFinished {
             execution_id: id.into(),
         });
