@@ -24,7 +24,7 @@ fn connections_from_the_command_line() {
     );
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
 
-    cluster.wait_leader(Duration::from_secs(30));
+    cluster.wait_newest_version(Duration::from_secs(30));
     let secret = cluster.dir.path().join("token.txt");
     std::fs::write(&secret, "s3cret-token\n").unwrap();
     let file = secret.to_str().unwrap();

@@ -10,7 +10,7 @@ use crate::common::{stderr, stdout, Cluster};
 #[test]
 fn subscriptions_from_the_command_line() {
     let cluster = Cluster::start();
-    cluster.wait_leader(Duration::from_secs(30));
+    cluster.wait_newest_version(Duration::from_secs(30));
     let secret = cluster.dir.path().join("hook.secret");
     std::fs::write(&secret, "hook-secret-0123456789\n").unwrap();
     let short = cluster.dir.path().join("short.secret");

@@ -158,6 +158,27 @@ impl Cluster {
         }
     }
 
+    /// A leader, and the newest apply version active on it: a new
+    /// cluster raises it right after its first election, and the commands
+    /// of later versions (connections, subscriptions) are refused until then.
+    pub fn wait_newest_version(&self, timeout: Duration) {
+        let leader = self.wait_leader(timeout);
+        let deadline = Instant::now() + timeout;
+        let newest = raftflow_store::version::APPLY_VERSION_MAX;
+        loop {
+            let status = self.status();
+            let on_leader = status.iter().find(|s| s["id"] == leader as u64);
+            if on_leader.is_some_and(|s| s["apply_version"] == newest) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "apply version {newest} not active within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn sigkill(&mut self, id: usize) {
         let mut child = self.nodes[id - 1].take().expect("running");
         child.kill().unwrap(); // SIGKILL
