@@ -29,9 +29,9 @@ use crate::node::NodeContext;
 use crate::outbound::pool::Pool;
 
 /// Pending events read per round, at most.
-const READ_PER_ROUND: usize = 256;
+const READ_PER_ROUND: usize = 1024;
 /// Events POSTed per round, at most.
-const MAX_PER_ROUND: usize = 64;
+const MAX_PER_ROUND: usize = 256;
 /// The longest a loop sleeps without looking again (leadership, back-off).
 const IDLE_CHECK_MS: u64 = 1_000;
 
