@@ -12,6 +12,8 @@ pub struct EventMetrics {
     pub delivered: AtomicU64,
     /// Not answered 2xx (tried again later, or a dead letter).
     pub failed: AtomicU64,
+    /// Delivery rounds reported: one `EventsDelivered` entry each.
+    pub rounds: AtomicU64,
     /// From the change's time (the command's) to a 2xx answer.
     pub lag: Histogram,
 }
@@ -21,6 +23,7 @@ impl EventMetrics {
         self.delivered
             .fetch_add(delivered as u64, Ordering::Relaxed);
         self.failed.fetch_add(failed as u64, Ordering::Relaxed);
+        self.rounds.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -39,6 +42,14 @@ pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
             "raftflow_subscription_events_total{{outcome=\"{outcome}\"}} {n}"
         );
     }
+    crate::http::family(
+        out,
+        "raftflow_subscription_rounds_total",
+        "counter",
+        "Delivery rounds this node reported as leader: one EventsDelivered log entry each.",
+    );
+    let rounds = m.rounds.load(Ordering::Relaxed);
+    let _ = writeln!(out, "raftflow_subscription_rounds_total {rounds}");
     crate::http::family(
         out,
         "raftflow_subscription_delivery_lag_seconds",
