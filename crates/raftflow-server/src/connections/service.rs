@@ -224,9 +224,14 @@ impl ConnectionService for ConnectionServiceImpl {
                 }
             }
             if next.is_empty() {
-                return Ok(Response::new(reply));
+                break;
             }
             after = next;
         }
+        let subscriptions = crate::subscriptions::service::rekey_all(&self.ctx, &key).await?;
+        reply.rekeyed += subscriptions.rekeyed;
+        reply.current += subscriptions.current;
+        reply.failed.extend(subscriptions.failed);
+        Ok(Response::new(reply))
     }
 }

@@ -142,6 +142,58 @@ impl SubscriptionServiceImpl {
     }
 }
 
+/// Seals every subscription's signing secret sealed with an older key
+/// again with `key`, each at the revision read (`connection rekey` does
+/// this after the connections): counts in a `RekeyConnectionsReply`.
+pub async fn rekey_all(
+    ctx: &NodeContext,
+    key: &crate::connections::keys::Key,
+) -> Result<RekeyConnectionsReply, ApiError> {
+    let mut reply = RekeyConnectionsReply::default();
+    let limit = subscriptions::MAX_SUBSCRIPTIONS as u32;
+    let (all, _) =
+        crate::named_page::read(ctx, "", limit, subscriptions::list, |s| &s.def.name).await?;
+    for sub in all {
+        if sub.def.secret.key_id == key.id() {
+            reply.current += 1;
+            continue;
+        }
+        let name = sub.def.name.clone();
+        match rekey_one(ctx, key, sub).await {
+            Ok(()) => reply.rekeyed += 1,
+            Err(e) => reply.failed.push(format!("subscription {name}: {e}")),
+        }
+    }
+    Ok(reply)
+}
+
+async fn rekey_one(
+    ctx: &NodeContext,
+    key: &crate::connections::keys::Key,
+    sub: Subscription,
+) -> Result<(), ApiError> {
+    let (sealed_name, kind) = super::seal_as(&sub.def.name);
+    let secret = seal::open(
+        &ctx.connection_keys.all,
+        &sealed_name,
+        &kind,
+        &sub.def.secret,
+    )
+    .map_err(|e| ApiError::FailedPrecondition(e.to_string()))?;
+    let mut def = sub.def;
+    def.secret = seal::seal(key, &sealed_name, &kind, &secret);
+    let command = Command::PutSubscription {
+        def,
+        create: false,
+        expect_revision: sub.revision,
+        now_ms: ctx.stamp_ms(),
+    };
+    match ctx.proposer.propose(command).await? {
+        CommandResult::Rejected { code, message } => Err(ApiError::rejected(code, message)),
+        _ => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl SubscriptionService for SubscriptionServiceImpl {
     async fn create_subscription(

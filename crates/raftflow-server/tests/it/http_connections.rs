@@ -181,16 +181,31 @@ async fn connections_send_credentials_never_show_them_and_survive_a_key_rotation
         .await
         .unwrap();
 
+    // A subscription's signing secret is sealed with the same key.
+    let hook = raftflow_client::proto::SaveSubscriptionRequest {
+        name: "rotated".into(),
+        state_machine: "nothing".into(),
+        on: vec![raftflow_client::proto::ExecutionChange::Failed as i32],
+        url: "https://hooks.example.com/rotated".into(),
+        signing_secret: "rotated-secret-0123456789".into(),
+        ..Default::default()
+    };
+    client.save_subscription(hook, true).await.unwrap();
+
     rotate(&mut cluster).await;
     let client = cluster.client();
     run_and_check(&client, "old-key-kept", port, &seen).await;
     let rekeyed = client.rekey_connections().await.unwrap();
-    assert_eq!((rekeyed.rekeyed, rekeyed.current), (3, 0), "{rekeyed:?}");
+    let expected = (4, 0, Vec::<String>::new());
+    let counts = (rekeyed.rekeyed, rekeyed.current, rekeyed.failed.clone());
+    assert_eq!(counts, expected, "three connections and a subscription");
     assert_ne!(rekeyed.key_id, first_key);
     drop_previous_keys(&mut cluster).await;
     let client = cluster.client();
     let info = client.describe_connection("pay-bearer").await.unwrap();
     assert_eq!(info.key_id, rekeyed.key_id);
+    let hook = client.describe_subscription("rotated").await.unwrap();
+    assert_eq!(hook.key_id, rekeyed.key_id);
     run_and_check(&client, "after", port, &seen).await;
     cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
