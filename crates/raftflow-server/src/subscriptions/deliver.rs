@@ -132,11 +132,16 @@ async fn deliver_loop(
         let now_ms = ctx.log_now_ms();
         let (due, next_at_ms) = choose(&pending, now_ms);
         if due.is_empty() {
-            let wait_ms = next_at_ms.map_or(IDLE_CHECK_MS, |at| at.saturating_sub(now_ms));
-            let idle = tokio::time::sleep(Duration::from_millis(wait_ms.clamp(1, IDLE_CHECK_MS)));
+            // Nothing pending: only a new event wakes it (`run` ends the
+            // loop when this node stops leading); else the next back-off.
+            let Some(at_ms) = next_at_ms else {
+                wake.notified().await;
+                continue;
+            };
+            let wait_ms = at_ms.saturating_sub(now_ms).clamp(1, IDLE_CHECK_MS);
             tokio::select! {
                 () = wake.notified() => {}
-                () = idle => {}
+                () = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
             }
             continue;
         }
