@@ -302,7 +302,8 @@ mod tests {
             "b's oldest waits out its back-off; 2 and 4 wait behind"
         );
         assert_eq!(next, Some(500));
-        let many: Vec<_> = (0..100).map(|i| event(i, &format!("x{i}"), 0)).collect();
+        let over = MAX_PER_ROUND as u64 + 10;
+        let many: Vec<_> = (0..over).map(|i| event(i, &format!("x{i}"), 0)).collect();
         assert_eq!(choose(&many, 0).0.len(), MAX_PER_ROUND);
     }
 }
