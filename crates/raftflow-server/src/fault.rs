@@ -63,6 +63,10 @@ pub struct FaultInjection {
     /// The same for this many `CompleteTask` replies (a report whose reply
     /// was lost after its commit).
     pub drop_report_replies: u32,
+    /// Hold this many starts that hand their first task to a parked poll
+    /// until that poll's client has left (at most 10 s), as when a client
+    /// gives up between the reservation and the commit.
+    pub hold_start_hand_outs: u32,
     /// Shift this node's clock by this many milliseconds (negative: behind),
     /// as a host with a wrong clock would (clock-skew tests).
     pub clock_offset_ms: i64,
@@ -128,6 +132,11 @@ impl FaultInjection {
             } else {
                 0
             }),
+            start_hand_outs: std::sync::atomic::AtomicU32::new(if COMPILED {
+                self.hold_start_hand_outs
+            } else {
+                0
+            }),
         }
     }
 
@@ -153,6 +162,13 @@ impl FaultInjection {
                 "fault_injection.drop_hand_out_replies is set: this node drops hand-out replies (tests only)"
             );
         }
+        if COMPILED && self.hold_start_hand_outs > 0 {
+            tracing::warn!(
+                node,
+                count = self.hold_start_hand_outs,
+                "fault_injection.hold_start_hand_outs is set: this node holds starts' hand-outs until their poll leaves (tests only)"
+            );
+        }
         if self.clock_offset_ms() != 0 {
             tracing::warn!(
                 node,
@@ -175,12 +191,18 @@ impl FaultInjection {
 pub struct Countdowns {
     hand_out_replies: std::sync::atomic::AtomicU32,
     report_replies: std::sync::atomic::AtomicU32,
+    start_hand_outs: std::sync::atomic::AtomicU32,
 }
 
 impl Countdowns {
     /// Whether to drop the reply of the hand-out just committed.
     pub fn drop_hand_out_reply(&self) -> bool {
         COMPILED && take_one(&self.hand_out_replies)
+    }
+
+    /// Whether to hold this start's hand-out until its poll's client left.
+    pub fn hold_start_hand_out(&self) -> bool {
+        COMPILED && take_one(&self.start_hand_outs)
     }
 
     /// Whether to drop the reply of the report just committed.

@@ -30,6 +30,11 @@ impl Reserved {
     pub fn deliver(self, dispatched: Dispatched) -> bool {
         self.tx.send(Some(dispatched)).is_ok()
     }
+
+    /// Resolves once the poll has gone (its client left).
+    pub async fn left(&mut self) {
+        self.tx.closed().await
+    }
 }
 
 /// The leader's own HTTP Task caller's poll (http_tasks.rs).

@@ -10,6 +10,8 @@
 //! other spacing), answers with the existing execution. Only that rare
 //! refusal costs a read; a new start costs none.
 
+use std::time::Duration;
+
 use raftflow_proto::v1::{StartExecutionReply, StartExecutionRequest};
 use raftflow_store::workflow::reads;
 use raftflow_store::{Command, CommandResult};
@@ -65,9 +67,12 @@ pub async fn run(
     let applied = ctx.proposer.propose_together(commands).await?;
     let mut results = applied.results.into_iter();
     let started = results.next();
-    if let (Some((epoch, poller)), Some(CommandResult::Dispatched { task })) =
+    if let (Some((epoch, mut poller)), Some(CommandResult::Dispatched { task })) =
         (reserved, results.next())
     {
+        if ctx.countdowns.hold_start_hand_out() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), poller.left()).await;
+        }
         let ready_at_us = ctx.scheduler.ready_at_us(&task, now, applied.applied_at_us);
         let token = task.token.clone();
         let poll_id = poller.poll_id.clone();

@@ -258,3 +258,56 @@ async fn a_report_repeated_during_a_takeover_gets_its_next_task() {
     assert!(next.execution_id.ends_with("u-2"), "{next:?}");
     cluster.shutdown().await;
 }
+
+/// A start hands its first task to a parked poll whose client leaves
+/// before the task reaches it (held there by `hold_start_hand_outs`, as a
+/// client giving up during a leader pause): the attempt goes back at once
+/// and another poll runs it, rather than wait out the 300-second lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_whose_parked_poll_left_gives_its_task_back() {
+    let cluster = TestCluster::start(3, |c| c.fault_injection.hold_start_hand_outs = 1).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    let newest = raftflow_store::version::APPLY_VERSION_MAX;
+    cluster.wait_apply_version(newest, WAIT).await;
+    let client = cluster.client_with("untimed", NO_TIMEOUT).await;
+    let scheduler = cluster.node(leader).context.scheduler.clone();
+    let mut worker = raw(&cluster, leader).await;
+    let parked = tokio::spawn(async move { worker.poll_task(poll("p-1", 20_000)).await });
+    let until = |parked_now: usize| {
+        let scheduler = scheduler.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while scheduler.polls_waiting() != parked_now {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{parked_now} parked"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    until(1).await;
+    let starter = cluster.client();
+    let start =
+        tokio::spawn(async move { starter.start_execution("untimed", Some("u-9"), "{}").await });
+    until(0).await; // the start reserved the parked poll
+    parked.abort(); // its client leaves
+    let execution_id = tokio::time::timeout(WAIT, start)
+        .await
+        .expect("the start answers once the poll has left")
+        .unwrap()
+        .unwrap()
+        .execution_id;
+    let mut other = raw(&cluster, leader).await;
+    let task = other
+        .poll_task(poll("p-2", 5_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        task.execution_id, execution_id,
+        "the task went back at once"
+    );
+    assert_eq!(task.attempt, 1, "the same attempt");
+    cluster.shutdown().await;
+}
