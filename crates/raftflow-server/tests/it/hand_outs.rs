@@ -287,7 +287,7 @@ async fn a_start_whose_parked_poll_left_gives_its_task_back() {
         }
     };
     until(1).await;
-    let starter = cluster.client();
+    let starter = client;
     let start =
         tokio::spawn(async move { starter.start_execution("untimed", Some("u-9"), "{}").await });
     until(0).await; // the start reserved the parked poll
