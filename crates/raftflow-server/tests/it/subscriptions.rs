@@ -60,6 +60,8 @@ async fn receiver() -> Receiver {
             let signed = sign::verify(SECRET.as_bytes(), &signature, body.as_bytes(), now_s, 300);
             assert!(signed, "a bad signature `{signature}` on {body}");
             assert_eq!(text("content-type"), "application/cloudevents+json");
+            // The subscription's connection: its bearer token on every POST.
+            assert_eq!(text("authorization"), "Bearer hook-token");
             let event: Value = serde_json::from_str(&body).unwrap();
             let _ = tx.send((text("idempotency-key"), text("x-raftflow-attempt"), event));
             StatusCode::OK
@@ -108,9 +110,23 @@ fn request(url: &str, max_attempts: u32) -> SaveSubscriptionRequest {
         ],
         url: url.into(),
         signing_secret: SECRET.into(),
+        connection: "hook-auth".into(),
         max_attempts,
         ..Default::default()
     }
+}
+
+/// The connection every POST carries the credentials of.
+async fn connect(client: &raftflow_client::Client) {
+    use raftflow_client::proto::{save_connection_request::Credentials, BearerAuth};
+    let save = raftflow_client::proto::SaveConnectionRequest {
+        name: "hook-auth".into(),
+        credentials: Some(Credentials::Bearer(BearerAuth {
+            token: "hook-token".into(),
+        })),
+        ..Default::default()
+    };
+    client.save_connection(save, true).await.unwrap();
 }
 
 /// Every execution's events came started first, then succeeded (repeats
@@ -146,6 +162,7 @@ async fn events_arrive_signed_in_order_and_none_is_lost_across_an_outage_and_a_l
     let mut cluster = TestCluster::calling_loopback().await;
     let client = cluster.client_with("orders", PASS).await;
     let mut hook = receiver().await;
+    connect(&client).await;
     let saved = client
         .save_subscription(request(&hook.url, 0), true)
         .await
@@ -207,6 +224,7 @@ async fn an_event_out_of_attempts_is_a_dead_letter_until_redriven() {
     let cluster = TestCluster::calling_loopback().await;
     let client = cluster.client_with("orders", PASS).await;
     let mut hook = receiver().await;
+    connect(&client).await;
     hook.down.store(true, Ordering::SeqCst);
     let mut one_try = request(&hook.url, 1);
     one_try.on = vec![ExecutionChange::Succeeded as i32];
