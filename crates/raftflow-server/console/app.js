@@ -126,6 +126,10 @@ async function executions(params) {
       const v = document.getElementById(`f-${id}`).value;
       if (v) next.set(id, v);
     }
+    for (const id of ["from_ms", "to_ms"]) {
+      const v = document.getElementById(`f-${id}`).value;
+      if (v) next.set(id, String(new Date(v).getTime()));
+    }
     location.hash = `#/executions?${next}`;
   };
   const select = (id, options) => h("select", { id: `f-${id}` }, options.map(([v, label]) => {
@@ -134,6 +138,9 @@ async function executions(params) {
     return o;
   }));
   const name = h("input", { id: "f-name", placeholder: "name contains…", value: params.get("name") || "" });
+  // Local time in the inputs, milliseconds since the epoch in the address.
+  const local = (ms) => (ms ? new Date(Number(ms) - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16) : "");
+  const range = (id, title) => h("input", { id: `f-${id}`, type: "datetime-local", title, value: local(params.get(id)) });
   const rows = page.executions.map((e) => h("tr", { class: "clickable", onclick: go(`#/exec/${encodeURIComponent(e.id)}`) },
     h("td", {}, e.name), h("td", {}, e.state_machine, h("span", { class: "muted" }, ` v${e.version}`)),
     h("td", {}, pill(e.status)), h("td", {}, when(e.start_ms)), h("td", {}, when(e.stop_ms))));
@@ -144,7 +151,8 @@ async function executions(params) {
     h("div", { class: "filters" },
       select("state_machine", [["", "any state machine"], ...machines.map((m) => [m.name, m.name])]),
       select("status", [["", "any status"], ...["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"].map((s) => [s, s])]),
-      name, h("button", { onclick: apply }, "Filter")),
+      name, range("from_ms", "started from"), range("to_ms", "started before"), h("button", { onclick: apply }, "Filter")),
+    cliHint(`raftflow execution list${params.get("state_machine") ? ` --state-machine ${params.get("state_machine")}` : ""}${params.get("status") ? ` --status ${params.get("status")}` : ""}`),
     h("table", {}, h("tr", {}, ["Name", "State machine", "Status", "Started", "Stopped"].map((t) => h("th", {}, t))), rows),
     rows.length ? null : h("p", { class: "muted" }, "No executions match."), more));
 }
@@ -217,12 +225,70 @@ async function stateMachine(name, version) {
     return o;
   }));
   versions.addEventListener("change", () => { location.hash = `#/sm/${encodeURIComponent(name)}/${versions.value}`; });
-  const graph = h("div", { class: "graph" });
-  graph.appendChild(drawGraph(sm.layout, new Map(), null, () => {}));
+  const graph = drawGraph(sm.layout, new Map(), null, () => {});
   view.replaceChildren(h("h1", {}, sm.name, " ", versions),
     h("div", { class: "card" }, h("p", {}, sm.description || h("span", { class: "muted" }, "no description")),
-      h("button", { onclick: go(`#/executions?state_machine=${encodeURIComponent(name)}`) }, "Executions of this state machine")),
+      h("button", { onclick: go(`#/executions?state_machine=${encodeURIComponent(name)}`) }, "Executions of this state machine"),
+      cliHint(`raftflow workflow describe ${name} --version ${sm.version}`)),
     h("div", { class: "split" }, h("div", { class: "card" }, graph), h("div", { class: "card" }, h("h2", {}, "Definition"), h("pre", {}, tryJson(sm.definition)))));
+  mountGraph(graph, `sm/${name}/${sm.version}`);
+}
+
+const cliHint = (command) => h("p", { class: "cli muted" }, "CLI: ", h("code", {}, command));
+
+// Every task attempt of a state: who ran it, when, how it ended, its data.
+function attemptsTable(s) {
+  if (!s.attempts.length) return null;
+  const rows = s.attempts.map((a) => h("tr", { class: `attempt ${a.fate || a.outcome}` },
+    h("td", {}, a.n), h("td", {}, a.worker || h("span", { class: "muted" }, "not started")),
+    h("td", {}, a.startedMs ? new Date(a.startedMs).toLocaleTimeString() : "—"),
+    h("td", {}, a.endedMs && a.startedMs ? duration(a.endedMs - a.startedMs) : "—"),
+    h("td", {}, a.fate ? `${a.outcome}, ${a.fate}` : a.outcome,
+      a.error ? h("div", { class: "error" }, `${a.error}${a.cause ? `: ${a.cause}` : ""}`) : null,
+      h("details", {}, h("summary", {}, "input / output"), h("pre", {}, pretty(a.input)), h("pre", {}, pretty(a.output))))));
+  return h("div", {}, h("h2", {}, "Attempts"),
+    h("table", { id: "attempts" }, h("tr", {}, ["#", "Worker", "Started", "Took", "Outcome"].map((t) => h("th", {}, t))), rows));
+}
+
+function stateDetail(name, s) {
+  if (!name) return h("p", { class: "muted" }, "Click a state to see its attempts, input and output.");
+  if (!s) return h("h2", {}, name, " ", h("span", { class: "muted" }, "not reached"));
+  const it = s.iterations;
+  return h("div", {}, h("h2", {}, name, " ", s.status ? pill(s.status) : h("span", { class: "muted" }, "not reached")),
+    h("div", { class: "kv" }, h("span", { class: "muted" }, "entered"), `${s.entered}×`,
+      h("span", { class: "muted" }, "took"), s.firstMs !== null && s.lastMs !== null ? duration(s.lastMs - s.firstMs) : "—",
+      it.started ? [h("span", { class: "muted" }, "items"), `${it.started} started, ${it.succeeded} succeeded, ${it.failed} failed`] : null),
+    s.error ? h("p", { class: "error" }, `${s.error}: ${s.cause || ""}`) : null,
+    attemptsTable(s),
+    h("h2", {}, "Input"), h("pre", {}, pretty(s.input)), h("h2", {}, "Output"), h("pre", {}, pretty(s.output)));
+}
+
+// Filters of the event table live in the address (`etype`, `estate`), so a
+// filtered history can be linked to and survives the live refresh.
+function eventTable(id, all) {
+  const q = new URLSearchParams((location.hash.split("?")[1]) || "");
+  const distinct = (f) => [...new Set(all.map(f).filter(Boolean))].sort();
+  const pick = (key, label, values) => {
+    const el = h("select", { id: `f-${key}` }, h("option", { value: "" }, label), values.map((v) => {
+      const o = h("option", { value: v }, v);
+      if (q.get(key) === v) o.selected = true;
+      return o;
+    }));
+    el.addEventListener("change", () => {
+      if (el.value) q.set(key, el.value); else q.delete(key);
+      history.replaceState(null, "", `#/exec/${encodeURIComponent(id)}?${q}`);
+      route();
+    });
+    return el;
+  };
+  const [type, state] = [q.get("etype"), q.get("estate")];
+  const shown = all.filter((ev) => (!type || ev.type === type) && (!state || (ev.details || {}).name === state));
+  const rows = shown.map((ev) => h("tr", {}, h("td", {}, ev.id), h("td", {}, new Date(ev.timestamp_ms).toLocaleTimeString()),
+    h("td", {}, ev.type), h("td", {}, h("code", {}, JSON.stringify(ev.details).slice(0, 240)))));
+  return h("div", {}, h("div", { class: "filters" }, pick("etype", "any type", distinct((ev) => ev.type)),
+    pick("estate", "any state", distinct((ev) => (ev.details || {}).name)),
+    h("span", { class: "muted" }, shown.length === all.length ? "" : `${shown.length} of ${all.length} shown`)),
+  h("table", { id: "events" }, h("tr", {}, ["#", "Time", "Type", "Details"].map((t) => h("th", {}, t))), rows));
 }
 
 async function execution(id) {
@@ -230,35 +296,36 @@ async function execution(id) {
   const e = data.execution;
   const layout = data.state_machine && data.state_machine.layout;
   const statuses = stateStatuses(data.events, e.status, layout);
-  const graph = h("div", { class: "graph", id: "execution-graph" });
-  if (layout) graph.appendChild(drawGraph(layout, statuses, selectedState, (n) => { selectedState = n; execution(id); }));
+  // A selected state is part of the address, so it can be linked to.
+  const select = (n) => {
+    selectedState = n;
+    const q = new URLSearchParams((location.hash.split("?")[1]) || "");
+    q.set("state", n);
+    history.replaceState(null, "", `#/exec/${encodeURIComponent(id)}?${q}`);
+    execution(id);
+  };
+  const graph = layout ? drawGraph(layout, statuses, selectedState, select) : h("div", {});
+  graph.id = "execution-graph";
   const mayStop = session && session.may_stop;
   const stop = e.status === "RUNNING" && mayStop ? h("button", { class: "danger", id: "stop", onclick: async () => {
     if (!confirm(`Stop ${e.name}? The execution ends ABORTED and its tasks are cancelled.`)) return;
     try { await change(`/api/executions/${encodeURIComponent(id)}/stop`); } catch (err) { alert(`Not stopped: ${err.message}`); }
     execution(id);
   } }, "Stop execution") : null;
-  const s = selectedState && statuses.get(selectedState);
-  const detail = selectedState
-    ? h("div", {}, h("h2", {}, selectedState, " ", s && s.status ? pill(s.status) : h("span", { class: "muted" }, "not reached")),
-      s ? h("div", {}, h("div", { class: "kv" }, h("span", { class: "muted" }, "entered"), `${s.entered}×`,
-        h("span", { class: "muted" }, "attempts"), s.attempts || "—"),
-        s.error ? h("p", { class: "error" }, `${s.error}: ${s.cause || ""}`) : null,
-        h("h2", {}, "Input"), h("pre", {}, pretty(s.input)), h("h2", {}, "Output"), h("pre", {}, pretty(s.output))) : null)
-    : h("p", { class: "muted" }, "Click a state to see its input and output.");
-  const events = data.events.map((ev) => h("tr", {}, h("td", {}, ev.id), h("td", {}, new Date(ev.timestamp_ms).toLocaleTimeString()),
-    h("td", {}, ev.type), h("td", {}, h("code", {}, JSON.stringify(ev.details).slice(0, 240)))));
+  const events = eventTable(id, data.events);
   view.replaceChildren(
     h("h1", {}, e.name, " ", pill(e.status), " ", stop),
     h("div", { class: "card kv" }, h("span", { class: "muted" }, "execution"), e.id,
       h("span", { class: "muted" }, "state machine"), h("a", { href: `#/sm/${encodeURIComponent(e.state_machine)}/${e.version}` }, `${e.state_machine} v${e.version}`),
       h("span", { class: "muted" }, "started"), when(e.start_ms), h("span", { class: "muted" }, "stopped"), when(e.stop_ms),
-      e.error ? [h("span", { class: "muted" }, "error"), h("span", { class: "error" }, `${e.error}: ${e.cause || ""}`)] : null),
-    h("div", { class: "split" }, h("div", { class: "card" }, legend(), graph), h("div", { class: "card", id: "state-detail" }, detail)),
+      e.error ? [h("span", { class: "muted" }, "error"), h("span", { class: "error" }, `${e.error}: ${e.cause || ""}`)] : null,
+      h("span", { class: "muted" }, "CLI"), h("code", {}, `raftflow execution history ${e.id}`)),
+    h("div", { class: "split wide" }, h("div", { class: "card" }, legend(), graph),
+      h("div", { class: "card", id: "state-detail" }, stateDetail(selectedState, selectedState && statuses.get(selectedState)))),
     h("div", { class: "split" }, h("div", { class: "card" }, h("h2", {}, "Input"), h("pre", {}, pretty(e.input))),
       h("div", { class: "card" }, h("h2", {}, "Output"), h("pre", {}, pretty(e.output)))),
-    h("div", { class: "card" }, h("h2", {}, `Events (${data.events.length}${data.history_truncated ? ", first part" : ""})`),
-      h("table", { id: "events" }, h("tr", {}, ["#", "Time", "Type", "Details"].map((t) => h("th", {}, t))), events)));
+    h("div", { class: "card" }, h("h2", {}, `Events (${data.events.length}${data.history_truncated ? ", first part" : ""})`), events));
+  if (layout) mountGraph(graph, `exec/${id}`);
   return e.status === "RUNNING";
 }
 
@@ -284,7 +351,10 @@ async function route() {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   let live = true;
   try {
-    if (parts[0] === "exec") live = await execution(parts.slice(1).join("/"));
+    if (parts[0] === "exec") {
+      selectedState = new URLSearchParams(query || "").get("state") || selectedState;
+      live = await execution(parts.slice(1).join("/"));
+    }
     else if (parts[0] === "sm") { await stateMachine(parts[1], parts[2]); live = false; }
     else if (parts[0] === "executions") await executions(new URLSearchParams(query || ""));
     else if (parts[0] === "schedules") await schedulesPage();

@@ -1,8 +1,11 @@
-// The state machine graph: draws the server's layout as SVG and colours each
-// state by what the execution's history says happened to it.
+// The state machine graph: draws the server's layout (boxes, polylines and
+// label boxes computed by raftflow_core::layout) as SVG, colours each state
+// by what the history says, and lets the reader zoom, pan and fit.
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
+// Zoom and pan per page, so a refresh of a live page keeps the view.
+const views = new Map();
 
 function svg(tag, attrs, parent) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -11,99 +14,134 @@ function svg(tag, attrs, parent) {
   return el;
 }
 
-// What happened to each state, from the history (events name their state).
-// status: running | succeeded | failed | retried | caught (absent: not reached).
-function stateStatuses(events, executionStatus, layout) {
-  const states = new Map();
-  const kinds = new Map((layout ? layout.nodes : []).map((n) => [n.name, n.kind]));
-  const get = (name) => {
-    if (!states.has(name)) {
-      states.set(name, { entered: 0, exited: 0, open: 0, attempts: 0, failures: 0, retried: false,
-        caught: false, pendingFailure: false, input: undefined, output: undefined, error: null, cause: null });
-    }
-    return states.get(name);
-  };
-  for (const e of events) {
-    const d = e.details || {};
-    if (!d.name) continue;
-    const s = get(d.name);
-    const t = e.type;
-    if (t.endsWith("StateEntered")) {
-      s.entered += 1; s.open += 1; s.input = d.input;
-    } else if (t.endsWith("StateExited")) {
-      s.exited += 1; s.open = Math.max(0, s.open - 1); s.output = d.output;
-      if (s.pendingFailure) { s.caught = true; s.pendingFailure = false; }
-    } else if (t === "ActivityScheduled") {
-      s.attempts += 1;
-      if (s.pendingFailure) { s.retried = true; s.pendingFailure = false; }
-    } else if (t === "ActivityReturned") {
-      // A hand-out to a withdrawn poll: scheduled again, not a new attempt.
-      s.attempts = Math.max(0, s.attempts - 1);
-    } else if (t === "ActivityFailed" || t === "ActivityTimedOut" || t === "ParallelStateFailed" || t === "MapStateFailed") {
-      s.failures += 1; s.pendingFailure = true; s.error = d.error; s.cause = d.cause || null;
-    }
+function drawState(root, n, s, selected, onSelect, nowMs) {
+  const classes = n.kind === "Branch" ? ["branch"] : ["state"];
+  if (n.container && n.kind !== "Branch") classes.push("container");
+  if (s && s.status) classes.push(`st-${s.status}`);
+  if (n.name === selected) classes.push("selected");
+  const g = svg("g", { class: classes.join(" "), "data-state": n.name, "data-status": (s && s.status) || "not-reached" }, root);
+  svg("rect", { x: n.x, y: n.y, width: n.w, height: n.h, rx: 6 }, g);
+  if (n.kind === "Branch") {
+    svg("text", { x: n.x + 8, y: n.y + 16, class: "branch-label" }, g).textContent = n.name;
+    return;
   }
-  for (const [name, s] of states) {
-    if (s.entered === 0) { s.status = null; continue; }
-    if (kinds.get(name) === "Fail") s.status = "failed";
-    else if (s.open > 0) s.status = executionStatus === "RUNNING" ? "running" : "failed";
-    else if (s.caught) s.status = "caught";
-    else if (s.retried) s.status = "retried";
-    else s.status = "succeeded";
-  }
-  return states;
+  const name = svg("text", { x: n.x + n.w / 2, y: n.y + 19, "text-anchor": "middle", class: "state-name" }, g);
+  name.textContent = n.name;
+  const sub = stateSummary(n.kind, s, nowMs);
+  const line = svg("text", { x: n.x + n.w / 2, y: n.container ? n.y + 19 : n.y + 37, "text-anchor": "middle", class: "state-sub" }, g);
+  line.textContent = n.container ? "" : sub;
+  line.dataset.full = sub;
+  line.dataset.room = n.w - 12;
+  svg("title", {}, g).textContent = `${n.name}: ${sub}`;
+  g.addEventListener("click", (ev) => { ev.stopPropagation(); onSelect(n.name); });
+}
+
+function drawEdge(root, e, k) {
+  const d = e.points.map((p, i) => `${i ? "L" : "M"} ${p[0]} ${p[1]}`).join(" ");
+  const path = svg("path", { d, class: e.back ? "edge back" : "edge", "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to, "data-edge": k }, root);
+  if (e.title) svg("title", {}, path).textContent = e.title;
+  if (!e.label_box) return;
+  const b = e.label_box;
+  svg("rect", { x: b.x, y: b.y, width: b.w, height: b.h, class: "label-back" }, root);
+  const text = svg("text", { x: b.x + 2, y: b.y + 12, class: "edge-label", "data-edge": k }, root);
+  text.textContent = e.label;
+  svg("title", {}, text).textContent = e.title;
 }
 
 // Draws `layout` (from /api/state-machines/{name}); `statuses` may be empty.
+// Returns the graph's element; call `mountGraph` once it is in the page.
 function drawGraph(layout, statuses, selected, onSelect) {
-  const root = svg("svg", { width: layout.width, height: layout.height, viewBox: `0 0 ${layout.width} ${layout.height}` });
+  const root = svg("svg", { class: "graph-svg", "data-width": layout.width, "data-height": layout.height });
   const defs = svg("defs", {}, root);
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
   svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#8791a5" }, marker);
-  const byName = new Map(layout.nodes.map((n) => [n.name, n]));
+  const nowMs = Date.now();
   // Containers first, so that the states inside them are drawn on top.
   const ordered = [...layout.nodes].sort((a, b) => (b.container ? 1 : 0) - (a.container ? 1 : 0));
-  for (const n of ordered) {
-    const s = statuses.get(n.name);
-    const classes = n.kind === "Branch" ? ["branch"] : ["state"];
-    if (n.container && n.kind !== "Branch") classes.push("container");
-    if (s && s.status) classes.push(`st-${s.status}`);
-    if (n.name === selected) classes.push("selected");
-    const g = svg("g", { class: classes.join(" "), "data-state": n.name, "data-status": (s && s.status) || "not-reached" }, root);
-    svg("rect", { x: n.x, y: n.y, width: n.w, height: n.h }, g);
-    if (n.kind === "Branch") {
-      svg("text", { x: n.x + 8, y: n.y + 16, class: "edge-label" }, g).textContent = n.name;
-      continue;
-    }
-    const titleY = n.container ? n.y + 17 : n.y + 19;
-    svg("text", { x: n.x + n.w / 2, y: titleY, "text-anchor": "middle", "font-weight": 600 }, g).textContent = n.name;
-    let sub = n.kind;
-    if (s && s.entered > 1) sub += ` ×${s.entered}`;
-    if (s && s.attempts > 1) sub += ` · ${s.attempts} attempts`;
-    if (!n.container) svg("text", { x: n.x + n.w / 2, y: n.y + 35, "text-anchor": "middle", class: "edge-label" }, g).textContent = sub;
-    g.addEventListener("click", (ev) => { ev.stopPropagation(); onSelect(n.name); });
+  for (const n of ordered) drawState(root, n, statuses.get(n.name), selected, onSelect, nowMs);
+  layout.edges.forEach((e, k) => drawEdge(root, e, k));
+  const host = document.createElement("div");
+  host.className = "graph";
+  const tools = document.createElement("div");
+  tools.className = "graph-tools";
+  for (const [label, act] of [["Fit", "fit"], ["−", "out"], ["+", "in"], ["100%", "one"]]) {
+    const b = document.createElement("button");
+    b.textContent = label;
+    b.dataset.act = act;
+    tools.appendChild(b);
   }
-  for (const e of layout.edges) {
-    const a = byName.get(e.from), b = byName.get(e.to);
-    if (!a || !b) continue;
-    let d;
-    if (e.back) {
-      const x1 = a.x + a.w, y1 = a.y + a.h / 2, x2 = b.x + b.w, y2 = b.y + b.h / 2;
-      const out = Math.max(x1, x2) + 40;
-      d = `M ${x1} ${y1} C ${out} ${y1}, ${out} ${y2}, ${x2} ${y2}`;
-    } else {
-      const x1 = a.x + a.w / 2, y1 = a.y + a.h, x2 = b.x + b.w / 2, y2 = b.y;
-      const mid = (y1 + y2) / 2;
-      d = `M ${x1} ${y1} C ${x1} ${mid}, ${x2} ${mid}, ${x2} ${y2}`;
-    }
-    svg("path", { d, class: "edge", "marker-end": "url(#arrow)" }, root);
-    if (e.label) {
-      const lx = e.back ? Math.max(a.x + a.w, b.x + b.w) + 14 : (a.x + a.w / 2 + b.x + b.w / 2) / 2 + 4;
-      const ly = e.back ? (a.y + b.y) / 2 + a.h / 2 : (a.y + a.h + b.y) / 2;
-      svg("text", { x: lx, y: ly, class: "edge-label" }, root).textContent = e.label;
-    }
+  host.append(tools, root);
+  return host;
+}
+
+// Once the graph is in the page: measure what the browser drew (labels'
+// boxes, for the geometry test; state lines cut to fit), then fit the
+// picture to its panel and wire zoom and pan.
+function mountGraph(host, key) {
+  const root = host.querySelector("svg");
+  if (!root) return;
+  for (const t of root.querySelectorAll("text.state-sub")) {
+    const full = t.dataset.full || "";
+    const room = Number(t.dataset.room);
+    let cut = full.length;
+    while (cut > 0 && t.getComputedTextLength() > room) { cut -= 1; t.textContent = `${full.slice(0, cut)}…`; }
   }
-  return root;
+  for (const t of root.querySelectorAll("text.edge-label, text.state-name")) {
+    const b = t.getBBox();
+    t.dataset.box = [b.x, b.y, b.width, b.height].map((v) => Math.round(v * 10) / 10).join(" ");
+  }
+  const width = Number(root.dataset.width), height = Number(root.dataset.height);
+  const view = views.get(key) || {};
+  const apply = () => {
+    const w = host.clientWidth || width;
+    const h = root.clientHeight || height;
+    root.setAttribute("viewBox", `${view.x} ${view.y} ${w / view.k} ${h / view.k}`);
+    root.dataset.zoom = view.k.toFixed(3);
+    views.set(key, view);
+  };
+  const fit = () => {
+    const w = host.clientWidth || width;
+    view.k = Math.min(1, w / width);
+    const h = Math.min(height * view.k, Math.max(360, window.innerHeight * 0.8));
+    root.style.height = `${Math.ceil(h)}px`;
+    view.k = Math.min(view.k, h / height);
+    view.x = -(w / view.k - width) / 2;
+    view.y = -(h / view.k - height) / 2;
+    apply();
+  };
+  const zoom = (factor, cx, cy) => {
+    const k = Math.min(4, Math.max(0.1, view.k * factor));
+    view.x = cx - (cx - view.x) * (view.k / k);
+    view.y = cy - (cy - view.y) * (view.k / k);
+    view.k = k;
+    apply();
+  };
+  const centre = () => [view.x + host.clientWidth / view.k / 2, view.y + root.clientHeight / view.k / 2];
+  if (view.k === undefined) fit();
+  else { root.style.height = view.h; apply(); }
+  host.querySelector(".graph-tools").addEventListener("click", (ev) => {
+    const act = ev.target.dataset.act;
+    if (act === "fit") fit();
+    else if (act === "in") zoom(1.25, ...centre());
+    else if (act === "out") zoom(0.8, ...centre());
+    else if (act === "one") zoom(1 / view.k, ...centre());
+  });
+  root.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const r = root.getBoundingClientRect();
+    zoom(ev.deltaY < 0 ? 1.15 : 1 / 1.15, view.x + (ev.clientX - r.left) / view.k, view.y + (ev.clientY - r.top) / view.k);
+  }, { passive: false });
+  let drag = null;
+  root.addEventListener("pointerdown", (ev) => { drag = [ev.clientX, ev.clientY]; });
+  for (const end of ["pointerup", "pointerleave"]) root.addEventListener(end, () => { drag = null; });
+  root.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    view.x -= (ev.clientX - drag[0]) / view.k;
+    view.y -= (ev.clientY - drag[1]) / view.k;
+    drag = [ev.clientX, ev.clientY];
+    apply();
+  });
+  view.h = root.style.height;
 }
 
 function legend() {

@@ -44,6 +44,7 @@ pub mod schedules_v1;
 pub mod snapshot_file;
 mod snapshots;
 pub mod state_machine;
+pub mod stats;
 pub mod subscriptions;
 #[cfg(test)]
 mod test_util;

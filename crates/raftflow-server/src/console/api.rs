@@ -162,17 +162,30 @@ pub struct ListQuery {
     page_token: Option<String>,
     #[serde(default)]
     page_size: Option<usize>,
+    /// Started at or after this time (ms since the epoch).
+    #[serde(default)]
+    from_ms: Option<u64>,
+    /// Started before this time.
+    #[serde(default)]
+    to_ms: Option<u64>,
 }
 
-/// Newest first. A name filter scans at most 20 store pages per request and
-/// hands back a token to continue from.
+impl ListQuery {
+    fn started_within(&self, start_ms: u64) -> bool {
+        self.from_ms.is_none_or(|from| start_ms >= from)
+            && self.to_ms.is_none_or(|to| start_ms < to)
+    }
+}
+
+/// Newest first. A name or time filter scans at most 20 store pages per
+/// request and hands back a token to continue from.
 pub async fn executions(
     State(ctx): State<NodeContext>,
     Extension(caller): Extension<Caller>,
     Query(q): Query<ListQuery>,
 ) -> Response {
     let page_size = q.page_size.unwrap_or(50).clamp(1, 500);
-    let mut token = q.page_token.filter(|t| !t.is_empty());
+    let mut token = q.page_token.clone().filter(|t| !t.is_empty());
     let mut items = Vec::new();
     let status = match crate::limits::status_filter(&q.status) {
         Ok(status) => status,
@@ -193,6 +206,7 @@ pub async fn executions(
             page.items
                 .into_iter()
                 .filter(|r| q.name.is_empty() || r.name.contains(&q.name))
+                .filter(|r| q.started_within(r.start_ms))
                 .filter(|r| caller.sees_state_machine(&r.state_machine)),
         );
         token = page.next;

@@ -19,6 +19,7 @@
 mod api;
 mod schedules;
 mod session;
+mod stats;
 mod subscriptions;
 mod triggers;
 
@@ -32,6 +33,7 @@ use crate::node::NodeContext;
 const INDEX_HTML: &str = include_str!("../../console/index.html");
 const APP_JS: &str = include_str!("../../console/app.js");
 const GRAPH_JS: &str = include_str!("../../console/graph.js");
+const HISTORY_JS: &str = include_str!("../../console/history.js");
 const APP_CSS: &str = include_str!("../../console/app.css");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -92,6 +94,8 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route("/api/state-machines/{name}", get(api::state_machine))
         .route("/api/executions", get(api::executions))
         .route("/api/executions/{id}", get(api::execution))
+        .route("/api/statistics", get(stats::one))
+        .route("/api/statistics/busiest", get(stats::busiest))
         .route("/api/schedules", get(schedules::list))
         .route("/api/triggers", get(triggers::list))
         .route("/api/subscriptions", get(subscriptions::list))
@@ -108,6 +112,10 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route(
             "/console/graph.js",
             get(|| async { asset("text/javascript; charset=utf-8", GRAPH_JS) }),
+        )
+        .route(
+            "/console/history.js",
+            get(|| async { asset("text/javascript; charset=utf-8", HISTORY_JS) }),
         )
         .route(
             "/console/app.css",

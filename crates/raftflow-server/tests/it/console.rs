@@ -79,7 +79,12 @@ async fn console_serves_pages_and_api_from_a_follower() {
         status == 200 && page.contains("raftflow console"),
         "{status} {page}"
     );
-    for asset in ["/console/app.js", "/console/graph.js", "/console/app.css"] {
+    for asset in [
+        "/console/app.js",
+        "/console/graph.js",
+        "/console/history.js",
+        "/console/app.css",
+    ] {
         assert_eq!(http(addr, "GET", asset).await.0, 200, "{asset}");
     }
     let c = json(addr, "/api/cluster").await;
@@ -142,6 +147,24 @@ async fn console_serves_pages_and_api_from_a_follower() {
     assert_eq!(list["executions"][0]["id"], id.as_str());
     let none = json(addr, "/api/executions?state_machine=console&name=absent").await;
     assert_eq!(none["executions"].as_array().unwrap().len(), 0);
+    let started = list["executions"][0]["start_ms"].as_u64().unwrap();
+    let within = format!(
+        "/api/executions?state_machine=console&from_ms={started}&to_ms={}",
+        started + 1
+    );
+    assert_eq!(
+        json(addr, &within).await["executions"][0]["id"],
+        id.as_str()
+    );
+    let later = format!(
+        "/api/executions?state_machine=console&from_ms={}",
+        started + 1
+    );
+    let earlier = format!("/api/executions?state_machine=console&to_ms={started}");
+    for outside in [later, earlier] {
+        let page = json(addr, &outside).await;
+        assert_eq!(page["executions"].as_array().unwrap().len(), 0, "{outside}");
+    }
     let (status, body) = http(addr, "GET", "/api/executions/console:nope").await;
     assert!(
         status == 404 && body.contains("does not exist"),

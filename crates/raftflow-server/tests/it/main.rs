@@ -10,6 +10,7 @@ mod clocks;
 mod config;
 mod console;
 mod console_auth;
+mod console_graph;
 mod disk_full;
 mod edges;
 mod failover;

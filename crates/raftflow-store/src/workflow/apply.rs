@@ -453,6 +453,7 @@ impl Workflows {
         self.running
             .insert(id.clone(), Running { def, exec, record });
         self.counters.executions_started += 1;
+        self.count_start(db, sm, version, now_ms)?;
         self.note_change(sm, &id, crate::subscriptions::Change::Started);
         self.settle(db, &id, actions, BTreeSet::new(), BTreeSet::new(), now_ms)?;
         Ok(CommandResult::ExecutionStarted {

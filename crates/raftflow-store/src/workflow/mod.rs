@@ -30,6 +30,7 @@ mod schedules;
 #[cfg(test)]
 mod secrets_tests;
 mod settle;
+mod stats;
 mod subscription_events;
 mod subscriptions;
 mod triggers;

@@ -201,6 +201,8 @@ impl Workflows {
         record.error = exec.failure.as_ref().map(|f| f.error.clone());
         record.cause = exec.failure.as_ref().map(|f| f.cause.clone());
         record.stop_ms = Some(now_ms);
+        let span_ms = (record.start_ms, now_ms);
+        self.count_end(db, &record.state_machine, record.version, status, span_ms)?;
         self.dirty.remove(id);
         self.delete(runtime_key(id));
         self.put(execution_key(id), &record)?;

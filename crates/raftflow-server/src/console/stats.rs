@@ -1,0 +1,71 @@
+//! Statistics for the console: one state machine's window, and the
+//! overview's busiest state machines (crate::stats_view).
+
+use axum::extract::{Extension, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use raftflow_store::workflow::reads;
+use serde::Deserialize;
+
+use super::api::{error, internal};
+use crate::auth::Caller;
+use crate::node::NodeContext;
+use crate::stats_view::{self, Window};
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    state_machine: String,
+    #[serde(default)]
+    window: String,
+    #[serde(default)]
+    version: Option<u32>,
+}
+
+pub async fn one(
+    State(ctx): State<NodeContext>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<StatsQuery>,
+) -> Response {
+    let window = match Window::parse(&q.window) {
+        Ok(w) => w,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if !caller.sees_state_machine(&q.state_machine) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("state machine `{}` does not exist", q.state_machine),
+        );
+    }
+    let db = ctx.reader.db();
+    match stats_view::view(
+        db,
+        &q.state_machine,
+        q.version.filter(|v| *v > 0),
+        window,
+        ctx.clock.now_ms(),
+    ) {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// The five state machines that started the most in the last day.
+pub async fn busiest(
+    State(ctx): State<NodeContext>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let db = ctx.reader.db();
+    let names: Vec<String> = match reads::state_machines(db) {
+        Ok(list) => list
+            .into_iter()
+            .map(|(meta, _)| meta.name)
+            .filter(|name| caller.sees_state_machine(name))
+            .collect(),
+        Err(e) => return internal(e),
+    };
+    match stats_view::busiest(db, &names, 5, ctx.clock.now_ms()) {
+        Ok(views) => Json(views).into_response(),
+        Err(e) => internal(e),
+    }
+}

@@ -1,0 +1,121 @@
+//! Counting executions into the replicated statistics (stats.rs) as the
+//! apply starts and ends them, from apply version 21.
+
+use super::Workflows;
+use crate::db::{Db, CF_SM};
+use crate::error::StoreError;
+use crate::stats::{self, Counts, Grain};
+use raftflow_core::Status;
+
+impl Workflows {
+    fn counts_stats(&self) -> bool {
+        self.apply_version >= stats::STATS_FROM
+    }
+
+    /// An execution of `sm`:`version` started at `now_ms`.
+    pub(super) fn count_start(
+        &mut self,
+        db: &Db,
+        sm: &str,
+        version: u32,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        if !self.counts_stats() {
+            return Ok(());
+        }
+        self.bump(db, sm, version, now_ms, |c| {
+            c.started = c.started.saturating_add(1)
+        })
+    }
+
+    /// An execution of `sm`:`version` that started at `start_ms` ended
+    /// with `status` at `stop_ms`.
+    pub(super) fn count_end(
+        &mut self,
+        db: &Db,
+        sm: &str,
+        version: u32,
+        status: Status,
+        span_ms: (u64, u64),
+    ) -> Result<(), StoreError> {
+        if !self.counts_stats() {
+            return Ok(());
+        }
+        let (start_ms, stop_ms) = span_ms;
+        let bucket = stats::duration_bucket(stop_ms.saturating_sub(start_ms));
+        self.bump(db, sm, version, stop_ms, |c| {
+            let field = match status {
+                Status::Succeeded => &mut c.succeeded,
+                Status::Failed => &mut c.failed,
+                Status::TimedOut => &mut c.timed_out,
+                Status::Aborted => &mut c.aborted,
+                Status::Running => return,
+            };
+            *field = field.saturating_add(1);
+            c.durations[bucket] = c.durations[bucket].saturating_add(1);
+        })
+    }
+
+    /// Applies `change` to the minute and hour buckets holding `at_ms` and
+    /// to the totals.
+    fn bump(
+        &mut self,
+        db: &Db,
+        sm: &str,
+        version: u32,
+        at_ms: u64,
+        change: impl Fn(&mut Counts),
+    ) -> Result<(), StoreError> {
+        for grain in [Grain::Minute, Grain::Hour] {
+            let start = at_ms - at_ms % grain.ms();
+            let key = stats::bucket_key(grain, sm, start, version);
+            let mut counts = match self.get_decoded::<Counts>(db, &key)? {
+                Some(c) => c,
+                None => {
+                    self.prune(db, grain, sm, start)?;
+                    Counts::default()
+                }
+            };
+            change(&mut counts);
+            self.put(key, &counts)?;
+        }
+        let key = stats::total_key(sm, version);
+        let mut totals = self.get_decoded::<Counts>(db, &key)?.unwrap_or_default();
+        change(&mut totals);
+        self.put(key, &totals)
+    }
+
+    /// Deletes up to `PRUNE_PER_BUCKET` of `sm`'s `grain` buckets that
+    /// expired by `now_start`. Reads RocksDB and passes over what this
+    /// batch already deleted, so the same buckets go on every replica
+    /// however its entries were batched.
+    fn prune(&mut self, db: &Db, grain: Grain, sm: &str, now_start: u64) -> Result<(), StoreError> {
+        let keep_ms = grain.kept().saturating_mul(grain.ms());
+        let Some(cutoff) = now_start.checked_sub(keep_ms) else {
+            return Ok(());
+        };
+        let first = stats::bucket_from(grain, sm, 0);
+        let end = stats::bucket_from(grain, sm, cutoff);
+        let iter = db.raw().iterator_cf(
+            db.cf(CF_SM),
+            rocksdb::IteratorMode::From(&first, rocksdb::Direction::Forward),
+        );
+        let mut victims = Vec::new();
+        for item in iter {
+            let (key, _) = item?;
+            if *key >= *end || !key.starts_with(&first[..first.len() - 8]) {
+                break;
+            }
+            if self.contains(db, &key)? {
+                victims.push(key.to_vec());
+                if victims.len() == stats::PRUNE_PER_BUCKET {
+                    break;
+                }
+            }
+        }
+        for key in victims {
+            self.delete(key);
+        }
+        Ok(())
+    }
+}
