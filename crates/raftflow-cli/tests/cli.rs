@@ -435,6 +435,8 @@ fn run_local_keeps_numbers_as_written() {
 }
 
 /// API tokens from the command line, and the audit trail they leave.
+#[path = "cli/stats.rs"]
+mod stats;
 #[path = "cli/tokens.rs"]
 mod tokens;
 

@@ -88,6 +88,26 @@ impl Client {
         .await
     }
 
+    /// A state machine's executions over the last `window` ("hour", "day"
+    /// or "week"); `version` 0 adds every version up.
+    pub async fn get_statistics(
+        &self,
+        state_machine: &str,
+        window: &str,
+        version: u32,
+    ) -> Result<StatisticsReply, ClientError> {
+        let req = GetStatisticsRequest {
+            state_machine: state_machine.into(),
+            window: window.into(),
+            version,
+        };
+        self.on_leader(true, |ch| {
+            let req = req.clone();
+            async move { wf(ch).get_statistics(req).await.map(|r| r.into_inner()) }
+        })
+        .await
+    }
+
     pub async fn list_state_machines(&self) -> Result<Vec<StateMachineInfo>, ClientError> {
         self.on_leader(true, |ch| async move {
             wf(ch)

@@ -111,7 +111,8 @@ async function overview() {
   const [c, machines] = await Promise.all([updateBanner(), api("/api/state-machines")]);
   const list = machines.map((m) => h("tr", { class: "clickable", onclick: go(`#/sm/${encodeURIComponent(m.name)}`) },
     h("td", {}, m.name), h("td", {}, `v${m.latest}`), h("td", {}, m.description || ""), h("td", {}, when(m.created_ms))));
-  view.replaceChildren(h("h1", {}, "Overview"), clusterCard(c),
+  const busy = await busiestCard().catch((e) => h("p", { class: "error" }, e.message));
+  view.replaceChildren(h("h1", {}, "Overview"), clusterCard(c), busy,
     h("div", { class: "card" }, h("h2", {}, "State machines"),
       h("table", {}, h("tr", {}, ["Name", "Latest", "Description", "Created"].map((t) => h("th", {}, t))), list)));
 }
@@ -228,7 +229,8 @@ async function stateMachine(name, version) {
   const graph = drawGraph(sm.layout, new Map(), null, () => {});
   view.replaceChildren(h("h1", {}, sm.name, " ", versions),
     h("div", { class: "card" }, h("p", {}, sm.description || h("span", { class: "muted" }, "no description")),
-      h("button", { onclick: go(`#/executions?state_machine=${encodeURIComponent(name)}`) }, "Executions of this state machine"),
+      h("button", { onclick: go(`#/executions?state_machine=${encodeURIComponent(name)}`) }, "Executions of this state machine"), " ",
+      h("button", { onclick: go(`#/stats/${encodeURIComponent(name)}`) }, "Statistics"),
       cliHint(`raftflow workflow describe ${name} --version ${sm.version}`)),
     h("div", { class: "split" }, h("div", { class: "card" }, graph), h("div", { class: "card" }, h("h2", {}, "Definition"), h("pre", {}, tryJson(sm.definition)))));
   mountGraph(graph, `sm/${name}/${sm.version}`);
@@ -357,6 +359,7 @@ async function route() {
     }
     else if (parts[0] === "sm") { await stateMachine(parts[1], parts[2]); live = false; }
     else if (parts[0] === "executions") await executions(new URLSearchParams(query || ""));
+    else if (parts[0] === "stats") { await statsPage(parts[1], new URLSearchParams(query || "")); live = false; }
     else if (parts[0] === "schedules") await schedulesPage();
     else if (parts[0] === "triggers") await triggersPage();
     else if (parts[0] === "subscriptions") await subscriptionsPage();

@@ -147,6 +147,9 @@ pub struct NodeConfig {
     /// The cluster key that seals connections' secrets (connections/keys.rs).
     #[serde(default)]
     pub connections: crate::connections::keys::ConnectionsConfig,
+    /// Metrics per state machine (stats_metrics.rs).
+    #[serde(default)]
+    pub metrics: crate::stats_metrics::MetricsConfig,
     /// Deliberate defects, for tests only (see `fault`): refused unless the
     /// binary was built for tests and permits them.
     #[serde(default)]
@@ -329,6 +332,7 @@ impl NodeConfig {
                 ));
             }
         }
+        self.metrics.validate()?;
         let t = &self.raft;
         if t.heartbeat_interval_ms == 0 {
             return Err(("raft.heartbeat_interval_ms", "must be positive".into()));

@@ -266,6 +266,7 @@ pub fn render(ctx: &NodeContext) -> String {
     );
     let _ = writeln!(out, "raftflow_proposer_commands_total {commands}");
     crate::metrics::render(ctx, &mut out);
+    crate::stats_metrics::render(ctx.reader.db(), &ctx.config.metrics, &mut out);
     let now_s = crate::clock::now_ms() as i64 / 1000;
     crate::tls::expiry::render(&ctx.security, now_s, &mut out);
     out

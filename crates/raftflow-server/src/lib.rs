@@ -63,6 +63,7 @@ mod serve;
 mod snapshot_policy;
 mod stale_report;
 mod start_execution;
+pub mod stats_metrics;
 pub mod stats_view;
 pub mod subscriptions;
 pub mod task_tokens;

@@ -154,3 +154,35 @@ pub fn busiest(db: &Db, names: &[String], n: usize, now_ms: u64) -> Result<Vec<V
     views.truncate(n);
     Ok(views)
 }
+
+/// The gRPC form of a view.
+pub fn reply(view: View) -> raftflow_proto::v1::StatisticsReply {
+    use raftflow_proto::v1::{StatisticsBucket, StatisticsReply, StatisticsSummary};
+    let summary = |s: &Summary| StatisticsSummary {
+        started: s.started,
+        succeeded: s.succeeded,
+        failed: s.failed,
+        timed_out: s.timed_out,
+        aborted: s.aborted,
+        success_rate: s.success_rate,
+        p50_ms: s.p50_ms,
+        p95_ms: s.p95_ms,
+        p99_ms: s.p99_ms,
+    };
+    StatisticsReply {
+        state_machine: view.state_machine,
+        window: format!("{:?}", view.window).to_lowercase(),
+        grain_ms: view.grain_ms,
+        from_ms: view.from_ms,
+        to_ms: view.to_ms,
+        summary: Some(summary(&view.summary)),
+        buckets: view
+            .buckets
+            .iter()
+            .map(|b| StatisticsBucket {
+                start_ms: b.start_ms,
+                summary: Some(summary(&b.summary)),
+            })
+            .collect(),
+    }
+}

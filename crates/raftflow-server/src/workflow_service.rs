@@ -394,6 +394,25 @@ impl WorkflowService for WorkflowServiceImpl {
         Ok(Response::new(StopExecutionReply { stop_ms: now }))
     }
 
+    async fn get_statistics(
+        &self,
+        request: Request<GetStatisticsRequest>,
+    ) -> Result<Response<StatisticsReply>, Status> {
+        let caller = Caller::of(&request);
+        let req = request.into_inner();
+        self.scope(&caller, &req.state_machine)?;
+        let window =
+            crate::stats_view::Window::parse(&req.window).map_err(ApiError::InvalidArgument)?;
+        let now_ms = self.ctx.clock.now_ms();
+        let version = (req.version > 0).then_some(req.version);
+        let view = self
+            .read(move |db| {
+                crate::stats_view::view(db, &req.state_machine, version, window, now_ms)
+            })
+            .await?;
+        Ok(Response::new(crate::stats_view::reply(view)))
+    }
+
     type WatchExecutionStream = WatchStream;
 
     async fn watch_execution(

@@ -84,6 +84,9 @@ pub struct Counts {
     pub aborted: u64,
     /// Durations of the executions that ended, by `DURATION_BOUNDS_MS`.
     pub durations: [u64; DURATION_BUCKETS],
+    /// Their sum, in ms (saturating): with the buckets, a Prometheus
+    /// histogram.
+    pub duration_ms_sum: u64,
 }
 
 impl Counts {
@@ -103,6 +106,7 @@ impl Counts {
         for (a, b) in self.durations.iter_mut().zip(other.durations) {
             *a = a.saturating_add(b);
         }
+        self.duration_ms_sum = self.duration_ms_sum.saturating_add(other.duration_ms_sum);
     }
 
     /// The `permille`th duration, read off the buckets with linear

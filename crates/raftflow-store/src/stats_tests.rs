@@ -123,6 +123,7 @@ fn starts_and_ends_count_into_minutes_hours_and_totals() {
     let over_a_minute = duration_bucket(90_000);
     assert_eq!(DURATION_BOUNDS_MS[over_a_minute], 300_000);
     assert_eq!(waits[1].counts.durations[over_a_minute], 1);
+    assert_eq!(waits[1].counts.duration_ms_sum, 90_000);
 
     let hours = n.series("waits", Grain::Hour);
     assert_eq!(hours.len(), 1);

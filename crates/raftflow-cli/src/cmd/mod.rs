@@ -34,6 +34,7 @@ pub mod token;
 pub mod trigger;
 pub mod worker;
 pub mod workflow;
+mod workflow_stats;
 
 use std::process::ExitCode;
 

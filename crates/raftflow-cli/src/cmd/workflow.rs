@@ -27,6 +27,17 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         version: u32,
     },
+    /// Executions of a state machine over the last hour, day or week:
+    /// started, ended by status, success rate, duration percentiles.
+    Stats {
+        name: String,
+        /// hour (minute buckets), day or week (hour buckets).
+        #[arg(long, default_value = "day")]
+        window: String,
+        /// One version; every version added up by default.
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+    },
     /// List state machines.
     List,
     /// Delete a state machine; refused while executions run unless forced.
@@ -121,6 +132,14 @@ pub async fn run(command: Command, client: &Client, format: Format) -> anyhow::R
                     json!({"name": sm.name, "version": sm.version, "latest_version": sm.latest_version, "description": sm.description, "definition": serde_json::from_str::<serde_json::Value>(&sm.definition).unwrap_or_default()})
                 ),
             }
+        }
+        Command::Stats {
+            name,
+            window,
+            version,
+        } => {
+            let reply = client.get_statistics(&name, &window, version).await?;
+            super::workflow_stats::print(&reply, format);
         }
         Command::List => {
             let all = client.list_state_machines().await?;

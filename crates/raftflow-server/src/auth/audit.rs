@@ -49,6 +49,7 @@ pub fn audited(path: &str) -> bool {
         "ListExecutions",
         "GetExecutionHistory",
         "WatchExecution",
+        "GetStatistics",
         "ListTokens",
         "WhoAmI",
         "Check",

@@ -54,7 +54,8 @@ fn workflow(method: &str) -> Rule {
         | "DescribeExecution"
         | "ListExecutions"
         | "GetExecutionHistory"
-        | "WatchExecution" => Rule::Needs(&[ReadWorkflows]),
+        | "WatchExecution"
+        | "GetStatistics" => Rule::Needs(&[ReadWorkflows]),
         _ => Rule::Needs(&[ManageCluster]),
     }
 }

@@ -34,6 +34,7 @@ const INDEX_HTML: &str = include_str!("../../console/index.html");
 const APP_JS: &str = include_str!("../../console/app.js");
 const GRAPH_JS: &str = include_str!("../../console/graph.js");
 const HISTORY_JS: &str = include_str!("../../console/history.js");
+const STATS_JS: &str = include_str!("../../console/stats.js");
 const APP_CSS: &str = include_str!("../../console/app.css");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -116,6 +117,10 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route(
             "/console/history.js",
             get(|| async { asset("text/javascript; charset=utf-8", HISTORY_JS) }),
+        )
+        .route(
+            "/console/stats.js",
+            get(|| async { asset("text/javascript; charset=utf-8", STATS_JS) }),
         )
         .route(
             "/console/app.css",

@@ -130,6 +130,7 @@ pub fn single_node_config(dir: &std::path::Path) -> NodeConfig {
         backup: Default::default(),
         outbound: Default::default(),
         connections: Default::default(),
+        metrics: Default::default(),
         fault_injection: Default::default(),
     }
 }
@@ -183,6 +184,7 @@ impl TestCluster {
                 backup: Default::default(),
                 outbound: Default::default(),
                 connections: connections.clone(),
+                metrics: Default::default(),
                 fault_injection: Default::default(),
             };
             tweak(&mut config);

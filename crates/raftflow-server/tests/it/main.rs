@@ -32,6 +32,7 @@ mod replication;
 mod rotation;
 mod schedules;
 mod schedules_backfill;
+mod statistics;
 mod subscriptions;
 mod task_tokens;
 mod tls;

@@ -90,6 +90,7 @@ async fn cluster_on_fixture() -> TestCluster {
         backup: Default::default(),
         outbound: Default::default(),
         connections: Default::default(),
+        metrics: Default::default(),
         fault_injection: Default::default(),
     };
     config.validate().expect("valid");

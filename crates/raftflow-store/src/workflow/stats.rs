@@ -42,7 +42,8 @@ impl Workflows {
             return Ok(());
         }
         let (start_ms, stop_ms) = span_ms;
-        let bucket = stats::duration_bucket(stop_ms.saturating_sub(start_ms));
+        let took_ms = stop_ms.saturating_sub(start_ms);
+        let bucket = stats::duration_bucket(took_ms);
         self.bump(db, sm, version, stop_ms, |c| {
             let field = match status {
                 Status::Succeeded => &mut c.succeeded,
@@ -53,6 +54,7 @@ impl Workflows {
             };
             *field = field.saturating_add(1);
             c.durations[bucket] = c.durations[bucket].saturating_add(1);
+            c.duration_ms_sum = c.duration_ms_sum.saturating_add(took_ms);
         })
     }
 

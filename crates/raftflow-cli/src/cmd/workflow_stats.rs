@@ -1,0 +1,76 @@
+//! `raftflow workflow stats`: a state machine's executions over a window.
+
+use raftflow_client::proto::{StatisticsReply, StatisticsSummary};
+use serde_json::{json, Value};
+
+use crate::output::{table, Format};
+
+fn rate(s: &StatisticsSummary) -> String {
+    s.success_rate.map_or("—".into(), |r| format!("{r:.1}%"))
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map_or("—".into(), |v| format!("{v} ms"))
+}
+
+fn summary_json(s: &StatisticsSummary) -> Value {
+    json!({
+        "started": s.started, "succeeded": s.succeeded, "failed": s.failed,
+        "timed_out": s.timed_out, "aborted": s.aborted, "success_rate": s.success_rate,
+        "p50_ms": s.p50_ms, "p95_ms": s.p95_ms, "p99_ms": s.p99_ms,
+    })
+}
+
+fn when(at_ms: u64) -> String {
+    raftflow_core::schedule_spec::wall_clock(at_ms, "UTC").unwrap_or_else(|| at_ms.to_string())
+}
+
+/// Text: the window's totals, then every bucket in which something
+/// happened. JSON: the whole reply, every bucket.
+pub fn print(reply: &StatisticsReply, format: Format) {
+    let total = reply.summary.unwrap_or_default();
+    if !matches!(format, Format::Text) {
+        let buckets: Vec<Value> = reply
+            .buckets
+            .iter()
+            .map(|b| {
+                let mut v = summary_json(&b.summary.unwrap_or_default());
+                v["start_ms"] = json!(b.start_ms);
+                v
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"state_machine": reply.state_machine, "window": reply.window,
+                "grain_ms": reply.grain_ms, "from_ms": reply.from_ms, "to_ms": reply.to_ms,
+                "summary": summary_json(&total), "buckets": buckets})
+        );
+        return;
+    }
+    println!(
+        "{} over the last {} (from {}): {} started, {} succeeded, {} failed, {} timed out, {} aborted; success {}; p50 {}, p95 {}, p99 {}",
+        reply.state_machine, reply.window, when(reply.from_ms), total.started, total.succeeded,
+        total.failed, total.timed_out, total.aborted, rate(&total), ms(total.p50_ms),
+        ms(total.p95_ms), ms(total.p99_ms)
+    );
+    let rows: Vec<Vec<String>> = reply
+        .buckets
+        .iter()
+        .filter_map(|b| Some((b.start_ms, b.summary?)))
+        .filter(|(_, s)| s.started > 0 || s.success_rate.is_some())
+        .map(|(at, s)| {
+            vec![
+                when(at),
+                s.started.to_string(),
+                s.succeeded.to_string(),
+                (s.failed + s.timed_out + s.aborted).to_string(),
+                rate(&s),
+                ms(s.p95_ms),
+            ]
+        })
+        .collect();
+    table(
+        &["BUCKET", "STARTED", "SUCCEEDED", "NOT OK", "SUCCESS", "P95"],
+        &rows,
+    );
+}
