@@ -238,99 +238,6 @@ async function stateMachine(name, version) {
 
 const cliHint = (command) => h("p", { class: "cli muted" }, "CLI: ", h("code", {}, command));
 
-// Every task attempt of a state: who ran it, when, how it ended, its data.
-function attemptsTable(s) {
-  if (!s.attempts.length) return null;
-  const rows = s.attempts.map((a) => h("tr", { class: `attempt ${a.fate || a.outcome}` },
-    h("td", {}, a.n), h("td", {}, a.worker || h("span", { class: "muted" }, "not started")),
-    h("td", {}, a.startedMs ? new Date(a.startedMs).toLocaleTimeString() : "—"),
-    h("td", {}, a.endedMs && a.startedMs ? duration(a.endedMs - a.startedMs) : "—"),
-    h("td", {}, a.fate ? `${a.outcome}, ${a.fate}` : a.outcome,
-      a.error ? h("div", { class: "error" }, `${a.error}${a.cause ? `: ${a.cause}` : ""}`) : null,
-      h("details", {}, h("summary", {}, "input / output"), h("pre", {}, pretty(a.input)), h("pre", {}, pretty(a.output))))));
-  return h("div", {}, h("h2", {}, "Attempts"),
-    h("table", { id: "attempts" }, h("tr", {}, ["#", "Worker", "Started", "Took", "Outcome"].map((t) => h("th", {}, t))), rows));
-}
-
-function stateDetail(name, s) {
-  if (!name) return h("p", { class: "muted" }, "Click a state to see its attempts, input and output.");
-  if (!s) return h("h2", {}, name, " ", h("span", { class: "muted" }, "not reached"));
-  const it = s.iterations;
-  return h("div", {}, h("h2", {}, name, " ", s.status ? pill(s.status) : h("span", { class: "muted" }, "not reached")),
-    h("div", { class: "kv" }, h("span", { class: "muted" }, "entered"), `${s.entered}×`,
-      h("span", { class: "muted" }, "took"), s.firstMs !== null && s.lastMs !== null ? duration(s.lastMs - s.firstMs) : "—",
-      it.started ? [h("span", { class: "muted" }, "items"), `${it.started} started, ${it.succeeded} succeeded, ${it.failed} failed`] : null),
-    s.error ? h("p", { class: "error" }, `${s.error}: ${s.cause || ""}`) : null,
-    attemptsTable(s),
-    h("h2", {}, "Input"), h("pre", {}, pretty(s.input)), h("h2", {}, "Output"), h("pre", {}, pretty(s.output)));
-}
-
-// Filters of the event table live in the address (`etype`, `estate`), so a
-// filtered history can be linked to and survives the live refresh.
-function eventTable(id, all) {
-  const q = new URLSearchParams((location.hash.split("?")[1]) || "");
-  const distinct = (f) => [...new Set(all.map(f).filter(Boolean))].sort();
-  const pick = (key, label, values) => {
-    const el = h("select", { id: `f-${key}` }, h("option", { value: "" }, label), values.map((v) => {
-      const o = h("option", { value: v }, v);
-      if (q.get(key) === v) o.selected = true;
-      return o;
-    }));
-    el.addEventListener("change", () => {
-      if (el.value) q.set(key, el.value); else q.delete(key);
-      history.replaceState(null, "", `#/exec/${encodeURIComponent(id)}?${q}`);
-      route();
-    });
-    return el;
-  };
-  const [type, state] = [q.get("etype"), q.get("estate")];
-  const shown = all.filter((ev) => (!type || ev.type === type) && (!state || (ev.details || {}).name === state));
-  const rows = shown.map((ev) => h("tr", {}, h("td", {}, ev.id), h("td", {}, new Date(ev.timestamp_ms).toLocaleTimeString()),
-    h("td", {}, ev.type), h("td", {}, h("code", {}, JSON.stringify(ev.details).slice(0, 240)))));
-  return h("div", {}, h("div", { class: "filters" }, pick("etype", "any type", distinct((ev) => ev.type)),
-    pick("estate", "any state", distinct((ev) => (ev.details || {}).name)),
-    h("span", { class: "muted" }, shown.length === all.length ? "" : `${shown.length} of ${all.length} shown`)),
-  h("table", { id: "events" }, h("tr", {}, ["#", "Time", "Type", "Details"].map((t) => h("th", {}, t))), rows));
-}
-
-async function execution(id) {
-  const data = await api(`/api/executions/${encodeURIComponent(id)}`);
-  const e = data.execution;
-  const layout = data.state_machine && data.state_machine.layout;
-  const statuses = stateStatuses(data.events, e.status, layout);
-  // A selected state is part of the address, so it can be linked to.
-  const select = (n) => {
-    selectedState = n;
-    const q = new URLSearchParams((location.hash.split("?")[1]) || "");
-    q.set("state", n);
-    history.replaceState(null, "", `#/exec/${encodeURIComponent(id)}?${q}`);
-    execution(id);
-  };
-  const graph = layout ? drawGraph(layout, statuses, selectedState, select) : h("div", {});
-  graph.id = "execution-graph";
-  const mayStop = session && session.may_stop;
-  const stop = e.status === "RUNNING" && mayStop ? h("button", { class: "danger", id: "stop", onclick: async () => {
-    if (!confirm(`Stop ${e.name}? The execution ends ABORTED and its tasks are cancelled.`)) return;
-    try { await change(`/api/executions/${encodeURIComponent(id)}/stop`); } catch (err) { alert(`Not stopped: ${err.message}`); }
-    execution(id);
-  } }, "Stop execution") : null;
-  const events = eventTable(id, data.events);
-  view.replaceChildren(
-    h("h1", {}, e.name, " ", pill(e.status), " ", stop),
-    h("div", { class: "card kv" }, h("span", { class: "muted" }, "execution"), e.id,
-      h("span", { class: "muted" }, "state machine"), h("a", { href: `#/sm/${encodeURIComponent(e.state_machine)}/${e.version}` }, `${e.state_machine} v${e.version}`),
-      h("span", { class: "muted" }, "started"), when(e.start_ms), h("span", { class: "muted" }, "stopped"), when(e.stop_ms),
-      e.error ? [h("span", { class: "muted" }, "error"), h("span", { class: "error" }, `${e.error}: ${e.cause || ""}`)] : null,
-      h("span", { class: "muted" }, "CLI"), h("code", {}, `raftflow execution history ${e.id}`)),
-    h("div", { class: "split wide" }, h("div", { class: "card" }, legend(), graph),
-      h("div", { class: "card", id: "state-detail" }, stateDetail(selectedState, selectedState && statuses.get(selectedState)))),
-    h("div", { class: "split" }, h("div", { class: "card" }, h("h2", {}, "Input"), h("pre", {}, pretty(e.input))),
-      h("div", { class: "card" }, h("h2", {}, "Output"), h("pre", {}, pretty(e.output)))),
-    h("div", { class: "card" }, h("h2", {}, `Events (${data.events.length}${data.history_truncated ? ", first part" : ""})`), events));
-  if (layout) mountGraph(graph, `exec/${id}`);
-  return e.status === "RUNNING";
-}
-
 // `#login=<token>&then=/exec/<id>`: signs in and goes on, with the token
 // taken out of the address at once (for scripts and the browser test).
 async function fragmentSignIn() {
@@ -351,15 +258,16 @@ async function route() {
   whoView();
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
-  let live = true;
+  if (parts[0] !== "exec" || !live || live.id !== parts.slice(1).join("/")) closeLive();
+  let follow = true;
   try {
     if (parts[0] === "exec") {
       selectedState = new URLSearchParams(query || "").get("state") || selectedState;
-      live = await execution(parts.slice(1).join("/"));
+      follow = await execution(parts.slice(1).join("/"));
     }
-    else if (parts[0] === "sm") { await stateMachine(parts[1], parts[2]); live = false; }
+    else if (parts[0] === "sm") { await stateMachine(parts[1], parts[2]); follow = false; }
     else if (parts[0] === "executions") await executions(new URLSearchParams(query || ""));
-    else if (parts[0] === "stats") { await statsPage(parts[1], new URLSearchParams(query || "")); live = false; }
+    else if (parts[0] === "stats") { await statsPage(parts[1], new URLSearchParams(query || "")); follow = false; }
     else if (parts[0] === "schedules") await schedulesPage();
     else if (parts[0] === "triggers") await triggersPage();
     else if (parts[0] === "subscriptions") await subscriptionsPage();
@@ -369,7 +277,8 @@ async function route() {
     if (e instanceof SignInNeeded) { session = null; whoView(); return signInView(e.message); }
     view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error" }, e.message));
   }
-  refreshTimer = setTimeout(refresh, live ? 1500 : 5000);
+  // A live execution page is driven by its event stream, not by a timer.
+  if (follow !== "stream") refreshTimer = setTimeout(refresh, follow ? 1500 : 5000);
 }
 
 // A refresh redraws the page: not while someone types in a filter.

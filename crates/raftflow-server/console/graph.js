@@ -71,6 +71,12 @@ function drawGraph(layout, statuses, selected, onSelect) {
     tools.appendChild(b);
   }
   host.append(tools, root);
+  if (layout.note) {
+    const note = document.createElement("p");
+    note.className = "muted graph-note";
+    note.textContent = `This definition is ${layout.note}.`;
+    host.prepend(note);
+  }
   return host;
 }
 

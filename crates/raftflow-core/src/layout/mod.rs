@@ -49,6 +49,10 @@ const LABEL_CHAR_W: u32 = 7;
 const LABEL_H: u32 = 16;
 /// Labels longer than this are cut (the full text is the edge's `title`).
 const LABEL_CHARS_MAX: usize = 30;
+/// Boxes (states and the dummies long edges pass through) a whole drawing
+/// may hold: layout time grows with them, and a crafted definition whose
+/// every state jumps far back could otherwise keep a node busy for minutes.
+pub const MAX_VERTICES: usize = 20_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Layout {
@@ -56,6 +60,9 @@ pub struct Layout {
     pub height: u32,
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
+    /// Why the drawing leaves something out (too large to route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A state, or a Parallel branch / Map processor box (`kind` "Branch").
@@ -98,7 +105,8 @@ pub struct Edge {
 
 /// The whole machine's layout, with a margin around it.
 pub fn layout(machine: &StateMachine) -> Layout {
-    let mut l = block(machine);
+    let budget = std::cell::Cell::new(MAX_VERTICES);
+    let mut l = block(machine, &budget).unwrap_or_else(|| too_large(machine));
     shift(&mut l, MARGIN, MARGIN);
     l.width += 2 * MARGIN;
     l.height += 2 * MARGIN;
@@ -115,9 +123,13 @@ struct Sized {
 
 /// Lays out one scope (the machine, a branch or a Map processor) with its
 /// top-left corner at (0, 0).
-fn block(machine: &StateMachine) -> Layout {
-    let sized: Vec<Sized> = machine.states.iter().map(size_state).collect();
-    let graph = rank::build(machine, &sized);
+fn block(machine: &StateMachine, budget: &Budget) -> Option<Layout> {
+    let sized = machine
+        .states
+        .iter()
+        .map(|s| size_state(s, budget))
+        .collect::<Option<Vec<Sized>>>()?;
+    let graph = rank::build(machine, &sized, budget)?;
     let graph = order::reduce_crossings(graph);
     let placed = place::place(&graph);
     let mut out = route::draw(machine, &graph, &placed);
@@ -127,10 +139,47 @@ fn block(machine: &StateMachine) -> Layout {
         let (dx, dy) = (node.x + (node.w - inner.width) / 2, node.y);
         merge(&mut out, inner, dx, dy);
     }
-    out
+    Some(out)
 }
 
-fn size_state(state: &crate::definition::State) -> Sized {
+/// Vertices the drawing may still add (`MAX_VERTICES` in all).
+type Budget = std::cell::Cell<usize>;
+
+/// The top-level states in rows, without transitions, and a note saying
+/// why: what is drawn for a definition past `MAX_VERTICES`.
+fn too_large(machine: &StateMachine) -> Layout {
+    const COLUMNS: u32 = 6;
+    let mut l = Layout {
+        width: 0,
+        height: 0,
+        nodes: Vec::new(),
+        edges: Vec::new(),
+        note: Some(format!(
+            "too large to route its transitions (more than {MAX_VERTICES} boxes): states only"
+        )),
+    };
+    for (i, state) in machine.states.iter().enumerate() {
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        let (x, y) = (
+            (i % COLUMNS) * (STATE_W + 32),
+            (i / COLUMNS) * (STATE_H + 20),
+        );
+        l.nodes.push(Node {
+            name: state.name.clone(),
+            kind: state.kind.type_name(),
+            x,
+            y,
+            w: STATE_W,
+            h: STATE_H,
+            container: false,
+        });
+        l.width = l.width.max(x + STATE_W);
+        l.height = l.height.max(y + STATE_H);
+    }
+    l
+}
+
+fn size_state(state: &crate::definition::State, budget: &Budget) -> Option<Sized> {
     let name_w = text_w(&state.name, NAME_CHAR_W) + 24;
     let branches: Vec<(String, &StateMachine)> = match &state.kind {
         StateKind::Parallel { branches, .. } => branches
@@ -142,32 +191,33 @@ fn size_state(state: &crate::definition::State) -> Sized {
             vec![(format!("{} each item", state.name), processor.as_ref())]
         }
         _ => {
-            return Sized {
+            return Some(Sized {
                 w: STATE_W.max(name_w),
                 h: STATE_H,
                 inner: None,
-            }
+            })
         }
     };
-    let inner = containers(branches);
-    Sized {
+    let inner = containers(branches, budget)?;
+    Some(Sized {
         w: inner.width.max(STATE_W).max(name_w),
         h: inner.height,
         inner: Some(inner),
-    }
+    })
 }
 
 /// The branches of a Parallel (or a Map's processor) side by side, each in
 /// a "Branch" box under the state's header.
-fn containers(branches: Vec<(String, &StateMachine)>) -> Layout {
+fn containers(branches: Vec<(String, &StateMachine)>, budget: &Budget) -> Option<Layout> {
     let mut row = Layout {
         width: PAD,
         height: 0,
         nodes: Vec::new(),
         edges: Vec::new(),
+        note: None,
     };
     for (label, b) in branches {
-        let sub = block(b);
+        let sub = block(b, budget)?;
         let title_w = text_w(&label, LABEL_CHAR_W) + 16;
         let bw = (sub.width + 2 * PAD).max(title_w);
         let bh = sub.height + HEADER + PAD;
@@ -186,7 +236,7 @@ fn containers(branches: Vec<(String, &StateMachine)>) -> Layout {
         row.width = x + bw + PAD;
         row.height = row.height.max(HEADER + bh + PAD);
     }
-    row
+    Some(row)
 }
 
 fn text_w(text: &str, char_w: u32) -> u32 {

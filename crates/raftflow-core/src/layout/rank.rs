@@ -147,7 +147,12 @@ fn ranks(n: usize, start: usize, dag: &[(usize, usize)]) -> Vec<usize> {
 }
 
 /// The layered graph of `machine`, its states sized by `sized`.
-pub(super) fn build(machine: &StateMachine, sized: &[Sized]) -> Layered {
+/// `None` when the graph needs more vertices than `budget` has left.
+pub(super) fn build(
+    machine: &StateMachine,
+    sized: &[Sized],
+    budget: &std::cell::Cell<usize>,
+) -> Option<Layered> {
     let n = machine.states.len();
     let start = machine
         .states
@@ -163,6 +168,13 @@ pub(super) fn build(machine: &StateMachine, sized: &[Sized]) -> Layered {
         .map(|((a, b, _), r)| if *r { (*b, *a) } else { (*a, *b) })
         .collect();
     let rank = ranks(n, start, &dag);
+    // States, and a dummy per rank an edge crosses (ranks are doubled).
+    let dummies: usize = dag
+        .iter()
+        .map(|(a, b)| (2 * rank[*b]).saturating_sub(2 * rank[*a] + 1))
+        .fold(0, usize::saturating_add);
+    let needed = dummies.saturating_add(n);
+    budget.set(budget.get().checked_sub(needed)?);
     let loops = merge_loops(loops);
     let mut vertices: Vec<Vertex> = (0..n)
         .map(|i| Vertex {
@@ -205,7 +217,7 @@ pub(super) fn build(machine: &StateMachine, sized: &[Sized]) -> Layered {
             label_at,
         });
     }
-    link(vertices, chains, loops, start)
+    Some(link(vertices, chains, loops, start))
 }
 
 /// A state's loops to itself as one loop whose label names them all (two

@@ -88,6 +88,7 @@ pub(super) fn draw(machine: &StateMachine, graph: &Layered, placed: &Placed) -> 
         height: px(placed.height.ceil()),
         nodes,
         edges,
+        note: None,
     }
 }
 

@@ -241,3 +241,34 @@ fn edges_leave_a_row_below_its_tallest_box() {
     );
     assert_readable(&l);
 }
+
+/// A definition whose every state is a far jump from the first would need
+/// hundreds of thousands of boxes: it is drawn as states only, at once.
+#[test]
+fn a_definition_too_large_to_route_is_drawn_without_transitions() {
+    let n = 400;
+    let rules: Vec<String> = (1..n)
+        .map(|r| format!(r#"{{"Variable":"$.v","NumericEquals":{r},"Next":"S{r}"}}"#))
+        .collect();
+    let mut states = vec![format!(
+        r#""S0":{{"Type":"Choice","Choices":[{}],"Default":"S1"}}"#,
+        rules.join(",")
+    )];
+    for i in 1..n {
+        let next = if i + 1 == n {
+            r#""Type":"Succeed""#.to_string()
+        } else {
+            format!(r#""Type":"Pass","Next":"S{}""#, i + 1)
+        };
+        states.push(format!(r#""S{i}":{{{next}}}"#));
+    }
+    let text = format!(r#"{{"StartAt":"S0","States":{{{}}}}}"#, states.join(","));
+    let l = layout(&parse(&text));
+    assert!(
+        l.note.as_deref().is_some_and(|n| n.contains("too large")),
+        "{:?}",
+        l.note
+    );
+    assert_eq!((l.nodes.len(), l.edges.len()), (n, 0));
+    assert_readable(&l);
+}

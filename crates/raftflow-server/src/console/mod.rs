@@ -17,6 +17,7 @@
 //! live without a push channel; it says when the cluster has no leader.
 
 mod api;
+mod live;
 mod schedules;
 mod session;
 mod stats;
@@ -35,6 +36,7 @@ const APP_JS: &str = include_str!("../../console/app.js");
 const GRAPH_JS: &str = include_str!("../../console/graph.js");
 const HISTORY_JS: &str = include_str!("../../console/history.js");
 const STATS_JS: &str = include_str!("../../console/stats.js");
+const EXECUTION_JS: &str = include_str!("../../console/execution.js");
 const APP_CSS: &str = include_str!("../../console/app.css");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -95,6 +97,7 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route("/api/state-machines/{name}", get(api::state_machine))
         .route("/api/executions", get(api::executions))
         .route("/api/executions/{id}", get(api::execution))
+        .route("/api/executions/{id}/live", get(live::history))
         .route("/api/statistics", get(stats::one))
         .route("/api/statistics/busiest", get(stats::busiest))
         .route("/api/schedules", get(schedules::list))
@@ -121,6 +124,10 @@ pub fn router(ctx: NodeContext) -> Router<NodeContext> {
         .route(
             "/console/stats.js",
             get(|| async { asset("text/javascript; charset=utf-8", STATS_JS) }),
+        )
+        .route(
+            "/console/execution.js",
+            get(|| async { asset("text/javascript; charset=utf-8", EXECUTION_JS) }),
         )
         .route(
             "/console/app.css",

@@ -84,6 +84,7 @@ async fn console_serves_pages_and_api_from_a_follower() {
         "/console/graph.js",
         "/console/history.js",
         "/console/stats.js",
+        "/console/execution.js",
         "/console/app.css",
     ] {
         assert_eq!(http(addr, "GET", asset).await.0, 200, "{asset}");

@@ -118,11 +118,16 @@ async fn the_console_needs_a_session_and_its_changes_the_csrf_token() {
         "nothing was stopped"
     );
 
-    // The browser: a reader sees no stop button, an admin does.
-    let reader_dom = browser_dom(addr, &format!("login={reader}&then=/exec/{id}"));
+    // The browser: a reader sees no stop button, an admin does. (`live=off`:
+    // headless Chromium's virtual time waits for open requests, and a
+    // running execution's page would hold its event stream open.)
+    let reader_dom = browser_dom(addr, &format!("login={reader}&then=/exec/{id}?live=off"));
     let admin_dom = browser_dom(
         addr,
-        &format!("login={}&then=/exec/{id}", crate::harness::admin_secret()),
+        &format!(
+            "login={}&then=/exec/{id}?live=off",
+            crate::harness::admin_secret()
+        ),
     );
     if let (Some(reader_dom), Some(admin_dom)) = (reader_dom, admin_dom) {
         assert!(

@@ -189,6 +189,7 @@ fn drawing(dom: &str) -> Layout {
         height: num(root, "data-height") as u32,
         nodes,
         edges,
+        note: None,
     }
 }
 

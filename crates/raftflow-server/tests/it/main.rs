@@ -11,6 +11,7 @@ mod config;
 mod console;
 mod console_auth;
 mod console_graph;
+mod console_live;
 mod disk_full;
 mod edges;
 mod failover;
