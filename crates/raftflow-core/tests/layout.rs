@@ -68,3 +68,45 @@ fn label_fits(e: &raftflow_core::layout::Edge) -> bool {
     };
     f64::from(b.w) >= 6.6 * e.label.chars().count() as f64 && b.h >= 13
 }
+
+/// How long drawing takes: the order example, and a Choice jumping to each
+/// state of a chain (the worst shape: every edge long) as it grows to the
+/// bound. A measurement, not a check (`--ignored --nocapture`).
+#[test]
+#[ignore]
+fn layout_time() {
+    let order = include_str!("../../../examples/order/order.asl.json");
+    let order = parse_definition(order).unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        layout(&order);
+    }
+    println!("order example: {:?} per layout", started.elapsed() / 100);
+    for n in [50usize, 100, 140, 400] {
+        let rules: Vec<String> = (1..n)
+            .map(|r| format!(r#"{{"Variable":"$.v","NumericEquals":{r},"Next":"S{r}"}}"#))
+            .collect();
+        let mut states = vec![format!(
+            r#""S0":{{"Type":"Choice","Choices":[{}],"Default":"S1"}}"#,
+            rules.join(",")
+        )];
+        for i in 1..n {
+            let next = if i + 1 == n {
+                r#""Type":"Succeed""#.to_string()
+            } else {
+                format!(r#""Type":"Pass","Next":"S{}""#, i + 1)
+            };
+            states.push(format!(r#""S{i}":{{{next}}}"#));
+        }
+        let text = format!(r#"{{"StartAt":"S0","States":{{{}}}}}"#, states.join(","));
+        let machine = parse_definition(&text).unwrap();
+        let started = std::time::Instant::now();
+        let drawn = layout(&machine);
+        println!(
+            "fan of {n}: {:?}, {} edges{}",
+            started.elapsed(),
+            drawn.edges.len(),
+            drawn.note.map_or(String::new(), |n| format!(" ({n})"))
+        );
+    }
+}

@@ -9,7 +9,7 @@ function attemptsTable(s) {
     h("td", {}, a.n), h("td", {}, a.worker || h("span", { class: "muted" }, "not started")),
     h("td", {}, a.startedMs ? new Date(a.startedMs).toLocaleTimeString() : "—"),
     h("td", {}, a.endedMs && a.startedMs ? duration(a.endedMs - a.startedMs) : "—"),
-    h("td", {}, a.fate ? `${a.outcome}, ${a.fate}` : a.outcome,
+    h("td", {}, a.fate && a.fate !== a.outcome ? `${a.outcome}, ${a.fate}` : a.outcome,
       a.error ? h("div", { class: "error" }, `${a.error}${a.cause ? `: ${a.cause}` : ""}`) : null,
       h("details", {}, h("summary", {}, "input / output"), h("pre", {}, pretty(a.input)), h("pre", {}, pretty(a.output))))));
   return h("div", {}, h("h2", {}, "Attempts"),

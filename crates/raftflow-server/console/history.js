@@ -67,7 +67,11 @@ function stateStatuses(events, executionStatus, layout) {
   const openMaps = [];
   const kinds = new Map((layout ? layout.nodes : []).map((n) => [n.name, n.kind]));
   for (const e of events) applyEvent(states, openMaps, e);
+  // A state still open when the execution ended took until that end.
+  const endMs = events.length ? events[events.length - 1].timestamp_ms : null;
   for (const [name, s] of states) {
+    s.running = s.open > 0 && executionStatus === "RUNNING";
+    if (s.open > 0 && !s.running) s.lastMs = endMs;
     for (const a of s.attempts) if (a.outcome !== "succeeded" && a.outcome !== "running" && !a.fate) a.fate = "failed";
     if (s.entered === 0) { s.status = null; continue; }
     if (kinds.get(name) === "Fail") s.status = "failed";
@@ -102,7 +106,7 @@ function stateSummary(kind, s, nowMs) {
   }
   const it = s.iterations;
   if (it.started > 0) parts.push(`${it.started} items: ${it.succeeded} ok${it.failed ? `, ${it.failed} failed` : ""}`);
-  const end = s.open > 0 ? nowMs : s.lastMs;
+  const end = s.running ? nowMs : s.lastMs;
   if (s.firstMs !== null && end !== null) parts.push(duration(end - s.firstMs));
   return parts.join(" · ");
 }

@@ -10,12 +10,12 @@ const percent = (rate) => (rate === null || rate === undefined ? "—" : `${rate
 const ms = (v) => (v === null || v === undefined ? "—" : duration(v));
 
 function chartSvg(width, height) {
-  return svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", class: "chart", preserveAspectRatio: "none" });
+  return svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", class: "chart" });
 }
 
 // Executions that ended in each bucket, stacked by status; started as a line.
 function countsChart(view) {
-  const W = 720, H = 180, pad = 28;
+  const W = 1200, H = 180, pad = 28;
   const root = chartSvg(W, H + pad);
   const n = view.buckets.length;
   const ended = (b) => b.succeeded + b.failed + b.timed_out + b.aborted;
@@ -39,7 +39,7 @@ function countsChart(view) {
 
 // p50 and p95 of durations per bucket (buckets without ended runs skipped).
 function durationChart(view) {
-  const W = 720, H = 140, pad = 28;
+  const W = 1200, H = 140, pad = 28;
   const root = chartSvg(W, H + pad);
   const n = view.buckets.length;
   const bw = W / n;
@@ -48,7 +48,10 @@ function durationChart(view) {
     let d = "";
     view.buckets.forEach((b, i) => {
       if (b[key] === null) return;
-      d += `${d ? "L" : "M"} ${(i + 0.5) * bw} ${H - (b[key] / top) * (H - 8)} `;
+      const [x, y] = [(i + 0.5) * bw, H - (b[key] / top) * (H - 8)];
+      d += `${d ? "L" : "M"} ${x} ${y} `;
+      svg("circle", { cx: x, cy: y, r: 2.5, class: cls }, root)
+        .appendChild(svg("title", {})).textContent = `${new Date(b.start_ms).toLocaleString()}: ${key.slice(0, 3)} ${duration(b[key])}`;
     });
     if (d) svg("path", { d, class: cls }, root);
   }

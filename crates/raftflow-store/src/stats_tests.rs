@@ -220,3 +220,29 @@ fn percentiles_are_read_off_the_buckets() {
         "past an hour: no bound to give"
     );
 }
+
+/// What counting costs the apply: the same starts applied under 20 and 21,
+/// 100 entries a batch. A measurement, not a check (run with `--ignored
+/// --nocapture`; docs/benchmarks.md has the figures).
+#[test]
+#[ignore]
+fn apply_cost_of_counting() {
+    for version in [STATS_FROM - 1, STATS_FROM, STATS_FROM - 1, STATS_FROM] {
+        let mut n = Node::new(version);
+        let started = std::time::Instant::now();
+        for batch in 0..100u64 {
+            let commands = (0..100u64)
+                .map(|i| {
+                    start(
+                        "orders",
+                        &format!("e{batch}-{i}"),
+                        T0_MS + batch * 1_000 + i,
+                    )
+                })
+                .collect();
+            n.apply_together(commands);
+        }
+        let per_start = started.elapsed().as_secs_f64() * 1e6 / 10_000.0;
+        println!("apply version {version}: {per_start:.1} µs per started-and-ended execution");
+    }
+}
