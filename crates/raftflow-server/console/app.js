@@ -112,7 +112,7 @@ async function overview() {
   const list = machines.map((m) => h("tr", { class: "clickable", onclick: go(`#/sm/${encodeURIComponent(m.name)}`) },
     h("td", {}, m.name), h("td", {}, `v${m.latest}`), h("td", {}, m.description || ""), h("td", {}, when(m.created_ms))));
   const busy = await busiestCard().catch((e) => h("p", { class: "error" }, e.message));
-  view.replaceChildren(h("h1", {}, "Overview"), clusterCard(c), busy,
+  view.replaceChildren(h("h1", {}, "Overview"), clusterCard(c), cliHint("raftflow cluster status"), busy,
     h("div", { class: "card" }, h("h2", {}, "State machines"),
       h("table", {}, h("tr", {}, ["Name", "Latest", "Description", "Created"].map((t) => h("th", {}, t))), list)));
 }
@@ -177,6 +177,7 @@ async function schedulesPage() {
     h("td", {}, s.problem ? h("span", { class: "error" }, s.problem) : s.next_ms.map((t) => h("div", {}, when(t)))),
     h("td", {}, runs(s)), h("td", {}, `${s.fired} / ${s.skipped}`), h("td", {}, toggle(s))));
   view.replaceChildren(h("h1", {}, "Schedules"), h("div", { class: "card" },
+    cliHint("raftflow schedule list"),
     h("table", { id: "schedules" }, h("tr", {}, ["Name", "State machine", "Spec", "State", "Next", "Recent runs", "Fired / skipped", ""].map((t) => h("th", {}, t))), rows),
     rows.length ? null : h("p", { class: "muted" }, "No schedules yet: raftflow schedule create …")));
 }
@@ -193,6 +194,7 @@ async function triggersPage() {
     h("td", {}, machine(t.start), t.version ? h("span", { class: "muted" }, `:${t.version}`) : null),
     h("td", {}, pill(t.enabled ? "ENABLED" : "DISABLED")), h("td", {}, starts(t)), h("td", {}, `${t.started} / ${t.failed}`)));
   view.replaceChildren(h("h1", {}, "Triggers"), h("div", { class: "card" },
+    cliHint("raftflow trigger list"),
     h("table", { id: "triggers" }, h("tr", {}, ["Name", "When", "Starts", "State", "Recent starts", "Started / failed"].map((x) => h("th", {}, x))), rows),
     rows.length ? null : h("p", { class: "muted" }, "No triggers yet: raftflow trigger create …")));
 }
@@ -214,6 +216,7 @@ async function subscriptionsPage() {
     h("td", {}, `${s.pending} / ${s.delivered} / ${s.dead_letters}` + (s.discarded ? ` (${s.discarded} discarded)` : "")),
     h("td", {}, letters(s.oldest_dead)), h("td", {}, redrive(s))));
   view.replaceChildren(h("h1", {}, "Subscriptions"), h("div", { class: "card" },
+    cliHint("raftflow subscription list"),
     h("table", { id: "subscriptions" }, h("tr", {}, ["Name", "Watches", "URL", "State", "Pending / delivered / dead", "Oldest dead letters", ""].map((x) => h("th", {}, x))), rows),
     rows.length ? null : h("p", { class: "muted" }, "No subscriptions yet: raftflow subscription create …")));
 }
