@@ -49,12 +49,12 @@ impl MetricsConfig {
 /// by name and the rest folded into `other`.
 fn labelled(db: &Db, labels: usize) -> Result<Vec<(String, Counts)>, StoreError> {
     let mut all = Vec::new();
-    for (meta, _) in reads::state_machines(db)? {
+    for name in reads::state_machine_names(db)? {
         let mut sum = Counts::default();
-        for (_, c) in stats::totals(db, &meta.name)? {
+        for (_, c) in stats::totals(db, &name)? {
             sum.add(&c);
         }
-        all.push((meta.name, sum));
+        all.push((name, sum));
     }
     all.sort_by(|a, b| b.1.started.cmp(&a.1.started).then(a.0.cmp(&b.0)));
     let rest = all.split_off(labels.min(all.len()));

@@ -56,10 +56,9 @@ pub async fn busiest(
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let db = ctx.reader.db();
-    let names: Vec<String> = match reads::state_machines(db) {
+    let names: Vec<String> = match reads::state_machine_names(db) {
         Ok(list) => list
             .into_iter()
-            .map(|(meta, _)| meta.name)
             .filter(|name| caller.sees_state_machine(name))
             .collect(),
         Err(e) => return internal(e),

@@ -65,6 +65,19 @@ pub fn state_machines(db: &Db) -> Result<Vec<(StateMachineMeta, StateMachineVers
     Ok(out)
 }
 
+/// The names of the state machines that exist (not deleted), without
+/// reading their definitions (for metrics and statistics listings).
+pub fn state_machine_names(db: &Db) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for (_, value) in scan(db, b"m/")? {
+        let meta: StateMachineMeta = decode(&value)?;
+        if !meta.deleted {
+            out.push(meta.name);
+        }
+    }
+    Ok(out)
+}
+
 pub fn execution(db: &Db, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
     db.get(CF_SM, &execution_key(id))?
         .map(|b| decode(&b))
