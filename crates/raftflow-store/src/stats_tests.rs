@@ -3,8 +3,8 @@
 //! buckets pruned; replicas that batch differently agree.
 
 use super::*;
-use crate::command::{Command, CommandResult, Envelope};
-use crate::test_util::{apply, digest, machine_at};
+use crate::command::Command;
+use crate::test_util::{digest, Replica};
 
 const PASS: &str = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
 const WAIT: &str = r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::activity:work","End":true}}}"#;
@@ -12,63 +12,14 @@ const WAIT: &str = r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"ar
 const T0_MS: u64 = 1_796_349_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;
 
-struct Node {
-    _dir: tempfile::TempDir,
-    db: crate::Db,
-    m: crate::machine::Machine,
-    index: u64,
+type Node = Replica;
+
+fn node(version: u32) -> Node {
+    Replica::new(version, &[("orders", PASS), ("waits", WAIT)], T0_MS)
 }
 
-impl Node {
-    fn new(version: u32) -> Self {
-        let (_dir, db, m) = machine_at(version);
-        let mut n = Self {
-            _dir,
-            db,
-            m,
-            index: 1,
-        };
-        for (name, definition) in [("orders", PASS), ("waits", WAIT)] {
-            let created = n.apply(Command::CreateStateMachine {
-                name: name.into(),
-                definition: definition.into(),
-                description: String::new(),
-                now_ms: T0_MS,
-            });
-            assert!(matches!(created, CommandResult::StateMachineCreated { .. }));
-        }
-        n
-    }
-
-    fn apply(&mut self, command: Command) -> CommandResult {
-        self.index += 1;
-        apply(&mut self.m, &self.db, self.index, command).unwrap()
-    }
-
-    /// Applies `commands` as one entry each, all in one batch (as the
-    /// apply thread does with the entries it has at hand).
-    fn apply_together(&mut self, commands: Vec<Command>) {
-        let mut batch = rocksdb::WriteBatch::default();
-        let refused = crate::apply_batch::Refused::new();
-        let mut log_id = crate::types::log_id(1, 1, self.index);
-        for command in commands {
-            self.index += 1;
-            log_id = crate::types::log_id(1, 1, self.index);
-            let envelope = Envelope::V1(vec![command]);
-            self.m
-                .apply_envelope(&self.db, &envelope, log_id, &mut batch, &refused)
-                .unwrap();
-        }
-        self.m.workflows.flush(&mut batch, &self.db).unwrap();
-        self.m
-            .record_position(&self.db, Some(log_id), None, &mut batch)
-            .unwrap();
-        self.db.write(batch).unwrap();
-    }
-
-    fn series(&self, sm: &str, grain: Grain) -> Vec<Bucket> {
-        series(&self.db, sm, None, grain, 0, u64::MAX).unwrap()
-    }
+fn minutes_or_hours(n: &Node, sm: &str, grain: Grain) -> Vec<Bucket> {
+    series(&n.db, sm, None, grain, 0, u64::MAX).unwrap()
 }
 
 fn start(sm: &str, name: &str, now_ms: u64) -> Command {
@@ -94,27 +45,27 @@ fn stop(id: &str, now_ms: u64) -> Command {
 
 #[test]
 fn nothing_is_counted_before_version_21() {
-    let mut n = Node::new(STATS_FROM - 1);
+    let mut n = node(STATS_FROM - 1);
     n.apply(start("orders", "a", T0_MS));
-    assert!(n.series("orders", Grain::Minute).is_empty());
+    assert!(minutes_or_hours(&n, "orders", Grain::Minute).is_empty());
     assert!(totals(&n.db, "orders").unwrap().is_empty());
 }
 
 #[test]
 fn starts_and_ends_count_into_minutes_hours_and_totals() {
-    let mut n = Node::new(STATS_FROM);
+    let mut n = node(STATS_FROM);
     n.apply(start("orders", "a", T0_MS + 1_000));
     n.apply(start("orders", "b", T0_MS + 2_000));
     n.apply(start("waits", "w", T0_MS + 3_000));
     n.apply(stop("waits:w", T0_MS + 93_000)); // 90 s later, in the next minute
 
-    let minutes = n.series("orders", Grain::Minute);
+    let minutes = minutes_or_hours(&n, "orders", Grain::Minute);
     assert_eq!(minutes.len(), 1);
     let c = &minutes[0].counts;
     assert_eq!((minutes[0].start_ms, c.started, c.succeeded), (T0_MS, 2, 2));
     assert_eq!(c.durations[0], 2, "a Pass ends in the apply that starts it");
 
-    let waits = n.series("waits", Grain::Minute);
+    let waits = minutes_or_hours(&n, "waits", Grain::Minute);
     let starts: Vec<_> = waits
         .iter()
         .map(|b| (b.start_ms, b.counts.started, b.counts.aborted))
@@ -125,7 +76,7 @@ fn starts_and_ends_count_into_minutes_hours_and_totals() {
     assert_eq!(waits[1].counts.durations[over_a_minute], 1);
     assert_eq!(waits[1].counts.duration_ms_sum, 90_000);
 
-    let hours = n.series("waits", Grain::Hour);
+    let hours = minutes_or_hours(&n, "waits", Grain::Hour);
     assert_eq!(hours.len(), 1);
     assert_eq!((hours[0].counts.started, hours[0].counts.aborted), (1, 1));
     let totals = totals(&n.db, "orders").unwrap();
@@ -140,11 +91,10 @@ fn starts_and_ends_count_into_minutes_hours_and_totals() {
 
 #[test]
 fn expired_buckets_are_pruned_as_new_ones_open() {
-    let mut n = Node::new(STATS_FROM);
+    let mut n = node(STATS_FROM);
     n.apply(start("orders", "old", T0_MS));
     n.apply(start("orders", "days-later", T0_MS + 3 * DAY_MS));
-    let minutes: Vec<u64> = n
-        .series("orders", Grain::Minute)
+    let minutes: Vec<u64> = minutes_or_hours(&n, "orders", Grain::Minute)
         .iter()
         .map(|b| b.start_ms)
         .collect();
@@ -154,13 +104,12 @@ fn expired_buckets_are_pruned_as_new_ones_open() {
         "minutes are kept two days"
     );
     assert_eq!(
-        n.series("orders", Grain::Hour).len(),
+        minutes_or_hours(&n, "orders", Grain::Hour).len(),
         2,
         "hours are kept 35 days"
     );
     n.apply(start("orders", "weeks-later", T0_MS + 40 * DAY_MS));
-    let hours: Vec<u64> = n
-        .series("orders", Grain::Hour)
+    let hours: Vec<u64> = minutes_or_hours(&n, "orders", Grain::Hour)
         .iter()
         .map(|b| b.start_ms)
         .collect();
@@ -173,8 +122,8 @@ fn expired_buckets_are_pruned_as_new_ones_open() {
 /// batch must delete the same buckets as one that applies them one by one.
 #[test]
 fn replicas_that_batch_differently_prune_alike() {
-    let mut one_by_one = Node::new(STATS_FROM);
-    let mut together = Node::new(STATS_FROM);
+    let mut one_by_one = node(STATS_FROM);
+    let mut together = node(STATS_FROM);
     for i in 0..150u64 {
         let command = start("orders", &format!("e{i}"), T0_MS + i * MINUTE_MS);
         one_by_one.apply(command.clone());
@@ -193,13 +142,16 @@ fn replicas_that_batch_differently_prune_alike() {
         one_by_one.apply(command);
     }
     together.apply_together(later);
-    let left = one_by_one.series("orders", Grain::Minute).len();
+    let left = minutes_or_hours(&one_by_one, "orders", Grain::Minute).len();
     assert_eq!(
         left,
         150 - 2 * PRUNE_PER_BUCKET + 2,
         "64 pruned per new bucket"
     );
-    assert_eq!(together.series("orders", Grain::Minute).len(), left);
+    assert_eq!(
+        minutes_or_hours(&together, "orders", Grain::Minute).len(),
+        left
+    );
     assert_eq!(digest(&one_by_one.db), digest(&together.db));
 }
 
@@ -228,7 +180,7 @@ fn percentiles_are_read_off_the_buckets() {
 #[ignore]
 fn apply_cost_of_counting() {
     for version in [STATS_FROM - 1, STATS_FROM, STATS_FROM - 1, STATS_FROM] {
-        let mut n = Node::new(version);
+        let mut n = node(version);
         let started = std::time::Instant::now();
         for batch in 0..100u64 {
             let commands = (0..100u64)

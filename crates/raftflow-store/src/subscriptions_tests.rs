@@ -6,44 +6,33 @@
 use super::*;
 use crate::command::{Command, CommandResult, Reject};
 use crate::connections::Sealed;
-use crate::test_util::{apply, digest, machine_at};
+use crate::test_util::{digest, Replica};
 
 const PASS: &str =
     r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"done":true},"End":true}}}"#;
 const WAIT: &str = r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::activity:work","End":true}}}"#;
 const T0_MS: u64 = 1_796_349_600_000;
 
-struct Node {
-    _dir: tempfile::TempDir,
-    db: crate::Db,
-    m: crate::machine::Machine,
-    index: u64,
+/// A replica with the state machines these tests use.
+struct Node(Replica);
+
+impl std::ops::Deref for Node {
+    type Target = Replica;
+    fn deref(&self) -> &Replica {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut Replica {
+        &mut self.0
+    }
 }
 
 impl Node {
     fn new(version: u32) -> Self {
-        let (_dir, db, m) = machine_at(version);
-        let mut n = Self {
-            _dir,
-            db,
-            m,
-            index: 1,
-        };
-        for (name, definition) in [("orders", PASS), ("waits", WAIT), ("other", PASS)] {
-            let created = n.apply(Command::CreateStateMachine {
-                name: name.into(),
-                definition: definition.into(),
-                description: String::new(),
-                now_ms: T0_MS,
-            });
-            assert!(matches!(created, CommandResult::StateMachineCreated { .. }));
-        }
-        n
-    }
-
-    fn apply(&mut self, command: Command) -> CommandResult {
-        self.index += 1;
-        apply(&mut self.m, &self.db, self.index, command).unwrap()
+        let machines = [("orders", PASS), ("waits", WAIT), ("other", PASS)];
+        Node(Replica::new(version, &machines, T0_MS))
     }
 
     fn start(&mut self, state_machine: &str, name: &str) {
@@ -310,24 +299,17 @@ fn replicas_agree_and_a_reload_keeps_the_index() {
         n.report(vec![1], vec![2], T0_MS + 9000);
     }
     assert_eq!(digest(&a.db), digest(&b.db));
-    let mut reloaded =
-        crate::machine::Machine::load(&a.db, crate::version::Supported::BINARY).unwrap();
-    a.index += 1;
-    let started = apply(
-        &mut reloaded,
-        &a.db,
-        a.index,
-        Command::StartExecution {
-            state_machine: "orders".into(),
-            version: 0,
-            name: "z".into(),
-            input: "{}".into(),
-            now_ms: T0_MS,
-            seed: 1,
-            default_task_timeout_s: 0,
-        },
-    );
-    assert!(started.is_ok());
+    a.reload();
+    let started = a.apply(Command::StartExecution {
+        state_machine: "orders".into(),
+        version: 0,
+        name: "z".into(),
+        input: "{}".into(),
+        now_ms: T0_MS,
+        seed: 1,
+        default_task_timeout_s: 0,
+    });
+    assert!(matches!(started, CommandResult::ExecutionStarted { .. }));
     assert_eq!(pending(&a.db, "hook", 0, 100).unwrap().len(), 3);
 }
 

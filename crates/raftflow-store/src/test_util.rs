@@ -47,3 +47,67 @@ pub fn machine_at(version: u32) -> (tempfile::TempDir, Db, Machine) {
     apply(&mut m, &db, 1, Command::SetApplyVersion { version }).unwrap();
     (dir, db, m)
 }
+
+/// One replica's machine in a temporary data directory, under `version`,
+/// with state machines created; each command one log entry.
+pub struct Replica {
+    _dir: tempfile::TempDir,
+    pub db: Db,
+    pub m: Machine,
+    index: u64,
+}
+
+impl Replica {
+    /// `machines`: (name, definition), created at `now_ms`.
+    pub fn new(version: u32, machines: &[(&str, &str)], now_ms: u64) -> Self {
+        let (_dir, db, m) = machine_at(version);
+        let mut r = Self {
+            _dir,
+            db,
+            m,
+            index: 1,
+        };
+        for (name, definition) in machines {
+            let created = r.apply(Command::CreateStateMachine {
+                name: (*name).into(),
+                definition: (*definition).into(),
+                description: String::new(),
+                now_ms,
+            });
+            assert!(matches!(created, CommandResult::StateMachineCreated { .. }));
+        }
+        r
+    }
+
+    /// Replaces the machine with one loaded afresh from the data directory
+    /// (what a restart does).
+    pub fn reload(&mut self) {
+        self.m = Machine::load(&self.db, crate::version::Supported::BINARY).unwrap();
+    }
+
+    pub fn apply(&mut self, command: Command) -> CommandResult {
+        self.index += 1;
+        apply(&mut self.m, &self.db, self.index, command).unwrap()
+    }
+
+    /// Applies `commands` as one entry each, all in one write batch (as the
+    /// apply thread does with the entries it has at hand).
+    pub fn apply_together(&mut self, commands: Vec<Command>) {
+        let mut batch = WriteBatch::default();
+        let refused = crate::apply_batch::Refused::new();
+        let mut log_id = crate::types::log_id(1, 1, self.index);
+        for command in commands {
+            self.index += 1;
+            log_id = crate::types::log_id(1, 1, self.index);
+            let envelope = Envelope::V1(vec![command]);
+            self.m
+                .apply_envelope(&self.db, &envelope, log_id, &mut batch, &refused)
+                .unwrap();
+        }
+        self.m.workflows.flush(&mut batch, &self.db).unwrap();
+        self.m
+            .record_position(&self.db, Some(log_id), None, &mut batch)
+            .unwrap();
+        self.db.write(batch).unwrap();
+    }
+}

@@ -3,44 +3,33 @@
 
 use super::*;
 use crate::command::{Command, CommandResult, Reject};
-use crate::test_util::{apply, machine_at};
+use crate::test_util::Replica;
 use crate::workflow::reads;
 
 const PASS: &str =
     r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"done":true},"End":true}}}"#;
 const T0_MS: u64 = 1_796_349_600_000;
 
-struct Cluster {
-    _dir: tempfile::TempDir,
-    db: crate::Db,
-    m: crate::machine::Machine,
-    index: u64,
+/// A replica with the state machines these tests use.
+struct Cluster(Replica);
+
+impl std::ops::Deref for Cluster {
+    type Target = Replica;
+    fn deref(&self) -> &Replica {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut Replica {
+        &mut self.0
+    }
 }
 
 impl Cluster {
     fn new(version: u32) -> Self {
-        let (_dir, db, m) = machine_at(version);
-        let mut c = Self {
-            _dir,
-            db,
-            m,
-            index: 1,
-        };
-        for name in ["orders", "shipping", "loop"] {
-            let created = c.apply(Command::CreateStateMachine {
-                name: name.into(),
-                definition: PASS.into(),
-                description: String::new(),
-                now_ms: T0_MS,
-            });
-            assert!(matches!(created, CommandResult::StateMachineCreated { .. }));
-        }
-        c
-    }
-
-    fn apply(&mut self, command: Command) -> CommandResult {
-        self.index += 1;
-        apply(&mut self.m, &self.db, self.index, command).unwrap()
+        let machines = [("orders", PASS), ("shipping", PASS), ("loop", PASS)];
+        Cluster(Replica::new(version, &machines, T0_MS))
     }
 
     fn start(&mut self, state_machine: &str, name: &str) -> CommandResult {
