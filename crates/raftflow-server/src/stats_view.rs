@@ -135,6 +135,22 @@ pub fn view(
     })
 }
 
+/// `view` of a state machine that exists; `None` for a name that is none
+/// (a typo must not read as a quiet window).
+pub fn view_of_existing(
+    db: &Db,
+    state_machine: &str,
+    version: Option<u32>,
+    window: Window,
+    now_ms: u64,
+) -> Result<Option<View>, StoreError> {
+    let exists = raftflow_store::workflow::reads::state_machine(db, state_machine, 0)?.is_some();
+    if !exists {
+        return Ok(None);
+    }
+    view(db, state_machine, version, window, now_ms).map(Some)
+}
+
 /// The `n` state machines (of `names`) that started the most executions in
 /// the last day, busiest first, with their day's view.
 pub fn busiest(db: &Db, names: &[String], n: usize, now_ms: u64) -> Result<Vec<View>, StoreError> {

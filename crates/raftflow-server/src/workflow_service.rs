@@ -405,11 +405,16 @@ impl WorkflowService for WorkflowServiceImpl {
             crate::stats_view::Window::parse(&req.window).map_err(ApiError::InvalidArgument)?;
         let now_ms = self.ctx.clock.now_ms();
         let version = (req.version > 0).then_some(req.version);
+        let name = req.state_machine.clone();
         let view = self
-            .read(move |db| {
-                crate::stats_view::view(db, &req.state_machine, version, window, now_ms)
-            })
-            .await?;
+            .read(move |db| crate::stats_view::view_of_existing(db, &name, version, window, now_ms))
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "state machine `{}` does not exist",
+                    req.state_machine
+                ))
+            })?;
         Ok(Response::new(crate::stats_view::reply(view)))
     }
 

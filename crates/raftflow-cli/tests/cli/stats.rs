@@ -50,6 +50,13 @@ fn statistics_from_the_command_line() {
     assert_eq!(json["window"], "day");
     assert_eq!(json["summary"]["succeeded"], 3);
     assert_eq!(json["buckets"].as_array().unwrap().len(), 24);
+    let out = cluster.cli(&["workflow", "stats", "counterd"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("`counterd` does not exist"),
+        "{}",
+        stderr(&out)
+    );
     let out = cluster.cli(&["workflow", "stats", "counted", "--window", "year"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("window `year`"), "{}", stderr(&out));

@@ -31,21 +31,20 @@ pub async fn one(
         Ok(w) => w,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    if !caller.sees_state_machine(&q.state_machine) {
-        return error(
+    let missing = || {
+        error(
             StatusCode::NOT_FOUND,
             format!("state machine `{}` does not exist", q.state_machine),
-        );
+        )
+    };
+    if !caller.sees_state_machine(&q.state_machine) {
+        return missing();
     }
     let db = ctx.reader.db();
-    match stats_view::view(
-        db,
-        &q.state_machine,
-        q.version.filter(|v| *v > 0),
-        window,
-        ctx.clock.now_ms(),
-    ) {
-        Ok(view) => Json(view).into_response(),
+    let version = q.version.filter(|v| *v > 0);
+    match stats_view::view_of_existing(db, &q.state_machine, version, window, ctx.clock.now_ms()) {
+        Ok(Some(view)) => Json(view).into_response(),
+        Ok(None) => missing(),
         Err(e) => internal(e),
     }
 }

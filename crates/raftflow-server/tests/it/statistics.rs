@@ -59,6 +59,11 @@ async fn every_node_counts_the_same_executions() {
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("fortnight"), "{refused}");
+    let typo = client.get_statistics("ordres", "day", 0).await.unwrap_err();
+    assert!(
+        typo.to_string().contains("`ordres` does not exist"),
+        "{typo}"
+    );
 
     let id = cluster.add_node().await;
     let node = cluster.node(id);
@@ -100,6 +105,11 @@ async fn every_node_counts_the_same_executions() {
     assert_eq!(seen[0]["failed"], 3);
 
     let addr = cluster.running().next().unwrap().http_addr.unwrap();
+    let (status, body) = http(addr, "GET", "/api/statistics?state_machine=ordres").await;
+    assert!(
+        status == 404 && body.contains("`ordres`"),
+        "{status} {body}"
+    );
     let (_, busiest) = http(addr, "GET", "/api/statistics/busiest").await;
     let busiest: Value = serde_json::from_str(&busiest).unwrap();
     assert_eq!(busiest[0]["state_machine"], "orders", "{busiest}");
