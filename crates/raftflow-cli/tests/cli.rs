@@ -230,7 +230,7 @@ fn workflows_executions_and_a_shell_worker_from_the_command_line() {
 
     // A shell worker: echoes orders back, refuses the ones marked "refuse".
     let script = cluster.dir.path().join("echo.sh");
-    std::fs::write(&script, "#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *refuse*) echo 'Echo.Refused: not today' >&2; exit 1;; esac\necho \"$input\"\n").unwrap();
+    std::fs::write(&script, "#!/bin/sh\ninput=$(cat)\ncase \"$input\" in *refuse*) echo 'Echo.Refused: not today' >&2; exit 1;; *trace*) echo \"{\\\"traceparent\\\": \\\"$TRACEPARENT\\\"}\"; exit 0;; esac\necho \"$input\"\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut worker = cluster
         .command()
@@ -313,6 +313,7 @@ fn workflows_executions_and_a_shell_worker_from_the_command_line() {
     assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
     let out = cluster.cli(&["execution", "history", "echo:no-1"]);
     assert!(stdout(&out).contains("ActivityFailed"), "{}", stdout(&out));
+    a_started_trace_reaches_the_shell_worker(&cluster);
 
     // SIGTERM drains the worker and it exits cleanly.
     nix_term(worker.id());
@@ -458,3 +459,33 @@ mod run_local_http;
 
 #[path = "cli/subscriptions.rs"]
 mod subscriptions;
+
+/// A start made in a trace (`--traceparent`) hands its task out in it: the
+/// shell worker's command reads it from TRACEPARENT (passed on unchanged by
+/// a cluster that exports no spans itself).
+fn a_started_trace_reaches_the_shell_worker(cluster: &Cluster) {
+    cluster.wait_newest_version(Duration::from_secs(30));
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let start = [
+        "-o",
+        "json",
+        "--traceparent",
+        caller,
+        "execution",
+        "start",
+        "--state-machine",
+        "echo",
+        "--name",
+        "traced-1",
+        "--input",
+        r#"{"trace": true}"#,
+        "--wait",
+    ];
+    let out = cluster.cli(&start);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let info: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(info["output"]["traceparent"], caller, "{info}");
+    let bad = cluster.cli(&["--traceparent", "00-nope", "execution", "list"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("traceparent"), "{}", stderr(&bad));
+}

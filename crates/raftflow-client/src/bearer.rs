@@ -1,4 +1,5 @@
-//! The API token every call carries (`authorization: Bearer <secret>`).
+//! The API token every call carries (`authorization: Bearer <secret>`), and
+//! the trace it runs in (`traceparent`, trace.rs).
 
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -10,9 +11,13 @@ use crate::ClientError;
 /// A connection to one node that sends the client's token with every call.
 pub type Conn = InterceptedService<Channel, Bearer>;
 
-/// Adds the token, when there is one, to each request's metadata.
+/// Adds the token, when there is one, to each request's metadata, and the
+/// trace: the running code's (`trace::in_trace`), else the client's own.
 #[derive(Clone, Default)]
-pub struct Bearer(Option<MetadataValue<Ascii>>);
+pub struct Bearer(
+    Option<MetadataValue<Ascii>>,
+    pub(crate) Option<MetadataValue<Ascii>>,
+);
 
 impl Bearer {
     pub fn new(secret: &str) -> Result<Self, ClientError> {
@@ -23,7 +28,15 @@ impl Bearer {
         let value = format!("Bearer {secret}").parse().map_err(|_| {
             ClientError::Token("the token holds characters a header cannot carry".into())
         })?;
-        Ok(Self(Some(value)))
+        Ok(Self(Some(value), None))
+    }
+
+    pub(crate) fn set_trace(&mut self, trace_parent: &str) -> Result<(), ClientError> {
+        let value = trace_parent
+            .parse()
+            .map_err(|_| ClientError::Trace(format!("`{trace_parent}` cannot be a header")))?;
+        self.1 = Some(value);
+        Ok(())
     }
 
     pub fn is_set(&self) -> bool {
@@ -44,6 +57,10 @@ impl Interceptor for Bearer {
             request
                 .metadata_mut()
                 .insert("authorization", value.clone());
+        }
+        let running = crate::trace::current().and_then(|t| t.parse().ok());
+        if let Some(trace) = running.or_else(|| self.1.clone()) {
+            request.metadata_mut().insert("traceparent", trace);
         }
         Ok(request)
     }

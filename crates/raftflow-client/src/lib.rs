@@ -32,6 +32,7 @@ mod hedge;
 pub mod schedule;
 pub mod subscription;
 pub mod tls;
+pub mod trace;
 pub mod trigger;
 pub mod worker;
 pub mod workflow;
@@ -56,6 +57,8 @@ pub enum ClientError {
     Tls(String),
     #[error("token: {0}")]
     Token(String),
+    #[error("traceparent: {0}")]
+    Trace(String),
     #[error("no endpoints given")]
     NoEndpoints,
     #[error("{0}")]
@@ -181,7 +184,16 @@ impl Client {
 
     /// Sends `secret` as `authorization: Bearer <secret>` with every call.
     pub fn with_token(mut self, secret: &str) -> Result<Self, ClientError> {
+        let trace = self.bearer.1.take();
         self.bearer = Bearer::new(secret)?;
+        self.bearer.1 = trace;
+        Ok(self)
+    }
+
+    /// Sends `trace_parent` (W3C) as `traceparent` with every call made
+    /// outside `trace::in_trace`: the calls join the caller's trace.
+    pub fn with_trace_parent(mut self, trace_parent: &str) -> Result<Self, ClientError> {
+        self.bearer.set_trace(&trace::checked(trace_parent)?)?;
         Ok(self)
     }
 

@@ -39,6 +39,10 @@ pub struct Task {
     /// When the task became ready on the leader (µs since the Unix epoch,
     /// the leader's clock; see `PollTaskReply.ready_at_us`).
     pub ready_at_us: u64,
+    /// The W3C traceparent the task runs in (`PollTaskReply.traceparent`);
+    /// empty when its execution has none. The worker makes its reports, and
+    /// the handler's own calls through this client, in it.
+    pub trace_parent: String,
 }
 
 /// A handler's failure: reported as the task's error and cause, which the
@@ -283,6 +287,7 @@ fn task_from(reply: PollTaskReply) -> Option<Task> {
         heartbeat_ms: reply.heartbeat_ms,
         callback: reply.callback,
         ready_at_us: reply.ready_at_us,
+        trace_parent: reply.traceparent,
     })
 }
 
@@ -430,8 +435,14 @@ impl Worker {
         }
     }
 
-    /// Runs `task` and reports it; returns the next task if the report took one.
+    /// Runs `task` and reports it in the task's trace; returns the next
+    /// task if the report took one.
     async fn execute(&self, task: Task, next: Option<NextTask<'_>>) -> Option<Task> {
+        let trace = task.trace_parent.clone();
+        crate::trace::in_trace(trace, self.execute_in_trace(task, next)).await
+    }
+
+    async fn execute_in_trace(&self, task: Task, next: Option<NextTask<'_>>) -> Option<Task> {
         let Some(handler) = self.handlers.get(&task.activity).cloned() else {
             let _ = self
                 .client

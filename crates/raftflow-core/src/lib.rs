@@ -33,6 +33,7 @@ pub mod schedule_timetable;
 pub mod task_token;
 pub mod time;
 mod timers;
+pub mod trace_parent;
 
 pub use definition::StateMachine;
 pub use eval::Failure;

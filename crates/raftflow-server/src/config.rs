@@ -150,6 +150,9 @@ pub struct NodeConfig {
     /// Metrics per state machine (stats_metrics.rs).
     #[serde(default)]
     pub metrics: crate::stats_metrics::MetricsConfig,
+    /// OpenTelemetry spans (telemetry/); off by default.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// Deliberate defects, for tests only (see `fault`): refused unless the
     /// binary was built for tests and permits them.
     #[serde(default)]
@@ -333,6 +336,7 @@ impl NodeConfig {
             }
         }
         self.metrics.validate()?;
+        self.telemetry.validate()?;
         let t = &self.raft;
         if t.heartbeat_interval_ms == 0 {
             return Err(("raft.heartbeat_interval_ms", "must be positive".into()));

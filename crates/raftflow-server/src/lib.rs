@@ -67,6 +67,7 @@ pub mod stats_metrics;
 pub mod stats_view;
 pub mod subscriptions;
 pub mod task_tokens;
+pub mod telemetry;
 pub mod tls;
 pub mod triggers;
 pub mod upgrade;

@@ -89,6 +89,8 @@ pub struct NodeContext {
     pub connection_keys: Arc<crate::connections::keys::Keys>,
     /// Which subscriptions' outboxes filled: the leader's delivery wakes.
     pub outbox: Arc<crate::subscriptions::deliver::Outbox>,
+    /// OpenTelemetry spans, or nothing (telemetry/).
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl NodeContext {
@@ -216,6 +218,9 @@ impl NodeHandle {
             batch_stats.clone(),
             clock_gate.clone(),
         );
+        let (telemetry, finished) =
+            crate::telemetry::Telemetry::start(&config.telemetry, config.id)
+                .map_err(|e| NodeError::Config(e.to_string()))?;
         let (stop, stopped) = watch::channel(false);
         let context = NodeContext {
             stopping: stopped.clone(),
@@ -250,7 +255,11 @@ impl NodeHandle {
             outbound: outbound_caller(&config),
             connection_keys,
             outbox: Arc::default(),
+            telemetry: Arc::new(telemetry),
         };
+        if let Some(finished) = finished {
+            tokio::spawn(crate::telemetry::executions::run(context.clone(), finished));
+        }
         tokio::spawn(crate::clock_guard::run(context.clone()));
         tokio::spawn(crate::alarm_keeper::run(context.clone()));
         tokio::spawn(crate::backup_schedule::run(context.clone()));
@@ -367,6 +376,8 @@ impl NodeHandle {
             let _ = http.await;
         }
         let _ = self.context.raft.shutdown().await;
+        let telemetry = self.context.telemetry.clone();
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     }
 }
 

@@ -12,8 +12,10 @@
 
 use std::time::Duration;
 
+use raftflow_core::trace_parent::TraceParent;
 use raftflow_proto::v1::{StartExecutionReply, StartExecutionRequest};
 use raftflow_store::workflow::reads;
+use raftflow_store::workflow::traces::TRACES_FROM;
 use raftflow_store::{Command, CommandResult};
 use serde_json::Value;
 
@@ -30,9 +32,12 @@ struct Start {
     input: String,
 }
 
+/// Starts `req`; `trace` is the call's trace context (telemetry/grpc.rs),
+/// kept with a new execution once the cluster keeps traces (version 22).
 pub async fn run(
     ctx: &NodeContext,
     req: StartExecutionRequest,
+    trace: Option<TraceParent>,
 ) -> Result<StartExecutionReply, ApiError> {
     let start = checked(ctx, req)?;
     let id = format!("{}:{}", start.state_machine, start.name);
@@ -45,15 +50,7 @@ pub async fn run(
     // Kept to compare with the stored input, should apply refuse the start.
     let input = start.input.clone();
     let now = ctx.stamp_ms();
-    let mut commands = vec![Command::StartExecution {
-        state_machine: start.state_machine,
-        version: start.version,
-        name: start.name,
-        input: start.input,
-        now_ms: now,
-        seed: rand::random(),
-        default_task_timeout_s: ctx.config.scheduler.task_lease_s,
-    }];
+    let mut commands = vec![start_command(ctx, start, now, trace)];
     // An idle worker is waiting: hand it the execution's first task in
     // the start's own entry (parked.rs).
     let reserved = ctx.scheduler.reserve_parked();
@@ -90,6 +87,39 @@ pub async fn run(
             .await?
             .ok_or(ApiError::AlreadyExists(message)),
         other => other,
+    }
+}
+
+/// The start, traced when it has a trace and the cluster keeps them.
+fn start_command(
+    ctx: &NodeContext,
+    start: Start,
+    now_ms: u64,
+    trace: Option<TraceParent>,
+) -> Command {
+    let seed = rand::random();
+    let default_task_timeout_s = ctx.config.scheduler.task_lease_s;
+    let traces_kept = ctx.reader.active_apply_version() >= TRACES_FROM;
+    match trace.filter(|_| traces_kept) {
+        Some(trace) => Command::StartExecutionTraced {
+            state_machine: start.state_machine,
+            version: start.version,
+            name: start.name,
+            input: start.input,
+            now_ms,
+            seed,
+            default_task_timeout_s,
+            trace_parent: trace.to_string(),
+        },
+        None => Command::StartExecution {
+            state_machine: start.state_machine,
+            version: start.version,
+            name: start.name,
+            input: start.input,
+            now_ms,
+            seed,
+            default_task_timeout_s,
+        },
     }
 }
 

@@ -130,7 +130,9 @@ impl WorkerServiceImpl {
             .metrics
             .dispatch_latency
             .observe_s(waited_us as f64 / 1e6);
+        let traceparent = crate::telemetry::hand_outs::hand_out(&self.ctx, &task);
         PollTaskReply {
+            traceparent,
             token: format!("{}@{}", task.token, epoch),
             activity: task.activity,
             input: task.input,

@@ -251,9 +251,10 @@ impl WorkflowService for WorkflowServiceImpl {
         let caller = Caller::of(&request);
         let named = &request.get_ref();
         Target::set(&request, format!("{}:{}", named.state_machine, named.name));
+        let trace = crate::telemetry::grpc::CallTrace::of(&request);
         let req = request.into_inner();
         self.scope(&caller, &req.state_machine)?;
-        let reply = crate::start_execution::run(&self.ctx, req).await?;
+        let reply = crate::start_execution::run(&self.ctx, req, trace).await?;
         Ok(Response::new(reply))
     }
 

@@ -329,6 +329,19 @@ pub enum Command {
         seqs: Vec<u64>,
         now_ms: u64,
     },
+    /// `StartExecution` with the W3C `traceparent` of the call that started
+    /// it (apply version 22 on; workflow/traces.rs): kept with the execution
+    /// so that every leader hands its tasks out in the caller's trace.
+    StartExecutionTraced {
+        state_machine: String,
+        version: u32,
+        name: String,
+        input: String,
+        now_ms: u64,
+        seed: u64,
+        default_task_timeout_s: u64,
+        trace_parent: String,
+    },
 }
 
 impl Command {
@@ -339,6 +352,7 @@ impl Command {
             | Command::CreateStateMachine { now_ms, .. }
             | Command::DeleteStateMachine { now_ms, .. }
             | Command::StartExecution { now_ms, .. }
+            | Command::StartExecutionTraced { now_ms, .. }
             | Command::TaskDispatched { now_ms, .. }
             | Command::TaskCompleted { now_ms, .. }
             | Command::TaskFailed { now_ms, .. }

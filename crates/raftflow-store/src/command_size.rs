@@ -33,6 +33,13 @@ impl Command {
                 input,
                 ..
             } => state_machine.len() + name.len() + input.len(),
+            Command::StartExecutionTraced {
+                state_machine,
+                name,
+                input,
+                trace_parent,
+                ..
+            } => state_machine.len() + name.len() + input.len() + trace_parent.len(),
             Command::TaskDispatched { token, worker, .. } => token.len() + worker.len(),
             Command::TaskCompleted { token, output, .. } => token.len() + output.len(),
             Command::TaskFailed {

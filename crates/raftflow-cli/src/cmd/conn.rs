@@ -46,6 +46,11 @@ pub struct TlsArgs {
     /// A file holding the API token on its first line.
     #[arg(long, global = true, env = "RAFTFLOW_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// The W3C trace context to make the calls in (`00-<trace>-<span>-01`):
+    /// an execution started with it is traced as the caller's child. A
+    /// shell worker's command finds its task's in TRACEPARENT.
+    #[arg(long, global = true, env = "TRACEPARENT")]
+    pub traceparent: Option<String>,
 }
 
 /// The endpoints and TLS settings of one invocation.
@@ -56,6 +61,8 @@ pub struct Conn {
     pub insecure: bool,
     /// The API token's secret, sent with every call.
     pub token: Option<String>,
+    /// The trace the calls are made in.
+    pub trace_parent: Option<String>,
 }
 
 impl Conn {
@@ -82,11 +89,15 @@ impl Conn {
             tls,
             insecure: args.insecure,
             token,
+            trace_parent: args.traceparent.clone().filter(|t| !t.trim().is_empty()),
         })
     }
 
     pub fn client(&self) -> Result<Client, ClientError> {
-        let client = Client::with_tls(&self.endpoints, self.tls.clone())?;
+        let mut client = Client::with_tls(&self.endpoints, self.tls.clone())?;
+        if let Some(trace) = &self.trace_parent {
+            client = client.with_trace_parent(trace)?;
+        }
         match &self.token {
             Some(token) => client.with_token(token),
             None => Ok(client),

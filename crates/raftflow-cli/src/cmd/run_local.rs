@@ -80,7 +80,7 @@ fn run_command(command: &str, input: &Value) -> anyhow::Result<Answer> {
     let argv = vec!["sh".to_string(), "-c".to_string(), command.to_string()];
     let runtime = tokio::runtime::Handle::current();
     let outcome = tokio::task::block_in_place(|| {
-        runtime.block_on(super::shell::run(&argv, &input.to_string()))
+        runtime.block_on(super::shell::run(&argv, &input.to_string(), ""))
     });
     Ok(match outcome.result {
         Ok(text) => Answer::Succeed(serde_json::from_str(&text)?),

@@ -6,6 +6,8 @@
 //!   stdout when it is `{"error": "...", "cause": "..."}`, else from the last
 //!   stderr line when it reads `ErrorName: cause`, else the error is
 //!   `ShellWorker.ExitCode` with the exit code and the last stderr line.
+//!
+//! `TRACEPARENT` holds the task's trace context when it has one.
 
 use std::process::Stdio;
 
@@ -16,13 +18,21 @@ pub struct Outcome {
     pub result: Result<String, (String, String)>,
 }
 
-pub async fn run(command: &[String], input: &str) -> Outcome {
+/// Runs `command` on `input`. With `trace_parent`, the command sees it as
+/// `TRACEPARENT` (the W3C trace context as an environment variable, as
+/// OpenTelemetry's SDKs and otel-cli read it), so its spans and the
+/// `raftflow` calls it makes join the execution's trace.
+pub async fn run(command: &[String], input: &str, trace_parent: &str) -> Outcome {
     let Some((program, args)) = command.split_first() else {
         return Outcome {
             result: Err(("ShellWorker.NoCommand".into(), "no command to run".into())),
         };
     };
-    let child = tokio::process::Command::new(program)
+    let mut child = tokio::process::Command::new(program);
+    if !trace_parent.is_empty() {
+        child.env("TRACEPARENT", trace_parent);
+    }
+    let child = child
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

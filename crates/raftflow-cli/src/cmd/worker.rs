@@ -62,7 +62,7 @@ pub async fn run(command: Command, client: Client) -> anyhow::Result<ExitCode> {
         .handle(activity, move |task| {
             let command = command.clone();
             async move {
-                super::shell::run(&command, &task.input)
+                super::shell::run(&command, &task.input, &task.trace_parent)
                     .await
                     .result
                     .map_err(|(e, c)| TaskError::new(e, c))

@@ -133,6 +133,7 @@ async fn drive(ctx: &NodeContext) -> Result<(), ApiError> {
                 Some(batch) => {
                     ctx.schedules.absorb(&batch.effects);
                     ctx.outbox.absorb(&batch.effects);
+                    ctx.telemetry.absorb(&batch.effects);
                     ctx.scheduler.apply_effects(batch)
                 }
                 None => return Ok(()),

@@ -131,6 +131,7 @@ pub fn single_node_config(dir: &std::path::Path) -> NodeConfig {
         outbound: Default::default(),
         connections: Default::default(),
         metrics: Default::default(),
+        telemetry: Default::default(),
         fault_injection: Default::default(),
     }
 }
@@ -185,6 +186,7 @@ impl TestCluster {
                 outbound: Default::default(),
                 connections: connections.clone(),
                 metrics: Default::default(),
+                telemetry: Default::default(),
                 fault_injection: Default::default(),
             };
             tweak(&mut config);

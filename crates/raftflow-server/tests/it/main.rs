@@ -38,6 +38,7 @@ mod subscriptions;
 mod task_tokens;
 mod tls;
 mod tls_clients;
+mod traces;
 mod triggers;
 mod versions;
 mod workflows;

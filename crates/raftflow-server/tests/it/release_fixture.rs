@@ -91,6 +91,7 @@ async fn cluster_on_fixture() -> TestCluster {
         outbound: Default::default(),
         connections: Default::default(),
         metrics: Default::default(),
+        telemetry: Default::default(),
         fault_injection: Default::default(),
     };
     config.validate().expect("valid");

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use raftflow_client::proto::{ExecutionChange, SaveSubscriptionRequest};
+use raftflow_client::proto::{ExecutionChange, SaveSubscriptionRequest, SubscriptionInfo};
+use raftflow_client::Client;
 use raftflow_server::subscriptions::sign;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -117,7 +118,7 @@ fn request(url: &str, max_attempts: u32) -> SaveSubscriptionRequest {
 }
 
 /// The connection every POST carries the credentials of.
-async fn connect(client: &raftflow_client::Client) {
+async fn connect(client: &Client) {
     use raftflow_client::proto::{save_connection_request::Credentials, BearerAuth};
     let save = raftflow_client::proto::SaveConnectionRequest {
         name: "hook-auth".into(),
@@ -146,7 +147,7 @@ fn in_order(events: &[(String, String, String)]) -> BTreeMap<String, Vec<String>
     by_execution
 }
 
-async fn start(client: &raftflow_client::Client, names: std::ops::Range<u32>) {
+async fn start(client: &Client, names: std::ops::Range<u32>) {
     for i in names {
         let name = format!("o{i}");
         let started = client.start_execution("orders", Some(&name), "{}").await;
@@ -203,11 +204,25 @@ async fn events_arrive_signed_in_order_and_none_is_lost_across_an_outage_and_a_l
         3,
         "every execution's events arrived"
     );
-    cluster.wait_same_digest(WAIT).await;
-    let info = client.describe_subscription("hook").await.unwrap();
+    // The receiver answers before the leader commits the delivery: the last
+    // acknowledgement may still be on its way when the event has arrived.
+    let info = settled(&client).await;
     assert_eq!((info.pending, info.dead_letters), (0, 0), "{info:?}");
     assert!(info.delivered >= 14);
+    cluster.wait_same_digest(WAIT).await;
     cluster.shutdown().await;
+}
+
+/// The subscription once nothing is pending, or as it stands after `WAIT`.
+async fn settled(client: &Client) -> SubscriptionInfo {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let info = client.describe_subscription("hook").await.unwrap();
+        if info.pending == 0 || tokio::time::Instant::now() > deadline {
+            return info;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn in_order_count(events: &[(String, String, String)]) -> usize {

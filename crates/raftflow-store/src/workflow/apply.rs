@@ -100,6 +100,7 @@ impl Workflows {
                     scheduled_ms: None,
                 },
             ),
+            Command::StartExecutionTraced { .. } => self.apply_traced_start(db, command),
             Command::PutSchedule { .. }
             | Command::PutScheduleV2 { .. }
             | Command::PutScheduleV3 { .. }

@@ -33,6 +33,9 @@ mod settle;
 mod stats;
 mod subscription_events;
 mod subscriptions;
+pub mod traces;
+#[cfg(test)]
+mod traces_tests;
 mod triggers;
 
 pub use polls::POLL_IDS_FROM;

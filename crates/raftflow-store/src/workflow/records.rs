@@ -14,6 +14,7 @@
 //!  k/<withdrawal:020>            poll id              the last 10,000 withdrawn polls (version 5 on)
 //!  withdrawals                   u64                  polls withdrawn so far (version 5 on)
 //!  w/<execution>/<timer:020>     fire_at_ms           armed timers
+//!  z/<execution>                 traceparent          the starting call's trace (version 22 on; traces.rs)
 //!  epoch                         u64                  current leader epoch
 //!  seq                           u64                  executions started so far
 //! ```

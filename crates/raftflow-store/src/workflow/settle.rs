@@ -263,6 +263,9 @@ impl Workflows {
             if self.keeps_closed_attempts() {
                 self.delete_prefix(closed_prefix(&id));
             }
+            if self.keeps_traces() {
+                self.delete(super::traces::trace_key(&id));
+            }
             count += 1;
         }
         Ok(CommandResult::Purged { count })
