@@ -55,14 +55,15 @@ fn make_certs(
 
 impl Cluster {
     /// Writes the node configs under `dir` and starts the three nodes.
+    /// With `collector_port`, the nodes export spans to the harness there.
     pub fn start(
         bin: &Path,
         dir: &Path,
-        use_netns: bool,
-        defect: bool,
-        timing: crate::RaftTiming,
+        opts: &crate::Options,
+        collector_port: Option<u16>,
     ) -> anyhow::Result<Self> {
-        let net = if use_netns {
+        let (defect, timing) = (opts.defect, opts.timing);
+        let net = if opts.netns {
             match Namespaces::create(NODES) {
                 Ok(net) => Some(net),
                 Err(e) if std::env::var_os("RAFTFLOW_REQUIRE_NETNS").is_some() => {
@@ -120,6 +121,16 @@ impl Cluster {
                 certs.ca.display().to_string(), cert.display().to_string(), key.display().to_string(),
                 token_file.display().to_string(), connections_key.display().to_string()
             ));
+        }
+        if let Some(port) = collector_port {
+            let host = net
+                .as_ref()
+                .map_or("127.0.0.1".into(), |n| n.harness_addr());
+            for config in &mut configs {
+                config.push_str(&format!(
+                    "\n[telemetry]\notlp_endpoint = \"http://{host}:{port}\"\nexport_interval_ms = 200\n"
+                ));
+            }
         }
         let mut cluster = Cluster {
             certs,

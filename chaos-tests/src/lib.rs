@@ -26,6 +26,7 @@ mod schedule;
 mod settle;
 mod skew;
 pub mod timers;
+mod traces;
 mod trigger;
 pub mod workload;
 
@@ -60,6 +61,10 @@ pub struct Options {
     /// Workers name their polls (the default): a poll retried after a lost
     /// reply gets the same task back. Off: as clients without poll ids.
     pub poll_ids: bool,
+    /// The nodes export OpenTelemetry spans to a collector listening on
+    /// this port of the harness's address (all interfaces: the nodes may
+    /// run in network namespaces); `None`: telemetry off, as by default.
+    pub collector_port: Option<u16>,
 }
 
 /// The nodes' Raft timing; the default is `cluster-config/`'s.

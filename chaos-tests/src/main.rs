@@ -67,6 +67,10 @@ enum Cmd {
         /// Workers poll without poll ids, as older clients do.
         #[arg(long)]
         no_poll_ids: bool,
+        /// The nodes export OpenTelemetry spans (OTLP/gRPC) to a collector
+        /// listening on this port on every interface of this machine.
+        #[arg(long)]
+        collector_port: Option<u16>,
     },
 }
 
@@ -101,6 +105,7 @@ async fn main() -> ExitCode {
         lease_ms,
         no_timeouts,
         no_poll_ids,
+        collector_port,
     } = Cli::parse().command;
     let Some((election_min_ms, election_max_ms)) = election_ms
         .split_once('-')
@@ -129,6 +134,7 @@ async fn main() -> ExitCode {
         },
         no_timeouts,
         poll_ids: !no_poll_ids,
+        collector_port,
     };
     // Dropping the run's future kills the nodes and removes the namespaces.
     tokio::select! {

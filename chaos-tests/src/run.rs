@@ -80,7 +80,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
         println!("notice: skipping kill-worker (with --no-timeouts an abandoned task waits its 300 s lease)");
         kinds.retain(|k| *k != FaultKind::KillWorker);
     }
-    let mut cluster = Cluster::start(&bin, &dir, opts.netns, opts.defect, opts.timing)?;
+    let collector = match opts.collector_port {
+        Some(port) => Some(crate::traces::Spans::start(port).await?),
+        None => None,
+    };
+    let mut cluster = Cluster::start(&bin, &dir, opts, collector.as_ref().map(|c| c.1))?;
     if !cluster.has_network_faults() && kinds.iter().any(|k| k.needs_network()) {
         println!("notice: skipping isolate-leader and isolate-follower (no network namespaces)");
         kinds.retain(|k| !k.needs_network());
@@ -180,6 +184,10 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     let _ = stop_workers.send(true);
     while pollers.join_next().await.is_some() {}
     let convergence = converge(&client, &recorder, Duration::from_secs(30)).await;
+    let traces = match &collector {
+        Some((spans, _)) => Some(spans.checked_within(Duration::from_secs(10)).await),
+        None => None,
+    };
     drop(cluster);
 
     let records = recorder.records();
@@ -190,7 +198,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Verdict> {
     };
     let mut violations = check::check(&records, &observed, &run_id, &mut figures);
     violations.extend(fresh.err());
-    for check in [schedule, trigger, http, events] {
+    for check in [schedule, trigger, http, events].into_iter().chain(traces) {
         match check {
             Ok(summary) => println!("{summary}"),
             Err(found) => violations.extend(found),

@@ -28,6 +28,7 @@ fn options(scenario: &str, duration_s: u64, defect: bool) -> Options {
         timing: Default::default(),
         no_timeouts: false,
         poll_ids: true,
+        collector_port: None,
     }
 }
 
@@ -53,9 +54,14 @@ fn expect_passed(opts: &Options) {
     }
 }
 
+/// With every piece on: the nodes also export their spans to the harness,
+/// which checks that executions, states, hand-outs and calls were traced.
 #[test]
 fn leader_faults_under_load_lose_nothing() {
-    let opts = options("smoke", 30, false);
+    let opts = Options {
+        collector_port: Some(0),
+        ..options("smoke", 30, false)
+    };
     expect_passed(&opts);
 }
 

@@ -61,6 +61,11 @@ const VARS: &[(&str, &[&str], Kind)] = &[
         &["scheduler", "retention_hours"],
         Kind::Integer,
     ),
+    (
+        "RAFTFLOW_OTLP_ENDPOINT",
+        &["telemetry", "otlp_endpoint"],
+        Kind::Text,
+    ),
 ];
 /// `1=node1:7101/node1:7201,2=…`: id, Raft address, API address per member.
 const INITIAL_MEMBERS: &str = "RAFTFLOW_INITIAL_MEMBERS";

@@ -64,6 +64,18 @@ fn variables_override_the_file_and_the_file_keeps_the_rest() {
     );
     let config = load(Some(&file), &env_of(&[("RAFTFLOW_DATA_DIR", "/srv/rf")])).unwrap();
     assert_eq!(config.data_dir, std::path::PathBuf::from("/srv/rf"));
+    assert!(
+        !config.telemetry.enabled(),
+        "off unless a collector is named"
+    );
+    let collector = [("RAFTFLOW_OTLP_ENDPOINT", "http://collector:4317")];
+    let config = load(Some(&file), &env_of(&collector)).unwrap();
+    assert_eq!(config.telemetry.otlp_endpoint, "http://collector:4317");
+    let bad = load(
+        Some(&file),
+        &env_of(&[("RAFTFLOW_OTLP_ENDPOINT", "collector")]),
+    );
+    assert!(format!("{:?}", bad.unwrap_err()).contains("telemetry.otlp_endpoint"));
 }
 
 #[test]
