@@ -139,33 +139,16 @@ async fn propose(ctx: &NodeContext, node: NodeId, short: Option<&String>) {
 
 /// The disk families of `/metrics`: this node's free space and state, and
 /// the cluster's raised alarms as applied here.
-pub fn render(ctx: &NodeContext, out: &mut String) {
-    use crate::http::family;
-    use std::fmt::Write as _;
-    family(
-        out,
+pub fn render(ctx: &NodeContext, page: &mut crate::exposition::Page) {
+    page.gauge(
         "raftflow_disk_free_bytes",
-        "gauge",
         "Free space on the filesystem of this node's data directory (last check).",
+        ctx.disk.reading().free_bytes as i64,
     );
-    let _ = writeln!(
-        out,
-        "raftflow_disk_free_bytes {}",
-        ctx.disk.reading().free_bytes
-    );
-    family(
-        out,
+    page.gauge(
         "raftflow_disk_short_of_space",
-        "gauge",
         "1 while this node is below storage.min_free_mb or above storage.quota_mb.",
-    );
-    let short = u8::from(ctx.disk.own_short().is_some());
-    let _ = writeln!(out, "raftflow_disk_short_of_space {short}");
-    family(
-        out,
-        "raftflow_backup_last_success_timestamp_seconds",
-        "gauge",
-        "When the last scheduled backup was taken (replicated: the same on every node; 0: none).",
+        i64::from(ctx.disk.own_short().is_some()),
     );
     let last_ms = ctx
         .reader
@@ -173,31 +156,25 @@ pub fn render(ctx: &NodeContext, out: &mut String) {
         .ok()
         .flatten()
         .map_or(0, |b| b.taken_ms);
-    let _ = writeln!(
-        out,
-        "raftflow_backup_last_success_timestamp_seconds {}",
-        last_ms as f64 / 1000.0
+    page.gauge_f64(
+        "raftflow_backup_last_success_timestamp_seconds",
+        "When the last scheduled backup was taken (replicated: the same on every node; 0: none).",
+        last_ms as f64 / 1000.0,
     );
-    crate::http::counter(
-        out,
+    page.counter(
         "raftflow_backup_failures_total",
         "Scheduled backups that failed on this node (each is logged).",
         ctx.metrics
             .backup_failures
             .load(std::sync::atomic::Ordering::Relaxed),
     );
-    family(
-        out,
+    let alarms = ctx.reader.alarms().unwrap_or_default();
+    page.gauges(
         "raftflow_alarms",
-        "gauge",
         "Raised alarms in the replicated state, by kind and node (new work is refused while NOSPACE is raised).",
+        alarms.iter().map(|alarm| {
+            let node = alarm.node.to_string();
+            (crate::exposition::labels(&[("kind", alarm.kind.as_str()), ("node", &node)]), 1)
+        }),
     );
-    for alarm in ctx.reader.alarms().unwrap_or_default() {
-        let _ = writeln!(
-            out,
-            "raftflow_alarms{{kind=\"{}\",node=\"{}\"}} 1",
-            alarm.kind.as_str(),
-            alarm.node
-        );
-    }
 }

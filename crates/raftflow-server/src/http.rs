@@ -5,12 +5,12 @@
 //!  GET /readyz    200 when this node knows a leader, has applied its log
 //!                 (within 1,000 entries) and its clock agrees with a
 //!                 majority of the voters; 503 otherwise, with the reason
-//!  GET /metrics   Prometheus text format, `raftflow_` prefix, base units;
+//!  GET /metrics   OpenMetrics text (exposition.rs), `raftflow_` prefix, base units;
 //!                 needs a reader token (or the scrape token) unless insecure
 //! ```
 
+use crate::exposition::{labels, Page};
 use crate::raft_service::WatchReceiver as _;
-use std::fmt::Write;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -110,44 +110,27 @@ async fn metrics(
         }
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::exposition::CONTENT_TYPE)],
         render(&ctx),
     )
         .into_response()
 }
 
-pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// A counter family with its one unlabelled sample.
-pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    family(out, name, "counter", help);
-    let _ = writeln!(out, "{name} {value}");
-}
-
 /// The metrics page. Every family is present on every node, leader or not.
 pub fn render(ctx: &NodeContext) -> String {
     let m = ctx.raft.metrics().borrow_watched().clone();
-    let mut out = String::new();
-    family(
-        &mut out,
+    let mut page = Page::default();
+    page.gauges(
         "raftflow_raft_role",
-        "gauge",
         "1 for this node's current Raft role.",
+        [
+            ("leader", ServerState::Leader),
+            ("follower", ServerState::Follower),
+            ("candidate", ServerState::Candidate),
+            ("learner", ServerState::Learner),
+        ]
+        .map(|(role, state)| (labels(&[("role", role)]), i64::from(m.state == state))),
     );
-    for (role, state) in [
-        ("leader", ServerState::Leader),
-        ("follower", ServerState::Follower),
-        ("candidate", ServerState::Candidate),
-        ("learner", ServerState::Learner),
-    ] {
-        let _ = writeln!(
-            out,
-            "raftflow_raft_role{{role=\"{role}\"}} {}",
-            u8::from(m.state == state)
-        );
-    }
     let gauges = [
         (
             "raftflow_raft_term",
@@ -191,83 +174,63 @@ pub fn render(ctx: &NodeContext) -> String {
         ),
     ];
     for (name, help, value) in gauges {
-        family(&mut out, name, "gauge", help);
-        let _ = writeln!(out, "{name} {value}");
+        page.gauge(name, help, value as i64);
     }
-    family(
-        &mut out,
+    let last = m.last_log_index.unwrap_or(0);
+    let lags = m
+        .replication
+        .iter()
+        .flatten()
+        .filter(|(id, _)| **id != ctx.id);
+    page.gauges(
         "raftflow_raft_replication_lag_entries",
-        "gauge",
         "Entries a follower is behind the leader's log (leader only).",
+        lags.map(|(id, matched)| {
+            let lag = last.saturating_sub(matched.map_or(0, |l| l.index));
+            (labels(&[("follower", &id.to_string())]), lag as i64)
+        }),
     );
-    if let Some(replication) = &m.replication {
-        let last = m.last_log_index.unwrap_or(0);
-        for (id, matched) in replication.iter().filter(|(id, _)| **id != ctx.id) {
-            let _ = writeln!(
-                out,
-                "raftflow_raft_replication_lag_entries{{follower=\"{id}\"}} {}",
-                last.saturating_sub(matched.map_or(0, |l| l.index))
-            );
-        }
-    }
-    let counters = ctx.reader.counters();
-    family(
-        &mut out,
-        "raftflow_executions_started_total",
-        "counter",
-        "Executions started, as applied on this node since it started.",
-    );
-    let _ = writeln!(
-        out,
-        "raftflow_executions_started_total {}",
-        counters.executions_started
-    );
-    family(
-        &mut out,
-        "raftflow_executions_finished_total",
-        "counter",
-        "Executions finished, by status, as applied on this node since it started.",
-    );
-    for (status, n) in &counters.executions_finished {
-        let _ = writeln!(
-            out,
-            "raftflow_executions_finished_total{{status=\"{status}\"}} {n}"
-        );
-    }
-    family(
-        &mut out,
-        "raftflow_tasks_waiting",
-        "gauge",
-        "Tasks ready for a worker, by activity (leader only).",
-    );
-    for (activity, n) in ctx.scheduler.waiting() {
-        let _ = writeln!(out, "raftflow_tasks_waiting{{activity=\"{activity}\"}} {n}");
-    }
-    let entries = ctx
-        .batch_stats
-        .entries
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let commands = ctx
-        .batch_stats
-        .commands
-        .load(std::sync::atomic::Ordering::Relaxed);
-    family(
-        &mut out,
-        "raftflow_proposer_entries_total",
-        "counter",
-        "Log entries this node proposed (each a batch of commands).",
-    );
-    let _ = writeln!(out, "raftflow_proposer_entries_total {entries}");
-    family(
-        &mut out,
-        "raftflow_proposer_commands_total",
-        "counter",
-        "Commands this node proposed.",
-    );
-    let _ = writeln!(out, "raftflow_proposer_commands_total {commands}");
-    crate::metrics::render(ctx, &mut out);
-    crate::stats_metrics::render(ctx.reader.db(), &ctx.config.metrics, &mut out);
+    render_workload(ctx, &mut page);
+    crate::metrics::render(ctx, &mut page);
+    crate::stats_metrics::render(ctx.reader.db(), &ctx.config.metrics, &mut page);
     let now_s = crate::clock::now_ms() as i64 / 1000;
-    crate::tls::expiry::render(&ctx.security, now_s, &mut out);
-    out
+    crate::tls::expiry::render(&ctx.security, now_s, &mut page);
+    page.encode()
+}
+
+/// Executions, waiting tasks and the proposer's batches.
+fn render_workload(ctx: &NodeContext, page: &mut Page) {
+    let counters = ctx.reader.counters();
+    page.counter(
+        "raftflow_executions_started_total",
+        "Executions started, as applied on this node since it started.",
+        counters.executions_started,
+    );
+    page.counters(
+        "raftflow_executions_finished_total",
+        "Executions finished, by status, as applied on this node since it started.",
+        counters
+            .executions_finished
+            .iter()
+            .map(|(status, n)| (labels(&[("status", &status.to_string())]), *n)),
+    );
+    page.gauges(
+        "raftflow_tasks_waiting",
+        "Tasks ready for a worker, by activity (leader only).",
+        ctx.scheduler
+            .waiting()
+            .into_iter()
+            .map(|(activity, n)| (labels(&[("activity", &activity)]), n as i64)),
+    );
+    let batches = &ctx.batch_stats;
+    page.counter(
+        "raftflow_proposer_entries_total",
+        "Log entries this node proposed (each a batch of commands).",
+        batches.entries.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    page.counter(
+        "raftflow_proposer_commands_total",
+        "Commands this node proposed.",
+        batches.commands.load(std::sync::atomic::Ordering::Relaxed),
+    );
 }

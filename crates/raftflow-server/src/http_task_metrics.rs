@@ -1,9 +1,9 @@
 //! What this node's HTTP Task caller did as leader, for /metrics: calls by
 //! outcome and how long they took.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::exposition::{labels, Page};
 use crate::metrics::Histogram;
 use crate::outbound::caller::CallError;
 
@@ -38,34 +38,24 @@ impl HttpMetrics {
     }
 }
 
-pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
+pub fn render(ctx: &crate::node::NodeContext, page: &mut Page) {
     let m = &ctx.metrics.http;
-    crate::http::family(
-        out,
-        "raftflow_http_calls_total",
-        "counter",
-        "HTTP Task calls this node made as leader, by outcome.",
-    );
-    for (outcome, counter) in [
+    let outcomes = [
         ("succeeded", &m.succeeded),
         ("status", &m.status),
         ("socket", &m.socket),
         ("denied", &m.denied),
         ("cut_at_timeout", &m.cut),
         ("taken_over", &m.taken_over),
-    ] {
-        let n = counter.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "raftflow_http_calls_total{{outcome=\"{outcome}\"}} {n}"
-        );
-    }
-    crate::http::family(
-        out,
-        "raftflow_http_call_duration_seconds",
-        "histogram",
-        "From an HTTP Task's request leaving to its answer or failure.",
+    ];
+    page.counters(
+        "raftflow_http_calls_total",
+        "HTTP Task calls this node made as leader, by outcome.",
+        outcomes.map(|(outcome, n)| (labels(&[("outcome", outcome)]), n.load(Ordering::Relaxed))),
     );
-    m.duration
-        .render(out, "raftflow_http_call_duration_seconds", "");
+    page.histogram(
+        "raftflow_http_call_duration_seconds",
+        "From an HTTP Task's request leaving to its answer or failure.",
+        m.duration.values(),
+    );
 }

@@ -30,6 +30,7 @@ mod console;
 pub mod disk_guard;
 pub mod elector;
 pub mod error;
+pub mod exposition;
 pub mod fault;
 pub mod handover;
 pub mod health;

@@ -8,9 +8,9 @@
 //!  raft metrics watch ─> leader changes                                   ─┘
 //! ```
 
+use crate::exposition::{labels, Page};
 use crate::raft_service::WatchReceiver as _;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,27 +42,22 @@ impl Histogram {
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
-    /// Writes the `_bucket`, `_sum` and `_count` lines; `labels` is either
-    /// empty or `key="value",` pairs ending in a comma.
-    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS_S.iter().zip(&self.counts) {
-            cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
-        }
+    /// The counts as they stand, for the page (exposition.rs): per bucket,
+    /// the observations past the last bound in `+Inf`.
+    pub fn values(&self) -> crate::exposition::HistogramValues {
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
-        let labels = labels.trim_end_matches(',');
-        let sum_s = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let braces = |l: &str| {
-            if l.is_empty() {
-                String::new()
-            } else {
-                format!("{{{l}}}")
-            }
-        };
-        let _ = writeln!(out, "{name}_sum{} {sum_s}", braces(labels));
-        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
+        let mut buckets: Vec<(f64, u64)> = BUCKETS_S
+            .iter()
+            .zip(&self.counts)
+            .map(|(bound, n)| (*bound, n.load(Ordering::Relaxed)))
+            .collect();
+        let counted: u64 = buckets.iter().map(|(_, n)| n).sum();
+        buckets.push((f64::INFINITY, count.saturating_sub(counted)));
+        crate::exposition::HistogramValues {
+            sum: self.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+            count,
+            buckets,
+        }
     }
 }
 
@@ -112,9 +107,14 @@ impl Metrics {
     }
 }
 
-/// Counts requests of the client API by method and status code.
+/// Counts requests of the client API by method and status code, and gives
+/// each its span (telemetry/grpc.rs): the one place a call is measured.
 #[derive(Clone)]
-pub struct GrpcMetricsLayer(pub Arc<Metrics>, pub u64);
+pub struct GrpcMetricsLayer(
+    pub Arc<Metrics>,
+    pub u64,
+    pub Arc<crate::telemetry::Telemetry>,
+);
 
 impl<S> tower::Layer<S> for GrpcMetricsLayer {
     type Service = GrpcMetricsService<S>;
@@ -124,6 +124,7 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
             inner,
             metrics: self.0.clone(),
             node: self.1,
+            telemetry: self.2.clone(),
         }
     }
 }
@@ -133,6 +134,7 @@ pub struct GrpcMetricsService<S> {
     inner: S,
     metrics: Arc<Metrics>,
     node: u64,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -152,7 +154,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let call_span = crate::telemetry::grpc::begin(&self.telemetry, &mut request);
         // `/raftflow.v1.WorkflowService/StartExecution` → `WorkflowService/StartExecution`.
         let path = request.uri().path();
         let method = path
@@ -168,6 +171,7 @@ where
             .map_or(method.clone(), |(_, m)| m.to_string());
         let started = Instant::now();
         let metrics = self.metrics.clone();
+        let (telemetry, node) = (self.telemetry.clone(), self.node);
         // Every log line of a request carries the node and the method; the
         // handlers record the execution they act on.
         let span = tracing::info_span!(
@@ -185,6 +189,9 @@ where
             async move {
                 let result = call.await;
                 let code = grpc_outcome(&result);
+                if let Some(call_span) = call_span {
+                    call_span.end(&telemetry, &code, node);
+                }
                 metrics
                     .grpc_histogram(&method, &code)
                     .observe_s(started.elapsed().as_secs_f64());
@@ -250,168 +257,107 @@ fn committed_index(ctx: &crate::node::NodeContext) -> u64 {
         .max(applied)
 }
 
-/// The families this module owns, appended to `/metrics`.
-pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
-    use crate::http::{counter, family};
+/// The families this module owns, on the `/metrics` page.
+pub fn render(ctx: &crate::node::NodeContext, page: &mut Page) {
     let m = &ctx.metrics;
-    family(
-        out,
+    page.gauge(
         "raftflow_raft_committed_index",
-        "gauge",
         "On the leader: the highest index a majority has stored. Elsewhere: the applied index (a lower bound).",
+        committed_index(ctx) as i64,
     );
-    let _ = writeln!(
-        out,
-        "raftflow_raft_committed_index {}",
-        committed_index(ctx)
-    );
-    counter(
-        out,
+    page.counter(
         "raftflow_leader_changes_total",
         "Times this node saw a new leader.",
         m.leader_changes.load(Ordering::Relaxed),
     );
-    counter(out, "raftflow_clock_skew_refusals_total", "Votes and pre-votes this node refused because the candidate's clock differed from its own by more than raft.max_clock_offset_ms.", ctx.contact .skewed_candidates_refused .load(Ordering::Relaxed));
-    family(
-        out,
+    page.counter("raftflow_clock_skew_refusals_total", "Votes and pre-votes this node refused because the candidate's clock differed from its own by more than raft.max_clock_offset_ms.", ctx.contact.skewed_candidates_refused.load(Ordering::Relaxed));
+    page.gauges_f64(
         "raftflow_clock_offset_seconds",
-        "gauge",
         "How far each peer's clock is ahead of this node's (negative: behind), measured on Raft traffic in the last 10 s.",
+        ctx.peer_clocks
+            .fresh()
+            .into_iter()
+            .map(|(peer, offset_ms)| (labels(&[("peer", &peer.to_string())]), offset_ms as f64 / 1000.0)),
     );
-    for (peer, offset_ms) in ctx.peer_clocks.fresh() {
-        let _ = writeln!(
-            out,
-            "raftflow_clock_offset_seconds{{peer=\"{peer}\"}} {}",
-            offset_ms as f64 / 1000.0
-        );
-    }
-    counter(out, "raftflow_clock_stamps_clamped_total", "Time stamps this leader held to the time elapsed since its takeover because its clock stepped (logged once per step).", ctx.log_clock.clamped.load(Ordering::Relaxed));
-    counter(out, "raftflow_hand_outs_recovered_total", "Tasks whose hand-out reply was lost and that a retried poll or report got back (leader only).", m.hand_outs_recovered.load(Ordering::Relaxed));
-    family(
-        out,
+    page.counter("raftflow_clock_stamps_clamped_total", "Time stamps this leader held to the time elapsed since its takeover because its clock stepped (logged once per step).", ctx.log_clock.clamped.load(Ordering::Relaxed));
+    page.counter("raftflow_hand_outs_recovered_total", "Tasks whose hand-out reply was lost and that a retried poll or report got back (leader only).", m.hand_outs_recovered.load(Ordering::Relaxed));
+    page.gauge(
         "raftflow_timers_pending",
-        "gauge",
         "Timers armed in the leader's queue (leader only).",
+        ctx.scheduler.timers_pending() as i64,
     );
-    let _ = writeln!(
-        out,
-        "raftflow_timers_pending {}",
-        ctx.scheduler.timers_pending()
-    );
-    family(
-        out,
+    page.gauge(
         "raftflow_polls_waiting",
-        "gauge",
         "Worker polls waiting for a task (leader only).",
+        ctx.scheduler.polls_waiting() as i64,
     );
-    let _ = writeln!(
-        out,
-        "raftflow_polls_waiting {}",
-        ctx.scheduler.polls_waiting()
-    );
-    family(
-        out,
+    page.gauge(
         "raftflow_watch_streams",
-        "gauge",
         "WatchExecution streams open on this node.",
+        ctx.reader.watch_streams() as i64,
     );
-    let _ = writeln!(out, "raftflow_watch_streams {}", ctx.reader.watch_streams());
-    counter(
-        out,
+    page.counter(
         "raftflow_apply_panics_total",
         "Commands refused because applying them panicked (a defect; each is logged).",
         ctx.reader.apply_panics(),
     );
-    family(
-        out,
+    page.counters(
         "raftflow_auth_denied_total",
-        "counter",
         "Calls refused by the token check on this node, by reason.",
+        ctx.auth
+            .denied_counts()
+            .into_iter()
+            .map(|(reason, n)| (labels(&[("reason", reason)]), n)),
     );
-    for (reason, count) in ctx.auth.denied_counts() {
-        let _ = writeln!(
-            out,
-            "raftflow_auth_denied_total{{reason=\"{reason}\"}} {count}"
-        );
-    }
-    family(
-        out,
+    page.gauge(
         "raftflow_tokens",
-        "gauge",
         "API tokens in the replicated state, as applied here.",
+        ctx.reader.acl().len() as i64,
     );
-    let _ = writeln!(out, "raftflow_tokens {}", ctx.reader.acl().len());
     let (active, supported) = ctx.reader.apply_versions();
-    family(
-        out,
+    page.gauges(
         "raftflow_apply_version",
-        "gauge",
         "The apply version: active (replicated) and the range this binary supports.",
-    );
-    let _ = writeln!(out, "raftflow_apply_version{{kind=\"active\"}} {active}");
-    let _ = writeln!(
-        out,
-        "raftflow_apply_version{{kind=\"min\"}} {}",
-        supported.min
-    );
-    let _ = writeln!(
-        out,
-        "raftflow_apply_version{{kind=\"max\"}} {}",
-        supported.max
-    );
-    family(
-        out,
-        "raftflow_storage_bytes",
-        "gauge",
-        "Bytes of this node's data directory on disk (as of the last disk check).",
+        [
+            ("active", active),
+            ("min", supported.min),
+            ("max", supported.max),
+        ]
+        .map(|(kind, v)| (labels(&[("kind", kind)]), i64::from(v))),
     );
     // The disk check measures it every storage.check_interval_ms; a scrape
     // need not walk the directory again.
-    let _ = writeln!(
-        out,
-        "raftflow_storage_bytes {}",
-        ctx.disk.reading().data_bytes
+    page.gauge(
+        "raftflow_storage_bytes",
+        "Bytes of this node's data directory on disk (as of the last disk check).",
+        ctx.disk.reading().data_bytes as i64,
     );
-    crate::alarm_keeper::render(ctx, out);
-    family(
-        out,
+    crate::alarm_keeper::render(ctx, page);
+    page.histogram(
         "raftflow_task_dispatch_latency_seconds",
-        "histogram",
         "From a task being ready to a worker holding it.",
+        m.dispatch_latency.values(),
     );
-    m.dispatch_latency
-        .render(out, "raftflow_task_dispatch_latency_seconds", "");
-    family(
-        out,
+    page.histogram(
         "raftflow_task_duration_seconds",
-        "histogram",
         "From a task being handed out to its report.",
+        m.task_duration.values(),
     );
-    m.task_duration
-        .render(out, "raftflow_task_duration_seconds", "");
-    crate::schedules::render_metrics(ctx, out);
-    crate::http_task_metrics::render(ctx, out);
-    crate::subscriptions::deliver_metrics::render(ctx, out);
-    family(
-        out,
-        "raftflow_grpc_request_duration_seconds",
-        "histogram",
-        "Client API requests by method and gRPC status code.",
-    );
+    crate::schedules::render_metrics(ctx, page);
+    crate::http_task_metrics::render(ctx, page);
+    crate::subscriptions::deliver_metrics::render(ctx, page);
     let grpc: Vec<_> = m
         .grpc
         .lock()
         .expect("grpc metrics lock")
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|((method, code), h)| (labels(&[("method", method), ("code", code)]), h.values()))
         .collect();
-    for ((method, code), histogram) in grpc {
-        histogram.render(
-            out,
-            "raftflow_grpc_request_duration_seconds",
-            &format!("method=\"{method}\",code=\"{code}\","),
-        );
-    }
+    page.histograms(
+        "raftflow_grpc_request_duration_seconds",
+        "Client API requests by method and gRPC status code.",
+        grpc,
+    );
 }
 
 #[cfg(test)]
@@ -419,20 +365,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histogram_buckets_are_cumulative() {
+    fn histogram_buckets_are_cumulative_on_the_page() {
         let h = Histogram::default();
         for s in [0.0004, 0.003, 0.003, 7.0, 1_000.0] {
             h.observe_s(s);
         }
-        let mut out = String::new();
-        h.render(&mut out, "x_seconds", "m=\"a\",");
+        let mut page = Page::default();
+        page.histograms("x_seconds", "x", [(labels(&[("m", "a")]), h.values())]);
+        let out = page.encode();
         assert!(
-            out.contains("x_seconds_bucket{m=\"a\",le=\"0.0005\"} 1\n"),
+            out.contains("x_seconds_bucket{le=\"0.0005\",m=\"a\"} 1\n"),
             "{out}"
         );
-        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"0.005\"} 3\n"));
-        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"10\"} 4\n"));
-        assert!(out.contains("x_seconds_bucket{m=\"a\",le=\"+Inf\"} 5\n"));
+        assert!(out.contains("x_seconds_bucket{le=\"0.005\",m=\"a\"} 3\n"));
+        assert!(out.contains("x_seconds_bucket{le=\"10.0\",m=\"a\"} 4\n"));
+        assert!(out.contains("x_seconds_bucket{le=\"+Inf\",m=\"a\"} 5\n"));
         assert!(out.contains("x_seconds_count{m=\"a\"} 5\n"));
     }
 

@@ -94,13 +94,10 @@ pub(crate) async fn api(
         .http2_max_pending_accept_reset_streams(Some(
             crate::limits::MAX_PENDING_ACCEPT_RESET_STREAMS,
         ))
-        .layer(crate::telemetry::grpc::TraceLayer(
-            ctx.telemetry.clone(),
-            ctx.id,
-        ))
         .layer(crate::metrics::GrpcMetricsLayer(
             ctx.metrics.clone(),
             ctx.id,
+            ctx.telemetry.clone(),
         ))
         .layer(crate::auth::AuthLayer(ctx.auth.clone(), ctx.id))
         .add_service(health_service)

@@ -5,15 +5,13 @@
 //! state_machine_labels` busiest state machines (by executions started)
 //! get their own label, the rest are added up under `other`.
 
-use std::fmt::Write as _;
-
 use raftflow_store::db::Db;
 use raftflow_store::error::StoreError;
 use raftflow_store::stats::{self, Counts, DURATION_BOUNDS_MS};
 use raftflow_store::workflow::reads;
 use serde::Deserialize;
 
-use crate::http::family;
+use crate::exposition::{labels, HistogramValues, Page};
 
 /// The most state machines a scrape labels, at most (the setting's bound).
 pub const MAX_STATE_MACHINE_LABELS: usize = 1_000;
@@ -66,73 +64,46 @@ fn labelled(db: &Db, labels: usize) -> Result<Vec<(String, Counts)>, StoreError>
     Ok(all)
 }
 
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-pub fn render(db: &Db, config: &MetricsConfig, out: &mut String) {
+pub fn render(db: &Db, config: &MetricsConfig, page: &mut Page) {
     let rows = labelled(db, config.state_machine_labels).unwrap_or_default();
-    family(
-        out,
+    let machine = |name: &str| labels(&[("state_machine", name)]);
+    page.counters(
         "raftflow_state_machine_executions_started_total",
-        "counter",
         "Executions started per state machine (replicated: the same on every node).",
+        rows.iter().map(|(name, c)| (machine(name), c.started)),
     );
-    for (name, c) in &rows {
-        let _ = writeln!(
-            out,
-            "raftflow_state_machine_executions_started_total{{state_machine=\"{}\"}} {}",
-            escape(name),
-            c.started
-        );
-    }
-    family(
-        out,
-        "raftflow_state_machine_executions_ended_total",
-        "counter",
-        "Executions ended per state machine and status (replicated).",
-    );
-    for (name, c) in &rows {
-        for (status, n) in [
+    let ended = rows.iter().flat_map(|(name, c)| {
+        [
             ("SUCCEEDED", c.succeeded),
             ("FAILED", c.failed),
             ("TIMED_OUT", c.timed_out),
             ("ABORTED", c.aborted),
-        ] {
-            let _ = writeln!(out, "raftflow_state_machine_executions_ended_total{{state_machine=\"{}\",status=\"{status}\"}} {n}", escape(name));
-        }
-    }
-    let name = "raftflow_state_machine_execution_duration_seconds";
-    family(
-        out,
-        name,
-        "histogram",
-        "Whole executions' durations per state machine (replicated).",
+        ]
+        .map(|(status, n)| (labels(&[("state_machine", name), ("status", status)]), n))
+    });
+    page.counters(
+        "raftflow_state_machine_executions_ended_total",
+        "Executions ended per state machine and status (replicated).",
+        ended,
     );
-    for (sm, c) in &rows {
-        let sm = escape(sm);
-        let mut cumulative = 0u64;
-        for (i, bound) in DURATION_BOUNDS_MS.iter().enumerate() {
-            cumulative = cumulative.saturating_add(c.durations[i]);
-            let le = *bound as f64 / 1000.0;
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{state_machine=\"{sm}\",le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let count = cumulative.saturating_add(c.durations[DURATION_BOUNDS_MS.len()]);
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{state_machine=\"{sm}\",le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "{name}_sum{{state_machine=\"{sm}\"}} {}",
-            c.duration_ms_sum as f64 / 1000.0
-        );
-        let _ = writeln!(out, "{name}_count{{state_machine=\"{sm}\"}} {count}");
+    page.histograms(
+        "raftflow_state_machine_execution_duration_seconds",
+        "Whole executions' durations per state machine (replicated).",
+        rows.iter().map(|(name, c)| (machine(name), durations(c))),
+    );
+}
+
+/// The replicated duration buckets (integer milliseconds) in seconds.
+fn durations(c: &Counts) -> HistogramValues {
+    let mut buckets: Vec<(f64, u64)> = DURATION_BOUNDS_MS
+        .iter()
+        .zip(c.durations)
+        .map(|(bound, n)| (*bound as f64 / 1000.0, n))
+        .collect();
+    buckets.push((f64::INFINITY, c.durations[DURATION_BOUNDS_MS.len()]));
+    HistogramValues {
+        sum: c.duration_ms_sum as f64 / 1000.0,
+        count: buckets.iter().fold(0, |a, (_, n)| a.saturating_add(*n)),
+        buckets,
     }
 }

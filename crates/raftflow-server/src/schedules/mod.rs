@@ -16,7 +16,6 @@ pub mod plan;
 pub mod runner;
 pub mod service;
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -98,44 +97,32 @@ impl Schedules {
 }
 
 /// Schedule fires by outcome and their lag, as proposed by this node.
-pub fn render_metrics(ctx: &crate::node::NodeContext, out: &mut String) {
+pub fn render_metrics(ctx: &crate::node::NodeContext, page: &mut crate::exposition::Page) {
     let m = &ctx.metrics.schedules;
-    crate::http::family(
-        out,
+    page.gauge(
         "raftflow_schedules_planned",
-        "gauge",
         "Schedules in this leader's timetable (0 on a follower).",
+        ctx.schedules.planned() as i64,
     );
-    let _ = writeln!(
-        out,
-        "raftflow_schedules_planned {}",
-        ctx.schedules.planned()
-    );
-    crate::http::family(
-        out,
-        "raftflow_schedule_actions_total",
-        "counter",
-        "Scheduled times this node fired or skipped as leader, by outcome.",
-    );
-    for (outcome, counter) in [
+    let outcomes = [
         ("started", &m.started),
         ("skipped_overlap", &m.skipped_overlap),
         ("skipped_missed", &m.skipped_missed),
         ("start_failed", &m.start_failed),
         ("buffered", &m.buffered),
         ("backfilled", &m.backfilled),
-    ] {
-        let n = counter.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "raftflow_schedule_actions_total{{outcome=\"{outcome}\"}} {n}"
-        );
-    }
-    crate::http::family(
-        out,
-        "raftflow_schedule_fire_lag_seconds",
-        "histogram",
-        "From a scheduled time to the start of its execution.",
+    ];
+    page.counters(
+        "raftflow_schedule_actions_total",
+        "Scheduled times this node fired or skipped as leader, by outcome.",
+        outcomes.map(|(outcome, n)| {
+            let labels = crate::exposition::labels(&[("outcome", outcome)]);
+            (labels, n.load(Ordering::Relaxed))
+        }),
     );
-    m.lag.render(out, "raftflow_schedule_fire_lag_seconds", "");
+    page.histogram(
+        "raftflow_schedule_fire_lag_seconds",
+        "From a scheduled time to the start of its execution.",
+        m.lag.values(),
+    );
 }

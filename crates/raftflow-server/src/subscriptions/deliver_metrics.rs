@@ -1,9 +1,9 @@
 //! What this node's event delivery did as leader, for /metrics: events by
 //! outcome, and the lag from the change's apply to its delivery.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::exposition::{labels, Page};
 use crate::metrics::Histogram;
 
 #[derive(Default)]
@@ -27,35 +27,22 @@ impl EventMetrics {
     }
 }
 
-pub fn render(ctx: &crate::node::NodeContext, out: &mut String) {
+pub fn render(ctx: &crate::node::NodeContext, page: &mut Page) {
     let m = &ctx.metrics.events;
-    crate::http::family(
-        out,
+    page.counters(
         "raftflow_subscription_events_total",
-        "counter",
         "Subscription event deliveries this node made as leader, by outcome.",
+        [("delivered", &m.delivered), ("failed", &m.failed)]
+            .map(|(outcome, n)| (labels(&[("outcome", outcome)]), n.load(Ordering::Relaxed))),
     );
-    for (outcome, counter) in [("delivered", &m.delivered), ("failed", &m.failed)] {
-        let n = counter.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "raftflow_subscription_events_total{{outcome=\"{outcome}\"}} {n}"
-        );
-    }
-    crate::http::family(
-        out,
+    page.counter(
         "raftflow_subscription_rounds_total",
-        "counter",
         "Delivery rounds this node reported as leader: one EventsDelivered log entry each.",
+        m.rounds.load(Ordering::Relaxed),
     );
-    let rounds = m.rounds.load(Ordering::Relaxed);
-    let _ = writeln!(out, "raftflow_subscription_rounds_total {rounds}");
-    crate::http::family(
-        out,
+    page.histogram(
         "raftflow_subscription_delivery_lag_seconds",
-        "histogram",
         "From an execution's change to its event answered 2xx by the receiver.",
+        m.lag.values(),
     );
-    m.lag
-        .render(out, "raftflow_subscription_delivery_lag_seconds", "");
 }

@@ -1,13 +1,10 @@
-//! A span for each gRPC call, the child of the caller's `traceparent`.
+//! A span for each gRPC call, the child of the caller's `traceparent`;
+//! begun and ended by the layer that measures each call (metrics.rs).
 //!
 //! The handlers find the call's trace in the request's extensions
 //! (`CallTrace`): a start keeps it with the execution. With telemetry off
 //! no span is made, but the caller's trace is still passed on, so workers
 //! still run in the caller's trace.
-
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
@@ -26,105 +23,79 @@ impl CallTrace {
     }
 }
 
-#[derive(Clone)]
-pub struct TraceLayer(pub Arc<Telemetry>, pub u64);
-
-impl<S> tower::Layer<S> for TraceLayer {
-    type Service = TraceService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        TraceService {
-            inner,
-            telemetry: self.0.clone(),
-            node: self.1,
-        }
-    }
+/// A call's span while the call runs.
+pub struct CallSpan {
+    parent: TraceParent,
+    root: bool,
+    span_id: [u8; 8],
+    name: String,
+    start_ms: u64,
 }
 
-#[derive(Clone)]
-pub struct TraceService<S> {
-    inner: S,
-    telemetry: Arc<Telemetry>,
-    node: u64,
+/// Reads the caller's trace, puts the call's into the request, and begins
+/// the call's span when telemetry is on.
+pub fn begin<B>(telemetry: &Telemetry, request: &mut http::Request<B>) -> Option<CallSpan> {
+    let incoming = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| TraceParent::parse(t).ok());
+    if !telemetry.enabled() {
+        if let Some(trace) = incoming {
+            request.extensions_mut().insert(CallTrace(trace));
+        }
+        return None;
+    }
+    let span_id: [u8; 8] = nonzero(rand::random());
+    let (parent, root) = match incoming {
+        Some(trace) => (trace, false),
+        None => {
+            let trace_id: [u8; 16] = nonzero(rand::random());
+            let flags = u8::from(telemetry.samples_new(&trace_id));
+            let trace = TraceParent {
+                trace_id,
+                parent_id: span_id,
+                flags,
+            };
+            (trace, true)
+        }
+    };
+    request
+        .extensions_mut()
+        .insert(CallTrace(parent.child(span_id)));
+    Some(CallSpan {
+        parent,
+        root,
+        span_id,
+        name: request.uri().path().trim_start_matches('/').to_string(),
+        start_ms: now_ms(),
+    })
 }
 
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-impl<S, B, R> tower::Service<http::Request<B>> for TraceService<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    R: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let incoming = request
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|t| TraceParent::parse(t).ok());
-        if !self.telemetry.enabled() {
-            if let Some(trace) = incoming {
-                request.extensions_mut().insert(CallTrace(trace));
-            }
-            return Box::pin(self.inner.call(request));
-        }
-        let span_id: [u8; 8] = nonzero(rand::random());
-        let (parent, root) = match incoming {
-            Some(trace) => (trace, false),
-            None => {
-                let trace_id: [u8; 16] = nonzero(rand::random());
-                let flags = u8::from(self.telemetry.samples_new(&trace_id));
-                let trace = TraceParent {
-                    trace_id,
-                    parent_id: span_id,
-                    flags,
-                };
-                (trace, true)
-            }
-        };
-        request
-            .extensions_mut()
-            .insert(CallTrace(parent.child(span_id)));
-        let name = request.uri().path().trim_start_matches('/').to_string();
-        let start_ms = now_ms();
-        let call = self.inner.call(request);
-        let telemetry = self.telemetry.clone();
-        let node = self.node;
-        Box::pin(async move {
-            let result = call.await;
-            let code = crate::metrics::grpc_outcome(&result);
-            let (service, method) = name.rsplit_once('/').unwrap_or((&name, ""));
-            let attributes = vec![
-                KeyValue::new("rpc.system", "grpc"),
-                KeyValue::new("rpc.service", service.to_string()),
-                KeyValue::new("rpc.method", method.to_string()),
-                KeyValue::new("rpc.grpc.status_code", code.clone()),
-                KeyValue::new("raftflow.node_id", node as i64),
-            ];
-            let error = (!matches!(code.as_str(), "OK" | "Ok")).then(|| code.clone());
-            telemetry.export(SpanRecord {
-                trace: parent,
-                root,
-                span_id,
-                name,
-                kind: SpanKind::Server,
-                start_ms,
-                end_ms: now_ms(),
-                attributes,
-                events: Vec::new(),
-                error,
-            });
-            result
-        })
+impl CallSpan {
+    /// Exports the span with the call's gRPC code (`OK`, `NotFound`, …).
+    pub fn end(self, telemetry: &Telemetry, code: &str, node: u64) {
+        let (service, method) = self.name.rsplit_once('/').unwrap_or((&self.name, ""));
+        let attributes = vec![
+            KeyValue::new("rpc.system", "grpc"),
+            KeyValue::new("rpc.service", service.to_string()),
+            KeyValue::new("rpc.method", method.to_string()),
+            KeyValue::new("rpc.grpc.status_code", code.to_string()),
+            KeyValue::new("raftflow.node_id", node as i64),
+        ];
+        let error = (!matches!(code, "OK" | "Ok")).then(|| code.to_string());
+        telemetry.export(SpanRecord {
+            trace: self.parent,
+            root: self.root,
+            span_id: self.span_id,
+            name: self.name,
+            kind: SpanKind::Server,
+            start_ms: self.start_ms,
+            end_ms: now_ms(),
+            attributes,
+            events: Vec::new(),
+            error,
+        });
     }
 }
 

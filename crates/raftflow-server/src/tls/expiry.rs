@@ -1,7 +1,7 @@
 //! When this node's certificates expire, as a metric: an alert on it fires
 //! days before a node stops being able to talk to its peers.
 
-use std::fmt::Write;
+use crate::exposition::{labels, Page};
 
 use rustls::pki_types::CertificateDer;
 
@@ -39,24 +39,19 @@ pub fn expiries(
         .collect()
 }
 
-/// `raftflow_tls_cert_expiry_seconds`, one series per certificate; nothing
+/// `raftflow_tls_cert_expiry_seconds`, one series per certificate; none
 /// on a node without TLS.
-pub fn render(security: &super::Security, now_s: i64, out: &mut String) {
-    let super::Security::Tls(tls) = security else {
-        return;
+pub fn render(security: &super::Security, now_s: i64, page: &mut Page) {
+    let expiries = match security {
+        super::Security::Tls(tls) => tls.material().expiries().to_vec(),
+        super::Security::Insecure => Vec::new(),
     };
-    let material = tls.material();
-    let _ = writeln!(
-        out,
-        "# HELP raftflow_tls_cert_expiry_seconds Seconds until each certificate this node uses expires (negative: expired).\n# TYPE raftflow_tls_cert_expiry_seconds gauge"
+    page.gauges(
+        "raftflow_tls_cert_expiry_seconds",
+        "Seconds until each certificate this node uses expires (negative: expired).",
+        expiries.into_iter().map(|e| {
+            let labels = labels(&[("cert", e.role), ("subject", &e.subject)]);
+            (labels, e.not_after_s - now_s)
+        }),
     );
-    for e in material.expiries() {
-        let subject = e.subject.replace('\\', "\\\\").replace('"', "\\\"");
-        let _ = writeln!(
-            out,
-            "raftflow_tls_cert_expiry_seconds{{cert=\"{}\",subject=\"{subject}\"}} {}",
-            e.role,
-            e.not_after_s - now_s
-        );
-    }
 }

@@ -92,7 +92,7 @@ async fn metrics_move_when_a_workflow_runs_and_health_endpoints_answer() {
                     "{body}"
                 );
                 assert!(
-                    body.contains("# TYPE raftflow_proposer_commands_total counter"),
+                    body.contains("# TYPE raftflow_proposer_commands counter"),
                     "{body}"
                 );
                 assert_certificates_expire_later(&body, node.context.id);
