@@ -154,6 +154,16 @@ async fn call(ctx: &NodeContext, pool: &Pool, task: &TaskEntry) -> Result<Value,
         max_response_bytes: ctx.config.scheduler.max_payload_bytes,
     };
     let (mut request, connection) = request_for(&input, &attempt)?;
+    // The endpoint is the task's worker: it runs in the execution's trace,
+    // unless the state's own headers name one.
+    let trace = crate::telemetry::hand_outs::hand_out(ctx, task);
+    let named = request
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("traceparent"));
+    if !trace.is_empty() && !named {
+        request.headers.push(("traceparent".into(), trace));
+    }
     if let Some(name) = &connection {
         let (kind, secret) = attach::credentials(ctx, name).await?;
         request.client_auth = attach::attach(&kind, &secret, &mut request.headers)?;

@@ -27,6 +27,7 @@ struct Seen {
     target: String,
     key: String,
     attempt: String,
+    trace: String,
 }
 
 /// `/items` answers JSON; `/flaky` and `/slow` fail (500) or hang on their
@@ -69,6 +70,7 @@ async fn serve() -> (u16, Arc<Mutex<Vec<Seen>>>, Arrivals) {
                         target: target.clone(),
                         key: header("idempotency-key"),
                         attempt: header("x-raftflow-attempt"),
+                        trace: header("traceparent"),
                     });
                     earlier
                 };
@@ -105,11 +107,16 @@ async fn http_tasks_call_retry_refuse_and_survive_a_leader_stop() {
     let (port, seen, mut arrivals) = serve().await;
     let base = format!("http://127.0.0.1:{port}");
 
-    let got = run(&client, "get", format!("{base}/items")).await;
+    // Started in a trace: the endpoint is called in it (this cluster
+    // exports no spans, so the caller's context arrives unchanged).
+    let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let traced = cluster.client().with_trace_parent(caller).unwrap();
+    let got = run(&traced, "get", format!("{base}/items")).await;
     assert_eq!(got.status, "SUCCEEDED", "{got:?}");
     let output: Value = serde_json::from_str(&got.output).unwrap();
     assert_eq!(output, json!({"status": 200, "body": {"id": 7}}));
     assert_eq!(seen.lock().unwrap()[0].target, "/items?id=7");
+    assert_eq!(seen.lock().unwrap()[0].trace, caller);
 
     let flaky = run(&client, "flaky", format!("{base}/flaky")).await;
     assert_eq!(flaky.status, "SUCCEEDED", "{flaky:?}");
@@ -122,6 +129,7 @@ async fn http_tasks_call_retry_refuse_and_survive_a_leader_stop() {
         .collect();
     assert_eq!(tries.len(), 2);
     assert_eq!(tries[0].key, tries[1].key, "one state entry, one key");
+    assert_eq!(tries[0].trace, "", "an untraced start sends no traceparent");
     let entered = tries[0]
         .key
         .strip_prefix("call:flaky/Call@")
