@@ -99,7 +99,11 @@ pub(crate) async fn api(
             ctx.id,
             ctx.telemetry.clone(),
         ))
-        .layer(crate::auth::AuthLayer(ctx.auth.clone(), ctx.id))
+        .layer(crate::auth::AuthLayer(
+            ctx.auth.clone(),
+            ctx.id,
+            ctx.raft.clone(),
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

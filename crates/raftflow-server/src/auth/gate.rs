@@ -196,10 +196,31 @@ impl Gate {
         peer_node: Option<u64>,
         rule: Rule,
     ) -> Result<Caller, Status> {
+        self.check_or_redirect(authorization, session, peer_node, rule, || None)
+    }
+
+    /// `check`, but a token this node does not know is sent on to the
+    /// leader when `redirect` names one: a token created a moment ago may
+    /// not have reached this follower yet, while the leader answered its
+    /// creation only after applying it. Not counted as a refusal here; the
+    /// leader's answer is the final one.
+    pub fn check_or_redirect(
+        &self,
+        authorization: Option<&[u8]>,
+        session: Option<&str>,
+        peer_node: Option<u64>,
+        rule: Rule,
+        redirect: impl FnOnce() -> Option<Status>,
+    ) -> Result<Caller, Status> {
         self.identify(authorization, session, peer_node)
             .and_then(|caller| self.authorize(&caller, rule).map(|()| caller))
             .and_then(|caller| self.within_rate(&caller).map(|()| caller))
             .map_err(|(reason, status)| {
+                if reason == Denied::Unknown && authorization.is_some() {
+                    if let Some(redirect) = redirect() {
+                        return redirect;
+                    }
+                }
                 self.count(reason);
                 status
             })

@@ -8,10 +8,13 @@ use std::task::{Context, Poll};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::{audit, methods, Gate};
+use crate::error::{ApiError, WriteError, NOT_LEADER_KEY};
+use crate::raft_service::{Raft, WatchReceiver as _};
 
-/// The gate, and the node id the audit lines carry.
+/// The gate, the node id the audit lines carry, and the node's Raft (who
+/// leads, for a token this node does not know yet).
 #[derive(Clone)]
-pub struct AuthLayer(pub Arc<Gate>, pub u64);
+pub struct AuthLayer(pub Arc<Gate>, pub u64, pub Raft);
 
 impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
@@ -21,6 +24,7 @@ impl<S> tower::Layer<S> for AuthLayer {
             inner,
             gate: self.0.clone(),
             node: self.1,
+            raft: self.2.clone(),
         }
     }
 }
@@ -30,6 +34,28 @@ pub struct AuthService<S> {
     inner: S,
     gate: Arc<Gate>,
     node: u64,
+    raft: Raft,
+}
+
+/// "Not the leader, ask node N at ADDR" unless this node leads: the client
+/// follows it as it follows any redirect (or, with no leader known yet,
+/// retries until one is). Only the leader's refusal is final.
+fn to_the_leader(raft: &Raft, me: u64) -> Option<tonic::Status> {
+    let metrics = raft.metrics().borrow_watched().clone();
+    if metrics.current_leader == Some(me) {
+        return None;
+    }
+    let leader_api_addr = metrics.current_leader.and_then(|leader| {
+        let membership = metrics.membership_config.membership();
+        membership.get_node(&leader).map(|n| n.api_addr.clone())
+    });
+    Some(
+        ApiError::Write(WriteError::NotLeader {
+            leader_id: metrics.current_leader,
+            leader_api_addr,
+        })
+        .into(),
+    )
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -69,7 +95,12 @@ where
             .get(super::session::METADATA)
             .and_then(|v| v.to_str().ok());
         let method = short_method(&path);
-        match self.gate.check(authorization, session, peer_node, rule) {
+        let (raft, node) = (&self.raft, self.node);
+        let redirect = || to_the_leader(raft, node);
+        match self
+            .gate
+            .check_or_redirect(authorization, session, peer_node, rule, redirect)
+        {
             Ok(caller) => {
                 let target = audit::Target::default();
                 request.extensions_mut().insert(caller.clone());
@@ -85,6 +116,9 @@ where
                     audit::line(node, &caller, &method, &target, &outcome);
                     result
                 })
+            }
+            Err(status) if status.metadata().get(NOT_LEADER_KEY).is_some() => {
+                Box::pin(async move { Ok(status.into_http()) })
             }
             Err(status) => {
                 let who = tls

@@ -66,6 +66,45 @@ async fn bootstrap_works_once_and_nothing_else_works_before_it() {
     );
 }
 
+/// A token works on every node the moment its creation returns: a follower
+/// that has not applied it yet sends the call on to the leader, which
+/// answered the creation only after applying it. (The bootstrap test above
+/// once failed in CI on exactly this: its first call reached a follower.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_token_works_at_once_on_every_node() {
+    let mut cluster = TestCluster::start(3, |_| {}).await;
+    let leader = cluster.wait_leader(WAIT).await;
+    // Raised with every member up (it waits for them all).
+    cluster
+        .wait_apply_version(raftflow_store::version::APPLY_VERSION_MAX, WAIT)
+        .await;
+    let admin = cluster.client();
+    let lagging = (1..=3).find(|&id| id != leader).unwrap();
+    let endpoint = cluster.endpoints()[lagging as usize - 1].clone();
+    // A follower that was down while the token was made: back up, it
+    // serves before the leader has sent it the entry.
+    cluster.stop(lagging).await;
+    let made = admin
+        .create_token("fresh", Role::Reader, &[], 0)
+        .await
+        .unwrap();
+    cluster.restart(lagging).await;
+    let reader = cluster
+        .client_at(std::slice::from_ref(&endpoint))
+        .with_token(&made.secret)
+        .unwrap();
+    let me = reader.who_am_i().await;
+    let me = me.unwrap_or_else(|e| panic!("the new token at {endpoint}: {e}"));
+    assert_eq!(me.name, "fresh");
+    // A token nobody made is still refused, by the leader, and named so.
+    let stranger = cluster
+        .client_at(std::slice::from_ref(&endpoint))
+        .with_token("rfs_not-a-token")
+        .unwrap();
+    let refused = message(stranger.who_am_i().await);
+    assert!(refused.contains("not known to this node"), "{refused}");
+}
+
 /// Waits until every running node applied the token table `done` accepts.
 async fn wait_every_node(
     cluster: &TestCluster,
