@@ -79,6 +79,50 @@ pub enum Action {
     Finished {
         status: Status,
     },
+    /// A state's visit ended. Nothing to do for the leader and not stored
+    /// with the execution: the store counts it into per-state statistics
+    /// (from apply version 23). A visit cut short by the execution's end
+    /// (a stop, a timeout, a sibling branch's failure) ends none.
+    StateVisited(Visit),
+}
+
+/// One visit of a state, from its entry to its exit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Visit {
+    pub name: String,
+    pub entered_ms: u64,
+    pub exited_ms: u64,
+    /// 1 plus the retries the visit took.
+    pub attempts: u32,
+    pub outcome: VisitOutcome,
+}
+
+/// How a visit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum VisitOutcome {
+    /// It left by its Next or End.
+    Succeeded,
+    /// It failed and a Catch moved on.
+    Caught,
+    /// It failed its branch, or the execution.
+    Failed,
+}
+
+impl Visit {
+    /// The visit of `active` ending now.
+    pub fn of(active: &Active, now_ms: u64, outcome: VisitOutcome) -> Visit {
+        let retries = active
+            .retries
+            .iter()
+            .fold(0u32, |sum, r| sum.saturating_add(*r));
+        Visit {
+            name: active.name.clone(),
+            entered_ms: active.entered_ms,
+            exited_ms: now_ms,
+            attempts: retries.saturating_add(1),
+            outcome,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -30,6 +30,7 @@ impl Execution {
             failure.error.as_str(),
             "States.Runtime" | "States.DataLimitExceeded"
         );
+        let mut catcher = None;
         if let Some(h) = handling.filter(|_| !terminal) {
             if let Some(delay_ms) = retry_delay(&h.retry, &active.retries, &failure, &mut ctx.rng) {
                 let (index, _) = delay_ms;
@@ -60,11 +61,18 @@ impl Execution {
                 ),
                 _ => {}
             }
-            if let Some(catcher) = find_catcher(&h.catch, &failure) {
-                return self.caught(def, ctx, frame, &active, catcher.clone(), failure);
-            }
+            catcher = find_catcher(&h.catch, &failure).cloned();
         }
-        self.frame_failed(def, ctx, frame, failure);
+        let outcome = match catcher {
+            Some(_) => VisitOutcome::Caught,
+            None => VisitOutcome::Failed,
+        };
+        let visit = Visit::of(&active, ctx.now_ms, outcome);
+        ctx.actions.push(Action::StateVisited(visit));
+        match catcher {
+            Some(catcher) => self.caught(def, ctx, frame, &active, catcher, failure),
+            None => self.frame_failed(def, ctx, frame, failure),
+        }
     }
 
     fn caught(

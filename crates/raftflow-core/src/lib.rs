@@ -37,5 +37,5 @@ pub mod trace_parent;
 
 pub use definition::StateMachine;
 pub use eval::Failure;
-pub use execution::{Action, Command, Event, Execution, Rejected, Status};
+pub use execution::{Action, Command, Event, Execution, Rejected, Status, Visit, VisitOutcome};
 pub use parse::{parse_definition, Diagnostic};

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde_json::Value;
 
 use crate::definition::StateMachine;
-use crate::execution::{Action, Command, Execution, Rules, Status, MAX_HISTORY_EVENTS};
+use crate::execution::{Action, Command, Execution, Rules, Status, Visit, MAX_HISTORY_EVENTS};
 
 /// How a task is answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +29,9 @@ pub struct Outcome {
     pub commands: u64,
     /// Virtual time when the run ended.
     pub end_ms: u64,
+    /// Every state visit that ended, in order (what the cluster counts
+    /// into per-state statistics).
+    pub visits: Vec<Visit>,
 }
 
 pub fn run_local(
@@ -77,6 +80,7 @@ pub fn run_local_tasks(
     let mut pending: VecDeque<Command> = VecDeque::new();
     let mut commands = 0u64;
     let mut step_seed = seed;
+    let mut visits = Vec::new();
     let mut absorb = |actions: Vec<Action>,
                       pending: &mut VecDeque<Command>,
                       timers: &mut BTreeMap<(u64, u64), ()>| {
@@ -121,6 +125,7 @@ pub fn run_local_tasks(
                 Action::ArmTimer { timer, fire_at_ms } => {
                     timers.insert((fire_at_ms, timer), ());
                 }
+                Action::StateVisited(visit) => visits.push(visit),
                 Action::CancelTask { .. } | Action::Finished { .. } => {}
             }
         }
@@ -160,5 +165,6 @@ pub fn run_local_tasks(
         execution: exec,
         commands,
         end_ms: now,
+        visits,
     }
 }

@@ -392,6 +392,10 @@ impl Execution {
                 };
                 let error = text(error.as_ref(), &scope, &mut ctx.rng).unwrap_or_default();
                 let cause = text(cause.as_ref(), &scope, &mut ctx.rng).unwrap_or_default();
+                if let Some(active) = &self.frames[&frame].active {
+                    let visit = Visit::of(active, ctx.now_ms, VisitOutcome::Failed);
+                    ctx.actions.push(Action::StateVisited(visit));
+                }
                 self.frame_failed(def, ctx, frame, Failure { error, cause });
             }
             StateKind::Parallel { .. } | StateKind::Map { .. } => {
@@ -473,6 +477,10 @@ impl Execution {
             Ok(v) => v,
             Err(f) => return self.state_failed(def, ctx, frame, f),
         };
+        if let Some(active) = &self.frames[&frame].active {
+            let visit = Visit::of(active, ctx.now_ms, VisitOutcome::Succeeded);
+            ctx.actions.push(Action::StateVisited(visit));
+        }
         self.event(
             ctx,
             entered(&state.kind).1,

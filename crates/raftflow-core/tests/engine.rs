@@ -282,3 +282,57 @@ fn heartbeats_push_the_deadline_back() {
     .unwrap();
     assert_eq!(exec.status, Status::Succeeded);
 }
+
+/// Each state visit ends once, with its duration, attempts and outcome:
+/// what the cluster counts into per-state statistics.
+#[test]
+fn every_visit_ends_once_with_its_attempts_and_outcome() {
+    use raftflow_core::VisitOutcome::{Caught, Failed, Succeeded};
+    let def = json!({"StartAt": "Reserve", "States": {
+        "Reserve": {"Type": "Task", "Resource": "activity:reserve",
+            "Retry": [{"ErrorEquals": ["Busy"], "MaxAttempts": 3, "IntervalSeconds": 2}], "Next": "Charge"},
+        "Charge": {"Type": "Task", "Resource": "activity:charge",
+            "Catch": [{"ErrorEquals": ["Declined"], "Next": "Release"}], "Next": "Ship"},
+        "Ship": {"Type": "Succeed"},
+        "Release": {"Type": "Task", "Resource": "activity:release", "Next": "Stuck"},
+        "Stuck": {"Type": "Fail", "Error": "Order.Stuck"}}});
+    let mut reserve_calls = 0;
+    let out = run(def, json!({}), |activity, _, _| match activity {
+        "reserve" if reserve_calls < 2 => {
+            reserve_calls += 1;
+            Answer::Fail {
+                error: "Busy".into(),
+                cause: "try later".into(),
+            }
+        }
+        "reserve" => Answer::Succeed(json!({})),
+        "charge" => Answer::Fail {
+            error: "Declined".into(),
+            cause: "card".into(),
+        },
+        _ => Answer::Succeed(json!({})),
+    });
+    assert_eq!(out.execution.status, Status::Failed);
+    let seen: Vec<(&str, u32, raftflow_core::VisitOutcome, u64)> = out
+        .visits
+        .iter()
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.attempts,
+                v.outcome,
+                v.exited_ms - v.entered_ms,
+            )
+        })
+        .collect();
+    // Reserve: two back-offs of 2 s and 4 s in virtual time.
+    assert_eq!(
+        seen,
+        [
+            ("Reserve", 3, Succeeded, 6_000),
+            ("Charge", 1, Caught, 0),
+            ("Release", 1, Succeeded, 0),
+            ("Stuck", 1, Failed, 0)
+        ]
+    );
+}

@@ -86,6 +86,25 @@ function summaryCards(s) {
     card("success rate", percent(s.success_rate)), card("p50", ms(s.p50_ms)), card("p95", ms(s.p95_ms)), card("p99", ms(s.p99_ms)));
 }
 
+// Each state's visits over the window, where the most time went first;
+// the bar is the state's share of all the time spent in states.
+function statesCard(states) {
+  const all = states.reduce((sum, s) => sum + s.total_ms, 0) || 1;
+  const share = (s) => {
+    const bar = svg("svg", { viewBox: "0 0 100 8", width: 100, height: 8, class: "share" });
+    svg("rect", { x: 0, y: 0, width: (100 * s.total_ms) / all, height: 8, class: "share-bar" }, bar);
+    return bar;
+  };
+  const rows = states.map((s) => h("tr", { class: "state-row" },
+    h("td", {}, s.name), h("td", {}, s.succeeded + s.caught + s.failed),
+    h("td", { class: s.caught ? "caught" : "" }, s.caught), h("td", { class: s.failed ? "bad" : "" }, s.failed),
+    h("td", {}, s.retries), h("td", {}, ms(s.p50_ms)), h("td", {}, ms(s.p95_ms)), h("td", {}, ms(s.p99_ms)),
+    h("td", {}, share(s))));
+  return h("div", { class: "card" }, h("h2", {}, "States (where the time went)"),
+    rows.length ? h("table", { id: "state-stats" }, h("tr", {}, ["State", "Visits", "Caught", "Failed", "Retries", "p50", "p95", "p99", "Time"].map((t) => h("th", {}, t))), rows)
+      : h("p", { class: "muted" }, "No state ended a visit in this window."));
+}
+
 async function statsPage(name, params) {
   const window_ = params.get("window") || "day";
   const version = params.get("version") || "";
@@ -115,7 +134,8 @@ async function statsPage(name, params) {
       summaryCards(st.summary),
       cliHint(`raftflow workflow stats ${name} --window ${window_}${version ? ` --version ${version}` : ""}`)),
     h("div", { class: "card" }, h("h2", {}, "Executions ended per ", st.grain_ms === 60000 ? "minute" : "hour"), legendRow, countsChart(st)),
-    h("div", { class: "card" }, h("h2", {}, "Duration (p50, p95)"), durationChart(st)));
+    h("div", { class: "card" }, h("h2", {}, "Duration (p50, p95)"), durationChart(st)),
+    statesCard(st.states || []));
 }
 
 // The overview's card: the five state machines busiest over the last day.

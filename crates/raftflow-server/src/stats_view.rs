@@ -1,11 +1,13 @@
 //! Statistics as callers see them: a window (last hour, day or week) of a
 //! state machine's replicated buckets (raftflow_store::stats), every bucket
 //! present (zeros where nothing happened), with success rate and duration
-//! percentiles. Shared by the console's JSON, the gRPC API and metrics.
+//! percentiles, and each state's visits (raftflow_store::stats_states).
+//! Shared by the console's JSON, the gRPC API and metrics.
 
 use raftflow_store::db::Db;
 use raftflow_store::error::StoreError;
 use raftflow_store::stats::{self, Counts, Grain};
+use raftflow_store::stats_states::{self, StateCounts, StateTable};
 use serde::Serialize;
 
 /// The windows offered, and the bucket size each is drawn with.
@@ -84,6 +86,47 @@ pub struct Point {
     pub summary: Summary,
 }
 
+/// One state's visits over a window, as shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateRow {
+    pub name: String,
+    pub succeeded: u64,
+    pub caught: u64,
+    pub failed: u64,
+    pub retries: u64,
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
+    pub p99_ms: Option<u64>,
+    /// Time spent in the state over the window.
+    pub total_ms: u64,
+}
+
+impl StateRow {
+    fn of(name: String, c: &StateCounts) -> StateRow {
+        StateRow {
+            name,
+            succeeded: c.succeeded,
+            caught: c.caught,
+            failed: c.failed,
+            retries: c.retries,
+            p50_ms: c.duration_percentile_ms(500),
+            p95_ms: c.duration_percentile_ms(950),
+            p99_ms: c.duration_percentile_ms(990),
+            total_ms: c.duration_ms_sum,
+        }
+    }
+}
+
+/// The states of `table`, the one where the most time went first.
+fn state_rows(table: StateTable) -> Vec<StateRow> {
+    let mut rows: Vec<StateRow> = table
+        .into_iter()
+        .map(|(name, c)| StateRow::of(name, &c))
+        .collect();
+    rows.sort_by(|a, b| b.total_ms.cmp(&a.total_ms).then(a.name.cmp(&b.name)));
+    rows
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct View {
     pub state_machine: String,
@@ -93,6 +136,9 @@ pub struct View {
     pub to_ms: u64,
     pub summary: Summary,
     pub buckets: Vec<Point>,
+    /// Each state's visits over the window (only where asked for: see
+    /// `view_of_existing`).
+    pub states: Vec<StateRow>,
 }
 
 /// `state_machine`'s last `window` up to `now_ms` (all versions unless
@@ -132,6 +178,7 @@ pub fn view(
         to_ms,
         summary: Summary::of(&total),
         buckets,
+        states: Vec::new(),
     })
 }
 
@@ -148,7 +195,11 @@ pub fn view_of_existing(
     if !exists {
         return Ok(None);
     }
-    view(db, state_machine, version, window, now_ms).map(Some)
+    let mut view = view(db, state_machine, version, window, now_ms)?;
+    let span_ms = (view.from_ms, view.to_ms);
+    let table = stats_states::window(db, state_machine, version, window.grain(), span_ms)?;
+    view.states = state_rows(table);
+    Ok(Some(view))
 }
 
 /// The `n` state machines (of `names`) that started the most executions in
@@ -173,7 +224,9 @@ pub fn busiest(db: &Db, names: &[String], n: usize, now_ms: u64) -> Result<Vec<V
 
 /// The gRPC form of a view.
 pub fn reply(view: View) -> raftflow_proto::v1::StatisticsReply {
-    use raftflow_proto::v1::{StatisticsBucket, StatisticsReply, StatisticsSummary};
+    use raftflow_proto::v1::{
+        StateStatistics, StatisticsBucket, StatisticsReply, StatisticsSummary,
+    };
     let summary = |s: &Summary| StatisticsSummary {
         started: s.started,
         succeeded: s.succeeded,
@@ -198,6 +251,21 @@ pub fn reply(view: View) -> raftflow_proto::v1::StatisticsReply {
             .map(|b| StatisticsBucket {
                 start_ms: b.start_ms,
                 summary: Some(summary(&b.summary)),
+            })
+            .collect(),
+        states: view
+            .states
+            .into_iter()
+            .map(|r| StateStatistics {
+                name: r.name,
+                succeeded: r.succeeded,
+                caught: r.caught,
+                failed: r.failed,
+                retries: r.retries,
+                p50_ms: r.p50_ms,
+                p95_ms: r.p95_ms,
+                p99_ms: r.p99_ms,
+                total_ms: r.total_ms,
             })
             .collect(),
     }

@@ -45,6 +45,7 @@ pub mod snapshot_file;
 mod snapshots;
 pub mod state_machine;
 pub mod stats;
+pub mod stats_states;
 pub mod subscriptions;
 #[cfg(test)]
 mod test_util;

@@ -65,6 +65,14 @@ impl Grain {
         }
     }
 
+    /// The tag of the per-state records (stats_states.rs).
+    pub(crate) fn state_tag(self) -> u8 {
+        match self {
+            Grain::Minute => b'M',
+            Grain::Hour => b'H',
+        }
+    }
+
     /// Buckets older than this many are pruned.
     pub fn kept(self) -> u64 {
         match self {
@@ -113,27 +121,34 @@ impl Counts {
     /// interpolation inside the one it falls in; `None` with no ended
     /// execution or when it falls past the last bound (over an hour).
     pub fn duration_percentile_ms(&self, permille: u64) -> Option<u64> {
-        let total: u64 = self.durations.iter().fold(0, |a, b| a.saturating_add(*b));
-        if total == 0 {
-            return None;
-        }
-        // The rank of the wanted duration, 1-based: ceil(total × p).
-        let rank = (u128::from(total) * u128::from(permille.min(1000)))
-            .div_ceil(1000)
-            .max(1);
-        let mut before = 0u128;
-        for (i, count) in self.durations.iter().enumerate() {
-            let count = u128::from(*count);
-            if before + count >= rank {
-                let upper = *DURATION_BOUNDS_MS.get(i)?;
-                let lower = if i == 0 { 0 } else { DURATION_BOUNDS_MS[i - 1] };
-                let within = u128::from(upper - lower) * (rank - before) / count;
-                return Some(lower + within as u64);
-            }
-            before += count;
-        }
-        None
+        percentile_ms(&self.durations, permille)
     }
+}
+
+/// The `permille`th duration of a histogram over `DURATION_BOUNDS_MS`,
+/// with linear interpolation inside its bucket; `None` when it is empty
+/// or the duration falls past the last bound.
+pub fn percentile_ms(durations: &[u64; DURATION_BUCKETS], permille: u64) -> Option<u64> {
+    let total: u64 = durations.iter().fold(0, |a, b| a.saturating_add(*b));
+    if total == 0 {
+        return None;
+    }
+    // The rank of the wanted duration, 1-based: ceil(total × p).
+    let rank = (u128::from(total) * u128::from(permille.min(1000)))
+        .div_ceil(1000)
+        .max(1);
+    let mut before = 0u128;
+    for (i, count) in durations.iter().enumerate() {
+        let count = u128::from(*count);
+        if before + count >= rank {
+            let upper = *DURATION_BOUNDS_MS.get(i)?;
+            let lower = if i == 0 { 0 } else { DURATION_BOUNDS_MS[i - 1] };
+            let within = u128::from(upper - lower) * (rank - before) / count;
+            return Some(lower + within as u64);
+        }
+        before += count;
+    }
+    None
 }
 
 /// The bucket index of a duration.
@@ -144,7 +159,7 @@ pub fn duration_bucket(ms: u64) -> usize {
         .unwrap_or(DURATION_BOUNDS_MS.len())
 }
 
-fn machine_prefix(tag: u8, state_machine: &str) -> Vec<u8> {
+pub(crate) fn machine_prefix(tag: u8, state_machine: &str) -> Vec<u8> {
     let mut key = PREFIX.to_vec();
     key.push(tag);
     key.push(b'/');
@@ -177,9 +192,10 @@ pub fn total_key(state_machine: &str, version: u32) -> Vec<u8> {
 }
 
 /// Every stats key of `state_machine` starts with one of these (for a
-/// delete of the state machine).
-pub fn prefixes(state_machine: &str) -> [Vec<u8>; 3] {
-    [b'm', b'h', b't'].map(|tag| machine_prefix(tag, state_machine))
+/// delete of the state machine), per-state records (stats_states.rs)
+/// included.
+pub fn prefixes(state_machine: &str) -> [Vec<u8>; 5] {
+    [b'm', b'h', b't', b'M', b'H'].map(|tag| machine_prefix(tag, state_machine))
 }
 
 /// A bucket key's start time and version.

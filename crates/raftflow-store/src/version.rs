@@ -28,7 +28,7 @@ use crate::error::StoreError;
 /// The oldest apply version this binary can apply: release 0.1.0's rules.
 pub const APPLY_VERSION_MIN: u32 = 1;
 /// The newest apply version this binary can apply.
-pub const APPLY_VERSION_MAX: u32 = 22;
+pub const APPLY_VERSION_MAX: u32 = 23;
 /// Where the active apply version is kept; absent means version 1, so the
 /// tables of release 0.1.0 (which has no such key) digest the same here.
 pub const KEY_APPLY_VERSION: &[u8] = b"\0apply_version";
@@ -58,6 +58,7 @@ pub fn apply_version_change(version: u32) -> &'static str {
         20 => "subscriptions: PutSubscription, DeleteSubscription, EventsDelivered and RedriveEvents are applied (refused before); the apply that starts or ends an execution writes the events its subscriptions send into their outbox",
         21 => "statistics: the apply that starts or ends an execution counts it into its state machine's minute and hour buckets and all-time totals (started, ended by status, a histogram of durations), pruning expired buckets",
         22 => "traces: StartExecutionTraced is applied (refused before) and keeps the W3C traceparent of the call that started the execution until the execution is purged",
+        23 => "per-state statistics: the apply that ends a state's visit counts it into its state machine's per-state minute and hour buckets (left, caught or failed, retries, a histogram of durations)",
         _ => "unknown to this binary",
     }
 }

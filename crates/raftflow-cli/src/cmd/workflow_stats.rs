@@ -1,6 +1,7 @@
-//! `raftflow workflow stats`: a state machine's executions over a window.
+//! `raftflow workflow stats`: a state machine's executions over a window,
+//! and each state's visits.
 
-use raftflow_client::proto::{StatisticsReply, StatisticsSummary};
+use raftflow_client::proto::{StateStatistics, StatisticsReply, StatisticsSummary};
 use serde_json::{json, Value};
 
 use crate::output::{table, Format};
@@ -19,6 +20,43 @@ fn summary_json(s: &StatisticsSummary) -> Value {
         "timed_out": s.timed_out, "aborted": s.aborted, "success_rate": s.success_rate,
         "p50_ms": s.p50_ms, "p95_ms": s.p95_ms, "p99_ms": s.p99_ms,
     })
+}
+
+fn state_json(s: &StateStatistics) -> Value {
+    json!({
+        "name": s.name, "succeeded": s.succeeded, "caught": s.caught, "failed": s.failed,
+        "retries": s.retries, "p50_ms": s.p50_ms, "p95_ms": s.p95_ms, "p99_ms": s.p99_ms,
+        "total_ms": s.total_ms,
+    })
+}
+
+/// Each state's row: where the time went first (the reply's order).
+fn print_states(states: &[StateStatistics]) {
+    if states.is_empty() {
+        return;
+    }
+    println!();
+    let rows: Vec<Vec<String>> = states
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                (s.succeeded + s.caught + s.failed).to_string(),
+                s.caught.to_string(),
+                s.failed.to_string(),
+                s.retries.to_string(),
+                ms(s.p50_ms),
+                ms(s.p95_ms),
+                ms(s.p99_ms),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "STATE", "VISITS", "CAUGHT", "FAILED", "RETRIES", "P50", "P95", "P99",
+        ],
+        &rows,
+    );
 }
 
 fn when(at_ms: u64) -> String {
@@ -43,7 +81,8 @@ pub fn print(reply: &StatisticsReply, format: Format) {
             "{}",
             json!({"state_machine": reply.state_machine, "window": reply.window,
                 "grain_ms": reply.grain_ms, "from_ms": reply.from_ms, "to_ms": reply.to_ms,
-                "summary": summary_json(&total), "buckets": buckets})
+                "summary": summary_json(&total), "buckets": buckets,
+                "states": reply.states.iter().map(state_json).collect::<Vec<_>>()})
         );
         return;
     }
@@ -73,4 +112,5 @@ pub fn print(reply: &StatisticsReply, format: Format) {
         &["BUCKET", "STARTED", "SUCCEEDED", "NOT OK", "SUCCESS", "P95"],
         &rows,
     );
+    print_states(&reply.states);
 }

@@ -1,5 +1,6 @@
 //! `raftflow workflow stats` against a cluster of real processes: the
-//! window's totals as text and JSON, and an unknown window refused.
+//! window's totals and each state's visits as text and JSON, and an
+//! unknown window refused.
 
 use std::time::Duration;
 
@@ -45,11 +46,20 @@ fn statistics_from_the_command_line() {
         "{text}"
     );
     assert!(text.contains("success 100.0%"), "{text}");
+    let state_row = text.lines().find(|l| l.starts_with("P ")).unwrap_or("");
+    let cells: Vec<&str> = state_row.split_whitespace().collect();
+    assert_eq!(
+        cells.get(..5),
+        Some(&["P", "3", "0", "0", "0"][..]),
+        "{text}"
+    );
     let out = cluster.cli(&["-o", "json", "workflow", "stats", "counted"]);
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["window"], "day");
     assert_eq!(json["summary"]["succeeded"], 3);
     assert_eq!(json["buckets"].as_array().unwrap().len(), 24);
+    assert_eq!(json["states"][0]["name"], "P");
+    assert_eq!(json["states"][0]["succeeded"], 3);
     let out = cluster.cli(&["workflow", "stats", "counterd"]);
     assert!(!out.status.success());
     assert!(

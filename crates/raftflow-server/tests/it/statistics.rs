@@ -54,6 +54,19 @@ async fn every_node_counts_the_same_executions() {
     assert_eq!((total.started, total.succeeded, total.failed), (10, 7, 3));
     assert_eq!(total.success_rate, Some(70.0));
     assert_eq!(stats.buckets.len(), 60, "one bucket a minute, zeros too");
+    // Each state's visits: the Choice every time, the Fail state failed
+    // three; all took no time (one apply), so they come in name order.
+    let states: Vec<(&str, u64, u64)> = stats
+        .states
+        .iter()
+        .map(|s| (s.name.as_str(), s.succeeded + s.caught + s.failed, s.failed))
+        .collect();
+    assert_eq!(states, [("C", 10, 0), ("F", 3, 3), ("S", 7, 0)]);
+    let waits = client.get_statistics("waits", "hour", 0).await.unwrap();
+    assert!(
+        waits.states.is_empty(),
+        "a visit cut short by a stop is not counted: {waits:?}"
+    );
     let refused = client
         .get_statistics("orders", "fortnight", 0)
         .await
@@ -140,6 +153,14 @@ fn browser_shows_the_numbers(addr: std::net::SocketAddr) {
     assert!(
         dom.contains("class=\"bar succeeded\""),
         "the chart has bars"
+    );
+    let states = dom
+        .split("id=\"state-stats\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no state table in:\n{dom}"));
+    assert!(
+        states.contains("<td>F</td><td>3</td>"),
+        "the Fail state's three visits in:\n{states}"
     );
     let Some(overview) = crate::console::browser_dom(addr, &format!("login={admin}&then=/")) else {
         return;

@@ -152,6 +152,11 @@ impl Workflows {
                         });
                     }
                 }
+                Action::StateVisited(visit) => {
+                    let record = &self.running[id].record;
+                    let (sm, version) = (record.state_machine.clone(), record.version);
+                    self.count_visit(db, &sm, version, &visit)?;
+                }
                 Action::CancelTask { .. } | Action::Finished { .. } => {}
             }
         }

@@ -1,11 +1,13 @@
 //! Counting executions into the replicated statistics (stats.rs) as the
-//! apply starts and ends them, from apply version 21.
+//! apply starts and ends them, from apply version 21, and the visits of
+//! their states (stats_states.rs) as they end, from version 23.
 
 use super::Workflows;
 use crate::db::{Db, CF_SM};
 use crate::error::StoreError;
 use crate::stats::{self, Counts, Grain};
-use raftflow_core::Status;
+use crate::stats_states::{self, StateCounts};
+use raftflow_core::{Status, Visit, VisitOutcome};
 
 impl Workflows {
     fn counts_stats(&self) -> bool {
@@ -74,7 +76,8 @@ impl Workflows {
             let mut counts = match self.get_decoded::<Counts>(db, &key)? {
                 Some(c) => c,
                 None => {
-                    self.prune(db, grain, sm, start)?;
+                    let from = |at: u64| stats::bucket_from(grain, sm, at);
+                    self.prune(db, grain, &from, start)?;
                     Counts::default()
                 }
             };
@@ -87,17 +90,69 @@ impl Workflows {
         self.put(key, &totals)
     }
 
-    /// Deletes up to `PRUNE_PER_BUCKET` of `sm`'s `grain` buckets that
+    /// A state's visit of an execution of `sm`:`version` ended (from
+    /// apply version 23): counted into its state's records of the minute
+    /// and hour it ended in (stats_states.rs).
+    pub(super) fn count_visit(
+        &mut self,
+        db: &Db,
+        sm: &str,
+        version: u32,
+        visit: &Visit,
+    ) -> Result<(), StoreError> {
+        if self.apply_version < stats_states::STATE_STATS_FROM {
+            return Ok(());
+        }
+        let took_ms = visit.exited_ms.saturating_sub(visit.entered_ms);
+        let bucket = stats::duration_bucket(took_ms);
+        let change = |c: &mut StateCounts| {
+            let field = match visit.outcome {
+                VisitOutcome::Succeeded => &mut c.succeeded,
+                VisitOutcome::Caught => &mut c.caught,
+                VisitOutcome::Failed => &mut c.failed,
+            };
+            *field = field.saturating_add(1);
+            let retries = u64::from(visit.attempts.saturating_sub(1));
+            c.retries = c.retries.saturating_add(retries);
+            c.durations[bucket] = c.durations[bucket].saturating_add(1);
+            c.duration_ms_sum = c.duration_ms_sum.saturating_add(took_ms);
+        };
+        let at_ms = visit.exited_ms;
+        for grain in [Grain::Minute, Grain::Hour] {
+            let start = at_ms - at_ms % grain.ms();
+            let key = stats_states::bucket_key(grain, sm, (start, version), &visit.name);
+            let mut counts = match self.get_decoded::<StateCounts>(db, &key)? {
+                Some(c) => c,
+                None => {
+                    let from = |at: u64| stats_states::bucket_from(grain, sm, at);
+                    self.prune(db, grain, &from, start)?;
+                    StateCounts::default()
+                }
+            };
+            change(&mut counts);
+            self.put(key, &counts)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes up to `PRUNE_PER_BUCKET` of the `grain` buckets that `from`
+    /// keys (`from(start)`: one state machine's, of one series) and that
     /// expired by `now_start`. Reads RocksDB and passes over what this
     /// batch already deleted, so the same buckets go on every replica
     /// however its entries were batched.
-    fn prune(&mut self, db: &Db, grain: Grain, sm: &str, now_start: u64) -> Result<(), StoreError> {
+    fn prune(
+        &mut self,
+        db: &Db,
+        grain: Grain,
+        from: &dyn Fn(u64) -> Vec<u8>,
+        now_start: u64,
+    ) -> Result<(), StoreError> {
         let keep_ms = grain.kept().saturating_mul(grain.ms());
         let Some(cutoff) = now_start.checked_sub(keep_ms) else {
             return Ok(());
         };
-        let first = stats::bucket_from(grain, sm, 0);
-        let end = stats::bucket_from(grain, sm, cutoff);
+        let first = from(0);
+        let end = from(cutoff);
         let iter = db.raw().iterator_cf(
             db.cf(CF_SM),
             rocksdb::IteratorMode::From(&first, rocksdb::Direction::Forward),
