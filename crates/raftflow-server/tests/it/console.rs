@@ -420,7 +420,7 @@ pub fn chromium_dom(url: &str, profile: &std::path::Path) -> Option<String> {
 
 /// A home folder whose NSS database (where Chromium on Linux looks for
 /// trusted CAs) trusts the test CA, made with certutil.
-fn trust_test_ca() -> tempfile::TempDir {
+pub fn trust_test_ca() -> tempfile::TempDir {
     let home = tempfile::TempDir::new().unwrap();
     let db = home.path().join(".pki/nssdb");
     std::fs::create_dir_all(&db).unwrap();

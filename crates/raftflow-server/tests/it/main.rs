@@ -12,6 +12,7 @@ mod console;
 mod console_auth;
 mod console_graph;
 mod console_live;
+mod console_redraw;
 mod disk_full;
 mod edges;
 mod failover;
