@@ -111,9 +111,7 @@ impl Counts {
         self.failed = self.failed.saturating_add(other.failed);
         self.timed_out = self.timed_out.saturating_add(other.timed_out);
         self.aborted = self.aborted.saturating_add(other.aborted);
-        for (a, b) in self.durations.iter_mut().zip(other.durations) {
-            *a = a.saturating_add(b);
-        }
+        add_durations(&mut self.durations, &other.durations);
         self.duration_ms_sum = self.duration_ms_sum.saturating_add(other.duration_ms_sum);
     }
 
@@ -122,6 +120,13 @@ impl Counts {
     /// execution or when it falls past the last bound (over an hour).
     pub fn duration_percentile_ms(&self, permille: u64) -> Option<u64> {
         percentile_ms(&self.durations, permille)
+    }
+}
+
+/// Adds the histogram `other` into `into`, bucket by bucket (saturating).
+pub fn add_durations(into: &mut [u64; DURATION_BUCKETS], other: &[u64; DURATION_BUCKETS]) {
+    for (a, b) in into.iter_mut().zip(other) {
+        *a = a.saturating_add(*b);
     }
 }
 

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::codec::decode;
 use crate::db::{Db, CF_SM};
 use crate::error::StoreError;
-use crate::stats::{machine_prefix, parse_bucket_key, percentile_ms, Grain, DURATION_BUCKETS};
+use crate::stats::{
+    add_durations, machine_prefix, parse_bucket_key, percentile_ms, Grain, DURATION_BUCKETS,
+};
 
 /// The apply version from which state visits are counted.
 pub const STATE_STATS_FROM: u32 = 23;
@@ -50,9 +52,7 @@ impl StateCounts {
         self.caught = self.caught.saturating_add(other.caught);
         self.failed = self.failed.saturating_add(other.failed);
         self.retries = self.retries.saturating_add(other.retries);
-        for (a, b) in self.durations.iter_mut().zip(other.durations) {
-            *a = a.saturating_add(b);
-        }
+        add_durations(&mut self.durations, &other.durations);
         self.duration_ms_sum = self.duration_ms_sum.saturating_add(other.duration_ms_sum);
     }
 

@@ -73,16 +73,8 @@ impl Workflows {
         for grain in [Grain::Minute, Grain::Hour] {
             let start = at_ms - at_ms % grain.ms();
             let key = stats::bucket_key(grain, sm, start, version);
-            let mut counts = match self.get_decoded::<Counts>(db, &key)? {
-                Some(c) => c,
-                None => {
-                    let from = |at: u64| stats::bucket_from(grain, sm, at);
-                    self.prune(db, grain, &from, start)?;
-                    Counts::default()
-                }
-            };
-            change(&mut counts);
-            self.put(key, &counts)?;
+            let from = |at: u64| stats::bucket_from(grain, sm, at);
+            self.bump_bucket(db, (grain, start), key, &from, &change)?;
         }
         let key = stats::total_key(sm, version);
         let mut totals = self.get_decoded::<Counts>(db, &key)?.unwrap_or_default();
@@ -121,18 +113,35 @@ impl Workflows {
         for grain in [Grain::Minute, Grain::Hour] {
             let start = at_ms - at_ms % grain.ms();
             let key = stats_states::bucket_key(grain, sm, (start, version), &visit.name);
-            let mut counts = match self.get_decoded::<StateCounts>(db, &key)? {
-                Some(c) => c,
-                None => {
-                    let from = |at: u64| stats_states::bucket_from(grain, sm, at);
-                    self.prune(db, grain, &from, start)?;
-                    StateCounts::default()
-                }
-            };
-            change(&mut counts);
-            self.put(key, &counts)?;
+            let from = |at: u64| stats_states::bucket_from(grain, sm, at);
+            self.bump_bucket(db, (grain, start), key, &from, &change)?;
         }
         Ok(())
+    }
+
+    /// Applies `change` to the record at `key`, of the `grain` bucket that
+    /// starts at `start`; a record that does not exist yet starts from the
+    /// default, after pruning the expired buckets `from` keys.
+    fn bump_bucket<T>(
+        &mut self,
+        db: &Db,
+        (grain, start): (Grain, u64),
+        key: Vec<u8>,
+        from: &dyn Fn(u64) -> Vec<u8>,
+        change: &impl Fn(&mut T),
+    ) -> Result<(), StoreError>
+    where
+        T: Default + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let mut record = match self.get_decoded::<T>(db, &key)? {
+            Some(record) => record,
+            None => {
+                self.prune(db, grain, from, start)?;
+                T::default()
+            }
+        };
+        change(&mut record);
+        self.put(key, &record)
     }
 
     /// Deletes up to `PRUNE_PER_BUCKET` of the `grain` buckets that `from`
