@@ -231,26 +231,10 @@ pub fn series(
     to_ms: u64,
 ) -> Result<Vec<Bucket>, StoreError> {
     let prefix = machine_prefix(grain.tag(), state_machine);
-    let start = bucket_from(grain, state_machine, from_ms);
     let mut out: Vec<Bucket> = Vec::new();
-    let iter = db.raw().iterator_cf(
-        db.cf(CF_SM),
-        rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
-    );
-    for item in iter {
-        let (key, value) = item?;
-        let Some((at, v)) =
-            parse_bucket_key(prefix.len(), &key).filter(|_| key.starts_with(&prefix))
-        else {
-            break;
-        };
-        if at >= to_ms {
-            break;
-        }
-        if version.is_some_and(|want| want != v) {
-            continue;
-        }
-        let counts: Counts = decode(&value)?;
+    let range = (from_ms, to_ms);
+    each_bucket(db, &prefix, range, version, |at, _, value| {
+        let counts: Counts = decode(value)?;
         match out.last_mut() {
             Some(last) if last.start_ms == at => last.counts.add(&counts),
             _ => out.push(Bucket {
@@ -258,8 +242,42 @@ pub fn series(
                 counts,
             }),
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// Calls `each(start, key, value)` for the records under `prefix` (one
+/// state machine's buckets of one series) whose bucket starts in
+/// `[from_ms, to_ms)`, oldest first, of `version` only if it names one.
+pub(crate) fn each_bucket(
+    db: &Db,
+    prefix: &[u8],
+    (from_ms, to_ms): (u64, u64),
+    version: Option<u32>,
+    mut each: impl FnMut(u64, &[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut start = prefix.to_vec();
+    start.extend_from_slice(&from_ms.to_be_bytes());
+    let iter = db.raw().iterator_cf(
+        db.cf(CF_SM),
+        rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+    );
+    for item in iter {
+        let (key, value) = item?;
+        let Some((at, v)) =
+            parse_bucket_key(prefix.len(), &key).filter(|_| key.starts_with(prefix))
+        else {
+            break;
+        };
+        if at >= to_ms {
+            break;
+        }
+        if version.is_none_or(|want| want == v) {
+            each(at, &key, &value)?;
+        }
+    }
+    Ok(())
 }
 
 /// All-time totals of `state_machine`, per version.

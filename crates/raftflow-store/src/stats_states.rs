@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::decode;
-use crate::db::{Db, CF_SM};
+use crate::db::Db;
 use crate::error::StoreError;
 use crate::stats::{
-    add_durations, machine_prefix, parse_bucket_key, percentile_ms, Grain, DURATION_BUCKETS,
+    add_durations, each_bucket, machine_prefix, percentile_ms, Grain, DURATION_BUCKETS,
 };
 
 /// The apply version from which state visits are counted.
@@ -97,28 +97,12 @@ pub fn window(
     (from_ms, to_ms): (u64, u64),
 ) -> Result<StateTable, StoreError> {
     let prefix = machine_prefix(grain.state_tag(), state_machine);
-    let start = bucket_from(grain, state_machine, from_ms);
     let mut out = StateTable::new();
-    let iter = db.raw().iterator_cf(
-        db.cf(CF_SM),
-        rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
-    );
-    for item in iter {
-        let (key, value) = item?;
-        let Some((at, v)) =
-            parse_bucket_key(prefix.len(), &key).filter(|_| key.starts_with(&prefix))
-        else {
-            break;
-        };
-        if at >= to_ms {
-            break;
-        }
-        if version.is_some_and(|want| want != v) {
-            continue;
-        }
+    each_bucket(db, &prefix, (from_ms, to_ms), version, |_, key, value| {
         let name = String::from_utf8_lossy(&key[prefix.len() + 13..]).into_owned();
-        out.entry(name).or_default().add(&decode(&value)?);
-    }
+        out.entry(name).or_default().add(&decode(value)?);
+        Ok(())
+    })?;
     Ok(out)
 }
 
