@@ -118,15 +118,21 @@ impl NodeContext {
     /// The leader this node knows, with its client API address (from the
     /// membership); `None` while no leader is known.
     pub fn leader(&self) -> Option<(u64, Option<String>)> {
-        let metrics = self.raft.metrics().borrow_watched().clone();
-        let id = metrics.current_leader?;
-        let addr = metrics
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .map(|n| n.api_addr.clone());
-        Some((id, addr))
+        leader_of(&self.raft)
     }
+}
+
+/// The leader `raft` knows, with its client API address (from the
+/// membership); `None` while no leader is known.
+pub fn leader_of(raft: &Raft) -> Option<(u64, Option<String>)> {
+    let metrics = raft.metrics().borrow_watched().clone();
+    let id = metrics.current_leader?;
+    let addr = metrics
+        .membership_config
+        .membership()
+        .get_node(&id)
+        .map(|n| n.api_addr.clone());
+    Some((id, addr))
 }
 
 pub struct NodeHandle {

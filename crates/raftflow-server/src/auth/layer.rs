@@ -9,7 +9,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 use super::{audit, methods, Gate};
 use crate::error::{ApiError, WriteError, NOT_LEADER_KEY};
-use crate::raft_service::{Raft, WatchReceiver as _};
+use crate::raft_service::Raft;
 
 /// The gate, the node id the audit lines carry, and the node's Raft (who
 /// leads, for a token this node does not know yet).
@@ -41,17 +41,14 @@ pub struct AuthService<S> {
 /// follows it as it follows any redirect (or, with no leader known yet,
 /// retries until one is). Only the leader's refusal is final.
 fn to_the_leader(raft: &Raft, me: u64) -> Option<tonic::Status> {
-    let metrics = raft.metrics().borrow_watched().clone();
-    if metrics.current_leader == Some(me) {
+    let leader = crate::node::leader_of(raft);
+    if leader.as_ref().is_some_and(|(id, _)| *id == me) {
         return None;
     }
-    let leader_api_addr = metrics.current_leader.and_then(|leader| {
-        let membership = metrics.membership_config.membership();
-        membership.get_node(&leader).map(|n| n.api_addr.clone())
-    });
+    let (leader_id, leader_api_addr) = leader.map_or((None, None), |(id, addr)| (Some(id), addr));
     Some(
         ApiError::Write(WriteError::NotLeader {
-            leader_id: metrics.current_leader,
+            leader_id,
             leader_api_addr,
         })
         .into(),

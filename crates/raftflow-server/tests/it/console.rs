@@ -365,24 +365,26 @@ pub fn browser_dom(addr: SocketAddr, fragment: &str) -> Option<String> {
     chromium_dom(&format!("https://{addr}/#{fragment}"), profile.path())
 }
 
-/// The DOM headless Chromium makes of `url` with the browser profile in
-/// `profile` (its cookies last from one call to the next).
-pub fn chromium_dom(url: &str, profile: &std::path::Path) -> Option<String> {
-    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+/// Chromium's path; `None` (the `check` skipped, said on stdout) where it
+/// is not installed, unless RAFTFLOW_REQUIRE_BROWSER says it must be.
+pub fn chromium(check: &str) -> Option<&'static str> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
+        .find(|p| std::path::Path::new(p).exists());
+    if found.is_none() {
         assert!(
             std::env::var("RAFTFLOW_REQUIRE_BROWSER").is_err(),
             "Chromium is required but not installed"
         );
-        println!("notice: no Chromium; the browser check of the console is skipped");
-        return None;
-    };
-    // The console is served over HTTPS: Chromium trusts the test CA through
-    // the NSS database in its $HOME, as a user's browser would.
-    let home = trust_test_ca();
-    let mut args = vec![
+        println!("notice: no Chromium; {check} is skipped");
+    }
+    found
+}
+
+/// The flags of every headless Chromium of the tests, with its profile
+/// folder.
+pub fn chromium_args(profile: &std::path::Path) -> Vec<String> {
+    vec![
         "--headless".to_string(),
         "--no-sandbox".into(),
         "--disable-gpu".into(),
@@ -392,9 +394,19 @@ pub fn chromium_dom(url: &str, profile: &std::path::Path) -> Option<String> {
         "--disable-component-update".into(),
         "--disable-sync".into(),
         format!("--user-data-dir={}", profile.display()),
-        "--virtual-time-budget=8000".into(),
         "--window-size=1400,1100".into(),
-    ];
+    ]
+}
+
+/// The DOM headless Chromium makes of `url` with the browser profile in
+/// `profile` (its cookies last from one call to the next).
+pub fn chromium_dom(url: &str, profile: &std::path::Path) -> Option<String> {
+    let chromium = chromium("the browser check of the console")?;
+    // The console is served over HTTPS: Chromium trusts the test CA through
+    // the NSS database in its $HOME, as a user's browser would.
+    let home = trust_test_ca();
+    let mut args = chromium_args(profile);
+    args.push("--virtual-time-budget=8000".into());
     if let Ok(path) = std::env::var("RAFTFLOW_SCREENSHOT") {
         let mut shot = args.clone();
         shot.extend([format!("--screenshot={path}"), url.to_string()]);

@@ -29,17 +29,7 @@ struct Devtools {
 
 impl Devtools {
     fn start() -> Option<Devtools> {
-        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists());
-        let Some(chromium) = chromium else {
-            assert!(
-                std::env::var("RAFTFLOW_REQUIRE_BROWSER").is_err(),
-                "Chromium is required but not installed"
-            );
-            println!("notice: no Chromium; the live redraw check is skipped");
-            return None;
-        };
+        let chromium = crate::console::chromium("the live redraw check")?;
         let home = crate::console::trust_test_ca();
         let profile = tempfile::TempDir::new().unwrap();
         // Chromium reads commands on fd 3 and writes replies on fd 4.
@@ -47,19 +37,11 @@ impl Devtools {
         let (replies_read, replies_write) = nix::unistd::pipe().unwrap();
         let (theirs_in, theirs_out) = (commands_read.as_raw_fd(), replies_write.as_raw_fd());
         let mut command = Command::new(chromium);
-        command.env("HOME", home.path()).args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--remote-debugging-pipe",
-            "--window-size=1400,1100",
-            &format!("--user-data-dir={}", profile.path().display()),
-        ]);
+        command
+            .env("HOME", home.path())
+            .args(crate::console::chromium_args(profile.path()))
+            .arg("--remote-debugging-pipe")
+            .stderr(std::process::Stdio::null());
         // SAFETY: only async-signal-safe calls (dup2) between fork and exec.
         unsafe {
             command.pre_exec(move || {
