@@ -65,8 +65,8 @@ impl StateCounts {
 pub type StateTable = BTreeMap<String, StateCounts>;
 
 /// `\0stats/<M|H>/<state machine>\0<bucket start ms, BE>\0<version, BE><state>`:
-/// one small record per state, so a visit rewrites ~150 bytes, not every
-/// state of its bucket.
+/// one small record per state (21 varint integers), so a visit rewrites
+/// its own, not every state of its bucket.
 pub fn bucket_key(
     grain: Grain,
     state_machine: &str,
